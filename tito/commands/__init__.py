@@ -1,0 +1,1 @@
+"""One file per command group; tito/cli.py composes them."""

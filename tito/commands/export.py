@@ -1,0 +1,41 @@
+"""`tito export`: write the package files from the module files, or check that they agree."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tito import exporter
+from tito.commands.common import fail, load_course_or_exit, resolve_modules
+from tito.console import console
+
+
+def export(
+    modules: Annotated[Optional[list[str]], typer.Argument(help="Modules to export (09, 9, spatial or 09_spatial).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Export every module in course.yaml.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 listing files that differ.")] = False,
+) -> None:
+    """Export `#| export` cells from module files into the tinytorch package."""
+    course = load_course_or_exit()
+    if modules and all_:
+        fail("Name modules or pass --all, not both: for example `tito export 01` or `tito export --all`.", code=2)
+    chosen = resolve_modules(course, modules) if modules else exporter.exportable(course)
+    try:
+        plans = exporter.plan_export(course, chosen, strict_catalog=check or not modules)
+    except exporter.ExportError as exc:
+        fail(f"{exc} Nothing was written.")
+    out = console()
+    if check:
+        stale = [p for p in plans if p.differs()]
+        if stale:
+            for plan in stale:
+                out.print(f"differs: {exporter.relative(plan.target, course.root)}")
+            fail(f"{len(stale)} package file(s) are out of date: run `tito export --all`.")
+        out.print(f"All {len(plans)} package files match their module files.")
+        return
+    written = exporter.write_plans(course, plans)
+    for plan in plans:
+        if plan.module is not None:
+            state = "written" if plan.target in written else "unchanged"
+            out.print(f"{plan.module.name} -> {exporter.relative(plan.target, course.root)} ({state})")

@@ -1,0 +1,423 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 01: Tensor
+#
+# Every number a neural network touches lives in a tensor: an n-dimensional array with a shape and a
+# dtype. In this module you wrap a NumPy array in a `Tensor` class and give it the operations the rest
+# of the course is built from: arithmetic with broadcasting, matrix multiplication, reductions, shape
+# changes, indexing and a few elementwise functions.
+#
+# This Tensor computes forward passes only. In module 05 every operation you write here gains a
+# backward rule, and the layers you build in between start learning without a single change.
+#
+# **The systems view.** A float32 tensor of shape (64, 3, 32, 32) holds 196,608 numbers in 768 KiB.
+# NumPy runs each operation as one loop in C over that memory, so the Python cost is paid once per
+# operation, not once per number. That is the whole performance story of this course: keep the work
+# inside a few large array operations.
+
+# %%
+#| default_exp core.tensor
+
+# %%
+#| export
+import numpy as np
+
+# %% [markdown]
+# ## Creating tensors, and why float32
+#
+# Neural networks train happily in 32-bit floats, and float32 halves the memory and roughly doubles the
+# speed of float64 matrix multiplication. So a Tensor made from floating data is float32 unless you ask
+# for another dtype; integer data (class labels) stays integer. When you do ask for float64 (the
+# gradient checker in module 05 does, for precise finite differences) results stay float64: Python
+# scalars take the tensor's dtype instead of silently upcasting it.
+
+# %%
+#| export
+DEFAULT_FLOAT = np.float32
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """The NumPy array a Tensor stores for `data`: floats become float32 unless `dtype` says otherwise."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    array = np.asarray(data)
+    if array.dtype.kind == "f" and array.dtype != DEFAULT_FLOAT:
+        array = array.astype(DEFAULT_FLOAT)
+    elif array.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor data must be numbers, got dtype {array.dtype}: pass numbers or a numeric array.")
+    return array
+
+
+def as_tensor(value, like=None) -> "Tensor":
+    """`value` as a Tensor. A Python scalar takes the float dtype of `like`, so that
+    `x * 0.5` stays float32 for a float32 x and float64 for a float64 x."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and np.isscalar(value) and not isinstance(value, (str, bytes)):
+        if like.dtype.kind == "f":
+            return Tensor._wrap(np.asarray(value, dtype=like.dtype))
+        if isinstance(value, float):
+            return Tensor._wrap(np.asarray(value, dtype=DEFAULT_FLOAT))
+    return Tensor(value)
+
+
+def _check_matmul(a_shape, b_shape) -> None:
+    """A clear error for shapes that cannot be multiplied, naming both shapes."""
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes {a_shape} and {b_shape}.")
+    inner_a = a_shape[-1]
+    inner_b = b_shape[-2] if len(b_shape) > 1 else b_shape[0]
+    if inner_a != inner_b:
+        raise ValueError(
+            f"matmul: shapes {tuple(a_shape)} and {tuple(b_shape)} do not align: the last dimension of the "
+            f"first ({inner_a}) must equal the {'second-to-last' if len(b_shape) > 1 else 'only'} dimension "
+            f"of the second ({inner_b})."
+        )
+
+
+def _normalize_axes(dims, ndim):
+    """permute(2, 0, 1) and permute((2, 0, 1)) both mean the tuple (2, 0, 1)."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if sorted(d % ndim for d in dims) != list(range(ndim)):
+        raise ValueError(f"permute needs each of the {ndim} dimensions exactly once, got {dims}.")
+    return tuple(d % ndim for d in dims)
+
+
+def _flatten_shape(shape, start_dim, end_dim):
+    """The shape after merging dimensions start_dim..end_dim (inclusive) into one."""
+    ndim = len(shape)
+    if ndim == 0:
+        return (1,)
+    start, end = start_dim % ndim, end_dim % ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}.")
+    merged = int(np.prod(shape[start : end + 1]))
+    return tuple(shape[:start]) + (merged,) + tuple(shape[end + 1 :])
+
+
+# %% [markdown]
+# ## The Tensor class
+#
+# The class below is a thin wrapper: `self.data` is the NumPy array, and every operation builds a new
+# Tensor from NumPy's result. Read `__add__` first; the rest follow the same pattern. Three attributes
+# wait for module 05: `requires_grad` (should gradients flow to this tensor?), `grad` (where they will
+# accumulate) and `_grad_fn` (the operation that produced this tensor, so backward can find its way).
+
+# %%
+#| export
+class Tensor:
+    """An n-dimensional array of numbers with the operations a neural network needs.
+
+    >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> (x * 2 + 1).sum().item()
+    24.0
+    """
+
+    __array_priority__ = 1000  # so that `ndarray + Tensor` asks Tensor.__radd__ instead of NumPy
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"Only floating tensors can require gradients, not dtype {self.data.dtype}.")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._grad_fn = None
+
+    @classmethod
+    def _wrap(cls, array) -> "Tensor":
+        """A Tensor around an array an operation just computed: no cast, no copy."""
+        tensor = cls.__new__(cls)
+        tensor.data = np.asarray(array)
+        tensor.requires_grad = False
+        tensor.grad = None
+        tensor._grad_fn = None
+        return tensor
+
+    # --- what it is ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="Tensor(")
+        extras = f", dtype={self.dtype}" if self.dtype != DEFAULT_FLOAT else ""
+        if self.requires_grad:
+            extras += ", requires_grad=True"
+        return f"Tensor({body}{extras})"
+
+    __hash__ = object.__hash__  # tensors are used as dictionary keys (optimizer state), by identity
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}.")
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same numbers, cut off from the graph (no gradient flows through the result)."""
+        return Tensor._wrap(self.data)
+
+    def backward(self, gradient=None, retain_graph: bool = False):
+        raise RuntimeError("Tensors have no gradients yet: run `tito module complete 05` to build autograd.")
+
+    # --- arithmetic with broadcasting ----------------------------------------------------------
+    def __add__(self, other):
+        ### BEGIN SOLUTION
+        other = as_tensor(other, like=self)
+        return Tensor._wrap(self.data + other.data)
+        ### END SOLUTION
+
+    def __radd__(self, other):
+        return as_tensor(other, like=self) + self
+
+    def __sub__(self, other):
+        ### BEGIN SOLUTION
+        other = as_tensor(other, like=self)
+        return Tensor._wrap(self.data - other.data)
+        ### END SOLUTION
+
+    def __rsub__(self, other):
+        return as_tensor(other, like=self) - self
+
+    def __mul__(self, other):
+        ### BEGIN SOLUTION
+        other = as_tensor(other, like=self)
+        return Tensor._wrap(self.data * other.data)
+        ### END SOLUTION
+
+    def __rmul__(self, other):
+        return as_tensor(other, like=self) * self
+
+    def __truediv__(self, other):
+        ### BEGIN SOLUTION
+        other = as_tensor(other, like=self)
+        return Tensor._wrap(self.data / other.data)
+        ### END SOLUTION
+
+    def __rtruediv__(self, other):
+        return as_tensor(other, like=self) / self
+
+    def __neg__(self):
+        return Tensor._wrap(-self.data)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            raise TypeError("Only a number can be an exponent here: write x ** 2, not x ** tensor.")
+        ### BEGIN SOLUTION
+        return Tensor._wrap(self.data ** as_tensor(exponent, like=self).data)
+        ### END SOLUTION
+
+    def __matmul__(self, other):
+        other = as_tensor(other, like=self)
+        _check_matmul(self.shape, other.shape)
+        ### BEGIN SOLUTION
+        return Tensor._wrap(self.data @ other.data)
+        ### END SOLUTION
+
+    def __rmatmul__(self, other):
+        return as_tensor(other, like=self) @ self
+
+    # --- comparisons (never differentiable) ---------------------------------------------------
+    def _compare(self, other, op):
+        return Tensor._wrap(op(self.data, as_tensor(other, like=self).data))
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    # --- reductions ---------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.sum(self.data, axis=axis, keepdims=keepdims))
+        ### END SOLUTION
+
+    def mean(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=keepdims))
+        ### END SOLUTION
+
+    def max(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.max(self.data, axis=axis, keepdims=keepdims))
+        ### END SOLUTION
+
+    # --- shape --------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        ### BEGIN SOLUTION
+        return Tensor._wrap(self.data.reshape(shape))
+        ### END SOLUTION
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self.permute(*axes)
+
+    def permute(self, *dims):
+        dims = _normalize_axes(dims, self.ndim)
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.transpose(self.data, dims))
+        ### END SOLUTION
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return self.reshape(_flatten_shape(self.shape, start_dim, end_dim))
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        ### BEGIN SOLUTION
+        return Tensor._wrap(self.data[index])
+        ### END SOLUTION
+
+    # --- elementwise functions ----------------------------------------------------------------
+    def exp(self):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.exp(self.data))
+        ### END SOLUTION
+
+    def log(self):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.log(self.data))
+        ### END SOLUTION
+
+    def sqrt(self):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.sqrt(self.data))
+        ### END SOLUTION
+
+    def abs(self):
+        return Tensor._wrap(np.abs(self.data))
+
+    def clip(self, min=None, max=None):
+        ### BEGIN SOLUTION
+        return Tensor._wrap(np.clip(self.data, min, max))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## Unit tests
+#
+# Each test checks one promise of the class and prints what it verified. Run this file as a script
+# (`python modules/01_tensor/tensor.py`) or let `tito module complete 01` run them with pytest.
+
+# %%
+def test_unit_creation():
+    x = Tensor([[1, 2, 3], [4, 5, 6]])
+    assert x.shape == (2, 3) and x.size == 6 and x.ndim == 2
+    assert x.dtype == np.int64, "integer data stays integer"
+    y = Tensor([1.5, 2.5])
+    assert y.dtype == np.float32, "floating data becomes float32"
+    z = Tensor(np.zeros(3), dtype=np.float64)
+    assert z.dtype == np.float64, "an explicit dtype is kept"
+    print("creation: shape, size, ndim; ints stay int64, floats become float32, explicit dtype kept")
+
+
+def test_unit_arithmetic():
+    a = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    b = Tensor([10.0, 20.0])
+    assert np.array_equal((a + b).data, [[11, 22], [13, 24]]), "broadcasting a row over a matrix"
+    assert np.array_equal((a - 1).data, [[0, 1], [2, 3]])
+    assert np.array_equal((2 * a).data, [[2, 4], [6, 8]])
+    assert np.allclose((1 / a).data, [[1, 0.5], [1 / 3, 0.25]])
+    assert np.array_equal((a**2).data, [[1, 4], [9, 16]])
+    assert np.array_equal((-a).data, -a.data)
+    assert (a * 0.5).dtype == np.float32, "a Python float must not upcast float32"
+    print("arithmetic: + - * / ** and negation broadcast like NumPy and keep float32")
+
+
+def test_unit_matmul():
+    a = Tensor(np.arange(6).reshape(2, 3), dtype=np.float32)
+    b = Tensor(np.arange(12).reshape(3, 4), dtype=np.float32)
+    assert np.array_equal((a @ b).data, a.data @ b.data)
+    try:
+        a @ a
+    except ValueError as error:
+        assert "(2, 3)" in str(error), "the error names both shapes"
+    else:
+        raise AssertionError("mismatched shapes must raise")
+    print("matmul: (2,3) @ (3,4) -> (2,4); mismatched shapes raise an error naming both")
+
+
+def test_unit_reductions_and_shapes():
+    x = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    assert x.sum().item() == 276.0
+    assert x.mean(axis=(0, 2)).shape == (3,)
+    assert x.max(axis=-1, keepdims=True).shape == (2, 3, 1)
+    assert x.reshape(6, 4).shape == (6, 4) and x.reshape((4, 6)).shape == (4, 6)
+    assert x.transpose(0, 2).shape == (4, 3, 2)
+    assert x.permute(2, 0, 1).shape == (4, 2, 3)
+    assert x.flatten(1).shape == (2, 12) and x.flatten().shape == (24,)
+    assert x[1, :, 0].data.tolist() == [12.0, 16.0, 20.0]
+    print("reductions and shapes: sum/mean/max with axis, reshape, transpose, permute, flatten, slicing")
+
+
+def test_unit_elementwise():
+    x = Tensor([1.0, 4.0, 9.0])
+    assert np.allclose(x.sqrt().data, [1, 2, 3])
+    assert np.allclose(x.log().exp().data, x.data, rtol=1e-6)
+    assert np.array_equal(Tensor([-2.0, 3.0]).abs().data, [2, 3])
+    assert np.array_equal(x.clip(2, 5).data, [2, 4, 5])
+    assert (x > 3).data.tolist() == [False, True, True]
+    print("elementwise: sqrt, exp/log round trip, abs, clip, comparisons")
+
+
+if __name__ == "__main__":
+    for test in (
+        test_unit_creation,
+        test_unit_arithmetic,
+        test_unit_matmul,
+        test_unit_reductions_and_shapes,
+        test_unit_elementwise,
+    ):
+        test()
+    print("Module 01: all inline tests passed.")

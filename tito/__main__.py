@@ -4,6 +4,11 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # answer before building the whole command line
+        from tito import __version__
+
+        print(f"tito {__version__}")
+        return
     from tito.cli import app
 
     app(prog_name="tito")

@@ -5,10 +5,38 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 
 from tito import __version__
 from tito.commands import export as export_cmd
+from tito.commands import module as module_cmd
+from tito.commands import system as system_cmd
+from tito.commands import test as test_cmd
 from tito.console import disable_color
+
+
+def _flags_render_as_flags() -> None:
+    """Show flags in --help without a value type.
+
+    typer 0.2x prints "<bool>" beside every flag (--help included), which reads as if the flag took a
+    value. A flag takes none, so its type column is left empty. Other typer versions lack this method
+    or already do the right thing, and are left alone.
+    """
+    option = getattr(typer.core, "TyperOption", None)
+    original = getattr(option, "display_type_rich", None)
+    if original is None or getattr(original, "_tito_flag_fix", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._tito_flag_fix = True
+    option.display_type_rich = display_type_rich
+
+
+_flags_render_as_flags()
 
 app = typer.Typer(
     name="tito",
@@ -36,7 +64,10 @@ def root(
         disable_color()
 
 
+app.add_typer(module_cmd.app, name="module")
+app.command("test")(test_cmd.run_tests)
 app.command("export")(export_cmd.export)
+app.add_typer(system_cmd.app, name="system")
 
 # Command groups built by their own modules.
 from tito.commands import data as data_cmd  # noqa: E402

@@ -311,3 +311,41 @@ def _check_references(data, path, modules, milestones):
         missing = [r for r in milestone.requires if r not in module_ids]
         if missing:
             _fail(path, _line(data, "milestones"), f"milestone {milestone.id} requires unknown modules {missing}.")
+
+
+# --- the manifest and the tree ------------------------------------------------------------------
+
+
+def tree_problems(course: Course) -> list[str]:
+    """Where course.yaml and the folders on disk disagree, both ways; empty when they agree.
+
+    Every listed module needs modules/NN_slug/slug.py, its README.md and tests/NN_slug/; every
+    milestone needs milestones/<id>/. Every folder in modules/, every NN_* folder in tests/ and
+    every folder in milestones/ (except names starting with "_" or ".") must be listed.
+    """
+    problems = []
+    for module in course.modules:
+        for path, what in ((module.source, "module file"), (module.readme, "README"), (module.tests, "test folder")):
+            if not path.exists():
+                problems.append(f"{module.name}: its {what} {path.relative_to(course.root).as_posix()} is missing")
+    for milestone in course.milestones:
+        if not milestone.folder.is_dir():
+            problems.append(f"milestone {milestone.id}: its folder milestones/{milestone.id}/ is missing")
+
+    def folders(parent: Path):
+        if not parent.is_dir():
+            return []
+        return sorted(p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+    names = set(course.module_names())
+    for name in folders(course.root / "modules"):
+        if name not in names:
+            problems.append(f"modules/{name}/ is not listed in {MANIFEST_NAME}")
+    for name in folders(course.root / "tests"):
+        if name[:2].isdigit() and name not in names:
+            problems.append(f"tests/{name}/ looks like a module test folder but is not listed in {MANIFEST_NAME}")
+    milestone_ids = {m.id for m in course.milestones}
+    for name in folders(course.root / "milestones"):
+        if name not in milestone_ids:
+            problems.append(f"milestones/{name}/ is not listed in {MANIFEST_NAME}")
+    return problems

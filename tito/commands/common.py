@@ -27,8 +27,30 @@ def resolve_module(course: Course, key: str) -> Module:
     try:
         return course.module(key)
     except KeyError:
-        fail(f"No module {key!r}. Valid modules: {', '.join(course.module_names())}.", code=2)
+        fail(
+            f"No module {key!r}; the valid names are {', '.join(course.module_names())} "
+            "(or just the number or the slug): run `tito module list` to see them.",
+            code=2,
+        )
 
 
 def resolve_modules(course: Course, keys: list[str]) -> list[Module]:
     return [resolve_module(course, key) for key in keys]
+
+
+def progress_or_exit(course: Course):
+    """The course's ProgressStore and its current record; an unusable file exits 1 with how to recover."""
+    from tito.progress import ProgressError, ProgressStore
+
+    store = ProgressStore(course)
+    try:
+        return store, store.read()
+    except ProgressError as exc:
+        fail(str(exc))
+
+
+def shown(course: Course, path) -> str:
+    """A path as the student sees it: relative to the course root."""
+    from tito.exporter import relative
+
+    return relative(path, course.root)

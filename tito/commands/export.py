@@ -12,7 +12,7 @@ from tito.console import console
 
 
 def export(
-    modules: Annotated[Optional[list[str]], typer.Argument(help="Modules to export (09, 9, spatial or 09_spatial).")] = None,
+    modules: Annotated[Optional[list[str]], typer.Argument(help="Modules to export (09, 9, spatial or 09_spatial).", metavar="MODULE", show_default=False)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Export every module in course.yaml.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 listing files that differ.")] = False,
 ) -> None:

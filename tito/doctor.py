@@ -1,0 +1,212 @@
+"""`tito system doctor` as a library: checks of the Python, NumPy/BLAS, package, manifest and progress.
+
+Each check returns a Check with a status: "ok", "warn" (works, but could be better) or "fail" (tito
+or the course will not work until it is fixed). numpy is imported here only inside the checks, so
+importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.course import Course, tree_problems
+
+MIN_PYTHON = (3, 10)
+# OpenBLAS core types whose kernels use AVX-512.
+AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+CORENAME_SYMBOLS = (
+    "openblas_get_corename",
+    "openblas_get_corename64_",
+    "scipy_openblas_get_corename64_",
+    "scipy_openblas_get_corename",
+)
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    advice: str = ""  # a sentence ending in the next command to run, for warn and fail
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info[:2] < MIN_PYTHON:
+        return Check("Python", "fail", f"{version} at {sys.executable}", "TinyTorch needs Python 3.10 or newer: install it, then run `tito system doctor`.")
+    return Check("Python", "ok", f"{version} at {sys.executable}")
+
+
+def check_numpy() -> Check:
+    try:
+        import numpy
+    except ImportError as exc:
+        return Check("NumPy", "fail", f"not importable ({exc})", 'Install it with `pip install -e ".[dev]"`, then run `tito system doctor`.')
+    return Check("NumPy", "ok", f"{numpy.__version__} at {Path(numpy.__file__).parent}")
+
+
+def blas_info() -> dict:
+    """What BLAS NumPy uses: name, version, core type and threads where they can be found."""
+    info: dict = {}
+    try:
+        import numpy
+    except ImportError:
+        return info
+    try:
+        config = numpy.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        info["name"], info["version"] = blas.get("name"), blas.get("version")
+    except (TypeError, AttributeError, KeyError):  # NumPy < 1.25 has no mode="dicts"
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                info.setdefault("name", pool.get("internal_api"))
+                info["coretype"] = pool.get("architecture")
+                info["threads"] = pool.get("num_threads")
+                break
+    except ImportError:
+        pass
+    if not info.get("coretype"):
+        info["coretype"] = openblas_corename()
+    return info
+
+
+def openblas_corename() -> str | None:
+    """The core type OpenBLAS picked at run time, asked from the loaded library itself (Linux)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in CORENAME_SYMBOLS:
+            function = getattr(library, symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                name = function()
+                return name.decode() if name else None
+    return None
+
+
+def cpu_has_avx512() -> bool | None:
+    """True/False from /proc/cpuinfo's flags; None where that cannot be read (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        return None
+    return None
+
+
+def check_blas() -> list[Check]:
+    info = blas_info()
+    if not info:
+        return [Check("BLAS", "warn", "unknown (NumPy is not importable)")]
+    parts = [str(info.get("name") or "unknown"), str(info.get("version") or "")]
+    if info.get("threads"):
+        parts.append(f"{info['threads']} threads")
+    core = info.get("coretype")
+    parts.append(f"core type {core}" if core else "core type unknown")
+    checks = [Check("BLAS", "ok", ", ".join(p for p in parts if p))]
+    avx512 = cpu_has_avx512()
+    if avx512 and core and core.lower() not in AVX512_CORES:
+        checks.append(
+            Check(
+                "AVX-512",
+                "warn",
+                f"this CPU has AVX-512 but OpenBLAS picked its {core} kernels (about half the matrix-multiply speed)",
+                "Set `export OPENBLAS_CORETYPE=SkylakeX` before starting Python, then run `tito system doctor`.",
+            )
+        )
+    elif avx512 and core:
+        checks.append(Check("AVX-512", "ok", f"this CPU has AVX-512 and OpenBLAS uses it ({core} kernels)"))
+    elif avx512 is False:
+        checks.append(Check("AVX-512", "ok", "this CPU has no AVX-512; nothing to tune"))
+    return checks
+
+
+def check_package(course: Course) -> Check:
+    """Import the course tree's tinytorch and every exported package file, in a fresh process."""
+    from tito.testing import test_environment
+
+    script = (
+        "import importlib, json, pathlib, tinytorch\n"
+        "root = pathlib.Path(tinytorch.__file__).parent\n"
+        "done = []\n"
+        "for path in sorted(root.glob('*/*.py')):\n"
+        "    if path.name != '__init__.py':\n"
+        "        name = 'tinytorch.' + '.'.join(path.relative_to(root).with_suffix('').parts)\n"
+        "        importlib.import_module(name); done.append(name)\n"
+        "print(json.dumps({'file': str(root), 'modules': done}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=course.root, env=test_environment(course),
+        capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return Check("Package", "fail", f"tinytorch does not import: {last}", "Fix the module named above, then run `tito export --all`.")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    if Path(data["file"]).resolve() != course.package_root.resolve():
+        return Check(
+            "Package", "fail", f"tinytorch imports from {data['file']}, not {course.package_root}",
+            f'Reinstall from the course with `pip install -e ".[dev]"` in {course.root}, then run `tito system doctor`.',
+        )
+    return Check("Package", "ok", f"tinytorch imports from {course.package_root} with {len(data['modules'])} exported files")
+
+
+def check_export(course: Course) -> Check:
+    from tito import exporter
+
+    try:
+        plans = exporter.plan_export(course, exporter.exportable(course))
+    except exporter.ExportError as exc:
+        return Check("Export", "warn", str(exc), "Fix that module file, then run `tito export --all`.")
+    stale = [exporter.relative(p.target, course.root) for p in plans if p.differs()]
+    if stale:
+        return Check("Export", "warn", f"out of date: {', '.join(stale)}", "Run `tito export --all`.")
+    return Check("Export", "ok", f"{len(plans)} package files match their module files")
+
+
+def check_tree(course: Course) -> Check:
+    problems = tree_problems(course)
+    if problems:
+        return Check("Manifest", "fail", "; ".join(problems), "Make course.yaml and the folders agree, then run `tito system doctor`.")
+    return Check("Manifest", "ok", f"{len(course.modules)} modules and {len(course.milestones)} milestones match the folders")
+
+
+def check_progress(course: Course) -> Check:
+    from tito.progress import ProgressError, ProgressStore, completed_ids
+
+    store = ProgressStore(course)
+    try:
+        data = store.read()
+    except ProgressError as exc:
+        return Check("Progress", "fail", str(exc))
+    state = "exists" if store.path.exists() else "not created yet"
+    return Check("Progress", "ok", f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} modules completed")
+
+
+def run_checks(course: Course | None) -> list[Check]:
+    checks = [check_python(), check_numpy(), *check_blas()]
+    if course is not None:
+        checks += [check_tree(course), check_export(course), check_package(course), check_progress(course)]
+    env = os.environ.get("OPENBLAS_CORETYPE")
+    if env:
+        checks.append(Check("OPENBLAS_CORETYPE", "ok", env))
+    return checks

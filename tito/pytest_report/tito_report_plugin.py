@@ -1,0 +1,139 @@
+"""A pytest plugin that writes every test's outcome to a JSON file, for tito to read.
+
+tito runs a module's tests in a pytest subprocess and reads this report instead of scraping pytest's
+text. Options (all given by tito/testing.py):
+  --tito-report PATH    where to write the JSON report
+  --tito-inline FILE    a module file whose test functions are the module's inline tests
+  --tito-suite DIR      the module's package test folder; every test in it must carry the marker
+  --tito-marker NAME    the module's marker (m01); inline tests get it, suite tests must have it
+  --tito-package DIR    the tinytorch package the tests must import (the course tree's)
+
+Only the standard library and pytest are imported here: this file is loaded by path, not through tito.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+MESSAGE_LINES = 25
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("tito", "tito's structured test report")
+    group.addoption("--tito-report", default=None, help="Write a JSON report of outcomes here.")
+    group.addoption("--tito-inline", action="append", default=[], help="A module file (inline tests).")
+    group.addoption("--tito-suite", action="append", default=[], help="A module's package test folder.")
+    group.addoption("--tito-marker", default=None, help="The module's marker, such as m01.")
+    group.addoption("--tito-package", default=None, help="The tinytorch folder tests must import.")
+
+
+def pytest_configure(config):
+    if config.getoption("tito_report"):
+        config.pluginmanager.register(Recorder(config), "tito-recorder")
+
+
+def _short(text: str) -> str:
+    lines = [line.rstrip() for line in str(text).strip().splitlines()]
+    if len(lines) > MESSAGE_LINES:
+        lines = lines[:MESSAGE_LINES] + ["..."]
+    return "\n".join(lines)
+
+
+def _message(report) -> str:
+    """The assertion or exception message of a failed report, with where it happened."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (file, line, reason)
+        return str(longrepr[2])
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        where = f" ({os.path.basename(crash.path)}:{crash.lineno})" if crash.path else ""
+        return _short(crash.message) + where
+    return _short(str(longrepr).strip().splitlines()[-1] if str(longrepr).strip() else "failed")
+
+
+class Recorder:
+    def __init__(self, config):
+        self.config = config
+        self.path = Path(config.getoption("tito_report"))
+        self.inline = {Path(p).resolve() for p in config.getoption("tito_inline")}
+        self.suites = [Path(p).resolve() for p in config.getoption("tito_suite")]
+        self.marker = config.getoption("tito_marker")
+        self.package = config.getoption("tito_package")
+        self.tests: dict[str, dict] = {}
+        self.kinds: dict[str, str] = {}  # node id -> inline / package / other
+        self.errors: list[dict] = []
+        self.started = time.perf_counter()
+        if self.marker:
+            config.addinivalue_line("markers", f"{self.marker}: tests of course module {self.marker[1:]}")
+
+    def _kind(self, path: Path) -> str:
+        path = Path(path).resolve()
+        if path in self.inline:
+            return "inline"
+        if any(suite == path or suite in path.parents for suite in self.suites):
+            return "package"
+        return "other"
+
+    def pytest_sessionstart(self, session):
+        if not self.package:
+            return
+        spec = importlib.util.find_spec("tinytorch")
+        found = Path(spec.origin).resolve().parent if spec and spec.origin else None
+        if found != Path(self.package).resolve():
+            self.errors.append({
+                "id": "tinytorch",
+                "message": f"the tests would import tinytorch from {found}, not the course tree's {self.package}",
+            })
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append({"id": report.nodeid or "collection", "message": _message(report)})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        for item in items:
+            kind = self.kinds[item.nodeid] = self._kind(item.path)
+            if kind == "inline" and self.marker:
+                item.add_marker(self.marker)
+            elif kind == "package" and self.marker and item.get_closest_marker(self.marker) is None:
+                self.errors.append({
+                    "id": item.nodeid,
+                    "message": f"has no {self.marker} marker: add `pytestmark = pytest.mark.{self.marker}` to its file",
+                })
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.tests.setdefault(
+            report.nodeid,
+            {"id": report.nodeid, "kind": self.kinds.get(report.nodeid, "other"), "outcome": "passed", "message": ""},
+        )
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if hasattr(report, "wasxfail"):
+                outcome = "skipped" if report.skipped else "passed"
+            elif report.when == "setup" and report.failed:
+                outcome = "error"
+            else:
+                outcome = report.outcome
+            entry["outcome"] = outcome
+            if outcome != "passed":
+                entry["message"] = _message(report)
+        elif report.when == "teardown" and report.failed and entry["outcome"] == "passed":
+            entry["outcome"] = "error"
+            entry["message"] = _message(report)
+        entry["seconds"] = round(entry.get("seconds", 0.0) + report.duration, 4)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        report = {
+            "exitstatus": int(exitstatus),
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "tests": list(self.tests.values()),
+            "errors": self.errors,
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        os.replace(tmp, self.path)

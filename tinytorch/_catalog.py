@@ -53,4 +53,8 @@ NAMES = {
     'enable_autograd': ('tinytorch.core.autograd', '05'),
     'GradcheckError': ('tinytorch.core.autograd', '05'),
     'gradcheck': ('tinytorch.core.autograd', '05'),
+    'Optimizer': ('tinytorch.core.optimizers', '06'),
+    'SGD': ('tinytorch.core.optimizers', '06'),
+    'Adam': ('tinytorch.core.optimizers', '06'),
+    'AdamW': ('tinytorch.core.optimizers', '06'),
 }

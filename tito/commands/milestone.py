@@ -1,5 +1,209 @@
-"""`tito milestone`: placeholder group; its owner replaces this file."""
+"""`tito milestone list | info ID | run ID | status`: the historic networks, trained on your tinytorch."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
-app = typer.Typer(help="(not built yet)", no_args_is_help=True)
+from tito.commands.common import fail, load_course_or_exit
+from tito.console import console
+from tito.course import Course, Milestone
+from tito.exporter import relative
+from tito.progress import ProgressError, ProgressStore
+
+app = typer.Typer(help="Train the course's milestone networks on the framework you built.", no_args_is_help=True)
+
+
+def _milestone(course: Course, key: str) -> Milestone:
+    try:
+        return course.milestone(key)
+    except KeyError:
+        names = ", ".join(m.id for m in course.milestones)
+        fail(f"No milestone {key!r}. Valid milestones: {names}.", code=2)
+
+
+def _progress(store: ProgressStore) -> dict:
+    try:
+        return store.read()
+    except ProgressError as exc:
+        fail(str(exc))
+
+
+def _target(milestone: Milestone) -> str:
+    target = milestone.target
+    value = f"{target.at_least:.0%}" if "accuracy" in target.metric else f"{target.at_least:g}"
+    return f"{target.metric.replace('_', ' ')} >= {value}"
+
+
+def _state(course: Course, milestone: Milestone, record: dict, store: ProgressStore) -> str:
+    """achieved (with the best figure), ready, or the modules it still needs."""
+    from tito.milestones.requirements import missing_modules
+
+    best = record.get("milestones", {}).get(milestone.id, {}).get("best")
+    if best:
+        value = best["metrics"].get(milestone.target.metric)
+        shown = f"{value:.1%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else value
+        return f"[green]achieved[/green] {shown} in {best.get('seconds', 0):.0f} s"
+    missing = missing_modules(course, milestone, store)
+    if missing:
+        return "[yellow]needs[/yellow] " + " ".join(m.id for m in missing)
+    return "ready"
+
+
+@app.command("list")
+def list_() -> None:
+    """Show every milestone, its target and its state."""
+    course = load_course_or_exit()
+    store = ProgressStore(course)
+    record = _progress(store)
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "year", "title", "target", "state"):
+        table.add_column(column)
+    for milestone in course.milestones:
+        table.add_row(milestone.id, str(milestone.year), milestone.title, _target(milestone), _state(course, milestone, record, store))
+    out = console()
+    out.print(table)
+    out.print("Run one with `tito milestone run ID`; `tito milestone info ID` tells its story.")
+
+
+@app.command()
+def status() -> None:
+    """Your results: the best and the last recorded run of each milestone."""
+    course = load_course_or_exit()
+    store = ProgressStore(course)
+    record = _progress(store)
+    out = console()
+    for milestone in course.milestones:
+        entry = record["milestones"].get(milestone.id, {})
+        out.print(f"[bold]{milestone.id}[/bold] ({milestone.year}) {milestone.title}: {_state(course, milestone, record, store)}")
+        best = entry.get("best")
+        if best:
+            out.print(f"  best run {best['at']}, {best['seconds']:.1f} s, {_figures(best['metrics'])}; files in {best['run_dir']}")
+            out.print(f"  {entry.get('runs', 0)} recorded run(s)")
+    out.print("Runs that missed their target are kept in .tito/runs/<id>/ but not recorded here.")
+
+
+def _figures(metrics: dict) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float) and "accuracy" in key:
+            parts.append(f"{key.replace('_', ' ')} {value:.2%}")
+        elif isinstance(value, float):
+            parts.append(f"{key.replace('_', ' ')} {value:.4g}")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+def _readme_summary(path: Path) -> str:
+    """The README's first paragraph after its title."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
+    return " ".join(paragraphs[0].split()) if paragraphs else ""
+
+
+def _script_constant(path: Path, name: str):
+    """A literal constant from a script, read without importing it (so `info` needs no numpy)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
+
+
+@app.command()
+def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A milestone id, such as lenet.")]) -> None:
+    """Tell one milestone's story, requirements, target and defaults."""
+    from tito.milestones.requirements import missing_modules
+    from tito.milestones.runner import script_path
+
+    course = load_course_or_exit()
+    milestone = _milestone(course, milestone_id)
+    store = ProgressStore(course)
+    record = _progress(store)
+    out = console()
+    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year})")
+    summary = _readme_summary(milestone.folder / "README.md")
+    if summary:
+        out.print(summary, soft_wrap=False)
+    missing = {m.id for m in missing_modules(course, milestone, store)}
+    needs = ", ".join(
+        f"{course.module(key).id} {course.module(key).slug}" + (" (not done)" if course.module(key).id in missing else "")
+        for key in milestone.requires
+    )
+    script = script_path(milestone)
+    out.print(f"Target: {_target(milestone)}")
+    out.print(f"Requires: {needs}")
+    defaults = _script_constant(script, "CONFIG")
+    if isinstance(defaults, dict):
+        out.print("Defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
+    datasets = _script_constant(script, "DATASETS")
+    if datasets:
+        out.print("Datasets: " + ", ".join(datasets))
+    out.print(f"Script: {relative(script, course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}")
+    out.print(f"State: {_state(course, milestone, record, store)}")
+    out.print(f"Run it with `tito milestone run {milestone.id}`.")
+
+
+@app.command()
+def run(
+    milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A milestone id, such as lenet.")],
+    dataset: Annotated[Optional[str], typer.Option(help="Train on another data set the milestone offers (see `info`).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of passes over the training set.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per training step.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (the peak, for one-cycle schedules).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for weights, shuffling and augmentation.")] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Read the data set's files from DIR instead of the cache.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A run of a few seconds that checks the pipeline; not judged.")] = False,
+    no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live display.")] = False,
+) -> None:
+    """Train a milestone; exit 0 when it reaches its target (recorded in .tito/progress.yaml), 1 when not."""
+    from tito.milestones.display import make_display
+    from tito.milestones.runner import MilestoneError, RunOptions, run_milestone
+
+    course = load_course_or_exit()
+    milestone = _milestone(course, milestone_id)
+    options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
+    out = console()
+    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {_target(milestone)}" + (" (quick run)" if quick else ""))
+    try:
+        with make_display(out, live=not no_live) as display:
+            result = run_milestone(course, milestone, options, display=display)
+    except MilestoneError as exc:
+        fail(str(exc), code=exc.code)
+    except ProgressError as exc:
+        fail(str(exc))
+    for note in result.notes:
+        out.print(note)
+    where = relative(result.run_dir, course.root)
+    value = result.target_value
+    shown = f"{value:.2%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else str(value)
+    if result.stopped:
+        out.print(f"Files: {where}/")
+        fail(f"{result.stopped} Nothing was recorded.")
+    out.print(f"{milestone.target.metric.replace('_', ' ')} {shown} in {result.seconds:.1f} s. Files: {where}/")
+    if quick:
+        out.print(f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing.")
+        return
+    if result.achieved:
+        out.print(f"[green]Target reached[/green]: recorded in .tito/progress.yaml. See `tito milestone status`.")
+        return
+    fail(
+        f"Target not reached ({shown}, needs {_target(milestone)}). Nothing was recorded; "
+        f"try more epochs, e.g. `tito milestone run {milestone.id} --epochs N`."
+    )

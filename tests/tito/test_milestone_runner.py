@@ -1,0 +1,251 @@
+"""`tito milestone`: requirement gating, the run record, the NaN stop, and what gets recorded.
+
+These run a fixture milestone whose script needs no numpy: it reports a few batches and returns the
+accuracy its dataset option asks for, so each test checks the runner, not a network.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tito.cli import app
+from tito.milestones.progress import NonFiniteLoss, Progress
+from tito.progress import ProgressStore
+
+from conftest import build_course, dedent
+
+SCRIPT = dedent(
+    '''
+    """A fixture milestone: pretends to train for CONFIG["epochs"] epochs of two batches."""
+
+    DATASETS = ("easy", "hard")
+    CONFIG = {"dataset": "easy", "epochs": 2, "lr": 0.1, "seed": 0}
+    ACCURACY = {"easy": 0.95, "hard": 0.5}
+
+
+    def run(config):
+        settings = {**CONFIG, **config}
+        progress = settings["progress"]
+        epochs = 1 if settings.get("quick") else settings["epochs"]
+        progress("start", epochs=epochs, batches=2, batch_size=4)
+        for epoch in range(1, epochs + 1):
+            for batch in (1, 2):
+                loss = float("nan") if settings["lr"] > 10 and batch == 2 else 1.0 / (epoch + batch)
+                progress("batch", epoch=epoch, batch=batch, loss=loss, samples=4)
+            accuracy = ACCURACY[settings["dataset"]]
+            progress("epoch", epoch=epoch, loss=0.5 / epoch, train_accuracy=accuracy, test_accuracy=accuracy)
+        return {"test_accuracy": ACCURACY[settings["dataset"]], "epochs": epochs, "seed": settings["seed"]}
+    '''
+)
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    """A reference-edition fixture course with module 01 exported and the milestone script written."""
+    fixture = build_course(tmp_path / "course")
+    fixture.write("milestones/first/first.py", SCRIPT)
+    monkeypatch.chdir(fixture.root)
+    monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
+    monkeypatch.setenv("TITO_NO_TUNING", "1")  # keep this test process's environment and malloc as they are
+    return fixture
+
+
+def tito(*args):
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def export_first_module():
+    code, output = tito("export", "01")
+    assert code == 0, output
+
+
+def progress_record(fixture) -> dict:
+    return ProgressStore(fixture.course).read()
+
+
+def run_dirs(fixture):
+    folder = fixture.root / ".tito" / "runs" / "first"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+# --- requirement gating -------------------------------------------------------------------------
+
+
+def test_reference_edition_refuses_until_required_modules_are_exported(course):
+    code, output = tito("milestone", "run", "first")
+    assert code == 1
+    assert "01 alpha" in output and "tito export" in output
+    assert run_dirs(course) == []
+
+
+def test_reference_edition_runs_once_exported(course):
+    export_first_module()
+    code, output = tito("milestone", "run", "first")
+    assert code == 0, output
+
+
+def test_student_edition_refuses_and_lists_modules_to_complete(tmp_path, monkeypatch):
+    fixture = build_course(tmp_path / "student", edition="student")
+    fixture.write("milestones/first/first.py", SCRIPT)
+    monkeypatch.chdir(fixture.root)
+    monkeypatch.setenv("TITO_NO_TUNING", "1")
+    code, output = tito("milestone", "run", "first")
+    assert code == 1
+    assert "01 alpha" in output and "tito module complete 01" in output
+    assert run_dirs(fixture) == []
+
+    code, output = tito("export", "01")
+    ProgressStore(fixture.course).record_module_completed("01", passed=1, failed=0, skipped=0, seconds=0.1, source_hash="sha256:0")
+    code, output = tito("milestone", "run", "first")
+    assert code == 0, output
+
+
+# --- the record of a run ------------------------------------------------------------------------
+
+
+def test_reaching_the_target_records_metrics_and_writes_the_run_folder(course):
+    export_first_module()
+    code, output = tito("milestone", "run", "first", "--epochs", "3", "--seed", "7", "--no-live")
+    assert code == 0, output
+    assert "Target reached" in output
+    assert "epoch 3/3" in output  # the plain display's per-epoch lines
+
+    (folder,) = run_dirs(course)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["achieved"] is True
+    assert metrics["metrics"] == {"test_accuracy": 0.95, "epochs": 3, "seed": 7}
+    assert metrics["config"] == {"epochs": 3, "seed": 7}
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+    assert metrics["history"][2]["loss"] == pytest.approx(0.5 / 3)
+    assert len(metrics["batch_losses"]) == 6
+
+    entry = progress_record(course)["milestones"]["first"]
+    assert entry["runs"] == 1
+    assert entry["best"]["metrics"]["test_accuracy"] == 0.95
+    assert entry["best"]["run_dir"] == f".tito/runs/first/{folder.name}"
+
+
+def test_missing_the_target_exits_1_and_records_nothing(course):
+    export_first_module()
+    code, output = tito("milestone", "run", "first", "--dataset", "hard")
+    assert code == 1
+    assert "Target not reached" in output and "50.00%" in output
+    assert "first" not in progress_record(course)["milestones"]
+    (folder,) = run_dirs(course)
+    assert json.loads((folder / "metrics.json").read_text())["achieved"] is False
+
+
+def test_a_worse_run_keeps_the_best_record(course):
+    export_first_module()
+    assert tito("milestone", "run", "first")[0] == 0
+    best = progress_record(course)["milestones"]["first"]["best"]
+    assert tito("milestone", "run", "first", "--dataset", "hard")[0] == 1
+    assert progress_record(course)["milestones"]["first"]["best"] == best
+
+
+def test_quick_run_exits_0_and_is_not_recorded(course):
+    export_first_module()
+    code, output = tito("milestone", "run", "first", "--quick")
+    assert code == 0, output
+    assert "Quick run" in output
+    assert "first" not in progress_record(course)["milestones"]
+    (folder,) = run_dirs(course)
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["quick"] is True and record["achieved"] is False and len(record["history"]) == 1
+
+
+# --- the NaN stop -------------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_the_run_naming_epoch_and_batch(course):
+    export_first_module()
+    code, output = tito("milestone", "run", "first", "--lr", "100")
+    assert code == 1
+    assert "epoch 1, batch 2" in output and "lower learning rate" in output
+    assert "first" not in progress_record(course)["milestones"]
+    (folder,) = run_dirs(course)
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["achieved"] is False and "epoch 1, batch 2" in record["stopped"]
+
+
+def test_progress_raises_on_an_infinite_loss_and_keeps_finite_ones():
+    progress = Progress()
+    progress("start", epochs=1, batches=3)
+    progress("batch", epoch=1, batch=1, loss=0.5, samples=8)
+    with pytest.raises(NonFiniteLoss) as caught:
+        progress("batch", epoch=1, batch=2, loss=float("inf"), samples=8)
+    assert (caught.value.epoch, caught.value.batch) == (1, 2)
+    assert progress.batch_losses == [0.5] and progress.samples == 8
+
+
+def test_progress_rejects_an_unknown_event():
+    with pytest.raises(ValueError, match="unknown progress event 'finish'"):
+        Progress()("finish")
+
+
+# --- usage errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "nope"], "Valid milestones: first"),
+        (["run", "first", "--dataset", "imagenet"], "choose from: easy, hard"),
+        (["run", "first", "--epochs", "0"], "--epochs must be at least 1"),
+        (["run", "first", "--lr", "-1"], "--lr must be a positive number"),
+        (["run", "first", "--data-dir", "no/such/dir"], "is not a folder"),
+        (["info", "nope"], "Valid milestones: first"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(course, args, words):
+    export_first_module()
+    code, output = tito("milestone", *args)
+    assert code == 2
+    assert words in output
+    assert run_dirs(course) == []
+
+
+# --- list, info, status -------------------------------------------------------------------------
+
+
+def test_list_shows_each_milestone_with_its_state(course):
+    code, output = tito("milestone", "list")
+    assert code == 0
+    assert "first" in output and "1957" in output and "needs 01" in output
+    export_first_module()
+    assert "ready" in tito("milestone", "list")[1]
+    tito("milestone", "run", "first")
+    assert "achieved 95.0%" in tito("milestone", "list")[1]
+
+
+def test_info_tells_the_story_target_and_defaults(course):
+    code, output = tito("milestone", "info", "first")
+    assert code == 0
+    assert "The first milestone (1957)" in output
+    assert "Run `tito module status`." in output  # the README's first paragraph
+    assert "test accuracy >= 90%" in output
+    assert "01 alpha (not done)" in output
+    assert "dataset=easy" in output and "Datasets: easy, hard" in output
+
+
+def test_status_shows_the_best_run(course):
+    export_first_module()
+    tito("milestone", "run", "first")
+    code, output = tito("milestone", "status")
+    assert code == 0
+    assert "achieved 95.0%" in output and "test accuracy 95.00%" in output and "1 recorded run(s)" in output
+
+
+def test_a_progress_file_with_bad_yaml_is_reported_not_overwritten(course):
+    export_first_module()
+    state = course.root / ".tito" / "progress.yaml"
+    state.parent.mkdir(exist_ok=True)
+    state.write_text("schema: [unclosed\n")
+    code, output = tito("milestone", "run", "first")
+    assert code == 1
+    assert "progress.yaml" in output
+    assert state.read_text() == "schema: [unclosed\n"

@@ -1,0 +1,88 @@
+"""The channel between a milestone script and whoever watches it train.
+
+A script calls `progress(event, **values)` as it trains; three events exist:
+
+    progress("start", epochs=10, batches=12, batch_size=128)   # batches per epoch
+    progress("batch", epoch=1, batch=3, loss=0.71, samples=128)
+    progress("epoch", epoch=1, loss=0.52, train_accuracy=0.84, test_accuracy=0.86, lr=0.05)
+
+`Progress` turns these into a history (for metrics.json and the plots), checks every loss (a NaN or
+infinite loss raises NonFiniteLoss, which stops the run wherever the script is), and forwards each
+event to a display. Epochs and batches are counted from 1, as a person would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite; the run stops and nothing is recorded as achieved."""
+
+    def __init__(self, epoch: int, batch: int, loss: float):
+        self.epoch, self.batch, self.loss = epoch, batch, loss
+        super().__init__(
+            f"The loss became {loss} at epoch {epoch}, batch {batch}: training diverged. "
+            "Try a lower learning rate, for example `--lr` at a third of this run's."
+        )
+
+
+class Progress:
+    """A callable for `config["progress"]` that records what a run reports and shows it."""
+
+    def __init__(self, display=None, clock=time.perf_counter):
+        self.display = display
+        self.clock = clock
+        self.epochs = 0
+        self.batches = 0
+        self.batch_size = 0
+        self.history: list[dict] = []  # one entry per finished epoch
+        self.batch_losses: list[float] = []
+        self.samples = 0  # training samples seen, all epochs
+        self.started = None
+
+    def __call__(self, event: str, **values) -> None:
+        handler = getattr(self, f"_on_{event}", None)
+        if handler is None:
+            raise ValueError(f"unknown progress event {event!r}: use 'start', 'batch' or 'epoch'")
+        handler(**values)
+        if self.display is not None:
+            getattr(self.display, event)(**values)
+
+    def _on_start(self, *, epochs: int, batches: int, batch_size: int = 0, **_):
+        self.epochs, self.batches, self.batch_size = int(epochs), int(batches), int(batch_size)
+        self.started = self.clock()
+
+    def _on_batch(self, *, epoch: int, batch: int, loss: float, samples: int = 0, **_):
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(epoch, batch, loss)
+        self.batch_losses.append(loss)
+        self.samples += int(samples)
+
+    def _on_epoch(self, *, epoch: int, **metrics):
+        loss = metrics.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLoss(epoch, self.batches, float(loss))
+        seconds = None if self.started is None else round(self.clock() - self.started, 3)
+        self.history.append({"epoch": int(epoch), **{k: _plain(v) for k, v in metrics.items()}, "seconds": seconds})
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def silent(event: str, **values) -> None:
+    """The progress callable a script uses when nobody is watching."""
+
+
+def print_progress(event: str, **values) -> None:
+    """A plain progress callable for running a milestone script directly: one line per epoch."""
+    if event == "epoch":
+        parts = [f"epoch {values['epoch']}"]
+        for key in ("loss", "train_accuracy", "test_accuracy"):
+            if values.get(key) is not None:
+                value = values[key]
+                parts.append(f"{key.replace('_', ' ')} {value:.4f}" if key == "loss" else f"{key.split('_')[0]} {value:.2%}")
+        print("  ".join(parts), flush=True)

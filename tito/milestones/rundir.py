@@ -1,0 +1,47 @@
+"""Where a run leaves its record: `.tito/runs/<milestone>/<timestamp>/` with metrics.json and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tito.course import Course
+from tito.exporter import atomic_write
+
+
+def new_run_dir(course: Course, milestone_id: str, now: datetime | None = None) -> Path:
+    """A fresh folder named by the UTC start time, such as 20250131-093000 (-2, -3... if taken)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    parent = course.state_dir / "runs" / milestone_id
+    parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", *(f"-{n}" for n in range(2, 1000))):
+        folder = parent / f"{stamp}{suffix}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{parent}: too many runs started at {stamp}")
+
+
+def plain(value):
+    """A value JSON can hold: numpy scalars become numbers, NaN and infinities become strings."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def write_metrics(folder: Path, record: dict) -> Path:
+    path = folder / "metrics.json"
+    atomic_write(path, json.dumps(plain(record), indent=2) + "\n")
+    return path

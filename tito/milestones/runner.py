@@ -1,0 +1,211 @@
+"""Run one milestone: check its requirements, train through its script, keep the record.
+
+The steps of `tito milestone run ID`, each in its own small module:
+requirements (may it run?) -> tuning (speed settings for this process) -> the script's
+`run(config)` with a Progress watching every loss -> rundir (metrics.json) -> plots (if
+matplotlib is installed) -> ProgressStore (only when the target was reached).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import numbers
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tito.course import Course, Milestone
+from tito.datasets.errors import DataError
+from tito.exporter import relative
+from tito.milestones import plots, rundir, tuning
+from tito.milestones.progress import NonFiniteLoss, Progress
+from tito.milestones.requirements import missing_message, missing_modules
+from tito.progress import ProgressStore, now
+
+
+class MilestoneError(Exception):
+    """A run could not start or finish; `code` is the exit code (1 failed, 2 usage error)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; None means "the script's default"."""
+
+    dataset: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int | None = None
+    data_dir: Path | None = None
+    quick: bool = False
+
+    def config(self) -> dict:
+        chosen = {
+            "dataset": self.dataset,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": self.seed,
+            "data_dir": str(self.data_dir) if self.data_dir is not None else None,
+        }
+        config = {key: value for key, value in chosen.items() if value is not None}
+        if self.quick:
+            config["quick"] = True
+        return config
+
+
+@dataclass
+class RunResult:
+    milestone: Milestone
+    run_dir: Path
+    seconds: float
+    metrics: dict = field(default_factory=dict)  # numbers only: what progress.yaml records
+    achieved: bool = False
+    quick: bool = False
+    stopped: str | None = None  # why training stopped early (a NaN loss)
+    recorded: bool = False
+    pictures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def target_value(self):
+        return self.metrics.get(self.milestone.target.metric)
+
+
+def script_path(milestone: Milestone) -> Path:
+    """milestones/<id>/<id>.py"""
+    return milestone.folder / f"{milestone.id}.py"
+
+
+def load_script(milestone: Milestone):
+    """Import a milestone script by its path (it is not part of any package)."""
+    path = script_path(milestone)
+    if not path.is_file():
+        raise MilestoneError(f"Milestone {milestone.id} has no script at {path}: the course is incomplete.")
+    spec = importlib.util.spec_from_file_location(f"milestone_{milestone.id}", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not callable(getattr(script, "run", None)):
+        raise MilestoneError(f"{path} defines no run(config) function.")
+    return script
+
+
+def check_options(milestone: Milestone, script, options: RunOptions) -> None:
+    """Usage errors, found before any training starts."""
+    datasets = tuple(getattr(script, "DATASETS", ()))
+    if options.dataset is not None and options.dataset not in datasets:
+        choices = ", ".join(datasets) if datasets else "none (it has one fixed data set)"
+        raise MilestoneError(f"Milestone {milestone.id} has no dataset {options.dataset!r}; choose from: {choices}.", 2)
+    for name, value in (("--epochs", options.epochs), ("--batch-size", options.batch_size)):
+        if value is not None and value < 1:
+            raise MilestoneError(f"{name} must be at least 1, got {value}.", 2)
+    if options.lr is not None and not options.lr > 0:
+        raise MilestoneError(f"--lr must be a positive number, got {options.lr}.", 2)
+    if options.data_dir is not None and not Path(options.data_dir).is_dir():
+        raise MilestoneError(f"--data-dir {options.data_dir} is not a folder.", 2)
+
+
+def numeric_metrics(metrics: dict) -> dict:
+    """The plain numbers of a script's result (arrays such as `filters` are drawn, not recorded)."""
+    return {
+        key: value.item() if hasattr(value, "item") and getattr(value, "ndim", 0) == 0 else value
+        for key, value in metrics.items()
+        if isinstance(value, numbers.Number) or (hasattr(value, "item") and getattr(value, "ndim", None) == 0)
+    }
+
+
+def run_milestone(
+    course: Course,
+    milestone: Milestone,
+    options: RunOptions,
+    display=None,
+    store: ProgressStore | None = None,
+) -> RunResult:
+    """Train one milestone and keep its record. Raises MilestoneError when it cannot run at all."""
+    store = store or ProgressStore(course)
+    missing = missing_modules(course, milestone, store)
+    if missing:
+        raise MilestoneError(missing_message(course, milestone, missing))
+    settings = tuning.apply()  # before the script imports numpy
+    script = load_script(milestone)
+    check_options(milestone, script, options)
+
+    folder = rundir.new_run_dir(course, milestone.id)
+    progress = Progress(display)
+    config = {**options.config(), "progress": progress}
+    started_at, start = now(), time.perf_counter()
+    stopped, raw = None, {}
+    try:
+        raw = script.run(config) or {}
+    except NonFiniteLoss as exc:
+        stopped = str(exc)
+    except Exception as exc:  # the data sets' and the framework's own errors, shown as one line
+        nan_stop = _framework_nan_stop(exc)
+        if nan_stop is not None:
+            stopped = nan_stop
+        elif isinstance(exc, DataError):
+            raise MilestoneError(str(exc)) from None
+        else:
+            raise
+    seconds = time.perf_counter() - start
+
+    result = RunResult(milestone, folder, seconds, numeric_metrics(raw), quick=options.quick, stopped=stopped)
+    target = milestone.target
+    value = result.target_value
+    result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
+    if settings:
+        result.notes.append("Speed settings: " + "; ".join(settings) + ".")
+
+    rundir.write_metrics(
+        folder,
+        {
+            "milestone": milestone.id,
+            "started_at": started_at,
+            "seconds": round(seconds, 3),
+            "config": {k: v for k, v in config.items() if k != "progress"},
+            "target": {"metric": target.metric, "at_least": target.at_least},
+            "achieved": result.achieved,
+            "quick": options.quick,
+            "stopped": stopped,
+            "metrics": result.metrics,
+            "history": progress.history,
+            "batch_losses": progress.batch_losses,
+        },
+    )
+    result.pictures = _draw(milestone, folder, progress, raw, result.notes)
+    if result.achieved:
+        store.record_milestone_run(
+            milestone.id,
+            metrics=result.metrics,
+            seconds=seconds,
+            achieved=True,
+            run_dir=relative(folder, course.root),
+        )
+        result.recorded = True
+    return result
+
+
+def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, notes: list[str]) -> list[Path]:
+    if not plots.available():
+        return []
+    title = f"{milestone.id} ({milestone.year}): {milestone.title}"
+    drawn = []
+    try:
+        if progress.batch_losses:
+            drawn.append(plots.training_curves(folder / "curves.png", title, progress.batch_losses, progress.history))
+        if raw.get("filters") is not None:
+            drawn.append(plots.first_layer_filters(folder / "filters.png", f"{title}: first-layer filters", raw["filters"]))
+    except Exception as exc:  # a picture is a bonus; the run's record is already written
+        notes.append(f"Could not draw the plots ({type(exc).__name__}: {exc}).")
+    return drawn
+
+
+def _framework_nan_stop(exc: Exception) -> str | None:
+    """The message of the training module's own NaN/inf error, if that is what `exc` is."""
+    if type(exc).__module__.startswith("tinytorch") and "finite" in type(exc).__name__.lower():
+        return str(exc)
+    return None

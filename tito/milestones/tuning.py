@@ -1,0 +1,91 @@
+"""Process-level speed settings for a training run, applied before NumPy does its first heavy work.
+
+Two settings made a NumPy CNN markedly faster on the machines this course was tuned on (see
+README.md in milestones/, "What tito does to the process"):
+
+- `OPENBLAS_CORETYPE=SkylakeX`: the OpenBLAS bundled with NumPy 2.x does not recognise AMD Zen 5 and
+  falls back to its AVX2 kernels; naming the AVX-512 kernels roughly doubles float32 matrix-multiply
+  speed there. OpenBLAS reads the variable once, when NumPy is first imported, so it is set only if
+  NumPy is not imported yet, only if the user has not set it, and only on AMD CPUs with AVX-512
+  (Intel AVX-512 CPUs are recognised already; other CPUs have no AVX-512 kernels to pick).
+- glibc malloc tuning (Linux only): NumPy's large temporaries are allocated with mmap by default and
+  given back after every use, so each training step pays page faults to map fresh memory again.
+  Keeping freed memory in the heap (no mmap, a huge trim threshold, a generous top pad) removes that
+  churn. Set through `mallopt` for this process only; child processes are unaffected.
+
+Every setting is skipped when it does not apply; `apply()` returns what it did so the run can say so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import sys
+from pathlib import Path
+
+# glibc's mallopt parameter numbers (malloc.h).
+M_TRIM_THRESHOLD = -1
+M_TOP_PAD = -2
+M_MMAP_MAX = -4
+
+TRIM_THRESHOLD = 2**31 - 1  # (the largest value mallopt takes) keep freed heap memory for the run
+TOP_PAD = 1 << 30  # grow the heap in 1 GiB steps so it is not extended on every large temporary
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+    """The CPU vendor and its feature flags, read from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "", set()
+    vendor, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "vendor_id" and not vendor:
+            vendor = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+        if vendor and flags:
+            break
+    return vendor, flags
+
+
+def openblas_coretype(environ=os.environ, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The OPENBLAS_CORETYPE to set, or None to leave OpenBLAS to its own detection."""
+    if "OPENBLAS_CORETYPE" in environ or "numpy" in sys.modules:
+        return None
+    vendor, flags = cpu_flags(cpuinfo)
+    if vendor == "AuthenticAMD" and "avx512f" in flags:
+        return "SkylakeX"
+    return None
+
+
+def tune_malloc() -> bool:
+    """Keep freed memory in glibc's heap for this process; False where that is not possible."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
+    return all(libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) == 1 for param, value in settings)
+
+
+def apply(environ=os.environ) -> list[str]:
+    """Apply the settings that fit this machine; return a short description of each one applied.
+
+    `TITO_NO_TUNING=1` turns them all off (to measure what they are worth).
+    """
+    if environ.get("TITO_NO_TUNING"):
+        return []
+    applied = []
+    coretype = openblas_coretype(environ)
+    if coretype:
+        environ["OPENBLAS_CORETYPE"] = coretype
+        applied.append(f"OPENBLAS_CORETYPE={coretype}")
+    if tune_malloc():
+        applied.append("malloc keeps freed memory (mallopt)")
+    return applied

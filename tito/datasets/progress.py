@@ -1,0 +1,40 @@
+"""The download progress bar: a rich bar on stderr, so stdout stays clean for `tito data path`."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from tito.console import error_console
+from tito.datasets.download import ByteHook
+
+
+@contextmanager
+def download_bar(label: str, enabled: bool = True) -> Iterator[ByteHook | None]:
+    """Yield a hook for `fetch(on_bytes=...)` that moves a bar named `label` (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=error_console()) as bar:
+        task = bar.add_task(label, total=None)
+
+        def on_bytes(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield on_bytes

@@ -47,7 +47,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul, _flatten_shape, _normalize_axes, as_tensor
+from tinytorch.core.tensor import Tensor, _check_matmul, _flatten_shape, _normalize_axes, _power, as_tensor
 
 # %% [markdown]
 # ## Grad mode
@@ -198,12 +198,12 @@ class Pow(Function):
 
     def forward(self, a, exponent):
         self.save_for_backward(a, exponent)
-        return a**exponent
+        return _power(a, exponent)
 
     def backward(self, grad):
         ### BEGIN SOLUTION
         a, exponent = self.saved
-        return grad * exponent * a ** (exponent - 1), None
+        return grad * exponent * _power(a, exponent - 1), None
         ### END SOLUTION
 
 
@@ -452,7 +452,7 @@ def run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool = False)
             if tensor.grad is None:
                 tensor.grad = Tensor._wrap(np.array(grad, dtype=tensor.dtype))
             else:
-                tensor.grad = Tensor._wrap(tensor.grad.data + grad)
+                tensor.grad = Tensor._wrap((tensor.grad.data + grad).astype(tensor.dtype, copy=False))
             continue
         if node.freed:
             raise RuntimeError(

@@ -83,7 +83,7 @@ def pytest_command(course: Course, module: Module, report_path: Path, extra_args
     command += ["-p", PLUGIN, "--tito-report", str(report_path), "--tito-marker", module.marker]
     command += ["--tito-inline", str(module.source), "--tito-suite", str(module.tests)]
     command += ["--tito-package", str(course.package_root), f"--rootdir={course.root}"]
-    command += ["-p", "no:cacheprovider", "-q", *extra_args]
+    command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", *extra_args]
     return command
 
 

@@ -1,127 +1,20 @@
-"""A tiny fixture course builder for tito's tests.
-
-A fixture course has the real layout (course.yaml, modules/NN_slug/slug.py + README.md,
-tests/NN_slug/, milestones/<id>/, tinytorch/__init__.py copied from this repository) but its modules
-need no numpy: module NN_slug exports one function, `slug_double(x)`, so a test process starts fast.
-"""
+"""Fixtures for tito's tests: tiny fixture courses built by course_builder.py."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import textwrap
-from pathlib import Path
-
 import pytest
-import yaml
 
-from tito.course import load_course
-
-REPO = Path(__file__).resolve().parents[2]
-SLUGS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota")
+from course_builder import FixtureCourse, build_course
 
 
-def module_text(slug: str, *, body: str | None = None, inline_test: str | None = None) -> str:
-    """A percent-format module file exporting `{slug}_double`, with one inline test."""
-    body = body if body is not None else "return 2 * x"
-    if inline_test is None:
-        inline_test = f"def test_unit_{slug}_double():\n    assert {slug}_double(2) == 4\n"
-    return (
-        "# %% [markdown]\n"
-        f"# # {slug.title()}\n"
-        "# Run `tito module complete 01` when it works.\n\n"
-        "# %%\n"
-        f"#| default_exp core.{slug}\n\n"
-        "# %%\n"
-        "#| export\n"
-        f"def {slug}_double(x):\n"
-        '    """Twice x."""\n'
-        "    ### BEGIN SOLUTION\n"
-        f"    {body}\n"
-        "    ### END SOLUTION\n\n"
-        "# %%\n"
-        f"{inline_test}\n"
-        "# %%\n"
-        'if __name__ == "__main__":\n'
-        f"    test_unit_{slug}_double()\n"
-    )
+@pytest.fixture
+def make_course(tmp_path):
+    """Build more fixture courses: make_course("name", count=8, edition="student")."""
 
+    def make(name: str = "course", count: int = 2, **options) -> FixtureCourse:
+        return build_course(tmp_path / name, count, **options)
 
-def package_test_text(module_id: str, slug: str, *, marker: bool = True) -> str:
-    mark = f"pytestmark = pytest.mark.m{module_id}\n\n" if marker else ""
-    return (
-        "import pytest\n\n"
-        f"from tinytorch.core.{slug} import {slug}_double\n\n"
-        f"{mark}"
-        f"def test_{slug}_double_of_three():\n"
-        f"    assert {slug}_double(3) == 6\n"
-    )
-
-
-class FixtureCourse:
-    """Builds and edits a fixture course under a folder; `.course` loads its manifest afresh."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    @property
-    def course(self):
-        return load_course(self.root)
-
-    def write(self, relative: str, text: str) -> Path:
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def module_file(self, module_id: str) -> Path:
-        return self.course.module(module_id).source
-
-    def git_commit(self, message: str = "fixture") -> None:
-        def git(*args):
-            subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True)
-
-        if not (self.root / ".git").exists():
-            git("init", "-q")
-        git("add", "-A")
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
-
-
-def build_course(root: Path, count: int = 2, *, edition: str = "reference", milestones: bool = True) -> FixtureCourse:
-    """A course of `count` chained modules (each requires the one before) and one milestone."""
-    root.mkdir(parents=True, exist_ok=True)
-    modules = []
-    for index, slug in enumerate(SLUGS[:count], start=1):
-        module_id = f"{index:02d}"
-        requires = [f"{index - 1:02d}"] if index > 1 else []
-        modules.append({"id": module_id, "slug": slug, "title": slug.title(), "requires": requires, "hours": 1})
-    manifest = {"schema": 1, "name": "Fixture", "edition": edition, "modules": modules, "milestones": []}
-    if milestones:
-        manifest["milestones"].append(
-            {
-                "id": "first",
-                "year": 1957,
-                "title": "The first milestone",
-                "requires": [modules[0]["id"]],
-                "target": {"metric": "test_accuracy", "at_least": 0.9},
-            }
-        )
-        (root / "milestones" / "first").mkdir(parents=True, exist_ok=True)
-        (root / "milestones" / "first" / "README.md").write_text("# First\n\nRun `tito module status`.\n")
-    (root / "course.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-    fixture = FixtureCourse(root)
-    for module in modules:
-        name = f"{module['id']}_{module['slug']}"
-        fixture.write(f"modules/{name}/{module['slug']}.py", module_text(module["slug"]))
-        fixture.write(
-            f"modules/{name}/README.md",
-            f"# {module['title']}\n\n## Objectives\n\n- Write `{module['slug']}_double`.\n- Test it.\n\n## Notes\n\nMore.\n",
-        )
-        fixture.write(f"tests/{name}/test_{module['slug']}.py", package_test_text(module["id"], module["slug"]))
-    (root / "tinytorch").mkdir(exist_ok=True)
-    shutil.copyfile(REPO / "tinytorch" / "__init__.py", root / "tinytorch" / "__init__.py")
-    fixture.write(".gitignore", ".tito/\n__pycache__/\n")
-    return fixture
+    return make
 
 
 @pytest.fixture
@@ -132,6 +25,3 @@ def fixture_course(tmp_path, monkeypatch) -> FixtureCourse:
     monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
     return fixture
 
-
-def dedent(text: str) -> str:
-    return textwrap.dedent(text).lstrip()

@@ -3,7 +3,7 @@
     from tito.datasets import load_tinydigits, load_mnist, load_cifar10
     x_train, y_train, x_test, y_test = load_tinydigits()
 
-Files: registry (what exists), cache (where it lives, what is there), download (one file over HTTP),
+Files: registry (what exists), cache (where it lives, what is there), fetch (one file over HTTP),
 archive (safe extraction), install (download or import into the cache), formats (IDX and CIFAR
 readers), loaders (arrays out).
 """

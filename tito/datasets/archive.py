@@ -27,6 +27,8 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                 tar.extractall(target, members=members, filter="data")
             else:
                 tar.extractall(target, members=members)
+    except getattr(tarfile, "FilterError", ()) as exc:  # the standard library's own guard caught something
+        raise UnsafeArchiveError(f"{archive}: refusing to extract it ({exc}). Nothing usable was extracted.") from None
     except (tarfile.TarError, EOFError) as exc:
         raise UnsafeArchiveError(f"{archive} is not a readable tar archive ({exc}).") from None
     return [target / m.name for m in members if m.isfile()]

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from tito.datasets.archive import safe_extract
 from tito.datasets.cache import check_file, dataset_dir, staging_dir
 from tito.datasets.checksums import file_digest
-from tito.datasets.download import fetch
+from tito.datasets.fetch import fetch
 from tito.datasets.errors import ChecksumError, DataError, DownloadError, MissingDataError
 from tito.datasets.progress import download_bar
 from tito.datasets.registry import Dataset, FileSum, Resource

@@ -15,7 +15,7 @@ from rich.progress import (
 )
 
 from tito.console import error_console
-from tito.datasets.download import ByteHook
+from tito.datasets.fetch import ByteHook
 
 
 @contextmanager

@@ -1,4 +1,7 @@
-"""The one rich Console tito prints through, honouring NO_COLOR and --no-color."""
+"""The one rich Console tito prints through, honouring NO_COLOR and --no-color.
+
+With either, output is plain text: no colours and no other terminal styling, so it pipes cleanly.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,19 @@ from rich.console import Console
 _console: Console | None = None
 
 
+def _plain() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
 def console() -> Console:
     global _console
     if _console is None:
-        _console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+        _console = Console(no_color=_plain(), color_system=None if _plain() else "auto", highlight=False)
     return _console
 
 
 def error_console() -> Console:
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    return Console(stderr=True, no_color=_plain(), color_system=None if _plain() else "auto", highlight=False)
 
 
 def disable_color() -> None:

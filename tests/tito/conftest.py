@@ -25,3 +25,18 @@ def fixture_course(tmp_path, monkeypatch) -> FixtureCourse:
     monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
     return fixture
 
+
+
+@pytest.fixture
+def tito():
+    """Run a tito command in-process: tito("module", "complete", "01") -> click Result."""
+    from typer.testing import CliRunner
+
+    from tito.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke

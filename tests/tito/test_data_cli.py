@@ -46,7 +46,7 @@ def server(monkeypatch):
         yield srv
 
 
-def tito(*args: str):
+def data(*args: str):
     return runner.invoke(app, ["data", *args])
 
 
@@ -56,9 +56,9 @@ def rows(output: str) -> dict[str, str]:
 
 
 def test_list_shows_each_dataset_state_size_and_place(cache, server):
-    cifar = tito("download", "cifar10")
+    cifar = data("download", "cifar10")
     assert cifar.exit_code == 0, cifar.output
-    result = tito("list")
+    result = data("list")
     assert result.exit_code == 0
     table = rows(result.stdout)
     assert "shipped" in table["tinydigits"] and "117.7 KB" in table["tinydigits"]
@@ -69,17 +69,17 @@ def test_list_shows_each_dataset_state_size_and_place(cache, server):
 
 
 def test_download_fetches_and_verifies(cache, server):
-    result = tito("download", "mnist")
+    result = data("download", "mnist")
     assert result.exit_code == 0, result.output
     assert "Downloaded and verified 4 file(s) of mnist" in result.stdout
     assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(MNIST.files)
-    again = tito("download", "mnist")
+    again = data("download", "mnist")
     assert again.exit_code == 0 and "already in" in again.stdout
 
 
 def test_download_of_a_corrupt_file_fails_naming_it(cache, server):
     server.modes["/mnist/train-labels-idx1-ubyte.gz"] = "corrupt"
-    result = tito("download", "mnist")
+    result = data("download", "mnist")
     assert result.exit_code == 1
     assert "train-labels-idx1-ubyte.gz" in result.stderr and "nothing was kept" in result.stderr
     assert not (cache / "mnist" / "train-labels-idx1-ubyte.gz").exists()
@@ -88,7 +88,7 @@ def test_download_of_a_corrupt_file_fails_naming_it(cache, server):
 def test_download_offline_gives_one_error_line_with_url_and_import_command(cache, monkeypatch):
     entry = mnist_dataset(closed_port_url() + "/mnist", MNIST.files)
     monkeypatch.setitem(registry.DATASETS, "mnist", entry)
-    result = tito("download", "mnist", "--retries", "0")
+    result = data("download", "mnist", "--retries", "0")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1
@@ -98,52 +98,52 @@ def test_download_offline_gives_one_error_line_with_url_and_import_command(cache
 def test_import_a_downloaded_archive_then_verify(cache, server, tmp_path):
     archive = tmp_path / "cifar-10-python.tar.gz"
     archive.write_bytes(CIFAR.archive)
-    result = tito("import", "cifar10", str(archive))
+    result = data("import", "cifar10", str(archive))
     assert result.exit_code == 0, result.output
     assert "Imported 7 verified file(s)" in result.stdout
-    checked = tito("verify", "cifar10")
+    checked = data("verify", "cifar10")
     assert checked.exit_code == 0 and "All 7 file(s) of cifar10 match" in checked.stdout
 
 
 def test_import_part_of_mnist_says_what_is_still_missing(cache, server, tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(MNIST.files["t10k-images-idx3-ubyte.gz"])
-    result = tito("import", "mnist", str(tmp_path))
+    result = data("import", "mnist", str(tmp_path))
     assert result.exit_code == 0
     assert "partial (1 of 4 files)" in result.stdout and "tito data download mnist" in result.stdout
-    checked = tito("verify", "mnist")
+    checked = data("verify", "mnist")
     assert checked.exit_code == 1 and "3 of 4 file(s) of mnist are not in" in checked.stderr
 
 
 def test_import_of_a_wrong_file_fails_and_a_missing_path_is_a_usage_error(cache, server, tmp_path):
     bad = tmp_path / "t10k-labels-idx1-ubyte.gz"
     bad.write_bytes(b"not it")
-    result = tito("import", "mnist", str(bad))
+    result = data("import", "mnist", str(bad))
     assert result.exit_code == 1 and "nothing was imported" in result.stderr
     assert not (cache / "mnist").exists() or not any((cache / "mnist").iterdir())
-    assert tito("import", "mnist", str(tmp_path / "nowhere")).exit_code == 2
+    assert data("import", "mnist", str(tmp_path / "nowhere")).exit_code == 2
 
 
 def test_verify_reports_a_damaged_file(cache, server):
-    assert tito("download", "mnist").exit_code == 0
+    assert data("download", "mnist").exit_code == 0
     damaged = cache / "mnist" / "t10k-images-idx3-ubyte.gz"
     damaged.write_bytes(b"damaged")
-    result = tito("verify", "mnist")
+    result = data("verify", "mnist")
     assert result.exit_code == 1
     assert "BAD      t10k-images-idx3-ubyte.gz" in result.stdout
     assert "tito data download mnist --force" in result.stderr
 
 
 def test_verify_and_download_of_the_shipped_dataset(cache):
-    assert tito("verify", "tinydigits").exit_code == 0
-    result = tito("download", "tinydigits")
+    assert data("verify", "tinydigits").exit_code == 0
+    result = data("download", "tinydigits")
     assert result.exit_code == 0 and "ships with the course" in result.stdout
 
 
 def test_path_prints_only_the_folder(cache):
-    result = tito("path", "mnist")
+    result = data("path", "mnist")
     assert result.exit_code == 0 and result.stdout == f"{cache / 'mnist'}\n"
 
 
 def test_an_unknown_dataset_is_a_usage_error_listing_the_names(cache):
-    result = tito("verify", "imagenet")
+    result = data("verify", "imagenet")
     assert result.exit_code == 2 and "Valid datasets: tinydigits, mnist, cifar10" in result.stderr

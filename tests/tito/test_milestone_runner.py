@@ -7,6 +7,7 @@ accuracy its dataset option asks for, so each test checks the runner, not a netw
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 from typer.testing import CliRunner
@@ -15,9 +16,9 @@ from tito.cli import app
 from tito.milestones.progress import NonFiniteLoss, Progress
 from tito.progress import ProgressStore
 
-from conftest import build_course, dedent
+from course_builder import build_course
 
-SCRIPT = dedent(
+SCRIPT = textwrap.dedent(
     '''
     """A fixture milestone: pretends to train for CONFIG["epochs"] epochs of two batches."""
 
@@ -39,7 +40,7 @@ SCRIPT = dedent(
             progress("epoch", epoch=epoch, loss=0.5 / epoch, train_accuracy=accuracy, test_accuracy=accuracy)
         return {"test_accuracy": ACCURACY[settings["dataset"]], "epochs": epochs, "seed": settings["seed"]}
     '''
-)
+).lstrip()
 
 
 @pytest.fixture
@@ -53,13 +54,13 @@ def course(tmp_path, monkeypatch):
     return fixture
 
 
-def tito(*args):
+def run_tito(*args):
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
 
 
 def export_first_module():
-    code, output = tito("export", "01")
+    code, output = run_tito("export", "01")
     assert code == 0, output
 
 
@@ -76,7 +77,7 @@ def run_dirs(fixture):
 
 
 def test_reference_edition_refuses_until_required_modules_are_exported(course):
-    code, output = tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "run", "first")
     assert code == 1
     assert "01 alpha" in output and "tito export" in output
     assert run_dirs(course) == []
@@ -84,7 +85,7 @@ def test_reference_edition_refuses_until_required_modules_are_exported(course):
 
 def test_reference_edition_runs_once_exported(course):
     export_first_module()
-    code, output = tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "run", "first")
     assert code == 0, output
 
 
@@ -93,14 +94,14 @@ def test_student_edition_refuses_and_lists_modules_to_complete(tmp_path, monkeyp
     fixture.write("milestones/first/first.py", SCRIPT)
     monkeypatch.chdir(fixture.root)
     monkeypatch.setenv("TITO_NO_TUNING", "1")
-    code, output = tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "run", "first")
     assert code == 1
     assert "01 alpha" in output and "tito module complete 01" in output
     assert run_dirs(fixture) == []
 
-    code, output = tito("export", "01")
+    code, output = run_tito("export", "01")
     ProgressStore(fixture.course).record_module_completed("01", passed=1, failed=0, skipped=0, seconds=0.1, source_hash="sha256:0")
-    code, output = tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "run", "first")
     assert code == 0, output
 
 
@@ -109,7 +110,7 @@ def test_student_edition_refuses_and_lists_modules_to_complete(tmp_path, monkeyp
 
 def test_reaching_the_target_records_metrics_and_writes_the_run_folder(course):
     export_first_module()
-    code, output = tito("milestone", "run", "first", "--epochs", "3", "--seed", "7", "--no-live")
+    code, output = run_tito("milestone", "run", "first", "--epochs", "3", "--seed", "7", "--no-live")
     assert code == 0, output
     assert "Target reached" in output
     assert "epoch 3/3" in output  # the plain display's per-epoch lines
@@ -131,7 +132,7 @@ def test_reaching_the_target_records_metrics_and_writes_the_run_folder(course):
 
 def test_missing_the_target_exits_1_and_records_nothing(course):
     export_first_module()
-    code, output = tito("milestone", "run", "first", "--dataset", "hard")
+    code, output = run_tito("milestone", "run", "first", "--dataset", "hard")
     assert code == 1
     assert "Target not reached" in output and "50.00%" in output
     assert "first" not in progress_record(course)["milestones"]
@@ -141,15 +142,15 @@ def test_missing_the_target_exits_1_and_records_nothing(course):
 
 def test_a_worse_run_keeps_the_best_record(course):
     export_first_module()
-    assert tito("milestone", "run", "first")[0] == 0
+    assert run_tito("milestone", "run", "first")[0] == 0
     best = progress_record(course)["milestones"]["first"]["best"]
-    assert tito("milestone", "run", "first", "--dataset", "hard")[0] == 1
+    assert run_tito("milestone", "run", "first", "--dataset", "hard")[0] == 1
     assert progress_record(course)["milestones"]["first"]["best"] == best
 
 
 def test_quick_run_exits_0_and_is_not_recorded(course):
     export_first_module()
-    code, output = tito("milestone", "run", "first", "--quick")
+    code, output = run_tito("milestone", "run", "first", "--quick")
     assert code == 0, output
     assert "Quick run" in output
     assert "first" not in progress_record(course)["milestones"]
@@ -163,7 +164,7 @@ def test_quick_run_exits_0_and_is_not_recorded(course):
 
 def test_nan_loss_stops_the_run_naming_epoch_and_batch(course):
     export_first_module()
-    code, output = tito("milestone", "run", "first", "--lr", "100")
+    code, output = run_tito("milestone", "run", "first", "--lr", "100")
     assert code == 1
     assert "epoch 1, batch 2" in output and "lower learning rate" in output
     assert "first" not in progress_record(course)["milestones"]
@@ -203,7 +204,7 @@ def test_progress_rejects_an_unknown_event():
 )
 def test_usage_errors_exit_2_with_one_clear_line(course, args, words):
     export_first_module()
-    code, output = tito("milestone", *args)
+    code, output = run_tito("milestone", *args)
     assert code == 2
     assert words in output
     assert run_dirs(course) == []
@@ -213,17 +214,17 @@ def test_usage_errors_exit_2_with_one_clear_line(course, args, words):
 
 
 def test_list_shows_each_milestone_with_its_state(course):
-    code, output = tito("milestone", "list")
+    code, output = run_tito("milestone", "list")
     assert code == 0
     assert "first" in output and "1957" in output and "needs 01" in output
     export_first_module()
-    assert "ready" in tito("milestone", "list")[1]
-    tito("milestone", "run", "first")
-    assert "achieved 95.0%" in tito("milestone", "list")[1]
+    assert "ready" in run_tito("milestone", "list")[1]
+    run_tito("milestone", "run", "first")
+    assert "achieved 95.0%" in run_tito("milestone", "list")[1]
 
 
 def test_info_tells_the_story_target_and_defaults(course):
-    code, output = tito("milestone", "info", "first")
+    code, output = run_tito("milestone", "info", "first")
     assert code == 0
     assert "The first milestone (1957)" in output
     assert "Run `tito module status`." in output  # the README's first paragraph
@@ -234,8 +235,8 @@ def test_info_tells_the_story_target_and_defaults(course):
 
 def test_status_shows_the_best_run(course):
     export_first_module()
-    tito("milestone", "run", "first")
-    code, output = tito("milestone", "status")
+    run_tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "status")
     assert code == 0
     assert "achieved 95.0%" in output and "test accuracy 95.00%" in output and "1 recorded run(s)" in output
 
@@ -245,7 +246,7 @@ def test_a_progress_file_with_bad_yaml_is_reported_not_overwritten(course):
     state = course.root / ".tito" / "progress.yaml"
     state.parent.mkdir(exist_ok=True)
     state.write_text("schema: [unclosed\n")
-    code, output = tito("milestone", "run", "first")
+    code, output = run_tito("milestone", "run", "first")
     assert code == 1
     assert "progress.yaml" in output
     assert state.read_text() == "schema: [unclosed\n"

@@ -1,0 +1,60 @@
+"""`tito test MODULE ... | --all` and `tito export`, in-process."""
+
+from __future__ import annotations
+
+from course_builder import module_text
+
+
+def test_test_exports_then_runs_one_module(fixture_course, tito):
+    result = tito("test", "alpha")
+    assert result.exit_code == 0, result.output
+    assert (fixture_course.root / "tinytorch" / "core" / "alpha.py").exists()
+    assert "All tests of 01_alpha passed: run `tito module complete 01` to record it." in result.output
+    assert not (fixture_course.root / ".tito" / "progress.yaml").exists()  # testing records nothing
+
+
+def test_test_all_runs_every_module_and_fails_if_one_fails(fixture_course, tito):
+    fixture_course.write("modules/02_beta/beta.py", module_text("beta", body="return 3 * x"))
+    result = tito("test", "--all")
+    assert result.exit_code == 1
+    assert "01_alpha" in result.output and "02_beta" in result.output
+    assert "FAILED tests/02_beta/test_beta.py::test_beta_double_of_three" in result.output
+    assert "2 failed in the tests of 02_beta" in result.output
+
+
+def test_test_needs_modules_or_all_but_not_both(fixture_course, tito):
+    assert tito("test").exit_code == 2
+    assert tito("test", "01", "--all").exit_code == 2
+    unknown = tito("test", "nine")
+    assert unknown.exit_code == 2 and "01_alpha, 02_beta" in unknown.output
+
+
+def test_test_no_export_tests_the_package_as_it_is(fixture_course, tito):
+    result = tito("test", "01", "--no-export")
+    assert result.exit_code == 1  # nothing exported, so the package test cannot import
+    assert "tests/01_alpha/test_alpha.py" in result.output
+
+
+def test_export_writes_and_check_compares(fixture_course, tito):
+    check = tito("export", "--check")
+    assert check.exit_code == 1
+    assert "differs: tinytorch/core/alpha.py" in check.output and "`tito export --all`" in check.output
+    assert not (fixture_course.root / "tinytorch" / "core").exists()
+    written = tito("export", "--all")
+    assert written.exit_code == 0
+    assert "01_alpha -> tinytorch/core/alpha.py (written)" in written.output
+    assert tito("export", "--check").exit_code == 0
+    assert "(unchanged)" in tito("export", "01").output
+
+
+def test_export_usage_errors_exit_2(fixture_course, tito):
+    assert tito("export", "01", "--all").exit_code == 2
+    assert tito("export", "99").exit_code == 2
+
+
+def test_export_of_a_broken_module_exits_1_writing_nothing(fixture_course, tito):
+    fixture_course.write("modules/02_beta/beta.py", module_text("beta", body="return ("))
+    result = tito("export", "--all")
+    assert result.exit_code == 1
+    assert "modules/02_beta/beta.py:" in result.output and "Nothing was written" in result.output
+    assert not (fixture_course.root / "tinytorch" / "core").exists()

@@ -6,8 +6,8 @@
     python datasets/tinydigits/build_tinydigits.py --check    # exit 1 if the shipped files differ
 
 The 1,797 images (8x8, values 0..16) are split with a fixed seed: 36 of each digit go to the test
-set (360, a balanced fifth), the other 1,437 to training; each split keeps the original order. The npz is written uncompressed with fixed
-timestamps, so the same data always gives the same bytes and the same checksum.
+set (360, a balanced fifth), the other 1,437 to training; each split keeps the original order.
+The npz is written uncompressed with fixed timestamps, so the same data always gives the same bytes and the same checksum.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def main() -> int:
     sums = f"{hashlib.sha256(data).hexdigest()}  {DATA.name}\n"
     if args.check:
         same = DATA.is_file() and DATA.read_bytes() == data and SUMS.is_file() and SUMS.read_text() == sums
-        print("tinydigits: the shipped files match a fresh build." if same else "tinydigits: the shipped files DIFFER from a fresh build.")
+        verdict = "match" if same else "DIFFER from"
+        print(f"tinydigits: the shipped files {verdict} a fresh build.")
         return 0 if same else 1
     write_atomic(DATA, data)
     write_atomic(SUMS, sums.encode())

@@ -135,10 +135,16 @@ def verify(name: NameArg) -> None:
     missing = [s for s in states if s.state == "missing"]
     folder = datasets.dataset_dir(dataset)
     if bad:
-        fix = "restore it with `git checkout -- datasets/`" if dataset.shipped else f"run `tito data download {dataset.name} --force`"
+        if dataset.shipped:
+            fix = "restore it with `git checkout -- datasets/`"
+        else:
+            fix = f"run `tito data download {dataset.name} --force`"
         fail(f"{len(bad)} file(s) of {dataset.name} in {folder} do not match their checksum: {fix}.")
     if missing:
-        fail(f"{len(missing)} of {len(states)} file(s) of {dataset.name} are not in {folder}: run `tito data download {dataset.name}`.")
+        fail(
+            f"{len(missing)} of {len(states)} file(s) of {dataset.name} are not in {folder}: "
+            f"run `tito data download {dataset.name}`."
+        )
     out.print(f"All {len(states)} file(s) of {dataset.name} match their checksums.")
 
 

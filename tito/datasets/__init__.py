@@ -17,6 +17,7 @@ from tito.datasets.errors import (
     UnknownDatasetError,
     UnsafeArchiveError,
 )
+from tito.datasets.formats import read_cifar_batch, read_idx
 from tito.datasets.install import download, import_path
 from tito.datasets.loaders import CIFAR10_CLASSES, load, load_cifar10, load_mnist, load_tinydigits
 from tito.datasets.registry import DATASETS, Dataset, FileSum, Resource, get
@@ -42,6 +43,8 @@ __all__ = [
     "load_cifar10",
     "load_mnist",
     "load_tinydigits",
+    "read_cifar_batch",
+    "read_idx",
     "status",
     "verify",
 ]

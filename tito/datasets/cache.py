@@ -3,7 +3,8 @@
 Downloaded datasets live in `$TINYTORCH_DATA/<name>/`, or in the platform's user cache folder
 (`~/.cache/tinytorch/<name>/` on Linux). A file only ever enters that folder after its checksum
 matched, so a folder holds complete files or none. Shipped datasets (tinydigits) live in the course,
-in `datasets/<name>/`, beside a SHA256SUMS file written by their build script.
+in `datasets/<name>/`, beside a SHA256SUMS file written by their build script. Downloads in
+progress wait in `<cache>/.downloads/`, where an interrupted one is resumed by the next run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.datasets.checksums import file_digest
-from tito.datasets.errors import ChecksumError, MissingDataError
+from tito.datasets.errors import MissingDataError
 from tito.datasets.registry import Dataset, FileSum
 
 ENV_VAR = "TINYTORCH_DATA"

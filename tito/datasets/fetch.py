@@ -3,7 +3,8 @@
 The bytes go to `<dest>.part`. When a transfer breaks, the next attempt asks the server for the
 rest (an HTTP Range request); a server that ignores the request sends the whole file again. Only
 when the file is complete and its md5 matches is it renamed to `dest`. A wrong checksum deletes the
-part file, so a corrupt download never looks like a finished one.
+part file, so a corrupt download never looks like a finished one; a transfer that keeps breaking
+leaves it, and the next run resumes from it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def fetch(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []
     bad_bytes: ChecksumError | None = None
     for url in resource.urls:
         for fresh_start in (False, True):
@@ -59,7 +60,7 @@ def fetch(
             try:
                 resumed = _download(url, part, resource, retries, backoff, timeout, on_bytes)
             except DownloadError as exc:
-                failures.append(f"{url}: {exc}")
+                failures.append((url, str(exc)))
                 break
             got = file_digest(part, "md5")
             if got == resource.md5:
@@ -75,7 +76,15 @@ def fetch(
             break
     if bad_bytes is not None:
         raise bad_bytes
-    raise DownloadError(f"Could not download {resource.filename}: {'; '.join(failures)}.")
+    raise DownloadError(f"Could not download {resource.filename}: {_summary(failures)}.")
+
+
+def _summary(failures: list[tuple[str, str]]) -> str:
+    """'URL: reason' for each URL, or 'URL or URL: reason' when they all failed the same way."""
+    reasons = {reason for _, reason in failures}
+    if len(reasons) == 1:
+        return f"{' or '.join(url for url, _ in failures)}: {reasons.pop()}"
+    return "; ".join(f"{url}: {reason}" for url, reason in failures)
 
 
 def _download(url, part: Path, resource: Resource, retries, backoff, timeout, on_bytes) -> bool:

@@ -40,15 +40,17 @@ def download(
         return []
     folder = dataset_dir(dataset, root)
     installed: list[str] = []
-    for resource in dataset.resources_for(split):
-        if not force and all((folder / f.path).is_file() for f in resource.installs()):
-            continue
+    needed = [
+        r for r in dataset.resources_for(split) if force or not all((folder / f.path).is_file() for f in r.installs())
+    ]
+    for position, resource in enumerate(needed):
         staged = staging_dir(dataset, root) / resource.filename
-        with download_bar(resource.filename, progress) as on_bytes:
+        with download_bar(resource.filename, progress, resource.size) as on_bytes:
             try:
                 fetch(resource, staged, retries=retries, backoff=backoff, timeout=timeout, on_bytes=on_bytes)
             except DownloadError as exc:
-                raise DownloadError(f"{exc} To install it offline, {fetch_by_hand(dataset, [resource])}.") from None
+                rest = needed[position:]
+                raise DownloadError(f"{exc} To install {dataset.name} offline, {fetch_by_hand(dataset, rest)}.") from None
         try:
             installed += install_resource(resource, staged, folder)
         finally:
@@ -92,7 +94,9 @@ def install_resource(resource: Resource, file: Path, folder: Path) -> list[str]:
         states = [check_file(member, scratch / member.path) for member in resource.members]
         for state in states:
             if state.state == "missing":
-                raise DataError(f"{file} has no member {state.file.path}: it is not {resource.filename}. Nothing was installed.")
+                raise DataError(
+                    f"{file} has no member {state.file.path}: it is not {resource.filename}. Nothing was installed."
+                )
             if state.state == "bad":
                 raise ChecksumError(
                     f"{state.file.path} in {file} has md5 {state.got}, expected {state.file.digest}. Nothing was installed."

@@ -35,8 +35,12 @@ MNIST_STEMS = {
 CIFAR10_BATCHES = {"train": tuple(f"data_batch_{k}" for k in range(1, 6)), "test": ("test_batch",)}
 
 
-def load_tinydigits(data_dir: str | Path | None = None, *, split: str | None = None):
-    """The shipped 8x8 digits: x float32 (N, 1, 8, 8) in [0, 1], y int64; 1,437 train and 360 test."""
+def load_tinydigits(data_dir: str | Path | None = None, *, split: str | None = None, download: bool = False):
+    """The shipped 8x8 digits: x float32 (N, 1, 8, 8) in [0, 1], y int64; 1,437 train and 360 test.
+
+    `data_dir` is a folder holding tinydigits.npz (default: the course's datasets/tinydigits/).
+    `download` is accepted so all loaders share one signature; there is nothing to download.
+    """
     dataset = registry.get("tinydigits")
     folder = Path(data_dir) if data_dir is not None else dataset_dir(dataset)
     path = folder / "tinydigits.npz"
@@ -47,7 +51,8 @@ def load_tinydigits(data_dir: str | Path | None = None, *, split: str | None = N
         )
     if data_dir is None or (folder / SUMS_FILE).is_file():
         for expected in read_sums(folder / SUMS_FILE):
-            _require_ok(check_file(expected, folder / expected.path), "restore it with `git checkout -- datasets/tinydigits`.")
+            state = check_file(expected, folder / expected.path)
+            _require_ok(state, "restore it with `git checkout -- datasets/tinydigits`.")
     with np.load(path, allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
 

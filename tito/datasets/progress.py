@@ -19,8 +19,11 @@ from tito.datasets.fetch import ByteHook
 
 
 @contextmanager
-def download_bar(label: str, enabled: bool = True) -> Iterator[ByteHook | None]:
-    """Yield a hook for `fetch(on_bytes=...)` that moves a bar named `label` (None when disabled)."""
+def download_bar(label: str, enabled: bool = True, total: int | None = None) -> Iterator[ByteHook | None]:
+    """Yield a hook for `fetch(on_bytes=...)` that moves a bar named `label` (None when disabled).
+
+    `total` (bytes, when known) sizes the bar until the server sends its Content-Length.
+    """
     if not enabled:
         yield None
         return
@@ -32,7 +35,7 @@ def download_bar(label: str, enabled: bool = True) -> Iterator[ByteHook | None]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=error_console()) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label, total=total)
 
         def on_bytes(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)

@@ -96,4 +96,12 @@ NAMES = {
     'Trainer': ('tinytorch.core.training', '07'),
     'save_checkpoint': ('tinytorch.core.training', '07'),
     'load_checkpoint': ('tinytorch.core.training', '07'),
+    'Dataset': ('tinytorch.data.loader', '08'),
+    'TensorDataset': ('tinytorch.data.loader', '08'),
+    'DataLoader': ('tinytorch.data.loader', '08'),
+    'Transform': ('tinytorch.data.loader', '08'),
+    'RandomCrop': ('tinytorch.data.loader', '08'),
+    'RandomHorizontalFlip': ('tinytorch.data.loader', '08'),
+    'Normalize': ('tinytorch.data.loader', '08'),
+    'Compose': ('tinytorch.data.loader', '08'),
 }

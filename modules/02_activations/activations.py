@@ -107,7 +107,9 @@ def relu(x) -> Tensor:
 # everywhere, including at 0, where zero-initialised biases put many inputs.
 #
 # `softplus(x) = log(1 + e^x)`, the smooth ReLU that binary cross-entropy needs in module 04, gets the
-# same treatment: `c + log(e^(-c) + e^(x - c))`.
+# same treatment: `c + log(e^(-c) + e^(x - c))`. (For very negative x the true value e^x is below the
+# float's resolution next to 1, so we return 0, an absolute error under machine epsilon; NumPy's
+# `log1p` would keep those digits, but a loss never needs them.)
 
 # %%
 #| export

@@ -621,14 +621,29 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 # %% [markdown]
 # ## Unit tests
 #
-# The tests below must exercise the code in this file, not an older exported copy, so this file
-# installs its own Functions first (the package does the same from `tinytorch/__init__.py`).
+# The tests below must exercise the code in this file, not an older exported copy. So each one runs
+# with this file's Functions installed on Tensor, and puts back what was there afterwards: importing
+# this file (pytest does, next to the package tests) must not change Tensor for anyone else.
 
 # %%
-enable_autograd()
+def _with_this_files_autograd(test):
+    """Run `test` with this file's operations installed on Tensor, then restore the previous ones."""
+
+    @functools.wraps(test)
+    def run():
+        previous = {name: getattr(Tensor, name) for name in DIFFERENTIABLE_OPERATIONS}
+        enable_autograd()
+        try:
+            return test()
+        finally:
+            for name, operation in previous.items():
+                setattr(Tensor, name, operation)
+
+    return run
 
 
 # %%
+@_with_this_files_autograd
 def test_unit_simple_gradients():
     x = Tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
     y = (x * x * 3 + x).sum()  # dy/dx = 6x + 1
@@ -637,6 +652,7 @@ def test_unit_simple_gradients():
     print("gradients: d/dx sum(3x^2 + x) = 6x + 1 at x = [2, 3] gives [13, 19]")
 
 
+@_with_this_files_autograd
 def test_unit_diamond_graph():
     x = Tensor([1.5], requires_grad=True, dtype=np.float64)
     y = x * x + x * x  # two paths into x; the exact gradient is 4x
@@ -645,6 +661,7 @@ def test_unit_diamond_graph():
     print("diamond: y = x*x + x*x gives exactly 4x = 6 at x = 1.5 (each path counted once)")
 
 
+@_with_this_files_autograd
 def test_unit_broadcasting_gradient():
     w = Tensor(np.ones((3, 4)), requires_grad=True, dtype=np.float64)
     b = Tensor(np.zeros(4), requires_grad=True, dtype=np.float64)
@@ -653,6 +670,7 @@ def test_unit_broadcasting_gradient():
     print("broadcasting: a bias added to 3 rows receives the sum of 3 row gradients, in its own shape (4,)")
 
 
+@_with_this_files_autograd
 def test_unit_gradcheck_ops():
     rng = np.random.default_rng(1)
     a = Tensor(rng.uniform(0.5, 2.0, (3, 4)), requires_grad=True, dtype=np.float64)
@@ -662,12 +680,27 @@ def test_unit_gradcheck_ops():
     print("gradcheck: matmul, exp, log, div, sum, reshape, permute, slicing, max and sqrt agree with finite differences")
 
 
+@_with_this_files_autograd
 def test_unit_no_grad():
     x = Tensor([1.0], requires_grad=True)
     with no_grad():
         y = x * 2
     assert not y.requires_grad and y._grad_fn is None
     print("no_grad: nothing is recorded inside the block")
+
+
+@_with_this_files_autograd
+def test_unit_long_chain_and_accumulation():
+    x = Tensor([1.0], requires_grad=True, dtype=np.float64)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001
+    y.backward(retain_graph=True)
+    once = x.grad.item()
+    assert abs(once - 1.0001**5000) < 1e-9 * once
+    y.backward()  # the graph was kept, so a second pass works, and gradients add up
+    assert x.grad.item() == 2 * once
+    print("a chain of 5,000 multiplications runs backward (no recursion); retain_graph lets a second pass accumulate")
 
 
 if __name__ == "__main__":
@@ -677,6 +710,7 @@ if __name__ == "__main__":
         test_unit_broadcasting_gradient,
         test_unit_gradcheck_ops,
         test_unit_no_grad,
+        test_unit_long_chain_and_accumulation,
     ):
         test()
     print("Module 05: all inline tests passed.")

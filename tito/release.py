@@ -56,6 +56,10 @@ class ReleaseError(Exception):
     """The edition cannot be built or failed a check; the message says where and what to do."""
 
 
+class ReleaseUsageError(ReleaseError):
+    """The release was asked for something it must refuse: a non-empty or unsafe OUT, a student course."""
+
+
 @dataclass(frozen=True)
 class SolutionBlock:
     """One `### BEGIN SOLUTION ... ### END SOLUTION` block of a file (line numbers are 1-based)."""
@@ -369,11 +373,11 @@ def check_out_folder(course: Course, out: Path, force: bool) -> Path:
     out = Path(out).expanduser().resolve()
     root = course.root.resolve()
     if _inside(root, out):
-        raise ReleaseError(f"{out} holds the course itself; choose a folder outside {root}.")
+        raise ReleaseUsageError(f"{out} holds the course itself; choose a folder outside {root}.")
     if out.exists() and not out.is_dir():
-        raise ReleaseError(f"{out} is a file, not a folder; choose an empty or new folder.")
+        raise ReleaseUsageError(f"{out} is a file, not a folder; choose an empty or new folder.")
     if out.exists() and any(out.iterdir()) and not force:
-        raise ReleaseError(
+        raise ReleaseUsageError(
             f"{out} is not empty; choose a new folder or pass --force to replace what is in it."
         )
     return out
@@ -387,7 +391,7 @@ def build_student_edition(course: Course, out: Path, *, force: bool = False) -> 
     except its own `.git` (so a student repository can be refreshed in place).
     """
     if course.edition != "reference":
-        raise ReleaseError(
+        raise ReleaseUsageError(
             f"{course.manifest} says edition: {course.edition}; release from the reference edition."
         )
     out = check_out_folder(course, out, force)

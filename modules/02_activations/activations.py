@@ -83,6 +83,7 @@ if __name__ == "__main__":
 #| export
 def relu(x) -> Tensor:
     """max(x, 0), elementwise."""
+    # Hint: one Tensor method from module 01 clamps values from below.
     ### BEGIN SOLUTION
     return as_tensor(x).clip(min=0)
     ### END SOLUTION
@@ -116,6 +117,8 @@ def relu(x) -> Tensor:
 def sigmoid(x) -> Tensor:
     """1 / (1 + exp(-x)) computed without overflow: exp(x - c) / (exp(-c) + exp(x - c)), c = max(x, 0)."""
     x = as_tensor(x)
+    # Hint: the constant c is max(x, 0) computed on x.detach(); then two exps (both of numbers <= 0)
+    # and one division. Check yourself at x = 1000 and x = -1000.
     ### BEGIN SOLUTION
     shift = x.detach().clip(min=0)
     top = (x - shift).exp()
@@ -126,6 +129,7 @@ def sigmoid(x) -> Tensor:
 def softplus(x) -> Tensor:
     """log(1 + exp(x)) without overflow: c + log(exp(-c) + exp(x - c)), c = max(x, 0)."""
     x = as_tensor(x)
+    # Hint: the same shift c as in sigmoid; softplus(x) = c + log(exp(-c) + exp(x - c)).
     ### BEGIN SOLUTION
     shift = x.detach().clip(min=0)
     return shift + ((-shift).exp() + (x - shift).exp()).log()
@@ -151,6 +155,7 @@ def softplus(x) -> Tensor:
 #| export
 def tanh(x) -> Tensor:
     """Hyperbolic tangent as 2 * sigmoid(2x) - 1 (stable at +-1000)."""
+    # Hint: one line, reusing sigmoid: tanh(x) = 2 * sigmoid(2x) - 1.
     ### BEGIN SOLUTION
     return sigmoid(as_tensor(x) * 2) * 2 - 1
     ### END SOLUTION
@@ -162,6 +167,7 @@ GELU_COEFFICIENT = 0.044715
 def gelu(x) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2u)."""
     x = as_tensor(x)
+    # Hint: u = sqrt(2/pi) * (x + GELU_COEFFICIENT * x**3), then x * sigmoid(2u).
     ### BEGIN SOLUTION
     u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
     return x * sigmoid(u * 2)
@@ -187,6 +193,8 @@ def gelu(x) -> Tensor:
 def softmax(x, dim: int = -1) -> Tensor:
     """exp(x) / exp(x).sum(dim), with the maximum along `dim` subtracted first (stable)."""
     x = as_tensor(x)
+    # Hint: subtract x.detach().max(axis=dim, keepdims=True), exponentiate, divide by the sum along
+    # dim (keepdims=True, so the division broadcasts).
     ### BEGIN SOLUTION
     shifted = x - x.detach().max(axis=dim, keepdims=True)
     exps = shifted.exp()
@@ -197,6 +205,8 @@ def softmax(x, dim: int = -1) -> Tensor:
 def log_softmax(x, dim: int = -1) -> Tensor:
     """x - log(sum(exp(x), dim)), computed as (x - m) - log(sum(exp(x - m))) with m the max along dim."""
     x = as_tensor(x)
+    # Hint: shift by the detached max as in softmax, then subtract log(sum(exp(shifted))) along dim;
+    # never take the log of a softmax.
     ### BEGIN SOLUTION
     shifted = x - x.detach().max(axis=dim, keepdims=True)
     return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()

@@ -116,6 +116,10 @@ class Module:
                 f"cannot assign '{name}' before Module.__init__() ran: call super().__init__() first "
                 f"in {type(self).__name__}.__init__."
             )
+        # Hint: a Parameter goes into self._parameters and a Module into self._modules (call
+        # self._forget(name) first, in case the name held something else); a name that is already a
+        # buffer stays a buffer (self._as_buffer); refuse a non-Parameter for a parameter's name. In every
+        # case finish with object.__setattr__(self, name, value) so normal attribute reads still work.
         ### BEGIN SOLUTION
         if isinstance(value, Parameter):
             self._forget(name)
@@ -194,6 +198,9 @@ class Module:
 
     def named_parameters(self):
         """(dotted name, Parameter) for every parameter in the tree; a shared one appears once."""
+        # Hint: loop over self.named_modules() (prefix, module), then over module._parameters.items();
+        # skip None and any parameter already yielded (keep a set of id(param)); the dotted name is
+        # f"{prefix}.{key}", or just key at the top.
         ### BEGIN SOLUTION
         seen = set()
         for prefix, module in self.named_modules():
@@ -257,6 +264,9 @@ class Module:
         Every key and shape is checked before anything is written. With strict=False, missing and
         unexpected keys are allowed and returned as (missing, unexpected).
         """
+        # Hint: self._state_tensors() maps each name to its Tensor. Collect missing and unexpected keys
+        # and raise for them when strict; then check every shape and raise naming the key; only after
+        # all checks pass, copy the numbers in place (assign into tensor.data[...], do not rebind it).
         ### BEGIN SOLUTION
         own = self._state_tensors()
         missing = [key for key in own if key not in state]
@@ -352,6 +362,8 @@ def kaiming_uniform(shape, fan_in: int, a: float = math.sqrt(5.0), dtype=DEFAULT
 
     a = sqrt(5) is PyTorch's default for Linear and Conv2d (bound = 1/sqrt(fan_in)); a = 0 is He init.
     """
+    # Hint: gain = sqrt(2 / (1 + a^2)), bound = gain * sqrt(3 / fan_in); np.random.uniform(-bound,
+    # bound, size=shape), cast to dtype.
     ### BEGIN SOLUTION
     gain = math.sqrt(2.0 / (1.0 + a * a))
     bound = gain * math.sqrt(3.0 / fan_in)
@@ -361,6 +373,7 @@ def kaiming_uniform(shape, fan_in: int, a: float = math.sqrt(5.0), dtype=DEFAULT
 
 def xavier_uniform(shape, fan_in: int, fan_out: int, gain: float = 1.0, dtype=DEFAULT_FLOAT) -> np.ndarray:
     """Weights from U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio)."""
+    # Hint: bound = gain * sqrt(6 / (fan_in + fan_out)); draw as in kaiming_uniform.
     ### BEGIN SOLUTION
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return np.random.uniform(-bound, bound, size=shape).astype(dtype)
@@ -392,6 +405,9 @@ class Linear(Module):
             raise ValueError(f"Linear init must be 'kaiming' or 'xavier', got {init!r}.")
         self.in_features, self.out_features = int(in_features), int(out_features)
         shape = (self.out_features, self.in_features)
+        # Hint: self.weight = Parameter(...) from kaiming_uniform or xavier_uniform; the bias is drawn from
+        # U(-1/sqrt(in_features), 1/sqrt(in_features)) for kaiming, zeros for xavier, and None when
+        # bias=False.
         ### BEGIN SOLUTION
         if init == "kaiming":
             self.weight = Parameter(kaiming_uniform(shape, fan_in=self.in_features))
@@ -410,6 +426,7 @@ class Linear(Module):
                 f"Linear(in_features={self.in_features}) got input of shape {x.shape}: "
                 f"its last dimension must be {self.in_features}."
             )
+        # Hint: x @ self.weight.T, plus the bias when there is one.
         ### BEGIN SOLUTION
         out = x @ self.weight.T
         return out + self.bias if self.bias is not None else out
@@ -444,6 +461,7 @@ class Sequential(Module):
         self.steps = list(layers)
 
     def forward(self, x):
+        # Hint: feed the output of each step to the next.
         ### BEGIN SOLUTION
         for step in self.steps:
             x = step(x)
@@ -488,6 +506,9 @@ class Dropout(Module):
         x = as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
+        # Hint: np.random.random_sample(x.shape) >= p keeps each element with probability 1 - p; turn
+        # that into a mask of x's dtype scaled by 1 / (1 - p) and multiply by it (as a Tensor).
+        # p = 1 drops everything.
         ### BEGIN SOLUTION
         if self.p == 1.0:
             return x * 0.0

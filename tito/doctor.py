@@ -199,7 +199,7 @@ def check_progress(course: Course) -> Check:
     except ProgressError as exc:
         return Check("Progress", "fail", str(exc))
     state = "exists" if store.path.exists() else "not created yet"
-    return Check("Progress", "ok", f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} modules completed")
+    return Check("Progress", "ok", f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} of {len(course.modules)} modules completed")
 
 
 def run_checks(course: Course | None) -> list[Check]:

@@ -58,3 +58,21 @@ def test_export_of_a_broken_module_exits_1_writing_nothing(fixture_course, tito)
     assert result.exit_code == 1
     assert "modules/02_beta/beta.py:" in result.output and "Nothing was written" in result.output
     assert not (fixture_course.root / "tinytorch" / "core").exists()
+
+
+def test_a_failed_write_is_one_clear_error_and_the_old_file_stays(fixture_course, tito, monkeypatch):
+    from tito import exporter
+
+    assert tito("export", "01").exit_code == 0
+    target = fixture_course.root / "tinytorch" / "core" / "alpha.py"
+    old = target.read_bytes()
+    fixture_course.write("modules/01_alpha/alpha.py", module_text("alpha", body="return x + x"))
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exporter.os, "fsync", disk_full)
+    result = tito("export", "01")
+    assert result.exit_code == 1
+    assert "(No space left on device)" in result.output and "`tito export 01`" in result.output
+    assert target.read_bytes() == old

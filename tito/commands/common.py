@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import typer
 
-from tito.course import Course, CourseError, Module, load_course
+from tito.course import Course, CourseError, Module, NotInCourseError, load_course
 from tito.console import error_console
 
 
@@ -19,8 +19,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def load_course_or_exit() -> Course:
     try:
         return load_course()
-    except CourseError as exc:
+    except NotInCourseError as exc:
         fail(str(exc))
+    except CourseError as exc:
+        fail(f"{exc} Fix course.yaml, then run `tito system doctor`.")
 
 
 def resolve_module(course: Course, key: str) -> Module:

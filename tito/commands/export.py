@@ -24,7 +24,8 @@ def export(
     try:
         plans = exporter.plan_export(course, chosen, strict_catalog=check or not modules)
     except exporter.ExportError as exc:
-        fail(f"{exc} Nothing was written.")
+        again = " ".join(modules) if modules else "--all"
+        fail(f"{exc} Nothing was written; fix it, then run `tito export {again}`.")
     out = console()
     if check:
         stale = [p for p in plans if p.differs()]
@@ -32,10 +33,20 @@ def export(
             for plan in stale:
                 out.print(f"differs: {exporter.relative(plan.target, course.root)}")
             fail(f"{len(stale)} package file(s) are out of date: run `tito export --all`.")
-        out.print(f"All {len(plans)} package files match their module files.")
+        out.print(f"All {len(plans)} package files match their module files: run `tito test --all` to test them.")
         return
-    written = exporter.write_plans(course, plans)
+    try:
+        written = exporter.write_plans(course, plans)
+    except OSError as exc:
+        again = " ".join(modules) if modules else "--all"
+        fail(f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); files not yet replaced are "
+             f"intact. Fix that, then run `tito export {again}`.")
     for plan in plans:
         if plan.module is not None:
             state = "written" if plan.target in written else "unchanged"
             out.print(f"{plan.module.name} -> {exporter.relative(plan.target, course.root)} ({state})")
+    exported = [plan.module for plan in plans if plan.module is not None]
+    if len(exported) == 1:
+        out.print(f"Exported {exported[0].name}: run `tito test {exported[0].id}` to test it.")
+    else:
+        out.print(f"Exported {len(exported)} modules: run `tito test --all` to test them.")

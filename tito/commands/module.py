@@ -213,6 +213,9 @@ def complete(module_name: ModuleArg) -> None:
         fail(f"{exc} Nothing was written or recorded; fix it, then run `tito module complete {module.id}`.")
     except ProgressError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); nothing was recorded. "
+             f"Fix that, then run `tito module complete {module.id}`.")
 
     if result.notebook_note:
         out.print(result.notebook_note, markup=False)

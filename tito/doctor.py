@@ -154,10 +154,13 @@ def check_package(course: Course) -> Check:
         "        importlib.import_module(name); done.append(name)\n"
         "print(json.dumps({'file': str(root), 'modules': done}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=course.root, env=test_environment(course),
-        capture_output=True, text=True, timeout=120,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=course.root, env=test_environment(course),
+            capture_output=True, text=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        return Check("Package", "fail", "importing tinytorch took over 120 s", "Look for slow top-level code in the exported modules, then run `tito system doctor`.")
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
         return Check("Package", "fail", f"tinytorch does not import: {last}", "Fix the module named above, then run `tito export --all`.")

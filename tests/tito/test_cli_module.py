@@ -98,7 +98,7 @@ def test_start_prints_the_file_the_objectives_and_the_next_command(fixture_cours
     result = tito("module", "start", "alpha")
     assert result.exit_code == 0
     assert "File: modules/01_alpha/alpha.py" in result.output
-    assert "- Write `alpha_double`." in result.output and "More." not in result.output
+    assert "Write alpha_double." in result.output and "Test it." in result.output and "More." not in result.output
     assert "`tito module complete 01`" in result.output
     assert progress(fixture_course)["modules"]["01"]["status"] == "started"
 

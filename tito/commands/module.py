@@ -7,7 +7,9 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markdown import Markdown
 from rich.markup import escape
+from rich.padding import Padding
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
@@ -83,6 +85,7 @@ def status() -> None:
             best = entry.get("best")
             if best:
                 value = best["metrics"].get(milestone.target.metric)
+                value = f"{value:.4g}" if isinstance(value, (int, float)) else "?"
                 state, best_text = "[green]achieved[/]", f"{milestone.target.metric} {value}"
             elif missing:
                 state, best_text = "[dim]locked[/]", ""
@@ -163,8 +166,7 @@ def start(
     objectives = readme_objectives(module)
     if objectives:
         out.print(f"Objectives (from {shown(course, module.readme)}):")
-        for line in objectives:
-            out.print(f"  {line}", markup=False)
+        out.print(Padding(Markdown("\n".join(objectives)), (0, 0, 0, 2)))
     if notebook:
         try:
             path = notebooks.create_notebook(module)

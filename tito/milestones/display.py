@@ -33,6 +33,7 @@ class _Clock:
         self.epochs = self.batches = 0
         self.start_time = self.epoch_start = clock()
         self.epoch_samples = 0
+        self.last_speed = None  # images per second of the last finished epoch
         self.done = 0.0  # epochs completed, as a fraction
 
     def start(self, epochs, batches):
@@ -40,13 +41,14 @@ class _Clock:
         self.start_time = self.epoch_start = self.clock()
 
     def batch(self, epoch, batch, samples):
-        if batch == 1:  # a new epoch: images per second are measured within the epoch
-            self.epoch_start, self.epoch_samples = self.clock(), 0
         self.epoch_samples += int(samples)
         self.done = (epoch - 1 + batch / self.batches) / self.epochs
 
     def epoch_end(self, epoch):
+        """Images per second are measured within an epoch; the next one starts now."""
         self.done = epoch / self.epochs
+        self.last_speed = self.images_per_second()
+        self.epoch_start, self.epoch_samples = self.clock(), 0
 
     def images_per_second(self) -> float | None:
         elapsed = self.clock() - self.epoch_start
@@ -92,7 +94,10 @@ class PlainDisplay:
         return False
 
     def message(self, text: str) -> None:
-        self.console.print(text, soft_wrap=True)
+        self.console.print(text, soft_wrap=True, markup=False)
+
+    def note(self, *, text: str) -> None:
+        self.message(text)
 
     def start(self, *, epochs, batches, batch_size=0, **_):
         self.epochs = int(epochs)
@@ -105,7 +110,7 @@ class PlainDisplay:
 
     def epoch(self, *, epoch, **metrics):
         self.clock.epoch_end(epoch)
-        self.message(epoch_line(self.epochs, epoch, metrics, self.clock.elapsed(), self.clock.images_per_second()))
+        self.message(epoch_line(self.epochs, epoch, metrics, self.clock.elapsed(), self.clock.last_speed))
 
 
 class LiveDisplay(PlainDisplay):
@@ -137,7 +142,7 @@ class LiveDisplay(PlainDisplay):
         return False
 
     def message(self, text: str) -> None:
-        self.bar.console.print(text, soft_wrap=True)
+        self.bar.console.print(text, soft_wrap=True, markup=False)
 
     def start(self, *, epochs, batches, batch_size=0, **_):
         super().start(epochs=epochs, batches=batches, batch_size=batch_size)

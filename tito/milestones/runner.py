@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import numbers
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,8 @@ def run_milestone(
     if missing:
         raise MilestoneError(missing_message(course, milestone, missing))
     settings = tuning.apply()  # before the script imports numpy
+    if settings and display is not None:
+        display.message("Speed settings for this process: " + "; ".join(settings) + ".")
     script = load_script(milestone)
     check_options(milestone, script, options)
 
@@ -143,22 +146,18 @@ def run_milestone(
         raw = script.run(config) or {}
     except NonFiniteLoss as exc:
         stopped = str(exc)
-    except Exception as exc:  # the data sets' and the framework's own errors, shown as one line
-        nan_stop = _framework_nan_stop(exc)
-        if nan_stop is not None:
-            stopped = nan_stop
-        elif isinstance(exc, DataError):
-            raise MilestoneError(str(exc)) from None
-        else:
+    except DataError as exc:  # a missing or damaged data set: its message says what to do
+        raise MilestoneError(str(exc)) from None
+    except Exception as exc:
+        if not _diverged(exc):
             raise
+        stopped = str(NonFiniteLoss(exc.epoch, exc.batch, exc.loss, getattr(exc, "lr", None)))
     seconds = time.perf_counter() - start
 
     result = RunResult(milestone, folder, seconds, numeric_metrics(raw), quick=options.quick, stopped=stopped)
     target = milestone.target
     value = result.target_value
     result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
-    if settings:
-        result.notes.append("Speed settings: " + "; ".join(settings) + ".")
 
     rundir.write_metrics(
         folder,
@@ -172,6 +171,7 @@ def run_milestone(
             "quick": options.quick,
             "stopped": stopped,
             "metrics": result.metrics,
+            "notes": progress.notes,
             "history": progress.history,
             "batch_losses": progress.batch_losses,
         },
@@ -204,8 +204,8 @@ def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, not
     return drawn
 
 
-def _framework_nan_stop(exc: Exception) -> str | None:
-    """The message of the training module's own NaN/inf error, if that is what `exc` is."""
-    if type(exc).__module__.startswith("tinytorch") and "finite" in type(exc).__name__.lower():
-        return str(exc)
-    return None
+def _diverged(exc: Exception) -> bool:
+    """Is `exc` the Trainer's own NaN/inf stop (module 07's TrainingDivergedError)?"""
+    training = sys.modules.get("tinytorch.core.training")
+    diverged = getattr(training, "TrainingDivergedError", None)
+    return diverged is not None and isinstance(exc, diverged)

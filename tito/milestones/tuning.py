@@ -52,9 +52,9 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
     return vendor, flags
 
 
-def openblas_coretype(environ=os.environ, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+def openblas_coretype(environ=os.environ, cpuinfo: Path = Path("/proc/cpuinfo"), modules=sys.modules) -> str | None:
     """The OPENBLAS_CORETYPE to set, or None to leave OpenBLAS to its own detection."""
-    if "OPENBLAS_CORETYPE" in environ or "numpy" in sys.modules:
+    if "OPENBLAS_CORETYPE" in environ or "numpy" in modules:
         return None
     vendor, flags = cpu_flags(cpuinfo)
     if vendor == "AuthenticAMD" and "avx512f" in flags:

@@ -84,6 +84,8 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm_ needs max_norm > 0, got {max_norm!r}.")
     grads = [p.grad.data for p in parameters if p.grad is not None]
+    # Hint: the joint norm is sqrt of the sum over all grads of (g * g).sum(); scale each g in place
+    # by max_norm / (norm + 1e-6) only when that factor is below 1. Set `total` to the norm.
     ### BEGIN SOLUTION
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     scale = max_norm / (total + 1e-6)  # PyTorch's 1e-6 keeps a zero gradient from dividing by zero
@@ -157,6 +159,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, t):
+        # Hint: integer division t // step_size counts the drops so far.
         ### BEGIN SOLUTION
         return self.base_lr * self.gamma ** (t // self.step_size)
         ### END SOLUTION
@@ -174,6 +177,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, t):
+        # Hint: the closed form above, with math.cos and math.pi.
         ### BEGIN SOLUTION
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
         ### END SOLUTION
@@ -259,6 +263,8 @@ class OneCycleLR(LRScheduler):
             start = end
 
     def lr_at(self, t):
+        # Hint: self._position(t) gives the phase (end step, lr start, lr end, ...) and the fraction;
+        # _anneal does the interpolation.
         ### BEGIN SOLUTION
         (_, lr_start, lr_end, _, _), fraction = self._position(t)
         return _anneal(lr_start, lr_end, fraction, self.anneal_strategy)
@@ -345,6 +351,8 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if targets.size != len(outputs):
         return math.nan
+    # Hint: outputs.argmax(axis=1) for two or more columns; otherwise compare outputs > 0 with
+    # targets > 0.5. The mean of a boolean array is the fraction that is True.
     ### BEGIN SOLUTION
     if outputs.ndim == 2 and outputs.shape[1] > 1:
         predicted = outputs.argmax(axis=1)
@@ -408,6 +416,10 @@ class Trainer:
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
         batch, lr = 0, self.optimizer.lr
         for batch, (inputs, targets) in enumerate(loader, start=1):
+            # Hint: remember lr = self.optimizer.lr; zero the gradients; outputs, loss, size, targets =
+            # self._scores(inputs, targets); value = float(loss.item()), and raise TrainingDivergedError
+            # when it is not finite; backward; clip when self.grad_clip is set; optimizer step; and
+            # step the scheduler here if its interval is "batch".
             ### BEGIN SOLUTION
             lr = self.optimizer.lr
             self.optimizer.zero_grad()

@@ -89,6 +89,7 @@ class TensorDataset(Dataset):
 
     def get_batch(self, indices: np.ndarray) -> tuple:
         """One fancy index per array: a single copy of exactly the rows asked for."""
+        # Hint: indexing a NumPy array with an array of indices gathers those rows.
         ### BEGIN SOLUTION
         return tuple(a[indices] for a in self.arrays)
         ### END SOLUTION
@@ -165,6 +166,9 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
+        # Hint: an order (self.generator.permutation(n) or np.arange(n)); for each of the len(self)
+        # batches take its slice of indices, self._gather them, apply the transform to the first
+        # field with _apply(self.transform, fields[0], self.generator), and yield _to_tensors(fields).
         ### BEGIN SOLUTION
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         for batch in range(len(self)):
@@ -244,6 +248,9 @@ class RandomCrop(Transform):
         (crop_h, crop_w), pad = self.size, self.padding
         if crop_h > height + 2 * pad or crop_w > width + 2 * pad:
             raise ValueError(f"RandomCrop size {self.size} is larger than the padded images ({height + 2 * pad}, {width + 2 * pad}).")
+        # Hint: a zero array of the padded shape with the images copied into its middle; one random
+        # top and left offset per image (rng.integers); sliding_window_view(padded, (crop_h, crop_w),
+        # axis=(2, 3)); then pick window [i, :, top[i], left[i]] for every i with one fancy index.
         ### BEGIN SOLUTION
         padded = np.zeros((n, channels, height + 2 * pad, width + 2 * pad), dtype=images.dtype)
         padded[:, :, pad : pad + height, pad : pad + width] = images
@@ -266,6 +273,8 @@ class RandomHorizontalFlip(Transform):
 
     def apply(self, images, rng):
         _check_images("RandomHorizontalFlip", images)
+        # Hint: one random number per image decides; np.where chooses between images[..., ::-1] and
+        # images, with the decision shaped (N, 1, 1, 1) to broadcast.
         ### BEGIN SOLUTION
         flip = rng.random(len(images)) < self.p
         return np.where(flip[:, None, None, None], images[..., ::-1], images)
@@ -289,6 +298,7 @@ class Normalize(Transform):
             for name, values in (("mean", self.mean), ("std", self.std)):
                 if values.size not in (1, images.shape[1]):
                     raise ValueError(f"Normalize has {values.size} {name} values for images with {images.shape[1]} channels.")
+        # Hint: reshape mean and std to `shape` so they broadcast per channel; work in float32.
         ### BEGIN SOLUTION
         mean, scale = self.mean.reshape(shape), (1.0 / self.std).reshape(shape)
         return (images.astype(np.float32, copy=False) - mean) * scale

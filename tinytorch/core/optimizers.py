@@ -129,6 +129,8 @@ class SGD(Optimizer):
 
     def update(self, param, grad, state):
         lr, momentum = float(self.lr), float(self.momentum)
+        # Hint: the four lines of the formula above. Add weight decay into a new array (never change
+        # `grad`, it belongs to the parameter); update state["momentum_buffer"] and `param` in place.
         if self.weight_decay:
             grad = grad + float(self.weight_decay) * param
         if momentum:
@@ -168,6 +170,8 @@ class Adam(Optimizer):
         state["step"] += 1
         t = int(state["step"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        # Hint: decay first (AdamW: scale param; Adam: add to the gradient), then update m and v in
+        # place (`*=`, `+=`), then move param by the bias-corrected step. t is this parameter's step.
         if decay and self.decoupled_weight_decay:
             param *= 1.0 - lr * decay
         elif decay:

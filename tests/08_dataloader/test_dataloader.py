@@ -265,6 +265,20 @@ def test_transforms_are_reproducible_by_seed():
     assert np.array_equal(a[0], a[1])
     assert np.array_equal(RandomCrop(4, padding=2, seed=3)(images), RandomCrop(4, padding=2, seed=3)(images))
     assert not np.array_equal(RandomCrop(4, padding=2, seed=3)(images), RandomCrop(4, padding=2, seed=4)(images))
+    composed = [Compose([RandomHorizontalFlip(), RandomCrop(4, padding=2)], seed=9)(images) for _ in range(2)]
+    assert np.array_equal(composed[0], composed[1]), "Compose used alone draws from its own seeded generator"
+
+
+def test_uint8_images_are_augmented_then_normalized_to_float32():
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 3, 8, 8), dtype=np.uint8)
+    dataset = TensorDataset(images, np.arange(6))
+    mean, std = [125.3, 123.0, 113.9], [63.0, 62.1, 66.7]
+    pipeline = Compose([RandomCrop(8, padding=2), RandomHorizontalFlip(), Normalize(mean, std)])
+    x, y = next(iter(DataLoader(dataset, batch_size=6, seed=0, transform=pipeline)))
+    assert x.dtype == np.float32 and x.shape == (6, 3, 8, 8) and y.dtype == np.int64
+    plain = next(iter(DataLoader(dataset, batch_size=6, transform=Normalize(mean, std))))[0]
+    expected = (images.astype(np.float32) - np.float32(mean).reshape(1, 3, 1, 1)) / np.float32(std).reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(plain.data, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_loader_with_augmentation_repeats_by_seed_and_leaves_the_dataset_alone():

@@ -20,3 +20,10 @@ def __getattr__(name: str):
     if name not in loader.__all__:
         raise AttributeError(f"module 'tinytorch.data' has no attribute {name!r}")
     return getattr(loader, name)
+
+
+def __dir__():
+    try:
+        return sorted(importlib.import_module("tinytorch.data.loader").__all__)
+    except ModuleNotFoundError:
+        return []

@@ -219,10 +219,10 @@ class Normalize(Transform):
 
 
 class Compose(Transform):
-    """Apply transforms one after another, sharing one random generator."""
+    """Apply transforms one after another, all drawing from one generator (the loader's, or its own)."""
 
-    def __init__(self, transforms):
-        super().__init__(seed=None)
+    def __init__(self, transforms, seed=None):
+        super().__init__(seed)
         self.transforms = list(transforms)
         for position, transform in enumerate(self.transforms):
             if not callable(transform):

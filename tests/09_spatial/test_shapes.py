@@ -1,0 +1,103 @@
+"""Module 09: every layer's output shape follows (H + 2P - K) // S + 1, and bad input gets a clear error."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv_output_size
+from tinytorch.core.tensor import Tensor
+
+pytestmark = pytest.mark.m09
+
+# (kernel, stride, padding, height, width), square and non-square, including kernels as large as the input.
+CASES = [
+    (k, s, p, h, w)
+    for k, s, p, (h, w) in itertools.product((1, 2, 3, 5, (3, 1), (2, 4)), (1, 2, 3, (2, 1)), (0, 1, 2, (1, 0)), ((5, 5), (8, 6), (11, 7)))
+]
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def expected(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@pytest.mark.parametrize("kernel, stride, padding, height, width", CASES)
+def test_conv_shape_matches_formula(kernel, stride, padding, height, width):
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    oh, ow = expected(height, kh, sh, ph), expected(width, kw, sw, pw)
+    conv = Conv2d(2, 3, kernel, stride=stride, padding=padding)
+    x = Tensor(np.ones((2, 2, height, width)))
+    if oh < 1 or ow < 1:
+        with pytest.raises(ValueError, match="does not fit"):
+            conv(x)
+        return
+    assert conv(x).shape == (2, 3, oh, ow)
+    assert (conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)) == (oh, ow)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, height, width", [c for c in CASES if max(pair(c[2])) <= min(pair(c[0])) // 2])
+@pytest.mark.parametrize("pool", [MaxPool2d, AvgPool2d])
+def test_pool_shape_matches_formula(pool, kernel, stride, padding, height, width):
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    oh, ow = expected(height, kh, sh, ph), expected(width, kw, sw, pw)
+    out = pool(kernel, stride=stride, padding=padding)(Tensor(np.ones((1, 3, height, width))))
+    assert out.shape == (1, 3, oh, ow)
+
+
+def test_pool_stride_defaults_to_kernel():
+    assert MaxPool2d(3).stride == (3, 3) and AvgPool2d((2, 3)).stride == (2, 3)
+    assert MaxPool2d(2)(Tensor(np.ones((1, 1, 9, 9)))).shape == (1, 1, 4, 4)
+
+
+def test_conv_parameters_shapes_and_he_init():
+    conv = Conv2d(16, 32, (3, 5))
+    assert conv.weight.shape == (32, 16, 3, 5) and conv.bias.shape == (32,)
+    assert conv.weight.dtype == np.float32 and not conv.bias.data.any()
+    bound = np.sqrt(6.0 / (16 * 3 * 5))  # He-uniform: U(-sqrt(6/fan_in), +sqrt(6/fan_in))
+    assert np.abs(conv.weight.data).max() <= bound
+    assert abs(conv.weight.data.std() - bound / np.sqrt(3)) < 0.1 * bound
+    assert Conv2d(1, 2, 3, bias=False).bias is None
+    assert [name for name, _ in Conv2d(1, 2, 3).named_parameters()] == ["weight", "bias"]
+
+
+def test_conv_wrong_channels_names_expected_and_actual_shapes():
+    conv = Conv2d(3, 8, 3)
+    with pytest.raises(ValueError) as error:
+        conv(Tensor(np.ones((2, 4, 8, 8))))
+    assert "(N, 3, H, W)" in str(error.value) and "(2, 4, 8, 8)" in str(error.value)
+    with pytest.raises(ValueError) as error:
+        conv(Tensor(np.ones((3, 8, 8))))
+    assert "(N, 3, H, W)" in str(error.value) and "(3, 8, 8)" in str(error.value)
+
+
+def test_conv_dtype_mismatch_is_an_error_not_an_upcast():
+    with pytest.raises(TypeError, match="float32"):
+        Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4)), dtype=np.float64))
+    assert Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4)))).dtype == np.float32
+
+
+@pytest.mark.parametrize("bad", [dict(kernel_size=0), dict(kernel_size=3, stride=0), dict(kernel_size=3, padding=-1), dict(kernel_size=(3,))])
+def test_conv_rejects_bad_settings(bad):
+    with pytest.raises(ValueError):
+        Conv2d(1, 1, **bad)
+
+
+def test_pool_and_batchnorm_errors():
+    with pytest.raises(ValueError, match="padding"):
+        MaxPool2d(2, padding=2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        MaxPool2d(2)(Tensor(np.ones((4, 4))))
+    with pytest.raises(ValueError, match=r"\(N, 4, H, W\)"):
+        BatchNorm2d(4)(Tensor(np.ones((2, 3, 2, 2))))
+    with pytest.raises(ValueError, match="more than one value"):
+        BatchNorm2d(2)(Tensor(np.ones((1, 2, 1, 1))))
+
+
+def test_flatten_shapes():
+    x = Tensor(np.zeros((5, 4, 3, 2)))
+    assert Flatten()(x).shape == (5, 24)
+    assert Flatten(start_dim=2)(x).shape == (5, 4, 6)

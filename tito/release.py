@@ -383,12 +383,14 @@ def check_out_folder(course: Course, out: Path, force: bool) -> Path:
     return out
 
 
-def build_student_edition(course: Course, out: Path, *, force: bool = False) -> Release:
+def build_student_edition(course: Course, out: Path, *, force: bool = False, check_leaks: bool = True) -> Release:
     """Write the student edition of `course` to `out`; see the module docstring for what that means.
 
     The edition is built in a temporary folder beside `out` and moved there only after every check
     passed, so a failed release leaves `out` as it was. With `force`, what `out` held is replaced,
-    except its own `.git` (so a student repository can be refreshed in place).
+    except its own `.git` (so a student repository can be refreshed in place). `check_leaks=False`
+    skips the search for solution lines outside the blocks (the grader's private copies use it: a
+    hint that quotes a solution line is the instructor's to fix, not a reason to stop grading).
     """
     if course.edition != "reference":
         raise ReleaseUsageError(
@@ -398,7 +400,7 @@ def build_student_edition(course: Course, out: Path, *, force: bool = False) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
-        release = _build(course, build)
+        release = _build(course, build, check_leaks)
         release.out = out
         _move_into_place(build, out)
     finally:
@@ -406,7 +408,7 @@ def build_student_edition(course: Course, out: Path, *, force: bool = False) -> 
     return release
 
 
-def _build(course: Course, build: Path) -> Release:
+def _build(course: Course, build: Path, check_leaks: bool = True) -> Release:
     root = course.root
     release = Release(out=build)
     blocks: list[SolutionBlock] = []
@@ -452,6 +454,8 @@ def _build(course: Course, build: Path) -> Release:
             shutil.copy2(module.source, starter)
             release.starters.append(starter.relative_to(build).as_posix())
 
+    if not check_leaks:
+        return release
     secrets = secret_lines(blocks, published_lines(stripped_texts))
     release.secrets_checked = len(secrets)
     leaks = find_leaks(build, secrets)

@@ -228,3 +228,22 @@ def test_grade_command_usage_errors_exit_2(tmp_path, course, monkeypatch):
     unknown = CliRunner().invoke(app, ["grade", str(tmp_path / "subs"), "--module", "99"])
     assert unknown.exit_code == 2
     assert "No module '99'" in unknown.output
+
+
+@pytest.mark.slow
+def test_grading_module_01_of_this_course(tmp_path):
+    """The real module 01 under the guard: the reference passes every test and trips no refusal;
+    the starter code fails the tests that need a solution (later modules stay unexported)."""
+    repo = load_course(Path(__file__).resolve().parents[2])
+    submissions = tmp_path / "subs"
+    submit_reference(submissions, "reference", repo, "01")
+    (submissions / "starter").mkdir()
+
+    grades = grade_submissions(repo, submissions, tmp_path / "grades", modules=[repo.module("01")], timeout=120)
+
+    reference, starter = (grade.modules[0] for grade in grades)
+    assert reference.failed == 0 and reference.passed == len(reference.expected) >= 50
+    assert reference.refusals == [] and starter.refusals == []
+    assert 0 < starter.passed < reference.passed
+    reasons = [why for _, why in starter.failing()]
+    assert all("NotImplementedError: TinyTorch 01: implement Tensor." in why for why in reasons), reasons[:3]

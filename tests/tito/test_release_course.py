@@ -51,8 +51,9 @@ def reference():
 
 @pytest.fixture(scope="module")
 def edition(reference, tmp_path_factory):
+    """The edition without release's own leak check, so the search below is what judges leaks."""
     out = tmp_path_factory.mktemp("release") / "student"
-    build_student_edition(reference, out)
+    build_student_edition(reference, out, check_leaks=False)
     return out
 
 

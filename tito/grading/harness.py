@@ -5,9 +5,9 @@ itself, so nothing a submission could have changed on disk decides what the proc
 bootstrap imports this file from tito's own installation, never from the submission's copy.
 
 Two jobs:
-- "grade": in a submission's copy, put up the sandbox guard (tito/grading/sandbox.py), export
-  every module file that compiles, run the module's package tests in-process with a small plugin
-  that records each test's outcome, and write them as JSON.
+- "grade": in a submission's copy, put up the sandbox guard (tito/grading/sandbox.py), export the
+  module and the modules it requires, run the module's package tests in-process with a small plugin
+  that records each test's outcome, and write them as JSON lines.
 - "collect": in the instructor's course (trusted, no guard), list the test ids of each module, the
   fixed set that every submission is scored against.
 """
@@ -87,15 +87,15 @@ def _preimport() -> None:
     import tito.grading.sandbox  # noqa: F401
 
 
-def export_all(course_root: Path) -> dict[str, str]:
-    """Export every module file that compiles; return {module id: error} for those that do not."""
+def export_modules(course_root: Path, module_ids: list[str]) -> dict[str, str]:
+    """Export the given modules' files; return {module id: error} for those that do not compile."""
     from tito import exporter
     from tito.course import load_course
 
     course = load_course(course_root)
     problems: dict[str, str] = {}
     plans = []
-    for module in exporter.exportable(course):
+    for module in [course.module(module_id) for module_id in module_ids]:
         try:
             plans.append(exporter.plan_module(course, module))
         except exporter.ExportError as exc:
@@ -131,7 +131,7 @@ def grade(job: dict) -> None:
     try:
         os.chdir(course_root)
         sys.path.insert(0, course_root)
-        for module_id, problem in export_all(Path(course_root)).items():
+        for module_id, problem in export_modules(Path(course_root), job["export"]).items():
             recorder.emit({"export_error": f"module {module_id}: {problem}"})
         args = ["-q", *QUIET_PLUGINS, f"--rootdir={course_root}", *job["tests"]]
         code = int(pytest.main(args, plugins=[recorder]))

@@ -76,3 +76,9 @@ def test_a_failed_write_is_one_clear_error_and_the_old_file_stays(fixture_course
     assert result.exit_code == 1
     assert "(No space left on device)" in result.output and "`tito export 01`" in result.output
     assert target.read_bytes() == old
+
+
+def test_keyword_selects_tests_by_name(fixture_course, tito):
+    result = tito("test", "01", "-k", "of_three")
+    assert result.exit_code == 0
+    assert "│ 01_alpha │      1 │" in result.output

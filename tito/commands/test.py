@@ -23,6 +23,9 @@ def run_tests(
         bool, typer.Option("--no-export", help="Test the package as it is, without exporting the module files first.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show pytest's own output as it runs.")] = False,
+    keyword: Annotated[
+        Optional[str], typer.Option("--keyword", "-k", help="Only tests whose names match this pytest -k expression.")
+    ] = None,
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", help="Stop a module's tests after this many seconds.", min=1)
     ] = None,
@@ -44,13 +47,14 @@ def run_tests(
     for column in ("Module", "Passed", "Failed", "Skipped", "Errors", "Seconds"):
         table.add_column(column, justify="right" if column != "Module" else "left")
     failing = []
+    extra = ("-k", keyword) if keyword else ()
     for module in chosen:
         if verbose:
             out.rule(module.name)
-            report = run_module_tests(course, module, timeout=timeout, stream=True)
+            report = run_module_tests(course, module, timeout=timeout, extra_args=extra, stream=True)
         else:
             with out.status(f"Testing {module.name}..."):
-                report = run_module_tests(course, module, timeout=timeout)
+                report = run_module_tests(course, module, timeout=timeout, extra_args=extra)
         style = "green" if report.ok else "red"
         table.add_row(
             f"[{style}]{module.name}[/]", str(report.passed), str(report.failed), str(report.skipped),

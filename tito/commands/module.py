@@ -58,7 +58,7 @@ def status() -> None:
     out = console()
 
     table = Table(title=f"{course.name}: modules")
-    for column in ("Module", "Title", "State", "Date", "Tests (pass/fail/skip)", "Seconds"):
+    for column in ("Module", "State", "Date", "Tests", "Seconds"):
         table.add_column(column)
     changed = []
     for module in course.modules:
@@ -66,13 +66,15 @@ def status() -> None:
         state = module_state(course, data, module)
         label = f"[{STATE_STYLE[state]}]{state}[/]"
         if changed_since_completion(module, entry):
-            label += " (file changed since)"
+            label += " (file changed)"
             changed.append(module)
         date = entry.get("completed_at") or entry.get("started_at") or ""
         tests = entry.get("tests")
-        counts = f"{tests['passed']}/{tests['failed']}/{tests['skipped']}" if tests else ""
+        counts = ""
+        if tests:
+            counts = f"{tests['passed']} passed" + (f", {tests['skipped']} skipped" if tests.get("skipped") else "")
         seconds = f"{entry['seconds']:g}" if "seconds" in entry else ""
-        table.add_row(module.name, module.title, label, date[:10], counts, seconds)
+        table.add_row(module.name, label, date[:10], counts, seconds)
     out.print(table)
 
     if course.milestones:
@@ -85,8 +87,7 @@ def status() -> None:
             best = entry.get("best")
             if best:
                 value = best["metrics"].get(milestone.target.metric)
-                value = f"{value:.4g}" if isinstance(value, (int, float)) else "?"
-                state, best_text = "[green]achieved[/]", f"{milestone.target.metric} {value}"
+                state, best_text = "[green]achieved[/]", f"{value:.4g}" if isinstance(value, (int, float)) else "?"
             elif missing:
                 state, best_text = "[dim]locked[/]", ""
             else:

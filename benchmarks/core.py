@@ -13,8 +13,10 @@ machine hits all of them alike.
     python benchmarks/core.py [--repeats 200] [--threads N]
 
 --threads sets OpenBLAS's threads for NumPy (before NumPy is imported) and torch.set_num_threads;
-by default both use OPENBLAS_NUM_THREADS if it is set, else every core this process may run on. torch is optional: without it the torch
-column is left out.
+by default both use OPENBLAS_NUM_THREADS if it is set, else every core this process may run on.
+On a machine busier than its core count, multi-threaded BLAS spins and stalls (a 0.5 ms GEMM can take
+50 ms): the script prints the load average, and --threads 1 gives steadier ratios there. torch is
+optional: without it the torch column is left out.
 """
 
 from __future__ import annotations
@@ -189,6 +191,10 @@ def main() -> None:
     versions = f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch is not None else ", torch not installed")
     print(f"TinyTorch core benchmark: float32, batch {BATCH}, {THREADS} thread(s), median of {ARGS.repeats} "
           f"alternating runs ({versions})")
+    if hasattr(os, "getloadavg"):
+        load, cores = os.getloadavg()[0], _usable_cores()
+        busy = "; busier than its cores, so expect noise" if load > cores else ""
+        print(f"load average {load:.1f} on {cores} core(s){busy}")
     suites = [
         ("Linear 784->256 fwd+bwd, first layer", linear_cases(input_grad=False)),
         ("Linear 784->256 fwd+bwd, hidden layer", linear_cases(input_grad=True)),

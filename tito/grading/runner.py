@@ -182,7 +182,8 @@ def grade_submissions(
             build_student_edition(course, base, check_leaks=False)
         except ReleaseError as exc:
             raise GradingError(f"cannot make the clean course copy to grade in: {exc}") from None
-        expected = collect_expected(course, chosen, temp, timeout)
+        parallel = max(1, workers or os.cpu_count() or 1)
+        expected = collect_expected(course, chosen, temp, timeout, parallel)
         run = _Run(
             course=course,
             base=base,
@@ -198,7 +199,7 @@ def grade_submissions(
             raise GradingError("none of the chosen modules has package tests in tests/NN_slug/ to grade with.")
         grades: list[StudentGrade] = []
         names = _unique_names(students)
-        with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
             futures = [pool.submit(_grade_student, run, folder, names[folder]) for folder in students]
             for future in futures:
                 grade = future.result()
@@ -237,12 +238,22 @@ def _interpreter_folders() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(p) for p in paths if p))
 
 
-def collect_expected(course: Course, modules: list[Module], temp: Path, timeout: float) -> dict[str, list[str]]:
-    """The package test ids of each module in the instructor's course (trusted, so no guard)."""
-    paths = {m.id: [m.tests.relative_to(course.root).as_posix()] for m in modules if m.tests.is_dir()}
-    if not paths:
-        return {}
-    result = temp / "expected.json"
+def collect_expected(
+    course: Course, modules: list[Module], temp: Path, timeout: float, workers: int = 1
+) -> dict[str, list[str]]:
+    """The package test ids of each module in the instructor's course (trusted, so no guard).
+
+    One process per module, as `tito test` does: test files of different modules may share a name.
+    """
+    chosen = [m for m in modules if m.tests.is_dir()]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        found = list(pool.map(lambda m: _collect_module(course, m, temp, timeout), chosen))
+    return {module.id: tests for module, tests in zip(chosen, found)}
+
+
+def _collect_module(course: Course, module: Module, temp: Path, timeout: float) -> list[str]:
+    result = temp / f"expected-{module.id}.json"
+    paths = {module.id: [module.tests.relative_to(course.root).as_posix()]}
     job = {"mode": "collect", "course": str(course.root), "modules": paths, "result": str(result)}
     tool = str(Path(tito.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TITO_COURSE_ROOT": str(course.root)}
@@ -252,18 +263,20 @@ def collect_expected(course: Course, modules: list[Module], temp: Path, timeout:
             cwd=course.root, env=env, capture_output=True, text=True, timeout=max(timeout, 60),
         )
     except subprocess.TimeoutExpired:
-        raise GradingError("collecting the course's own tests did not finish; run `tito test` to see why.") from None
+        raise GradingError(
+            f"collecting the tests of module {module.id} did not finish; run `tito test {module.id}` to see why."
+        ) from None
     if done.returncode != 0 or not result.exists():
         tail = (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
-        raise GradingError(f"collecting the course's own tests failed:\n{tail}")
+        raise GradingError(f"collecting the tests of module {module.id} failed:\n{tail}")
     data = json.loads(result.read_text(encoding="utf-8"))
     if data["errors"]:
-        module_id, errors = next(iter(data["errors"].items()))
+        errors = data["errors"][module.id]
         raise GradingError(
-            f"the reference tests of module {module_id} do not collect ({errors[0][0]}: {errors[0][1]}); "
-            f"fix them (run `tito test {module_id}`) before grading."
+            f"the reference tests of module {module.id} do not collect ({errors[0][0]}: {errors[0][1]}); "
+            f"fix them (run `tito test {module.id}`) before grading."
         )
-    return data["tests"]
+    return data["tests"][module.id]
 
 
 def _grade_student(run: _Run, folder: Path, name: str) -> StudentGrade:

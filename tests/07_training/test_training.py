@@ -420,6 +420,12 @@ def test_checkpoint_errors_are_clear(tmp_path):
     np.savez(tmp_path / "plain.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="not a TinyTorch checkpoint"):
         load_checkpoint(tmp_path / "plain.npz", model)
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="single array"):
+        load_checkpoint(tmp_path / "single.npy", model)
+    np.savez(tmp_path / "pickled.npz", **{"meta/format": np.array(1), "model/weight": np.array([{"x": 1}], dtype=object)})
+    with pytest.raises(ValueError, match="not a TinyTorch checkpoint .*allow_pickle"):
+        load_checkpoint(tmp_path / "pickled.npz", model)
     np.save(tmp_path / "objects.npy", np.array([{"code": "evil"}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="not a TinyTorch checkpoint"):
         load_checkpoint(tmp_path / "objects.npy", model)

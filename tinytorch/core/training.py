@@ -438,7 +438,10 @@ def _section(arrays: dict, name: str) -> dict:
 def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
     """Load a checkpoint saved by save_checkpoint into model (and optimizer, scheduler); return metadata."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with archive:
             arrays = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise FileNotFoundError(f"No checkpoint at {path}.") from None

@@ -118,33 +118,20 @@ def find_blocks(text: str, path: str) -> list[SolutionBlock]:
     return blocks
 
 
-def _enclosing_function(tree: ast.AST, line: int) -> list[ast.AST]:
-    """The chain of classes and functions whose span holds `line`, outermost first."""
-    chain: list[ast.AST] = []
-    nodes = list(ast.iter_child_nodes(tree))
-    while nodes:
-        for node in nodes:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
-                node.lineno <= line <= (node.end_lineno or node.lineno)
-            ):
-                chain.append(node)
-                nodes = list(ast.iter_child_nodes(node))
-                break
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
-                getattr(node, "lineno", 0) <= line <= (getattr(node, "end_lineno", 0) or 0)
-            ):
-                nodes = list(ast.iter_child_nodes(node))  # an if/with/for around a def
-                break
-        else:
-            break
-    return chain
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _enclosing_scopes(tree: ast.AST, line: int) -> list[ast.AST]:
+    """The classes and functions whose lines hold `line`, outermost first (their spans nest)."""
+    scopes = [n for n in ast.walk(tree) if isinstance(n, SCOPES) and n.lineno <= line <= (n.end_lineno or n.lineno)]
+    return sorted(scopes, key=lambda node: node.lineno)
 
 
 def _what_to_implement(tree: ast.AST | None, block: SolutionBlock) -> str:
     """'implement Tensor.__add__', from the function the block sits in; ReleaseError if none."""
     if tree is None:
         return "write this part of the solution"
-    chain = _enclosing_function(tree, block.begin)
+    chain = _enclosing_scopes(tree, block.begin)
     if not chain or isinstance(chain[-1], ast.ClassDef):
         where = f"class {chain[-1].name}'s body" if chain else "module level"
         raise ReleaseError(
@@ -376,9 +363,15 @@ def check_out_folder(course: Course, out: Path, force: bool) -> Path:
         raise ReleaseUsageError(f"{out} holds the course itself; choose a folder outside {root}.")
     if out.exists() and not out.is_dir():
         raise ReleaseUsageError(f"{out} is a file, not a folder; choose an empty or new folder.")
-    if out.exists() and any(out.iterdir()) and not force:
+    held = [entry.name for entry in out.iterdir()] if out.exists() else []
+    if held and not force:
         raise ReleaseUsageError(
             f"{out} is not empty; choose a new folder or pass --force to replace what is in it."
+        )
+    if held and MANIFEST_NAME not in held and held != [".git"]:
+        raise ReleaseUsageError(
+            f"{out} holds files but no {MANIFEST_NAME}, so it is not an earlier edition and --force will not "
+            "delete them; choose an empty or new folder."
         )
     return out
 
@@ -400,7 +393,7 @@ def build_student_edition(course: Course, out: Path, *, force: bool = False, che
     out.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
-        release = _build(course, build, check_leaks)
+        release = _build(course, build, out, check_leaks)
         release.out = out
         _move_into_place(build, out)
     finally:
@@ -408,13 +401,13 @@ def build_student_edition(course: Course, out: Path, *, force: bool = False, che
     return release
 
 
-def _build(course: Course, build: Path, check_leaks: bool = True) -> Release:
+def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> Release:
     root = course.root
     release = Release(out=build)
     blocks: list[SolutionBlock] = []
     stripped_texts: list[str] = []
     catalog = course.package_root / exporter.CATALOG_NAME
-    for name in course_files(root, skip=(build,)):
+    for name in course_files(root, skip=(build, out)):
         source = root / name
         if any(name == prefix or name.startswith(prefix + "/") for prefix in INSTRUCTOR_ONLY):
             release.instructor_only_left_out.append(name)

@@ -8,8 +8,13 @@ files in tests/fixtures/grading/submissions, with their @...@ names replaced by 
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +252,33 @@ def test_grading_module_01_of_this_course(tmp_path):
     assert 0 < starter.passed < reference.passed
     reasons = [why for _, why in starter.failing()]
     assert all("NotImplementedError: TinyTorch 01: implement Tensor." in why for why in reasons), reasons[:3]
+
+
+def test_stopping_the_grader_stops_its_test_processes_and_removes_its_copies(tmp_path, course, hostile):
+    places, submit = hostile
+    submit("loop", "loop")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TITO_COURSE_ROOT"}
+    env["TMPDIR"] = str(temp)
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "tito", "grade", str(places["SUBMISSIONS"]), "--out", str(tmp_path / "grades"),
+         "--module", "01", "--timeout", "300"],
+        cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not list(temp.glob("tito-grade-*/students/loop/01_calc/results.jsonl")):  # the loop is running
+        assert time.monotonic() < deadline and grader.poll() is None
+        time.sleep(0.1)
+    grader.send_signal(signal.SIGTERM)
+    grader.wait(timeout=30)
+    assert grader.returncode != 0
+    assert list(temp.iterdir()) == []
+    still_running = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(temp).encode() in cmdline.read_bytes():
+                still_running.append(cmdline.parent.name)
+        except OSError:
+            pass
+    assert still_running == []

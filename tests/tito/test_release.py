@@ -193,16 +193,34 @@ def test_a_non_empty_out_is_refused_unless_forced_and_force_keeps_its_own_git(ma
     out = tmp_path / "student"
     (out / ".git").mkdir(parents=True)
     (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-    (out / "old.txt").write_text("from before")
     with pytest.raises(ReleaseUsageError, match="is not empty; choose a new folder or pass --force"):
         build_student_edition(fixture.course, out)
-    assert (out / "old.txt").exists()
-    build_student_edition(fixture.course, out, force=True)
-    assert not (out / "old.txt").exists()
+    build_student_edition(fixture.course, out, force=True)  # a fresh student repository: only .git
+    (out / "stale.txt").write_text("from the last edition")
+    build_student_edition(fixture.course, out, force=True)  # an earlier edition is replaced
+    assert not (out / "stale.txt").exists()
     assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
     assert (out / "course.yaml").exists()
+
+
+def test_force_never_deletes_a_folder_that_is_not_an_edition(make_course, tmp_path):
+    fixture = make_course("course", count=1)
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / "thesis.tex").write_text("years of work")
+    with pytest.raises(ReleaseUsageError, match="holds files but no course.yaml"):
+        build_student_edition(fixture.course, tmp_path / "documents", force=True)
+    assert (tmp_path / "documents" / "thesis.tex").read_text() == "years of work"
     with pytest.raises(ReleaseUsageError, match="holds the course itself"):
         build_student_edition(fixture.course, fixture.root.parent, force=True)
+
+
+def test_an_out_folder_inside_the_course_is_not_copied_into_itself(make_course):
+    fixture = make_course("course", count=1)
+    out = fixture.root / "handout"
+    build_student_edition(fixture.course, out)
+    build_student_edition(fixture.course, out, force=True)
+    assert not (out / "handout").exists()
+    assert (out / "course.yaml").exists()
 
 
 def test_a_solution_quoted_anywhere_stops_the_release_and_writes_nothing(make_course, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,10 @@ import typer
 from tito.commands.common import fail, load_course_or_exit, resolve_modules
 from tito.console import console
 from tito.grading import DEFAULT_TIMEOUT, GradingError, StudentGrade, SubmissionsError, grade_submissions
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def grade(
@@ -37,6 +42,7 @@ def grade(
         parts = [f"{item.module.id} {item.passed}/{len(item.expected)}" for item in student.modules]
         out_console.print(f"{student.name}: {', '.join(parts)}", markup=False)
 
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # so a `kill` also stops the test processes
     try:
         grade_submissions(
             course, submissions, out, modules=chosen, workers=workers, timeout=timeout,
@@ -46,5 +52,7 @@ def grade(
         fail(str(exc), code=2)
     except GradingError as exc:
         fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     shown = out.resolve()
     out_console.print(f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}.")

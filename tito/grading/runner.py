@@ -14,12 +14,15 @@ student's own inline `test_unit_*` functions live in their file, so they are not
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -33,6 +36,7 @@ from typing import Callable
 
 import tito
 from tito.course import Course, Module
+from tito.exporter import atomic_write
 from tito.release import ReleaseError, build_student_edition
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one module's tests
@@ -115,6 +119,7 @@ class _Run:
     tool: str  # the folder holding the `tito` package the processes import
     groups: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: bool = False
 
 
 # --- finding submissions -------------------------------------------------------------------------
@@ -199,16 +204,23 @@ def grade_submissions(
             raise GradingError("none of the chosen modules has package tests in tests/NN_slug/ to grade with.")
         grades: list[StudentGrade] = []
         names = _unique_names(students)
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
+        pool = ThreadPoolExecutor(max_workers=parallel)
+        try:
             futures = [pool.submit(_grade_student, run, folder, names[folder]) for folder in students]
             for future in futures:
                 grade = future.result()
                 grades.append(grade)
                 if on_graded:
                     on_graded(grade)
+        except BaseException:  # Ctrl-C or a bug: stop every running test process, start no more
+            run.stopping = True
+            pool.shutdown(wait=False, cancel_futures=True)
+            _kill_all(run)
+            raise
+        pool.shutdown()
         write_grades(out, grades)
         for grade in grades:
-            write_report(out, grade, run)
+            write_report(out, grade)
         return grades
     finally:
         if run is not None:
@@ -290,6 +302,8 @@ def _grade_student(run: _Run, folder: Path, name: str) -> StudentGrade:
         if data is not None:
             files[module.id] = (path.relative_to(folder).as_posix(), data)
     for module in run.modules:
+        if run.stopping:
+            break
         grade.modules.append(_grade_module(run, name, module, files))
     return grade
 
@@ -350,6 +364,8 @@ def _grade_module(run: _Run, name: str, module: Module, files: dict[str, tuple[s
         )
         with run.lock:
             run.groups.add(process.pid)
+            if run.stopping:
+                _kill_group(process.pid)
         try:
             process.wait(timeout=run.timeout)
         except subprocess.TimeoutExpired:
@@ -439,8 +455,6 @@ def _read_regular(path: Path, limit: int) -> bytes | None:
     except OSError:
         return None
     try:
-        import stat
-
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         with os.fdopen(fd, "rb", closefd=False) as handle:
@@ -467,11 +481,6 @@ def _kill_all(run: _Run) -> None:
 
 def write_grades(out: Path, grades: list[StudentGrade]) -> Path:
     """grades.csv: one row per student and module (student, module, passed, failed, score)."""
-    import csv
-    import io
-
-    from tito.exporter import atomic_write
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "module", "passed", "failed", "score"])
@@ -483,10 +492,8 @@ def write_grades(out: Path, grades: list[StudentGrade]) -> Path:
     return path
 
 
-def write_report(out: Path, grade: StudentGrade, run: _Run | None = None) -> Path:
+def write_report(out: Path, grade: StudentGrade) -> Path:
     """reports/<student>.md: per module, the score, the failing tests and why, and any refusals."""
-    from tito.exporter import atomic_write
-
     total = sum(item.passed for item in grade.modules)
     expected = sum(len(item.expected) for item in grade.modules)
     lines = [f"# {grade.name}", "", f"{total} of {expected} tests passed.", ""]

@@ -29,7 +29,6 @@ reports of submissions whose refusals look deliberate.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import threading
 from dataclasses import dataclass
@@ -235,10 +234,3 @@ def make_hook(policy: Policy):
 
     return hook
 
-
-def is_regular_file(path: str) -> bool:
-    """True for a plain file that is not a symlink (the grader reads what a submission left only so)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False

@@ -117,6 +117,7 @@ class _Run:
     readable: tuple[str, ...]
     timeout: float
     tool: str  # the folder holding the `tito` package the processes import
+    keep_temp: bool = False
     groups: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: bool = False
@@ -170,6 +171,8 @@ def grade_submissions(
     on_graded: Callable[[StudentGrade], None] | None = None,
 ) -> list[StudentGrade]:
     """Grade every student folder in `submissions`; write grades.csv and reports/ into `out`."""
+    if os.name != "posix":
+        raise GradingError("tito grade needs Linux or macOS: it stops each test run by its process group.")
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
         raise SubmissionsError(f"{submissions} is not a folder: give the folder holding one folder per student.")
@@ -199,6 +202,7 @@ def grade_submissions(
             readable=_interpreter_folders(),
             timeout=timeout,
             tool=str(Path(tito.__file__).resolve().parent.parent),
+            keep_temp=keep_temp,
         )
         if not run.modules:
             raise GradingError("none of the chosen modules has package tests in tests/NN_slug/ to grade with.")
@@ -317,24 +321,38 @@ def _grade_module(run: _Run, name: str, module: Module, files: dict[str, tuple[s
             f"no {module.slug}.py found (looked for modules/{module.name}/{module.slug}.py, "
             f"{module.name}/{module.slug}.py, {module.slug}.py): the starter code was graded"
         )
-    work = run.temp / "students" / name / module.name
-    course_copy = work / "course"
-    shutil.copytree(run.base, course_copy, symlinks=True)
+    work = _fresh_copy(run, run.temp / "students" / name / module.name, files)
+    started = time.perf_counter()
+    timed_out, code = _run_guarded(run, _job(run, module, work), work)
+    result.seconds = round(time.perf_counter() - started, 2)
+    _read_results(result, work / "results.jsonl", timed_out, code, work / "output.txt")
+    log = _read_regular(work / "refusals.log", MAX_RESULT_BYTES) or b""
+    result.refusals = list(dict.fromkeys(log.decode("utf-8", "replace").splitlines()))
+    if not run.keep_temp:
+        shutil.rmtree(work / "course", ignore_errors=True)
+    return result
+
+
+def _fresh_copy(run: _Run, work: Path, files: dict[str, tuple[str, bytes]]) -> Path:
+    """work/course: the clean student edition with this student's module files dropped in."""
+    shutil.copytree(run.base, work / "course", symlinks=True)
     for folder in ("home", "tmp"):
         (work / folder).mkdir()
     for module_id, (_, data) in files.items():
-        target = run.course.module(module_id)
-        (course_copy / "modules" / target.name / f"{target.slug}.py").write_bytes(data)
+        module = run.course.module(module_id)
+        (work / "course" / "modules" / module.name / f"{module.slug}.py").write_bytes(data)
+    return work
 
-    results, refusals, output = work / "results.jsonl", work / "refusals.log", work / "output.txt"
-    job = {
+
+def _job(run: _Run, module: Module, work: Path) -> dict:
+    """What the guarded process is told to do (written into its command line, not onto disk)."""
+    return {
         "mode": "grade",
-        "course": str(course_copy),
+        "course": str(work / "course"),
         "tests": [module.tests.relative_to(run.course.root).as_posix()],
-        "module": module.id,
         "export": [m.id for m in exported_with(run.course, module)],
-        "result": str(results),
-        "refusals": str(refusals),
+        "result": str(work / "results.jsonl"),
+        "refusals": str(work / "refusals.log"),
         "writable": [str(work)],
         "hidden": list(run.hidden),
         "readable": list(run.readable),
@@ -342,6 +360,14 @@ def _grade_module(run: _Run, name: str, module: Module, files: dict[str, tuple[s
         "memory_bytes": MEMORY_BYTES,
         "file_bytes": FILE_BYTES,
     }
+
+
+def _run_guarded(run: _Run, job: dict, work: Path) -> tuple[bool, int | None]:
+    """Run one guarded process in its own process group; kill the group when it ends or overruns.
+
+    Returns (timed out, exit code). The environment is built from scratch: the instructor's
+    variables (tokens, paths) do not reach student code, and HOME and TMPDIR point into `work`.
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work / "home"),
@@ -352,14 +378,13 @@ def _grade_module(run: _Run, name: str, module: Module, files: dict[str, tuple[s
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        "TITO_COURSE_ROOT": str(course_copy),
+        "TITO_COURSE_ROOT": job["course"],
     }
-    started = time.perf_counter()
     timed_out = False
-    with open(output, "wb") as sink:
+    with open(work / "output.txt", "wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-I", "-c", BOOTSTRAP.format(tool=run.tool, job=job)],
-            cwd=course_copy, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=job["course"], env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         with run.lock:
@@ -371,15 +396,11 @@ def _grade_module(run: _Run, name: str, module: Module, files: dict[str, tuple[s
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _kill_group(process.pid)
+            _kill_group(process.pid)  # also whatever it may have left behind in its group
             process.wait()
             with run.lock:
                 run.groups.discard(process.pid)
-    result.seconds = round(time.perf_counter() - started, 2)
-    _read_results(result, results, timed_out, process.returncode, output)
-    log = _read_regular(refusals, MAX_RESULT_BYTES) or b""
-    result.refusals = list(dict.fromkeys(log.decode("utf-8", "replace").splitlines()))
-    return result
+    return timed_out, process.returncode
 
 
 PYTEST_STOPS = {2: "interrupted", 3: "internal error", 4: "usage error"}

@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -19,7 +20,7 @@ from tito.course import load_course
 from tito.progress import ProgressStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from dataset_fixtures import CIFAR10_FOLDER, cifar_fixture, gz, idx_bytes  # noqa: E402,F401  (used as milestones land)
+from dataset_fixtures import CIFAR10_FOLDER, cifar_fixture, gz, idx_bytes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -58,3 +59,45 @@ def test_xor_quick_shows_the_single_layer_failing(course):
     record = quick_run(course, "xor")
     assert record["metrics"]["single_layer_test_accuracy"] < 0.8
     assert any("One layer" in note for note in record["notes"])
+
+
+def test_mlp_quick(course):
+    record = quick_run(course, "mlp")
+    assert record["metrics"]["epochs"] == 2 and len(record["history"]) == 2
+    assert record["history"][-1]["test_accuracy"] > 0.5  # two epochs already read most digits
+
+
+def test_lenet_quick_on_tinydigits(course):
+    record = quick_run(course, "lenet")
+    assert record["metrics"]["test_accuracy"] > 0.3
+    assert any("tinydigits" in note for note in record["notes"])
+
+
+def test_lenet_quick_on_mnist_t10k_files_alone(course, tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gz(idx_bytes(rng.integers(0, 256, (50, 28, 28), dtype=np.uint8))))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gz(idx_bytes(rng.integers(0, 10, 50, dtype=np.uint8))))
+    record = quick_run(course, "lenet", "--dataset", "mnist", "--data-dir", str(folder))
+    assert record["config"]["dataset"] == "mnist"
+    assert any("40 of its images train and the other 10 test" in note for note in record["notes"])
+
+
+def test_a_diverging_trainer_stops_the_run_and_records_nothing(course):
+    result = CliRunner().invoke(app, ["milestone", "run", "mlp", "--lr", "1e39", "--no-live"])
+    assert result.exit_code == 1
+    assert "epoch 1, batch" in result.output and "lower learning rate" in result.output
+    assert "mlp" not in ProgressStore(course).read()["milestones"]
+
+
+def test_cifar10_quick_on_a_small_copy_in_the_official_layout(course, tmp_path):
+    fixture = cifar_fixture(per_batch=40, n_test=40)
+    for member, data in fixture.members.items():
+        path = tmp_path / "cifar" / member
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    record = quick_run(course, "cifar10", "--data-dir", str(tmp_path / "cifar"))
+    assert record["metrics"]["epochs"] == 1
+    assert any("200 training and 40 test photos" in note for note in record["notes"])
+    assert (tmp_path / "cifar" / CIFAR10_FOLDER / "test_batch").is_file()

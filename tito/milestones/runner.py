@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import numbers
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -132,10 +133,13 @@ def run_milestone(
     if missing:
         raise MilestoneError(missing_message(course, milestone, missing))
     settings = tuning.apply()  # before the script imports numpy
-    if settings and display is not None:
-        display.message("Speed settings for this process: " + "; ".join(settings) + ".")
     script = load_script(milestone)
     check_options(milestone, script, options)
+    threads = getattr(script, "BLAS_THREADS", None)
+    if threads and not os.environ.get("TITO_NO_TUNING") and tuning.set_blas_threads(threads):
+        settings.append(f"BLAS threads: {threads}")
+    if settings and display is not None:
+        display.message("Speed settings for this process: " + "; ".join(settings) + ".")
 
     folder = rundir.new_run_dir(course, milestone.id)
     progress = Progress(display)

@@ -12,6 +12,11 @@ README.md in milestones/, "What tito does to the process"):
   given back after every use, so each training step pays page faults to map fresh memory again.
   Keeping freed memory in the heap (no mmap, a huge trim threshold, a generous top pad) removes that
   churn. Set through `mallopt` for this process only; child processes are unaffected.
+- BLAS threads: a milestone script may ask for a number (`BLAS_THREADS = 1`). OpenBLAS's worker
+  threads help large matrix products on an idle machine, but on small ones, or when other programs
+  busy the cores, they wait on each other and can make a step ten times slower. Set at run time
+  through NumPy's own OpenBLAS (found via /proc/self/maps, Linux), unless the user has set
+  OPENBLAS_NUM_THREADS or OMP_NUM_THREADS.
 
 Every setting is skipped when it does not apply; `apply()` returns what it did so the run can say so.
 """
@@ -72,6 +77,38 @@ def tune_malloc() -> bool:
         return False
     settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
     return all(libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) == 1 for param, value in settings)
+
+
+def _openblas():
+    """NumPy's OpenBLAS library and its symbol naming (prefix, suffix), or None where it is not found."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    paths = sorted({line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line})
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
+            if hasattr(library, f"{prefix}set_num_threads{suffix}"):
+                return library, prefix, suffix
+    return None
+
+
+def set_blas_threads(count: int, environ=os.environ) -> bool:
+    """Let OpenBLAS use `count` threads from now on; False if the user chose already or it is not found."""
+    if "OPENBLAS_NUM_THREADS" in environ or "OMP_NUM_THREADS" in environ:
+        return False
+    import numpy  # noqa: F401  (loads OpenBLAS, so that it can be found)
+
+    found = _openblas()
+    if found is None:
+        return False
+    library, prefix, suffix = found
+    getattr(library, f"{prefix}set_num_threads{suffix}")(ctypes.c_int(int(count)))
+    return getattr(library, f"{prefix}get_num_threads{suffix}")() == int(count)
 
 
 def apply(environ=os.environ) -> list[str]:

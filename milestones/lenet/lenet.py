@@ -1,0 +1,130 @@
+"""LeNet (1998): a convolutional network reads handwritten digits.
+
+Convolutions slide one small set of weights over the whole image, so a stroke detector learned in
+one corner works everywhere; pooling makes the answer tolerant of small shifts; a few dense layers
+at the end turn the detected features into a digit. This is LeCun's recipe, trained end to end with
+backpropagation, on the framework built in modules 01-09.
+
+Two data sets:
+- tinydigits (the default, shipped with the course): 8x8 digits. LeNet-5 was drawn for 32x32 input,
+  so it is fitted to 8x8 by using 3x3 kernels with padding 1 (every convolution keeps the size) and
+  more channels: conv 1->16 (8x8), pool (4x4), conv 16->32 (4x4), pool (2x2), then the classic
+  120-84-10 dense layers on the 32*2*2 = 128 features.
+- mnist (`--dataset mnist`): LeNet-5 itself on 28x28 digits: conv 1->6 5x5 padding 2 (28x28), pool
+  (14x14), conv 6->16 5x5 (10x10), pool (5x5), dense 400-120-84-10. It trains on MNIST's 60,000
+  training images when they are there; with only the 10,000 test images (t10k) it splits those
+  8,000 / 2,000 (a fixed random split).
+
+    tito milestone run lenet                         # or: python milestones/lenet/lenet.py
+    tito milestone run lenet --dataset mnist --data-dir DIR
+"""
+
+import numpy as np
+
+from tinytorch import (
+    Adam,
+    Conv2d,
+    CrossEntropyLoss,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    OneCycleLR,
+    ReLU,
+    Sequential,
+    Trainer,
+    seed_everything,
+)
+from tinytorch.data import DataLoader, TensorDataset
+from tito.datasets import MissingDataError, load_mnist, load_tinydigits
+
+DATASETS = ("tinydigits", "mnist")
+CONFIG = {
+    "dataset": "tinydigits",
+    "epochs": 10,
+    "batch_size": 32,
+    "lr": 0.01,  # the peak of the one-cycle schedule (Adam)
+    "seed": 1998,
+}
+BLAS_THREADS = 1  # the matrices here are small: extra BLAS threads only wait on each other (see tito/milestones/tuning.py)
+MNIST_CONFIG = {"epochs": 8, "batch_size": 64, "lr": 0.005}  # what changes for --dataset mnist
+MNIST_SPLIT_SEED = 10_000  # fixes which 8,000 of the t10k images train when only those are present
+QUICK_TRAIN_IMAGES = 2_000  # --quick: one epoch on at most this many images
+
+
+def lenet_8x8():
+    """LeNet fitted to 8x8 digits: 3x3 kernels keep the size, pooling halves it twice (8 -> 4 -> 2)."""
+    return Sequential(
+        Conv2d(1, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),   # 16 x 4 x 4
+        Conv2d(16, 32, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),  # 32 x 2 x 2
+        Flatten(),
+        Linear(32 * 2 * 2, 120), ReLU(),
+        Linear(120, 84), ReLU(),
+        Linear(84, 10),
+    )
+
+
+def lenet5():
+    """LeNet-5 on 28x28 digits (padding 2 stands in for the 32x32 frame of the original)."""
+    return Sequential(
+        Conv2d(1, 6, kernel_size=5, padding=2), ReLU(), MaxPool2d(2),  # 6 x 14 x 14
+        Conv2d(6, 16, kernel_size=5), ReLU(), MaxPool2d(2),            # 16 x 5 x 5
+        Flatten(),
+        Linear(16 * 5 * 5, 120), ReLU(),
+        Linear(120, 84), ReLU(),
+        Linear(84, 10),
+    )
+
+
+def load_digits(dataset, data_dir):
+    """(x_train, y_train, x_test, y_test, a sentence saying what the split is)."""
+    if dataset == "tinydigits":
+        return (*load_tinydigits(data_dir), "tinydigits: 1,437 training and 360 test images, 8x8")
+    try:
+        return (*load_mnist(data_dir), "MNIST: 60,000 training and 10,000 test images, 28x28")
+    except MissingDataError as no_training_files:
+        try:
+            images, labels = load_mnist(data_dir, split="test")
+        except MissingDataError:
+            raise no_training_files from None
+    order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(images))
+    cut = len(images) * 4 // 5
+    train, test = order[:cut], order[cut:]
+    note = f"MNIST t10k only: {cut:,} of its images train and the other {len(images) - cut:,} test, 28x28"
+    return images[train], labels[train], images[test], labels[test], note
+
+
+def run(config=None):
+    config = config or {}
+    dataset = config.get("dataset", CONFIG["dataset"])
+    settings = {**CONFIG, **(MNIST_CONFIG if dataset == "mnist" else {}), **config}
+    progress = settings.get("progress") or (lambda event, **values: None)
+    seed_everything(settings["seed"])
+
+    x_train, y_train, x_test, y_test, note = load_digits(dataset, settings.get("data_dir"))
+    progress("note", text=note)
+    epochs = settings["epochs"]
+    if settings.get("quick"):
+        epochs, x_train, y_train = 1, x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
+
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
+    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=500)
+    model = lenet_8x8() if dataset == "tinydigits" else lenet5()
+    optimizer = Adam(model.parameters(), lr=settings["lr"])
+    steps = max(2, epochs * len(train_loader))  # the schedule needs two steps, even for a one-batch run
+    schedule = OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
+    trainer = Trainer(model, optimizer, CrossEntropyLoss(), scheduler=schedule)
+    history = trainer.fit(train_loader, epochs=epochs, val_loader=test_loader, callback=progress)
+    return {
+        "test_accuracy": history["val_accuracy"][-1],
+        "train_accuracy": history["train_accuracy"][-1],
+        "loss": history["train_loss"][-1],
+        "epochs": epochs,
+        "filters": model[0].weight.data,  # the first layer's kernels, drawn as filters.png
+    }
+
+
+if __name__ == "__main__":
+    from tito.milestones.progress import print_progress
+
+    metrics = run({"progress": print_progress})
+    print(f"test accuracy {metrics['test_accuracy']:.2%}")

@@ -390,3 +390,14 @@ def test_manual_sgd_learns_xor():
     assert loss.item() < 0.02
     predictions = (model(Tensor(inputs)).data > 0.5).astype(float)
     np.testing.assert_array_equal(predictions, targets)
+
+
+def test_matmul_skips_the_gradient_no_input_needs():
+    """A first layer's input (images) needs no gradient, so MatMul must not compute dL/d(input)."""
+    images = Tensor(np.ones((4, 3)))
+    weight = Tensor(np.ones((3, 2)), requires_grad=True)
+    out = images @ weight
+    assert out._grad_fn.needs_input_grad == (False, True)
+    grad_images, grad_weight = out._grad_fn.backward(np.ones((4, 2), dtype=np.float32))
+    assert grad_images is None
+    assert np.array_equal(grad_weight, np.full((3, 2), 4.0))

@@ -46,6 +46,9 @@ class Function:
         self.parents: tuple = ()
         self.saved: tuple = ()
         self.freed = False
+        # One flag per input, set before forward runs, so an operation can skip work (and memory) for
+        # inputs nobody needs a gradient for: a network's first layer never needs dL/d(images).
+        self.needs_input_grad: tuple = ()
 
     def save_for_backward(self, *values):
         self.saved = values
@@ -60,8 +63,9 @@ class Function:
     def apply(cls, *inputs: Tensor, **options) -> Tensor:
         """Run the operation on Tensors; record the graph node when a gradient may be needed."""
         node = cls()
+        node.needs_input_grad = tuple(_GradMode.enabled and t.requires_grad for t in inputs)
         output = Tensor._wrap(node.forward(*(t.data for t in inputs), **options))
-        if _GradMode.enabled and any(t.requires_grad for t in inputs):
+        if any(node.needs_input_grad):
             node.parents = inputs
             output.requires_grad = True
             output._grad_fn = node
@@ -155,11 +159,15 @@ class MatMul(Function):
             g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        grad_a = g2 @ np.swapaxes(b2, -1, -2)
-        grad_b = np.swapaxes(a2, -1, -2) @ g2
-        if a.ndim == 1:
+        need_a, need_b = self.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = g2 @ np.swapaxes(b2, -1, -2)
+        if need_b:
+            grad_b = np.swapaxes(a2, -1, -2) @ g2
+        if grad_a is not None and a.ndim == 1:
             grad_a = grad_a.squeeze(-2)
-        if b.ndim == 1:
+        if grad_b is not None and b.ndim == 1:
             grad_b = grad_b.squeeze(-1)
         return grad_a, grad_b
 

@@ -458,13 +458,30 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
     release.secrets_checked = len(secrets)
     leaks = find_leaks(build, secrets, skip=(STARTER_DIR.as_posix(),))  # starters copy the module files
     if leaks:
-        shown = "; ".join(f"{leak.path}:{leak.line} repeats {leak.source}" for leak in leaks[:5])
+        shown = "; ".join(
+            f"{leak.path}:{_reference_line(root / leak.path, leak) or leak.line} repeats {leak.source}"
+            for leak in leaks[:5]
+        )
         more = f" (and {len(leaks) - 5} more)" if len(leaks) > 5 else ""
         raise ReleaseError(
             f"solution text would reach the student edition: {shown}{more}. Reword or remove it there "
             "(a hint must not quote a solution line, nor a test or doc repeat one) and release again."
         )
     return release
+
+
+def _reference_line(path: Path, leak: Leak) -> int | None:
+    """Where the leaked text sits in the reference file, outside its solution blocks (for the fix)."""
+    text = plain_text(path) if path.is_file() else None
+    if text is None:
+        return None
+    inside = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if BEGIN.match(line) or END.match(line):
+            inside = bool(BEGIN.match(line))
+        elif not inside and leak.secret in normalise(line):
+            return number
+    return None
 
 
 def _load(build: Path) -> Course:

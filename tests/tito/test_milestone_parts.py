@@ -103,3 +103,25 @@ def test_openblas_coretype_is_left_alone_once_numpy_is_loaded(tmp_path):
 def test_tuning_can_be_switched_off():
     environ = {"TITO_NO_TUNING": "1"}
     assert tuning.apply(environ) == [] and environ == {"TITO_NO_TUNING": "1"}
+
+
+@pytest.mark.parametrize(
+    "argv, training",
+    [
+        (["tito", "milestone", "run", "lenet"], True),
+        (["tito", "--no-color", "milestone", "run", "cifar10", "--quick"], True),
+        (["tito", "milestone", "list"], False),
+        (["tito", "test", "09"], False),
+    ],
+)
+def test_only_a_training_command_gets_the_openblas_setting(argv, training):
+    assert tuning.is_training_command(argv) is training
+
+
+def test_importing_the_tuning_module_does_not_load_numpy():
+    import subprocess
+    import sys
+
+    code = "import sys, tito.milestones.tuning; print('numpy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"  # else OPENBLAS_CORETYPE would be set too late to count

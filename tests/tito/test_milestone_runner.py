@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tito.cli import app
+from tito.milestones import plots
 from tito.milestones.progress import NonFiniteLoss, Progress
 from tito.progress import ProgressStore
 
@@ -38,7 +39,8 @@ SCRIPT = textwrap.dedent(
                 progress("batch", epoch=epoch, batch=batch, loss=loss, samples=4)
             accuracy = ACCURACY[settings["dataset"]]
             progress("epoch", epoch=epoch, loss=0.5 / epoch, train_accuracy=accuracy, test_accuracy=accuracy)
-        return {"test_accuracy": ACCURACY[settings["dataset"]], "epochs": epochs, "seed": settings["seed"]}
+        filters = [[[[0.0, 1.0], [1.0, 0.0]]]]  # one 2x2 kernel: drawn when matplotlib is there, never recorded
+        return {"test_accuracy": ACCURACY[settings["dataset"]], "epochs": epochs, "seed": settings["seed"], "filters": filters}
     '''
 ).lstrip()
 
@@ -250,3 +252,50 @@ def test_a_progress_file_with_bad_yaml_is_reported_not_overwritten(course):
     assert code == 1
     assert "progress.yaml" in output
     assert state.read_text() == "schema: [unclosed\n"
+
+
+# --- pictures -----------------------------------------------------------------------------------
+
+
+def test_without_matplotlib_a_run_draws_nothing_and_still_succeeds(course, monkeypatch):
+    export_first_module()
+    monkeypatch.setattr(plots, "available", lambda: False)
+    code, output = run_tito("milestone", "run", "first")
+    assert code == 0, output
+    (folder,) = run_dirs(course)
+    assert sorted(p.name for p in folder.iterdir()) == ["metrics.json"]
+
+
+def test_with_matplotlib_the_runner_draws_curves_and_first_layer_filters(course, monkeypatch):
+    export_first_module()
+    drawn = {}
+
+    def curves(path, title, batch_losses, history):
+        drawn["curves"] = (path.name, title, len(batch_losses), [h["epoch"] for h in history])
+        return path
+
+    def filters(path, title, weights):
+        drawn["filters"] = (path.name, weights)
+        return path
+
+    monkeypatch.setattr(plots, "available", lambda: True)
+    monkeypatch.setattr(plots, "training_curves", curves)
+    monkeypatch.setattr(plots, "first_layer_filters", filters)
+    code, output = run_tito("milestone", "run", "first")
+    assert code == 0, output
+    assert drawn["curves"] == ("curves.png", "first (1957): The first milestone", 4, [1, 2])
+    assert drawn["filters"] == ("filters.png", [[[[0.0, 1.0], [1.0, 0.0]]]])
+
+
+def test_a_failing_plot_is_reported_and_the_record_is_kept(course, monkeypatch):
+    export_first_module()
+
+    def broken(*args):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(plots, "available", lambda: True)
+    monkeypatch.setattr(plots, "training_curves", broken)
+    code, output = run_tito("milestone", "run", "first")
+    assert code == 0, output
+    assert "Could not draw the plots (RuntimeError: no fonts)" in output
+    assert "first" in progress_record(course)["milestones"]

@@ -1,10 +1,7 @@
 """The milestone runner: train the course's historic networks on the student's own tinytorch.
 
-`tito milestone run ID` is `runner.run_milestone`; the rest are its parts (requirements, tuning,
-progress, display, rundir, plots). The scripts themselves live in milestones/<id>/ at the course root.
+`tito milestone run ID` is `runner.run_milestone`; the rest are its parts: requirements (may it run?),
+tuning (speed settings for the process), progress (what a script reports), display (what a person
+sees), rundir (metrics.json) and plots. The scripts themselves live in milestones/<id>/ at the course
+root. Nothing is imported here, so that `tito.milestones.tuning` can run before NumPy is loaded.
 """
-
-from tito.milestones.progress import NonFiniteLoss, Progress, print_progress, silent
-from tito.milestones.runner import MilestoneError, RunOptions, RunResult, run_milestone
-
-__all__ = ["MilestoneError", "NonFiniteLoss", "Progress", "RunOptions", "RunResult", "print_progress", "run_milestone", "silent"]

@@ -5,9 +5,10 @@ README.md in milestones/, "What tito does to the process"):
 
 - `OPENBLAS_CORETYPE=SkylakeX`: the OpenBLAS bundled with NumPy 2.x does not recognise AMD Zen 5 and
   falls back to its AVX2 kernels; naming the AVX-512 kernels roughly doubles float32 matrix-multiply
-  speed there. OpenBLAS reads the variable once, when NumPy is first imported, so it is set only if
-  NumPy is not imported yet, only if the user has not set it, and only on AMD CPUs with AVX-512
-  (Intel AVX-512 CPUs are recognised already; other CPUs have no AVX-512 kernels to pick).
+  speed there. OpenBLAS reads the variable once, when NumPy is first imported, so tito's entry point
+  sets it (`choose_openblas_kernels`) before importing anything else, for `tito milestone run` only,
+  only if the user has not set it, and only on AMD CPUs with AVX-512 (Intel AVX-512 CPUs are
+  recognised already; other CPUs have no AVX-512 kernels to pick).
 - glibc malloc tuning (Linux only): NumPy's large temporaries are allocated with mmap by default and
   given back after every use, so each training step pays page faults to map fresh memory again.
   Keeping freed memory in the heap (no mmap, a huge trim threshold, a generous top pad) removes that
@@ -111,6 +112,29 @@ def set_blas_threads(count: int, environ=os.environ) -> bool:
     return getattr(library, f"{prefix}get_num_threads{suffix}")() == int(count)
 
 
+_chosen_coretype: str | None = None  # what choose_openblas_kernels set in this process
+
+
+def is_training_command(argv: list[str]) -> bool:
+    """Is this process `tito [options] milestone run ...`?"""
+    words = [arg for arg in argv[1:] if not arg.startswith("-")]
+    return words[:2] == ["milestone", "run"]
+
+
+def choose_openblas_kernels(argv: list[str] = sys.argv, environ=os.environ) -> str | None:
+    """Set OPENBLAS_CORETYPE for a training process, before anything imports NumPy.
+
+    tito's entry point calls this first thing, because the command line itself imports NumPy.
+    """
+    global _chosen_coretype
+    if environ.get("TITO_NO_TUNING") or not is_training_command(argv):
+        return None
+    coretype = openblas_coretype(environ)
+    if coretype:
+        environ["OPENBLAS_CORETYPE"] = _chosen_coretype = coretype
+    return coretype
+
+
 def apply(environ=os.environ) -> list[str]:
     """Apply the settings that fit this machine; return a short description of each one applied.
 
@@ -119,7 +143,7 @@ def apply(environ=os.environ) -> list[str]:
     if environ.get("TITO_NO_TUNING"):
         return []
     applied = []
-    coretype = openblas_coretype(environ)
+    coretype = openblas_coretype(environ) or _chosen_coretype
     if coretype:
         environ["OPENBLAS_CORETYPE"] = coretype
         applied.append(f"OPENBLAS_CORETYPE={coretype}")

@@ -9,6 +9,9 @@ def main() -> None:
 
         print(f"tito {__version__}")
         return
+    from tito.milestones.tuning import choose_openblas_kernels
+
+    choose_openblas_kernels()  # for `tito milestone run`: must happen before anything imports NumPy
     from tito.cli import app
 
     app(prog_name="tito")

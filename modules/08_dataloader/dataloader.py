@@ -168,7 +168,7 @@ class DataLoader:
         n = len(self.dataset)
         # Hint: an order (self.generator.permutation(n) or np.arange(n)); for each of the len(self)
         # batches take its slice of indices, self._gather them, apply the transform to the first
-        # field with _apply(self.transform, fields[0], self.generator), and yield _to_tensors(fields).
+        # field with _apply(self.transform, ..., self.generator), and yield the fields as Tensors.
         ### BEGIN SOLUTION
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         for batch in range(len(self)):

@@ -292,10 +292,10 @@ class Trainer:
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
         batch, lr = 0, self.optimizer.lr
         for batch, (inputs, targets) in enumerate(loader, start=1):
-            # Hint: remember lr = self.optimizer.lr; zero the gradients; outputs, loss, size, targets =
-            # self._scores(inputs, targets); value = float(loss.item()), and raise TrainingDivergedError
-            # when it is not finite; backward; clip when self.grad_clip is set; optimizer step; and
-            # step the scheduler here if its interval is "batch".
+            # Hint: note the optimizer's current learning rate; zero the gradients; get outputs, loss,
+            # size and targets from self._scores; turn the loss into a Python float and raise
+            # TrainingDivergedError when it is not finite; backward; clip when self.grad_clip is set;
+            # optimizer step; and step the scheduler here if its interval is "batch".
             lr = self.optimizer.lr
             self.optimizer.zero_grad()
             outputs, loss, size, targets = self._scores(inputs, targets)

@@ -12,7 +12,7 @@ from tito.console import error_console
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one error line to stderr and leave with `code` (1 failed check, 2 usage error)."""
-    error_console().print(f"Error: {message}", soft_wrap=True)
+    error_console().print(f"Error: {message}", soft_wrap=True, markup=False)
     raise typer.Exit(code)
 
 

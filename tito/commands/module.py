@@ -173,10 +173,15 @@ def start(
             path = notebooks.create_notebook(module)
         except notebooks.NotebookError as exc:
             fail(str(exc))
-        out.print(f"Notebook: {shown(course, path)} (paired with the module file; open it in Jupyter).")
+        out.print(f"Notebook: {shown(course, path)}. {notebooks.open_hint(module, path)}", markup=False)
+    if course.edition == "student":
+        task = f"replace each `raise NotImplementedError(\"TinyTorch {module.id}: ...\")` with your code"
+    else:
+        task = "this reference edition has every solution filled in between ### BEGIN SOLUTION and ### END SOLUTION"
     out.print(
-        "How to work: fill in each block between ### BEGIN SOLUTION and ### END SOLUTION; "
-        f"`python {shown(course, module.source)}` runs its inline tests and `tito test {module.id}` runs them all."
+        f"How to work: {task}; `python {shown(course, module.source)}` runs its inline tests and "
+        f"`tito test {module.id}` runs them all.",
+        markup=False,
     )
     out.print(f"When they pass, run `tito module complete {module.id}`.")
 

@@ -7,10 +7,10 @@ from tinytorch.core.spatial import (
     AvgPool2d,
     Conv2d,
     MaxPool2d,
-    MaxPool2dFunction,
     conv2d_backward,
     conv2d_forward,
     conv2d_loops,
+    maxpool2d_forward,
     maxpool2d_loops,
 )
 from tinytorch.core.tensor import Tensor
@@ -33,7 +33,7 @@ def test_vectorised_conv_matches_loops(x_shape, w_shape, stride, padding):
     x = rng.standard_normal(x_shape).astype(np.float32)
     weight = rng.standard_normal(w_shape).astype(np.float32)
     bias = rng.standard_normal(w_shape[0]).astype(np.float32)
-    fast, _ = conv2d_forward(x, weight, bias, stride, padding)
+    fast = conv2d_forward(x, weight, bias, stride, padding)
     slow = conv2d_loops(x, weight, bias, stride, padding)
     assert fast.dtype == np.float32 and fast.shape == slow.shape
     np.testing.assert_allclose(fast, slow, atol=1e-5, rtol=1e-5)
@@ -111,9 +111,9 @@ def test_input_gradient_is_a_convolution_with_the_flipped_kernel():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 6, 5))
     weight = rng.standard_normal((4, 3, 3, 3))
-    out, cols = conv2d_forward(x, weight, None, (1, 1), (1, 1))
+    out = conv2d_forward(x, weight, None, (1, 1), (1, 1))
     dout = rng.standard_normal(out.shape)
-    dx, _, _ = conv2d_backward(dout, cols, x.shape, weight, (1, 1), (1, 1))
+    dx, _, _ = conv2d_backward(dout, x, weight, (1, 1), (1, 1))
     flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     np.testing.assert_allclose(dx, conv2d_loops(dout, flipped, None, 1, 3 - 1 - 1), atol=1e-10)
 
@@ -123,9 +123,9 @@ def test_weight_gradient_sums_over_every_position():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 4, 5))
     weight = rng.standard_normal((2, 3, 1, 1))
-    out, cols = conv2d_forward(x, weight, None, (1, 1), (0, 0))
+    out = conv2d_forward(x, weight, None, (1, 1), (0, 0))
     dout = rng.standard_normal(out.shape)
-    _, dweight, dbias = conv2d_backward(dout, cols, x.shape, weight, (1, 1), (0, 0))
+    _, dweight, dbias = conv2d_backward(dout, x, weight, (1, 1), (0, 0))
     np.testing.assert_allclose(dweight[:, :, 0, 0], np.einsum("nohw,nchw->oc", dout, x), atol=1e-10)
     np.testing.assert_allclose(dbias, dout.sum(axis=(0, 2, 3)), atol=1e-10)
 
@@ -142,5 +142,5 @@ def test_channels_last_memory_is_invisible():
     np.testing.assert_allclose(out.data, reference, atol=1e-5)
     np.testing.assert_allclose(out.flatten(1).data, reference.reshape(2, -1), atol=1e-5)
     np.testing.assert_allclose(out[:, 1].data, reference[:, 1], atol=1e-5)
-    pooled = MaxPool2dFunction().forward(out.data, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))
+    pooled, _ = maxpool2d_forward(out.data, (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(pooled, maxpool2d_loops(out.data, 2))

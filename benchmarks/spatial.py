@@ -1,0 +1,245 @@
+"""Speed of module 09's layers: against the loop definition, against PyTorch, against a plain matmul.
+
+    python benchmarks/spatial.py                 # the table (about a minute)
+    python benchmarks/spatial.py --rounds 30     # steadier medians on a busy machine
+    python benchmarks/spatial.py --threads 1     # both frameworks on one thread
+
+For each case it times forward + backward of a tinytorch layer and of the same PyTorch layer (when
+torch is installed), alternating the two in one process so that both see the same machine load, and
+reports medians. The input requires a gradient in both, so both compute dx, dweight and dbias. Each
+framework gets the output gradient in its own layout (channels-last for tinytorch, as its next layer
+would hand it over; contiguous NCHW for PyTorch).
+
+- loops: `conv2d_loops` / `maxpool2d_loops` (forward only) on one image and at most 4 output channels,
+  scaled to the whole layer, against tinytorch's forward pass.
+- GFLOP/s: 3 x the forward FLOPs (forward, weight gradient, input gradient) per second, next to what a
+  plain float32 matrix multiply of the forward pass's size, (N*OH*OW, C*KH*KW) @ (C*KH*KW, OC), reaches.
+
+Targets (issue 4): within 2x of PyTorch on every case, at least 1,000x faster than the loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from tinytorch.core import spatial  # noqa: E402
+from tinytorch.core.spatial import Conv2d, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
+from tinytorch.core.tensor import Tensor  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # torch is optional: the table then has no PyTorch column
+    torch = None
+
+# name, (N, C, H, W), out channels, kernel, padding
+CONV_CASES = [
+    ("a) conv 32x3x32x32 -> 32, k3 p1", (32, 3, 32, 32), 32, 3, 1),
+    ("b) conv 64x1x28x28 -> 6, k5", (64, 1, 28, 28), 6, 5, 0),
+    ("c) conv 64x6x14x14 -> 16, k5", (64, 6, 14, 14), 16, 5, 0),
+    ("d) conv 128x32x16x16 -> 64, k3 p1", (128, 32, 16, 16), 64, 3, 1),
+]
+POOL_CASE = ("e) maxpool 2x2 on 32x32x32x32", (32, 32, 32, 32))
+
+
+def channels_last(array: np.ndarray) -> np.ndarray:
+    """The same values in channels-last memory, as tinytorch's own layers produce them."""
+    return np.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def alternate(functions: dict, rounds: int) -> dict:
+    """Median seconds of each function, calling them in turn `rounds` times after one warm-up call each."""
+    for function in functions.values():
+        function()
+    times = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int):
+    """OpenBLAS on `threads` threads for the reference matmul (tinytorch's layers use the same cores)."""
+    controls = spatial._BLAS_THREADS
+    previous = [get() for get, _ in controls]
+    for _, set_ in controls:
+        set_(threads)
+    try:
+        yield
+    finally:
+        for (_, set_), count in zip(controls, previous):
+            set_(count)
+
+
+def loops_seconds(function, full_work: float, slice_work: float) -> float:
+    """Time `function` on a slice once and scale it to the whole layer."""
+    start = time.perf_counter()
+    function()
+    return (time.perf_counter() - start) * full_work / slice_work
+
+
+def conv_case(shape, out_channels, kernel, padding, rounds, rng):
+    n, c, h, w = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer = Conv2d(c, out_channels, kernel, padding=padding)
+    x_ours = Tensor(x, requires_grad=True)
+    oh, ow = h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1
+    grad = rng.standard_normal((n, out_channels, oh, ow)).astype(np.float32)
+    grad_ours = channels_last(grad)
+
+    def ours():
+        layer.weight.grad = layer.bias.grad = x_ours.grad = None
+        layer(x_ours).backward(grad_ours)
+
+    def ours_forward():
+        layer(Tensor(x))
+
+    functions = {"ours": ours, "ours_forward": ours_forward}
+    if torch is not None:
+        x_torch = torch.tensor(x, requires_grad=True)
+        conv_torch = torch.nn.Conv2d(c, out_channels, kernel, padding=padding)
+        grad_torch = torch.tensor(grad)
+
+        def theirs():
+            conv_torch.zero_grad()
+            x_torch.grad = None
+            conv_torch(x_torch).backward(grad_torch)
+
+        functions["torch"] = theirs
+    timed = alternate(functions, rounds)
+
+    slice_channels = min(out_channels, 4)
+    loops = loops_seconds(
+        lambda: conv2d_loops(x[:1], layer.weight.data[:slice_channels], layer.bias.data[:slice_channels], 1, padding),
+        n * out_channels,
+        slice_channels,
+    )
+    flops = 2 * n * out_channels * oh * ow * c * kernel * kernel
+    a = rng.standard_normal((n * oh * ow, c * kernel * kernel)).astype(np.float32)
+    b = rng.standard_normal((c * kernel * kernel, out_channels)).astype(np.float32)
+    with blas_threads(spatial.get_num_threads()):
+        matmul = alternate({"matmul": lambda: a @ b}, rounds)["matmul"]
+    return {
+        "ours": timed["ours"],
+        "torch": timed.get("torch"),
+        "loops": loops,
+        "ours_forward": timed["ours_forward"],
+        "gflops": 3 * flops / timed["ours"] / 1e9,
+        "torch_gflops": 3 * flops / timed["torch"] / 1e9 if "torch" in timed else None,
+        "matmul_gflops": flops / matmul / 1e9,
+    }
+
+
+def pool_case(shape, rounds, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    pool = MaxPool2d(2)
+    x_ours = Tensor(channels_last(x), requires_grad=True)  # a pool follows a conv: channels-last input
+    grad = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(np.float32)
+    grad_ours = channels_last(grad)
+
+    def ours():
+        x_ours.grad = None
+        pool(x_ours).backward(grad_ours)
+
+    def ours_forward():
+        pool(Tensor(x_ours.data))
+
+    functions = {"ours": ours, "ours_forward": ours_forward}
+    if torch is not None:
+        x_torch = torch.tensor(x, requires_grad=True)
+        grad_torch = torch.tensor(grad)
+
+        def theirs():
+            x_torch.grad = None
+            torch.nn.functional.max_pool2d(x_torch, 2).backward(grad_torch)
+
+        functions["torch"] = theirs
+    timed = alternate(functions, rounds)
+    loops = loops_seconds(lambda: maxpool2d_loops(x[:1, :4], 2), shape[0] * shape[1], 4)
+    return {"ours": timed["ours"], "torch": timed.get("torch"), "loops": loops, "ours_forward": timed["ours_forward"],
+            "gflops": None, "torch_gflops": None, "matmul_gflops": None}
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = "unknown BLAS"
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            blas = f"{pools[0].get('internal_api')} {pools[0].get('version')} ({pools[0].get('architecture')} kernels)"
+    except ImportError:
+        pass
+    return (
+        f"{model}, {spatial._available_cores()} cores available; Python {platform.python_version()}, NumPy "
+        f"{np.__version__}, {blas}; tinytorch threads: {spatial.get_num_threads()}"
+        + (f"; torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None else "; torch not installed")
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="timed calls of each function (default 15)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: tinytorch's)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--rounds and --threads must be positive")
+    if args.threads is not None:
+        spatial.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(spatial.get_num_threads())
+    rng = np.random.default_rng(0)
+
+    print(machine())
+    print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs\n")
+    header = f"{'case':37s} {'ours ms':>8s} {'torch ms':>9s} {'ours/torch':>10s} {'loops s':>8s} {'loops/ours':>11s} {'GFLOP/s':>8s} {'torch':>6s} {'matmul':>7s}"
+    print(header)
+    print("-" * len(header))
+    results = []
+    cases = [(name, lambda s=shape, o=oc, k=k, p=p: conv_case(s, o, k, p, args.rounds, rng)) for name, shape, oc, k, p in CONV_CASES]
+    cases.append((POOL_CASE[0], lambda: pool_case(POOL_CASE[1], args.rounds, rng)))
+    for name, run in cases:
+        r = run()
+        results.append((name, r))
+        ratio = f"{r['ours'] / r['torch']:10.2f}" if r["torch"] else f"{'-':>10s}"
+        torch_ms = f"{r['torch'] * 1e3:9.2f}" if r["torch"] else f"{'-':>9s}"
+
+        def number(value, width, digits=1):
+            return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
+
+        print(
+            f"{name:37s} {r['ours'] * 1e3:8.2f} {torch_ms} {ratio} {r['loops']:8.1f} "
+            f"{r['loops'] / r['ours_forward']:10,.0f}x {number(r['gflops'], 8)} {number(r['torch_gflops'], 6)} "
+            f"{number(r['matmul_gflops'], 7)}"
+        )
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    print("loops/ours compares forward passes (the loop versions have no backward pass).")
+    worst = max((r["ours"] / r["torch"] for _, r in results if r["torch"]), default=None)
+    fewest = min(r["loops"] / r["ours_forward"] for _, r in results)
+    if worst is not None:
+        print(f"slowest case against PyTorch: {worst:.2f}x (target: at most 2x)")
+    print(f"smallest speed-up over the loops: {fewest:,.0f}x (target: at least 1,000x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

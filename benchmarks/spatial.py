@@ -3,6 +3,7 @@
     python benchmarks/spatial.py                 # the table (about a minute)
     python benchmarks/spatial.py --rounds 30     # steadier medians on a busy machine
     python benchmarks/spatial.py --threads 1     # both frameworks on one thread
+    python benchmarks/spatial.py --threads 1 --clock cpu   # CPU seconds: steadier on a shared machine
 
 For each case it times forward + backward of a tinytorch layer and of the same PyTorch layer (when
 torch is installed), alternating the two in one process so that both see the same machine load, and
@@ -57,6 +58,9 @@ def channels_last(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
+CLOCK = time.perf_counter  # wall-clock seconds; --clock cpu switches to this process's CPU seconds
+
+
 def alternate(functions: dict, rounds: int) -> dict:
     """Median seconds of each function, calling them in turn `rounds` times after one warm-up call each."""
     for function in functions.values():
@@ -64,9 +68,9 @@ def alternate(functions: dict, rounds: int) -> dict:
     times = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            start = CLOCK()
             function()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -86,9 +90,9 @@ def blas_threads(threads: int):
 
 def loops_seconds(function, full_work: float, slice_work: float) -> float:
     """Time `function` on a slice once and scale it to the whole layer."""
-    start = time.perf_counter()
+    start = CLOCK()
     function()
-    return (time.perf_counter() - start) * full_work / slice_work
+    return (CLOCK() - start) * full_work / slice_work
 
 
 def conv_case(shape, out_channels, kernel, padding, rounds, rng):
@@ -200,17 +204,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed calls of each function (default 15)")
     parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: tinytorch's)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall-clock (default) or CPU seconds")
     args = parser.parse_args(argv)
     if args.rounds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be positive")
+    if args.clock == "cpu":
+        if args.threads != 1:
+            parser.error("--clock cpu adds up the CPU time of all threads: use it with --threads 1")
+        global CLOCK
+        CLOCK = time.process_time
     if args.threads is not None:
         spatial.set_num_threads(args.threads)
+        for _, set_ in spatial._BLAS_THREADS:
+            set_(1)  # one thread means one thread: BLAS too (tinytorch's layers multiply single-threaded anyway)
     if torch is not None:
         torch.set_num_threads(spatial.get_num_threads())
     rng = np.random.default_rng(0)
 
     print(machine())
-    print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs\n")
+    print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs, {args.clock} clock\n")
     header = f"{'case':37s} {'ours ms':>8s} {'torch ms':>9s} {'ours/torch':>10s} {'loops s':>8s} {'loops/ours':>11s} {'GFLOP/s':>8s} {'torch':>6s} {'matmul':>7s}"
     print(header)
     print("-" * len(header))

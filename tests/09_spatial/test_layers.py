@@ -159,3 +159,15 @@ def test_receptive_field_and_flops():
     assert receptive_field([Conv2d(1, 1, (5, 3))], axis=0) == 5 and receptive_field([Conv2d(1, 1, (5, 3))], axis=1) == 3
     assert conv_flops(model.conv1, 32) == 2 * 32 * 32 * 32 * 3 * 9
     assert conv_flops(Conv2d(6, 16, 5), (14, 14), batch=64) == 2 * 64 * 16 * 10 * 10 * 6 * 25
+
+
+def test_max_pool_without_gradients_gives_the_same_maxima():
+    from tinytorch.core.autograd import no_grad
+
+    x = Tensor(np.random.default_rng(5).standard_normal((2, 3, 6, 6)), requires_grad=True)
+    pool = MaxPool2d(3, stride=2, padding=1)
+    with no_grad():
+        evaluated = pool(x)
+    assert evaluated._grad_fn is None
+    np.testing.assert_array_equal(evaluated.data, pool(x).data)
+    np.testing.assert_array_equal(pool(Tensor(x.data)).data, evaluated.data)

@@ -66,14 +66,21 @@ def test_blas_runs_single_threaded_inside_the_layers_and_gets_its_setting_back()
         calls.append(threads)
         setting["threads"] = threads
 
-    workers = spatial._Workers(2, [(get, set_)])
+    workers = spatial._Workers([(get, set_)])
+    workers.set_threads(2)
+    assert setting["threads"] == 1, "with our threads on the cores, BLAS gets one"
     seen = workers.map(lambda start, stop: (start, stop, setting["threads"]), 5, 2)
-    assert seen == [(0, 2, 1), (2, 4, 1), (4, 5, 1)], "slices in order, BLAS on one thread inside"
+    assert seen == [(0, 2, 1), (2, 4, 1), (4, 5, 1)], "results in slice order"
+    workers.set_threads(1)
+    assert setting["threads"] == 4, "one thread here: BLAS has its own threads back"
+    calls.clear()
+    assert workers.map(lambda start, stop: setting["threads"], 4, 2) == [1, 1], "but slices multiply on one"
     assert calls == [1, 4] and setting["threads"] == 4
 
 
 def test_worker_errors_reach_the_caller():
-    workers = spatial._Workers(2, [])
+    workers = spatial._Workers([])
+    workers.set_threads(2)
 
     def fail(start, stop):
         raise RuntimeError(f"slice {start}")
@@ -83,7 +90,7 @@ def test_worker_errors_reach_the_caller():
 
 
 def test_scratch_arrays_are_reused():
-    workers = spatial._Workers(1, [])
+    workers = spatial._Workers([])
     first = workers.scratch("buffer", (4, 5), np.float32)
     again = workers.scratch("buffer", (2, 3), np.float32)
     assert again.base is first.base, "a smaller request reuses the same memory"

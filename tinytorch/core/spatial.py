@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.core.activations import relu
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, is_grad_enabled
 from tinytorch.core.layers import Linear, Module, Parameter, kaiming_uniform
 from tinytorch.core.tensor import Tensor, as_tensor
 
@@ -176,11 +176,18 @@ def _available_cores() -> int:
 class _Workers:
     """Run a function over slices of a batch on `threads` threads, each thread with its own scratch arrays."""
 
-    def __init__(self, threads: int, blas_threads):
-        self.threads = threads
+    def __init__(self, blas_threads: list):
+        self.threads = 1
         self._blas_threads = blas_threads  # (get, set) pairs, one per OpenBLAS library; may be empty
+        self._blas_own = [get() for get, _ in blas_threads]  # BLAS's own settings, to give back
         self._pool, self._pool_key = None, None
         self._local = threading.local()
+
+    def set_threads(self, threads: int) -> None:
+        """Use `threads` threads; with more than one, BLAS runs single-threaded in the whole process."""
+        self.threads = threads
+        for (_, set_), own in zip(self._blas_threads, self._blas_own):
+            set_(1 if threads > 1 else own)
 
     def scratch(self, name: str, shape: tuple, dtype) -> np.ndarray:
         """An array of this thread, reused by every later call with the same name (contents undefined)."""
@@ -214,6 +221,7 @@ class _Workers:
 
     @contextlib.contextmanager
     def _blas_single_threaded(self):
+        """Slices are small: one BLAS thread per multiply, even when this process leaves BLAS several."""
         previous = [get() for get, _ in self._blas_threads]
         for (_, set_), threads in zip(self._blas_threads, previous):
             if threads != 1:
@@ -236,14 +244,16 @@ def _threads_from_environment(blas_threads) -> int:
 
 
 _BLAS_THREADS = _openblas_thread_control()
-_WORKERS = _Workers(_threads_from_environment(_BLAS_THREADS), _BLAS_THREADS)
+_WORKERS = _Workers(_BLAS_THREADS)
+_WORKERS.set_threads(_threads_from_environment(_BLAS_THREADS))
 
 
 def set_num_threads(threads: int) -> None:
-    """How many threads the spatial layers use (BLAS runs single-threaded inside them)."""
+    """How many threads the spatial layers use. With more than one, OpenBLAS runs on one thread in the whole
+    process, so that the two never compete for cores; set_num_threads(1) gives BLAS its own threads back."""
     if int(threads) < 1:
         raise ValueError(f"set_num_threads needs at least 1 thread, got {threads}.")
-    _WORKERS.threads = int(threads)
+    _WORKERS.set_threads(int(threads))
 
 
 def get_num_threads() -> int:
@@ -304,6 +314,7 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
         dout_rows = dout[start:stop].reshape(-1, out_channels)
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         dweight = cols.T @ dout_rows
+        dbias = _ones(dout_rows.shape[0], dout_rows.dtype) @ dout_rows
         if need_input_grad:
             dcols = _WORKERS.scratch("dcols", (kh * kw, count * oh * ow, channels), x.dtype)
             np.matmul(dout_rows, w_offsets, out=dcols)  # one (pixels, C) block per kernel offset
@@ -312,12 +323,11 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
             for block, (u, v) in zip(dcols, _offsets((kh, kw))):
                 dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(count, oh, ow, channels)
             dx[start:stop] = dx_padded[:, ph : ph + height, pw : pw + width]
-        return dweight
+        return dweight, dbias
 
     partial = _WORKERS.map(backward_slice, n, _per_slice(n, oh * ow * kh * kw * channels * x.itemsize))
-    dweight = sum(partial[1:], partial[0]).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
-    flat = dout.reshape(-1, out_channels)
-    dbias = _ones(flat.shape[0], flat.dtype) @ flat
+    dweight = sum(p[0] for p in partial).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
+    dbias = sum(p[1] for p in partial)
     return (None if dx is None else _channels_first(dx)), np.ascontiguousarray(dweight), dbias
 
 
@@ -402,28 +412,36 @@ def _window_values(x_cl: np.ndarray, offset: tuple, stride: tuple, out_size: tup
     return x_cl[:, u : u + sh * oh : sh, v : v + sw * ow : sw]
 
 
-def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple) -> tuple:
-    """(out, winner): the maximum of every window, and which offset of the window held it (first on ties)."""
+def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, winners: bool = True) -> tuple:
+    """(out, winner): the maximum of every window, and which offset of the window held it (first on ties).
+
+    With winners=False (no gradient will be needed) only the maxima are computed, and winner is None.
+    """
     n, c, oh, ow = _pool_output_shape(x.shape, kernel_size, stride, padding)
     x_cl = _channels_last(x)
     out = np.empty((n, oh, ow, c), dtype=x.dtype)
-    winner = np.empty((n, oh, ow, c), dtype=np.uint8 if kernel_size[0] * kernel_size[1] <= 256 else np.int32)
+    index_type = np.uint8 if kernel_size[0] * kernel_size[1] <= 256 else np.int32
+    winner = np.empty((n, oh, ow, c), dtype=index_type) if winners else None
 
     def forward_slice(start, stop):
         padded = _pad_channels_last(x_cl[start:stop], padding, -np.inf, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
-        best, best_offset = out[start:stop], winner[start:stop]
+        best = out[start:stop]
+        best_offset = winner[start:stop] if winners else None
         better = _WORKERS.scratch("better", best.shape, bool)
         for index, offset in enumerate(_offsets(kernel_size)):
             values = _window_values(padded, offset, stride, (oh, ow))
             if index == 0:
-                best[...], best_offset[...] = values, 0
+                best[...] = values
+                if winners:
+                    best_offset[...] = 0
                 continue
-            np.greater(values, best, out=better)  # strictly greater: on a tie the earlier offset keeps the win
+            if winners:
+                np.greater(values, best, out=better)  # strictly greater: on a tie the earlier offset keeps the win
+                np.maximum(best_offset, better * index_type(index), out=best_offset)  # later offsets, larger indices
             np.maximum(best, values, out=best)
-            np.maximum(best_offset, better * best_offset.dtype.type(index), out=best_offset)  # the latest winner has the largest index
 
     _WORKERS.map(forward_slice, n, _per_slice(n, oh * ow * c * x.itemsize * 4))
-    return _channels_first(out), _channels_first(winner)
+    return _channels_first(out), (_channels_first(winner) if winners else None)
 
 
 def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple,
@@ -495,8 +513,8 @@ def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, str
 
 
 class MaxPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        out, winner = maxpool2d_forward(x, kernel_size, stride, padding)
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), winners=True):
+        out, winner = maxpool2d_forward(x, kernel_size, stride, padding, winners)
         self.save_for_backward(winner, x.shape, kernel_size, stride, padding)
         return out
 
@@ -538,7 +556,11 @@ class _Pool2d(Module):
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W), got {x.shape}.")
         _pool_output_shape(x.shape, self.kernel_size, self.stride, self.padding)  # raises if it does not fit
-        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                   **self._options(x))
+
+    def _options(self, x) -> dict:
+        return {}
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -548,6 +570,9 @@ class MaxPool2d(_Pool2d):
     """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size."""
 
     function = MaxPool2dFunction
+
+    def _options(self, x) -> dict:
+        return {"winners": is_grad_enabled() and x.requires_grad}  # evaluation skips recording the winners
 
 
 class AvgPool2d(_Pool2d):

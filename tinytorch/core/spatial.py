@@ -444,6 +444,35 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     return _channels_first(out), (_channels_first(winner) if winners else None)
 
 
+def _gradient_windows(dx: np.ndarray, start: int, stop: int, kernel_size: tuple, stride: tuple, padding: tuple,
+                      out_size: tuple):
+    """Where a pooling layer's backward pass writes the gradient of slice [start, stop) of dx (N, H, W, C).
+
+    Returns (target, write): `target` is dx's slice itself or, with padding, a zeroed padded scratch
+    array; `write(offset, share)` puts `share` at that offset of every window. Non-overlapping windows
+    (stride = kernel, the usual 2x2 pool) own their input positions alone, so the share is written
+    straight in; overlapping windows add theirs up.
+    """
+    (ph, pw), (oh, ow) = padding, out_size
+    count, height, width, channels = stop - start, dx.shape[1], dx.shape[2], dx.shape[3]
+    tiled = tuple(stride) == tuple(kernel_size) and not any(padding)
+    if any(padding):
+        target = _WORKERS.scratch("dx_padded", (count, height + 2 * ph, width + 2 * pw, channels), dx.dtype)
+    else:
+        target = dx[start:stop]
+    if not tiled or oh * stride[0] < height or ow * stride[1] < width:
+        target.fill(0)  # positions that no window (or not only one window) covers
+
+    def write(offset, share):
+        window = _window_values(target, offset, stride, out_size)
+        if tiled:
+            window[...] = share
+        else:
+            window += share
+
+    return target, write
+
+
 def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple,
                        padding: tuple) -> np.ndarray:
     """Each output's gradient goes back to the input position that won its window."""
@@ -453,16 +482,15 @@ def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, ker
     dx = np.empty((n, height, width, c), dtype=grad.dtype)
 
     def backward_slice(start, stop):
-        count = stop - start
-        dx_padded = _WORKERS.scratch("dx_padded", (count, height + 2 * ph, width + 2 * pw, c), grad.dtype)
-        dx_padded.fill(0)
-        won = _WORKERS.scratch("won", (count, oh, ow, c), bool)
-        share = _WORKERS.scratch("share", (count, oh, ow, c), grad.dtype)
+        target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
+        won = _WORKERS.scratch("won", (stop - start, oh, ow, c), bool)
+        share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
         for index, offset in enumerate(_offsets(kernel_size)):
             np.equal(winner_cl[start:stop], index, out=won)
             np.multiply(grad_cl[start:stop], won, out=share)
-            _window_values(dx_padded, offset, stride, (oh, ow))[...] += share
-        dx[start:stop] = dx_padded[:, ph : ph + height, pw : pw + width]
+            write(offset, share)
+        if any(padding):
+            dx[start:stop] = target[:, ph : ph + height, pw : pw + width]
 
     _WORKERS.map(backward_slice, n, _per_slice(n, height * width * c * grad.itemsize))
     return _channels_first(dx)
@@ -499,14 +527,13 @@ def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, str
     scale = grad.dtype.type(1.0 / (kernel_size[0] * kernel_size[1]))
 
     def backward_slice(start, stop):
-        count = stop - start
-        dx_padded = _WORKERS.scratch("dx_padded", (count, height + 2 * ph, width + 2 * pw, c), grad.dtype)
-        dx_padded.fill(0)
-        share = _WORKERS.scratch("share", (count, oh, ow, c), grad.dtype)
+        target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
+        share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
         np.multiply(grad_cl[start:stop], scale, out=share)
         for offset in _offsets(kernel_size):
-            _window_values(dx_padded, offset, stride, (oh, ow))[...] += share
-        dx[start:stop] = dx_padded[:, ph : ph + height, pw : pw + width]
+            write(offset, share)
+        if any(padding):
+            dx[start:stop] = target[:, ph : ph + height, pw : pw + width]
 
     _WORKERS.map(backward_slice, n, _per_slice(n, height * width * c * grad.itemsize))
     return _channels_first(dx)

@@ -53,6 +53,7 @@ STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
 BLAS_THREADS = 1  # see README.md: measured faster here than two BLAS threads
 QUICK_TRAIN_IMAGES = 512  # --quick: one epoch on this many images, tested on as many
 EVAL_BATCH = 500
+PREVIEW_IMAGES = 2_000  # the test photos checked after each epoch but the last (which uses all of them)
 
 
 def block(channels_in, channels_out):
@@ -69,9 +70,11 @@ def build_model():
     return Sequential(*block(3, 32), *block(32, 64), *block(64, 128), Flatten(), Linear(128 * 4 * 4, 10))
 
 
-def normalized(images):
-    """Per-channel zero mean and unit variance, computed once for the whole set."""
-    return (images - MEAN[None, :, None, None]) / STD[None, :, None, None]
+def normalize(images):
+    """Per-channel zero mean and unit variance, once for the whole set, in place (no 500 MB copies)."""
+    images -= MEAN[None, :, None, None]
+    images /= STD[None, :, None, None]
+    return images
 
 
 def run(config=None):
@@ -86,19 +89,28 @@ def run(config=None):
         x_train, y_train = x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
         x_test, y_test = x_test[:QUICK_TRAIN_IMAGES], y_test[:QUICK_TRAIN_IMAGES]
     progress("note", text=f"CIFAR-10: {len(x_train):,} training and {len(x_test):,} test photos, 32x32x3")
-    x_train, x_test = normalized(x_train), normalized(x_test)
+    x_train, x_test = normalize(x_train), normalize(x_test)
 
     augment = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip()])
     train_loader = DataLoader(
         TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"], transform=augment
     )
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH)
+    # After each epoch but the last, a slice of the test set is enough to watch progress (the whole
+    # set would cost an eighth of the run); the last epoch is measured on all of it.
+    preview_loader = DataLoader(TensorDataset(x_test[:PREVIEW_IMAGES], y_test[:PREVIEW_IMAGES]), batch_size=EVAL_BATCH)
     model = build_model()
     optimizer = SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
     steps = max(2, epochs * len(train_loader))  # the schedule needs two steps, even for a one-batch run
     schedule = OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
     trainer = Trainer(model, optimizer, CrossEntropyLoss(), scheduler=schedule)
-    history = trainer.fit(train_loader, epochs=epochs, val_loader=test_loader, callback=progress)
+
+    progress("start", epochs=epochs, batches=len(train_loader), batch_size=settings["batch_size"])
+    if epochs > 1:
+        if len(x_test) > PREVIEW_IMAGES:
+            progress("note", text=f"Test accuracy: on {PREVIEW_IMAGES:,} of the test photos after each epoch, on all after the last.")
+        trainer.fit(train_loader, epochs=epochs - 1, val_loader=preview_loader, callback=progress)
+    history = trainer.fit(train_loader, epochs=1, val_loader=test_loader, callback=progress)
     return {
         "test_accuracy": history["val_accuracy"][-1],
         "train_accuracy": history["train_accuracy"][-1],

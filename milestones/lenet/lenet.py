@@ -85,7 +85,12 @@ def load_digits(dataset, data_dir):
         try:
             images, labels = load_mnist(data_dir, split="test")
         except MissingDataError:
-            raise no_training_files from None
+            if data_dir is None:
+                raise no_training_files from None  # names the files, their URLs and `tito data import`
+            raise MissingDataError(
+                f"{data_dir} holds no MNIST files: put MNIST's four IDX files there (or just the two t10k "
+                "files), or leave out --data-dir after `tito data download mnist`."
+            ) from None
     order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(images))
     cut = len(images) * 4 // 5
     train, test = order[:cut], order[cut:]

@@ -101,3 +101,10 @@ def test_cifar10_quick_on_a_small_copy_in_the_official_layout(course, tmp_path):
     assert record["metrics"]["epochs"] == 1
     assert any("200 training and 40 test photos" in note for note in record["notes"])
     assert (tmp_path / "cifar" / CIFAR10_FOLDER / "test_batch").is_file()
+
+
+def test_missing_data_is_one_clear_line_and_leaves_no_run_folder(course, tmp_path):
+    result = CliRunner().invoke(app, ["milestone", "run", "lenet", "--dataset", "mnist", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} holds no MNIST files" in result.output and "tito data download mnist" in result.output
+    assert not (course.state_dir / "runs" / "lenet").exists()

@@ -47,7 +47,7 @@ def _state(course: Course, milestone: Milestone, record: dict, store: ProgressSt
     if best:
         value = best["metrics"].get(milestone.target.metric)
         shown = f"{value:.1%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else value
-        return f"[green]achieved[/green] {shown} in {best.get('seconds', 0):.0f} s"
+        return f"[green]achieved[/green] {shown} ({best.get('seconds', 0):.0f} s)"
     missing = missing_modules(course, milestone, store)
     if missing:
         return "[yellow]needs[/yellow] " + " ".join(m.id for m in missing)
@@ -61,10 +61,14 @@ def list_() -> None:
     store = ProgressStore(course)
     record = _progress(store)
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "year", "title", "target", "state"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("year", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("target", no_wrap=True)
+    table.add_column("state", no_wrap=True)
     for milestone in course.milestones:
-        table.add_row(milestone.id, str(milestone.year), milestone.title, _target(milestone), _state(course, milestone, record, store))
+        target = f">= {milestone.target.at_least:.0%}" if "accuracy" in milestone.target.metric else _target(milestone)
+        table.add_row(milestone.id, str(milestone.year), milestone.title, target, _state(course, milestone, record, store))
     out = console()
     out.print(table)
     out.print("Run one with `tito milestone run ID`; `tito milestone info ID` tells its story.")

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tito.course import Course, Milestone
@@ -22,7 +23,7 @@ from tito.exporter import relative
 from tito.milestones import plots, rundir, tuning
 from tito.milestones.progress import NonFiniteLoss, Progress
 from tito.milestones.requirements import missing_message, missing_modules
-from tito.progress import ProgressStore, now
+from tito.progress import ProgressStore
 
 
 class MilestoneError(Exception):
@@ -141,10 +142,17 @@ def run_milestone(
     if settings and display is not None:
         display.message("Speed settings for this process: " + "; ".join(settings) + ".")
 
-    folder = rundir.new_run_dir(course, milestone.id)
+    started = datetime.now(timezone.utc)  # names the run folder, made once there is something to keep
     progress = Progress(display)
     config = {**options.config(), "progress": progress}
-    started_at, start = now(), time.perf_counter()
+    record = {
+        "milestone": milestone.id,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": options.config(),
+        "target": {"metric": milestone.target.metric, "at_least": milestone.target.at_least},
+        "quick": options.quick,
+    }
+    start = time.perf_counter()
     stopped, raw = None, {}
     try:
         raw = script.run(config) or {}
@@ -152,34 +160,21 @@ def run_milestone(
         stopped = str(exc)
     except DataError as exc:  # a missing or damaged data set: its message says what to do
         raise MilestoneError(str(exc)) from None
+    except KeyboardInterrupt:
+        folder = rundir.new_run_dir(course, milestone.id, now=started)
+        _write_record(folder, record, progress, time.perf_counter() - start, {}, "interrupted (Ctrl-C)", False)
+        raise
     except Exception as exc:
         if not _diverged(exc):
             raise
         stopped = str(NonFiniteLoss(exc.epoch, exc.batch, exc.loss, getattr(exc, "lr", None)))
     seconds = time.perf_counter() - start
 
+    folder = rundir.new_run_dir(course, milestone.id, now=started)
     result = RunResult(milestone, folder, seconds, numeric_metrics(raw), quick=options.quick, stopped=stopped)
-    target = milestone.target
-    value = result.target_value
+    value, target = result.target_value, milestone.target
     result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
-
-    rundir.write_metrics(
-        folder,
-        {
-            "milestone": milestone.id,
-            "started_at": started_at,
-            "seconds": round(seconds, 3),
-            "config": {k: v for k, v in config.items() if k != "progress"},
-            "target": {"metric": target.metric, "at_least": target.at_least},
-            "achieved": result.achieved,
-            "quick": options.quick,
-            "stopped": stopped,
-            "metrics": result.metrics,
-            "notes": progress.notes,
-            "history": progress.history,
-            "batch_losses": progress.batch_losses,
-        },
-    )
+    _write_record(folder, record, progress, seconds, result.metrics, stopped, result.achieved)
     result.pictures = _draw(milestone, folder, progress, raw, result.notes)
     if result.achieved:
         store.record_milestone_run(
@@ -191,6 +186,23 @@ def run_milestone(
         )
         result.recorded = True
     return result
+
+
+def _write_record(folder, record, progress, seconds, metrics, stopped, achieved) -> None:
+    """metrics.json: the settings, the outcome, the final figures and the whole history."""
+    rundir.write_metrics(
+        folder,
+        {
+            **record,
+            "seconds": round(seconds, 3),
+            "achieved": achieved,
+            "stopped": stopped,
+            "metrics": metrics,
+            "notes": progress.notes,
+            "history": progress.history,
+            "batch_losses": progress.batch_losses,
+        },
+    )
 
 
 def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, notes: list[str]) -> list[Path]:

@@ -206,16 +206,22 @@ class _Workers:
                 return [work(start, stop) for start, stop in spans]
             threads = self.threads
             shares = [spans[i::threads] for i in range(threads)]  # one task per thread: slices i, i + threads, ...
-            done = self._executor().map(lambda share: [work(start, stop) for start, stop in share], shares)
+
+            def run(share):
+                return [work(start, stop) for start, stop in share]
+
+            helpers = [self._executor().submit(run, share) for share in shares[1:]]
+            done = [run(shares[0])] + [helper.result() for helper in helpers]  # this thread works too
             results = [None] * len(spans)
             for i, share_results in enumerate(done):
                 results[i::threads] = share_results  # back in slice order, so sums add up in the same order
             return results
 
     def _executor(self) -> ThreadPoolExecutor:
+        """The helper threads (one fewer than `threads`: the calling thread takes a share itself)."""
         key = (self.threads, os.getpid())  # a forked child must not wait for its parent's threads
         if self._pool_key != key:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tinytorch")
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="tinytorch")
             self._pool_key = key
         return self._pool
 

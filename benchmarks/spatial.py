@@ -4,6 +4,7 @@
     python benchmarks/spatial.py --rounds 30     # steadier medians on a busy machine
     python benchmarks/spatial.py --threads 1     # both frameworks on one thread
     python benchmarks/spatial.py --threads 1 --clock cpu   # CPU seconds: steadier on a shared machine
+    python benchmarks/spatial.py --step          # also a whole CIFAR-10 training step of the milestone's net
 
 For each case it times forward + backward of a tinytorch layer and of the same PyTorch layer (when
 torch is installed), alternating the two in one process so that both see the same machine load, and
@@ -35,7 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from tinytorch.core import spatial  # noqa: E402
-from tinytorch.core.spatial import Conv2d, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
+from tinytorch.core.layers import Linear, Sequential  # noqa: E402
+from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
+from tinytorch.core.optimizers import SGD  # noqa: E402
+from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
 from tinytorch.core.tensor import Tensor  # noqa: E402
 
 try:
@@ -177,6 +181,46 @@ def pool_case(shape, rounds, rng):
             "gflops": None, "torch_gflops": None, "matmul_gflops": None}
 
 
+def training_step_case(rounds, rng):
+    """One SGD step of the CIFAR-10 milestone's network on a batch of 128, in both frameworks."""
+    channels = [(3, 32), (32, 64), (64, 128)]
+    x = rng.standard_normal((128, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 128)
+
+    def relu(t):
+        return t.clip(min=0)
+
+    layers = []
+    for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU (after the pool: a quarter of the work)
+        layers += [Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), MaxPool2d(2), relu]
+    model = Sequential(*layers, Flatten(), Linear(128 * 4 * 4, 10))
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    loss_fn = CrossEntropyLoss()
+
+    def ours():
+        optimizer.zero_grad()
+        loss_fn(model(Tensor(x)), Tensor(y)).backward()
+        optimizer.step()
+
+    functions = {"ours": ours}
+    if torch is not None:
+        nn = torch.nn
+        torch_layers = []
+        for c_in, c_out in channels:
+            torch_layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU()]
+        torch_model = nn.Sequential(*torch_layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
+        torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        x_torch, y_torch = torch.tensor(x), torch.tensor(y)
+
+        def theirs():
+            torch_optimizer.zero_grad()
+            nn.functional.cross_entropy(torch_model(x_torch), y_torch).backward()
+            torch_optimizer.step()
+
+        functions["torch"] = theirs
+    return alternate(functions, rounds)
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:
@@ -205,6 +249,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="timed calls of each function (default 15)")
     parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: tinytorch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall-clock (default) or CPU seconds")
+    parser.add_argument("--step", action="store_true", help="also time a CIFAR-10 training step (batch 128)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be positive")
@@ -243,6 +288,10 @@ def main(argv=None) -> int:
             f"{r['loops'] / r['ours_forward']:10,.0f}x {number(r['gflops'], 8)} {number(r['torch_gflops'], 6)} "
             f"{number(r['matmul_gflops'], 7)}"
         )
+    if args.step:
+        step = training_step_case(args.rounds, rng)
+        ratio = f", {step['ours'] / step['torch']:.2f}x PyTorch's {step['torch'] * 1e3:.0f} ms" if "torch" in step else ""
+        print(f"\nCIFAR-10 training step, milestone network, batch 128: {step['ours'] * 1e3:.0f} ms{ratio}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print("loops/ours compares forward passes (the loop versions have no backward pass).")
     worst = max((r["ours"] / r["torch"] for _, r in results if r["torch"]), default=None)

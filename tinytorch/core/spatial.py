@@ -59,6 +59,8 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
     xp = _pad_spatial(x, (ph, pw))
     out = np.zeros((n_images, out_channels, oh, ow), dtype=np.result_type(x, weight))
+    # Hint: loop n, o, i, j over the output; start each total at the bias, then add
+    # xp[n, c, i*sh + u, j*sw + v] * weight[o, c, u, v] for every c, u, v.
     for n in range(n_images):
         for o in range(out_channels):
             for i in range(oh):
@@ -81,6 +83,7 @@ def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
     xp = _pad_spatial(x, (ph, pw), value=-np.inf)
     out = np.empty((n_images, channels, oh, ow), dtype=x.dtype)
+    # Hint: for each output (n, c, i, j), keep the largest xp[n, c, i*sh + u, j*sw + v] over the window's u, v.
     for n in range(n_images):
         for c in range(channels):
             for i in range(oh):
@@ -128,6 +131,9 @@ def im2col(x_cl: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, 
     kh, kw = kernel_size
     sh, sw = stride
     padded = _pad_channels_last(x_cl, padding, new=new)
+    # Hint: sliding_window_view(padded, (kh, kw), axis=(1, 2)) views every window as (N, OH', OW', C, KH, KW);
+    # slice [:, ::sh, ::sw] for the stride, then copy it, transposed to (N, OH, OW, KH, KW, C), into
+    # cols = new("cols", shape, dtype) with one np.copyto.
     windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (N, OH, OW, C, KH, KW)
     n, oh, ow, c = windows.shape[:4]
     cols = new("cols", (n, oh, ow, kh, kw, c), x_cl.dtype)
@@ -293,6 +299,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     out = np.empty((n, oh, ow, out_channels), dtype=x.dtype)
 
     def forward_slice(start, stop):
+        # Hint: im2col of x_cl[start:stop] (pass new=_WORKERS.scratch), then np.matmul(cols, w_matrix, out=rows)
+        # where rows is out[start:stop] seen as (pixels, OC); add the bias when there is one.
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         rows = out[start:stop].reshape(-1, out_channels)
         np.matmul(cols, w_matrix, out=rows)
@@ -318,6 +326,10 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     def backward_slice(start, stop):
         count = stop - start
         dout_rows = dout[start:stop].reshape(-1, out_channels)
+        # Hint: cols as in the forward pass; dweight = cols.T @ dout_rows; dbias = ones @ dout_rows.
+        # For dx: np.matmul(dout_rows, w_offsets, out=dcols) gives one (pixels, C) block per offset (u, v);
+        # add each block, reshaped to (count, OH, OW, C), into dx_padded[:, u::sh, v::sw] (cut to OH, OW),
+        # then copy the unpadded middle into dx[start:stop].
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         dweight = cols.T @ dout_rows
         dbias = _ones(dout_rows.shape[0], dout_rows.dtype) @ dout_rows
@@ -434,6 +446,9 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
         best = out[start:stop]
         best_offset = winner[start:stop] if winners else None
         better = _WORKERS.scratch("better", best.shape, bool)
+        # Hint: for each offset, values = _window_values(padded, offset, stride, (oh, ow)). Start from the first
+        # offset; for later ones np.maximum into best, and (when winners) mark where values > best first:
+        # offsets come in increasing order, so the winner's index is the largest index that ever won.
         for index, offset in enumerate(_offsets(kernel_size)):
             values = _window_values(padded, offset, stride, (oh, ow))
             if index == 0:
@@ -491,6 +506,7 @@ def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, ker
         target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
         won = _WORKERS.scratch("won", (stop - start, oh, ow, c), bool)
         share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
+        # Hint: for each offset index, won = (winner == index); share = grad * won; write(offset, share).
         for index, offset in enumerate(_offsets(kernel_size)):
             np.equal(winner_cl[start:stop], index, out=won)
             np.multiply(grad_cl[start:stop], won, out=share)
@@ -512,6 +528,7 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     def forward_slice(start, stop):
         padded = _pad_channels_last(x_cl[start:stop], padding, 0.0, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
         total = out[start:stop]
+        # Hint: total = the first offset's values, += every other offset's values, then *= scale.
         for index, offset in enumerate(_offsets(kernel_size)):
             values = _window_values(padded, offset, stride, (oh, ow))
             if index == 0:
@@ -535,6 +552,7 @@ def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, str
     def backward_slice(start, stop):
         target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
         share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
+        # Hint: every offset of every window receives grad * scale: compute it once, write it at each offset.
         np.multiply(grad_cl[start:stop], scale, out=share)
         for offset in _offsets(kernel_size):
             write(offset, share)
@@ -661,6 +679,7 @@ class BatchNorm2dFunction(Function):
         out = np.empty_like(rows)
 
         def forward_slice(start, stop):
+            # Hint: out = x * a + shift, row slice by row slice, in place (np.multiply with out=, then +=).
             np.multiply(rows[start:stop], a, out=out[start:stop])
             out[start:stop] += shift
 
@@ -682,6 +701,8 @@ class BatchNorm2dFunction(Function):
         partial = _WORKERS.map(sums, count, _row_slices(rows))
         dbeta = sum(p[0] for p in partial)
         dgamma = (sum(p[1] for p in partial) - mean * dbeta) * inv_std  # sum(dy * xhat)
+        # Hint: with M values per channel, b = -a * inv_std * dgamma / M and c = -a * dbeta / M - mean * b
+        # in training; in evaluation the statistics are constants and only dy * a remains (b = c = 0).
         a = gamma * inv_std
         b = -a * inv_std * dgamma / count if training else np.zeros_like(a)
         c = -a * dbeta / count - mean * b if training else np.zeros_like(a)
@@ -730,6 +751,8 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
+            # Hint: mean, var = batch_statistics(x.data); running = (1 - momentum) * running + momentum * batch,
+            # with the variance made unbiased (times M / (M - 1)) for the running estimate, as PyTorch does.
             mean, var = batch_statistics(x.data)
             keep = 1.0 - self.momentum
             unbiased = var * (count / (count - 1))
@@ -802,6 +825,7 @@ def receptive_field(layers, axis: int = 0) -> int:
             kernel, stride = layer.kernel_size[axis], layer.stride[axis]
         else:
             continue
+        # Hint: each layer adds (kernel - 1) * jump to the field, then multiplies the jump by its stride.
         field += (kernel - 1) * jump
         jump *= stride
     return field

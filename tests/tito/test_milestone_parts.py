@@ -125,3 +125,25 @@ def test_importing_the_tuning_module_does_not_load_numpy():
     code = "import sys, tito.milestones.tuning; print('numpy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"  # else OPENBLAS_CORETYPE would be set too late to count
+
+
+def test_live_display_shows_bar_loss_accuracy_speed_and_time_left():
+    import io
+    import re
+
+    from tito.milestones.display import LiveDisplay
+
+    screen = io.StringIO()
+    with LiveDisplay(Console(file=screen, force_terminal=True, width=120)) as display:
+        progress = Progress(display)
+        progress("start", epochs=2, batches=4, batch_size=8)
+        for batch in (1, 2, 3, 4):
+            progress("batch", epoch=1, batch=batch, loss=1.0 / batch, samples=8)
+        progress("epoch", epoch=1, loss=0.5, train_accuracy=0.8, test_accuracy=0.75)
+        progress("batch", epoch=2, batch=1, loss=0.125, samples=8)
+        display.bar.refresh()
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    bar = [line for line in text.replace("\r", "\n").splitlines() if "1/4" in line][-1]
+    assert bar.startswith("epoch 2/2 ") and "loss 0.1250" in bar and "train  80.0% test  75.0%" in bar
+    assert "img/s" in bar and "left 0:0" in bar
+    assert "epoch 1/2  loss 0.5000  train  80.0%  test  75.0%" in text  # the finished epoch, above the bar

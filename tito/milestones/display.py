@@ -125,6 +125,7 @@ class LiveDisplay(PlainDisplay):
             BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[accuracy]}"),
             TextColumn("{task.fields[speed]}"),
             TextColumn("left {task.fields[left]}"),
             console=console,
@@ -146,7 +147,7 @@ class LiveDisplay(PlainDisplay):
 
     def start(self, *, epochs, batches, batch_size=0, **_):
         super().start(epochs=epochs, batches=batches, batch_size=batch_size)
-        fields = {"epoch": f"1/{epochs}", "loss": "   -  ", "speed": "", "left": "-:--"}
+        fields = {"epoch": f"1/{epochs}", "loss": "   -  ", "accuracy": "", "speed": "", "left": "-:--"}
         self.task = self.bar.add_task("train", total=int(batches), **fields)
 
     def batch(self, *, epoch, batch, loss=None, samples=0, **_):
@@ -166,7 +167,8 @@ class LiveDisplay(PlainDisplay):
     def epoch(self, *, epoch, **metrics):
         super().epoch(epoch=epoch, **metrics)
         if self.task is not None and epoch < self.epochs:
-            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}")
+            accuracy = f"train {_percent(metrics.get('train_accuracy'))} test {_percent(metrics.get('test_accuracy'))}"
+            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}", accuracy=accuracy)
 
 
 def make_display(console: Console, live: bool):

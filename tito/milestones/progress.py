@@ -111,10 +111,6 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def silent(event, **values) -> None:
-    """The progress callable a script uses when nobody is watching."""
-
-
 def print_progress(event, **values) -> None:
     """A plain progress callable for running a milestone script directly: one line per epoch."""
     event, values = as_event(event, values)

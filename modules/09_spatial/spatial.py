@@ -339,6 +339,7 @@ class _Workers:
 
     def map(self, work, total: int, per_slice: int) -> list:
         """[work(start, stop) for each slice of range(total)], slices of `per_slice` items, spread over the threads."""
+        per_slice = min(per_slice, -(-total // self.threads))  # a small batch still gives every thread a slice
         spans = [(start, min(start + per_slice, total)) for start in range(0, total, per_slice)]
         with self._blas_single_threaded():
             if self.threads == 1 or len(spans) == 1:
@@ -405,7 +406,7 @@ def get_num_threads() -> int:
     return _WORKERS.threads
 
 
-def _per_slice(items: int, bytes_per_item: int) -> int:
+def _per_slice(bytes_per_item: int) -> int:
     """How many items (images, rows) make a slice of about CHUNK_BYTES; at least one."""
     return max(1, CHUNK_BYTES // max(1, bytes_per_item))
 
@@ -471,7 +472,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
             rows += bias
         ### END SOLUTION
 
-    _WORKERS.map(forward_slice, n, _per_slice(n, oh * ow * kh * kw * channels * x.itemsize))
+    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))
     return _channels_first(out)
 
 
@@ -509,7 +510,7 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
         ### END SOLUTION
         return dweight, dbias
 
-    partial = _WORKERS.map(backward_slice, n, _per_slice(n, oh * ow * kh * kw * channels * x.itemsize))
+    partial = _WORKERS.map(backward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))
     dweight = sum(p[0] for p in partial).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
     dbias = sum(p[1] for p in partial)
     return (None if dx is None else _channels_first(dx)), np.ascontiguousarray(dweight), dbias
@@ -667,7 +668,7 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
             np.maximum(best, values, out=best)
         ### END SOLUTION
 
-    _WORKERS.map(forward_slice, n, _per_slice(n, oh * ow * c * x.itemsize * 4))
+    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * c * x.itemsize * 4))
     return _channels_first(out), (_channels_first(winner) if winners else None)
 
 
@@ -722,7 +723,7 @@ def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, ker
         if any(padding):
             dx[start:stop] = target[:, ph : ph + height, pw : pw + width]
 
-    _WORKERS.map(backward_slice, n, _per_slice(n, height * width * c * grad.itemsize))
+    _WORKERS.map(backward_slice, n, _per_slice(height * width * c * grad.itemsize))
     return _channels_first(dx)
 
 
@@ -747,7 +748,7 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
         total *= scale
         ### END SOLUTION
 
-    _WORKERS.map(forward_slice, n, _per_slice(n, oh * ow * c * x.itemsize * 4))
+    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * c * x.itemsize * 4))
     return _channels_first(out)
 
 
@@ -771,7 +772,7 @@ def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, str
         if any(padding):
             dx[start:stop] = target[:, ph : ph + height, pw : pw + width]
 
-    _WORKERS.map(backward_slice, n, _per_slice(n, height * width * c * grad.itemsize))
+    _WORKERS.map(backward_slice, n, _per_slice(height * width * c * grad.itemsize))
     return _channels_first(dx)
 
 
@@ -886,7 +887,7 @@ def _rows_channels(x: np.ndarray) -> np.ndarray:
 
 def _row_slices(rows: np.ndarray) -> int:
     """Rows per slice for the (M, C) matrices of batch norm."""
-    return _per_slice(rows.shape[0], rows.shape[1] * rows.itemsize * 4)
+    return _per_slice(rows.shape[1] * rows.itemsize * 4)
 
 
 def batch_statistics(x: np.ndarray) -> tuple:

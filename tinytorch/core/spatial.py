@@ -329,19 +329,21 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
         dout_rows = dout[start:stop].reshape(-1, out_channels)
         # Hint: cols as in the forward pass; dweight = cols.T @ dout_rows; dbias = ones @ dout_rows.
         # For dx: np.matmul(dout_rows, w_offsets, out=dcols) gives one (pixels, C) block per offset (u, v);
-        # add each block, reshaped to (count, OH, OW, C), into dx_padded[:, u::sh, v::sw] (cut to OH, OW),
-        # then copy the unpadded middle into dx[start:stop].
+        # add each block, reshaped to (count, OH, OW, C), into a zeroed dx_padded[:, u::sh, v::sw] (cut to
+        # OH, OW), then copy the unpadded middle into dx[start:stop] (without padding, add into dx directly).
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         dweight = cols.T @ dout_rows
         dbias = _ones(dout_rows.shape[0], dout_rows.dtype) @ dout_rows
         if need_input_grad:
             dcols = _WORKERS.scratch("dcols", (kh * kw, count * oh * ow, channels), x.dtype)
             np.matmul(dout_rows, w_offsets, out=dcols)  # one (pixels, C) block per kernel offset
-            dx_padded = _WORKERS.scratch("dx_padded", (count, height + 2 * ph, width + 2 * pw, channels), x.dtype)
+            padded_shape = (count, height + 2 * ph, width + 2 * pw, channels)
+            dx_padded = _WORKERS.scratch("dx_padded", padded_shape, x.dtype) if ph or pw else dx[start:stop]
             dx_padded.fill(0)
             for block, (u, v) in zip(dcols, _offsets((kh, kw))):
                 dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(count, oh, ow, channels)
-            dx[start:stop] = dx_padded[:, ph : ph + height, pw : pw + width]
+            if ph or pw:
+                dx[start:stop] = dx_padded[:, ph : ph + height, pw : pw + width]
         return dweight, dbias
 
     partial = _WORKERS.map(backward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))

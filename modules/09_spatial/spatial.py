@@ -1165,8 +1165,9 @@ if __name__ == "__main__":
     compare_loops_and_vectorised()
 
 # %% [markdown]
-# The im2col buffer's memory, for each convolution of SimpleCNN on a batch of 128, against the memory
-# of the layer's input. The factor is KH*KW (here 9): speed bought with memory.
+# The im2col matrix's memory, for each convolution of SimpleCNN on a batch of 128, against the memory
+# of the layer's input. The factor is KH*KW (here 9): speed bought with memory. The layers never hold
+# all of it: they build it a slice of the batch at a time (see "Slices of the batch").
 
 # %%
 def im2col_memory(batch: int = 128) -> list:
@@ -1179,8 +1180,11 @@ def im2col_memory(batch: int = 128) -> list:
         input_bytes = batch * conv.in_channels * size * size * 4
         cols_bytes = batch * out * out * conv.in_channels * kh * kw * 4
         rows.append((repr(conv), input_bytes, cols_bytes))
+        per_image = cols_bytes // batch
+        images = _per_slice(per_image)
         print(f"{repr(conv)}: input {input_bytes / 2**20:.1f} MiB, im2col {cols_bytes / 2**20:.1f} MiB "
-              f"({cols_bytes / input_bytes:.0f}x)")
+              f"({cols_bytes / input_bytes:.0f}x); built {images} images at a time: "
+              f"{images * per_image / 2**20:.1f} MiB per thread")
         size = out // 2
     return rows
 

@@ -219,8 +219,13 @@ def _new_array(name: str, shape: tuple, dtype) -> np.ndarray:
 
 
 def _pad_channels_last(x_cl: np.ndarray, padding: tuple, value=0.0, new=_new_array) -> np.ndarray:
-    """x_cl (N, H, W, C) copied into the middle of a (N, H + 2PH, W + 2PW, C) array bordered with `value`."""
+    """x_cl (N, H, W, C) copied into the middle of a (N, H + 2PH, W + 2PW, C) array bordered with `value`.
+
+    Without padding, x_cl itself when its memory is already channels-last, else a channels-last copy.
+    """
     ph, pw = padding
+    if not (ph or pw) and x_cl.flags.c_contiguous:
+        return x_cl
     n, h, w, c = x_cl.shape
     padded = new("padded", (n, h + 2 * ph, w + 2 * pw, c), x_cl.dtype)
     padded[:, :ph] = value
@@ -460,16 +465,20 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     ow = conv_output_size(width, kw, stride[1], padding[1])
     x_cl, w_matrix = _channels_last(x), _weight_matrix(weight)
     out = np.empty((n, oh, ow, out_channels), dtype=x.dtype)
+    # The bias is added to a whole output row of an image at a time, OW pixels of OC channels:
+    # NumPy's inner loop then runs over OW*OC numbers instead of OC (5x faster for OC = 6).
+    bias_row = None if bias is None else np.tile(bias, ow)
 
     def forward_slice(start, stop):
         # Hint: im2col of x_cl[start:stop] (pass new=_WORKERS.scratch), then np.matmul(cols, w_matrix, out=rows)
-        # where rows is out[start:stop] seen as (pixels, OC); add the bias when there is one.
+        # where rows is out[start:stop] seen as (pixels, OC); add the bias (bias_row, one image row at a time).
         ### BEGIN SOLUTION
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         rows = out[start:stop].reshape(-1, out_channels)
         np.matmul(cols, w_matrix, out=rows)
         if bias is not None:
-            rows += bias
+            image_rows = out[start:stop].reshape(-1, ow * out_channels)
+            image_rows += bias_row
         ### END SOLUTION
 
     _WORKERS.map(forward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))

@@ -144,3 +144,5 @@ def test_channels_last_memory_is_invisible():
     np.testing.assert_allclose(out[:, 1].data, reference[:, 1], atol=1e-5)
     pooled, _ = maxpool2d_forward(out.data, (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(pooled, maxpool2d_loops(out.data, 2))
+    second = Conv2d(4, 2, kernel_size=2)  # no padding: it reads the channels-last input in place
+    np.testing.assert_allclose(second(out).data, conv2d_loops(reference, second.weight.data, second.bias.data), atol=1e-5)

@@ -95,3 +95,18 @@ def test_a_malformed_manifest_names_the_file_and_line(tmp_path, case):
         load_course(tmp_path)
     assert str(error.value).startswith(str(tmp_path / "course.yaml"))
     assert expected in str(error.value)
+
+
+def test_test_file_names_are_unique_across_the_suite():
+    """pytest's default import mode keys test modules by file name: two test_layers.py files in
+    different folders stop a plain `pytest` at collection, so every test file name must be unique."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        if "fixtures" in path.parts:
+            continue
+        where = path.relative_to(REPO).as_posix()
+        if path.name in seen:
+            clashes.append(f"{seen[path.name]} and {where}")
+        seen[path.name] = where
+    assert clashes == [], f"rename one of each pair: {clashes}"

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+import numpy as np
 import yaml
 
 from tito import progress
@@ -76,7 +77,6 @@ def test_a_milestone_with_no_achieved_run_has_no_best(store):
 
 
 def test_numpy_metric_values_are_stored_as_plain_numbers(store):
-    np = pytest.importorskip("numpy")
     store.record_milestone_run("first", metrics={"test_accuracy": np.float32(0.96)}, seconds=1, achieved=True, run_dir="r")
     assert type(yaml.safe_load(store.path.read_text())["milestones"]["first"]["best"]["metrics"]["test_accuracy"]) is float
 

@@ -308,7 +308,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     bias_row = None if bias is None else np.tile(bias, ow)
 
     def forward_slice(start, stop):
-        # Hint: im2col of x_cl[start:stop] (pass new=_WORKERS.scratch), then np.matmul(cols, w_matrix, out=rows)
+        # Hint: im2col of x_cl[start:stop] (pass new=_WORKERS.scratch), then multiply those columns by
+        # w_matrix straight into rows (np.matmul's out= argument),
         # where rows is out[start:stop] seen as (pixels, OC); add the bias (bias_row, one image row at a time).
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         rows = out[start:stop].reshape(-1, out_channels)
@@ -336,7 +337,8 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     def backward_slice(start, stop):
         count = stop - start
         dout_rows = dout[start:stop].reshape(-1, out_channels)
-        # Hint: cols as in the forward pass; dweight = cols.T @ dout_rows; dbias = ones @ dout_rows.
+        # Hint: cols as in the forward pass; the weight gradient is the transposed columns times dout_rows,
+        # and the bias gradient sums dout_rows over its rows (a product with a ones vector runs in BLAS).
         # For dx: np.matmul(dout_rows, w_offsets, out=dcols) gives one (pixels, C) block per offset (u, v);
         # add each block, reshaped to (count, OH, OW, C), into a zeroed dx_padded[:, u::sh, v::sw] (cut to
         # OH, OW), then copy the unpadded middle into dx[start:stop] (without padding, add into dx directly).
@@ -458,7 +460,7 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
         best = out[start:stop]
         best_offset = winner[start:stop] if winners else None
         better = _WORKERS.scratch("better", best.shape, bool)
-        # Hint: for each offset, values = _window_values(padded, offset, stride, (oh, ow)). Start from the first
+        # Hint: for each offset, read every window's value there with _window_values. Start from the first
         # offset; for later ones np.maximum into best, and (when winners) mark where values > best first:
         # offsets come in increasing order, so the winner's index is the largest index that ever won.
         for index, offset in enumerate(_offsets(kernel_size)):
@@ -482,7 +484,7 @@ def _gradient_windows(dx: np.ndarray, start: int, stop: int, kernel_size: tuple,
     """Where a pooling layer's backward pass writes the gradient of slice [start, stop) of dx (N, H, W, C).
 
     Returns (target, write): `target` is dx's slice itself or, with padding, a zeroed padded scratch
-    array; `write(offset, share)` puts `share` at that offset of every window. Non-overlapping windows
+    array; `write`, called with an offset and a share, puts the share at that offset of every window. Non-overlapping windows
     (stride = kernel, the usual 2x2 pool) own their input positions alone, so the share is written
     straight in; overlapping windows add theirs up.
     """
@@ -496,12 +498,12 @@ def _gradient_windows(dx: np.ndarray, start: int, stop: int, kernel_size: tuple,
     if not tiled or oh * stride[0] < height or ow * stride[1] < width:
         target.fill(0)  # positions that no window (or not only one window) covers
 
-    def write(offset, share):
+    def write(offset, gradient_share):
         window = _window_values(target, offset, stride, out_size)
         if tiled:
-            window[...] = share
+            window[...] = gradient_share
         else:
-            window += share
+            window += gradient_share
 
     return target, write
 
@@ -518,7 +520,8 @@ def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, ker
         target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
         won = _WORKERS.scratch("won", (stop - start, oh, ow, c), bool)
         share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
-        # Hint: for each offset index, won = (winner == index); share = grad * won; write(offset, share).
+        # Hint: for each offset index, mark where the winner is that index (into won), multiply the gradient
+        # by that mask (into share), and hand the share to write() for that offset.
         for index, offset in enumerate(_offsets(kernel_size)):
             np.equal(winner_cl[start:stop], index, out=won)
             np.multiply(grad_cl[start:stop], won, out=share)
@@ -763,7 +766,7 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
-            # Hint: mean, var = batch_statistics(x.data); running = (1 - momentum) * running + momentum * batch,
+            # Hint: this batch's mean and variance come from batch_statistics; running = (1 - momentum) * running + momentum * batch,
             # with the variance made unbiased (times M / (M - 1)) for the running estimate, as PyTorch does.
             mean, var = batch_statistics(x.data)
             keep = 1.0 - self.momentum

@@ -116,7 +116,7 @@ _chosen_coretype: str | None = None  # what choose_openblas_kernels set in this 
 
 
 def is_training_command(argv: list[str]) -> bool:
-    """Is this process `tito [options] milestone run ...`?"""
+    """Is this process `tito milestone run ID`, with any options before or between the words?"""
     words = [arg for arg in argv[1:] if not arg.startswith("-")]
     return words[:2] == ["milestone", "run"]
 

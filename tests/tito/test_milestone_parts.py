@@ -127,14 +127,15 @@ def test_importing_the_tuning_module_does_not_load_numpy():
     assert result.stdout.strip() == "False"  # else OPENBLAS_CORETYPE would be set too late to count
 
 
-def test_live_display_shows_bar_loss_accuracy_speed_and_time_left():
+def live_screen(width: int) -> str:
+    """What a LiveDisplay draws for one finished epoch and one batch of the next, escape codes removed."""
     import io
     import re
 
     from tito.milestones.display import LiveDisplay
 
     screen = io.StringIO()
-    with LiveDisplay(Console(file=screen, force_terminal=True, width=120)) as display:
+    with LiveDisplay(Console(file=screen, force_terminal=True, width=width)) as display:
         progress = Progress(display)
         progress("start", epochs=2, batches=4, batch_size=8)
         for batch in (1, 2, 3, 4):
@@ -142,8 +143,18 @@ def test_live_display_shows_bar_loss_accuracy_speed_and_time_left():
         progress("epoch", epoch=1, loss=0.5, train_accuracy=0.8, test_accuracy=0.75)
         progress("batch", epoch=2, batch=1, loss=0.125, samples=8)
         display.bar.refresh()
-        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+
+
+def test_live_display_shows_bar_loss_accuracy_speed_and_time_left():
+    text = live_screen(width=120)
     bar = [line for line in text.replace("\r", "\n").splitlines() if "1/4" in line][-1]
-    assert bar.startswith("epoch 2/2 ") and "loss 0.1250" in bar and "train  80.0% test  75.0%" in bar
+    assert bar.startswith("epoch 2/2 ") and "loss 0.1250" in bar and "train 80.0% test 75.0%" in bar
     assert "img/s" in bar and "left 0:0" in bar
     assert "epoch 1/2  loss 0.5000  train  80.0%  test  75.0%" in text  # the finished epoch, above the bar
+
+
+def test_a_narrow_terminal_keeps_the_counts_whole_and_leaves_accuracy_to_the_epoch_lines():
+    text = live_screen(width=80)
+    bar = [line for line in text.replace("\r", "\n").splitlines() if "1/4" in line][-1]
+    assert " 1/4 loss 0.1250 " in bar and "left 0:0" in bar and "train" not in bar

@@ -18,6 +18,10 @@ def _percent(value) -> str:
     return "   -  " if value is None else f"{100 * float(value):5.1f}%"
 
 
+def _short_percent(value) -> str:
+    return "-" if value is None else f"{100 * float(value):.1f}%"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-:--"
@@ -117,17 +121,23 @@ class LiveDisplay(PlainDisplay):
     """A redrawn progress bar for the epoch in flight, with finished epochs listed above it."""
 
     REFRESHES_PER_SECOND = 8
+    WIDE = 100  # columns needed to show the accuracy in the bar too
 
     def __init__(self, console: Console):
         super().__init__(console)
-        self.bar = Progress(
+        columns = [
             TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(bar_width=30),
+            BarColumn(bar_width=None),  # whatever width the figures leave
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[accuracy]}"),
+            TextColumn("{task.fields[accuracy]}"),  # the last epoch's; left out on narrow terminals
             TextColumn("{task.fields[speed]}"),
             TextColumn("left {task.fields[left]}"),
+        ]
+        if console.width < self.WIDE:
+            del columns[4]  # the finished epochs' lines above the bar show it anyway
+        self.bar = Progress(
+            *columns,
             console=console,
             transient=True,
             refresh_per_second=self.REFRESHES_PER_SECOND,
@@ -167,7 +177,7 @@ class LiveDisplay(PlainDisplay):
     def epoch(self, *, epoch, **metrics):
         super().epoch(epoch=epoch, **metrics)
         if self.task is not None and epoch < self.epochs:
-            accuracy = f"train {_percent(metrics.get('train_accuracy'))} test {_percent(metrics.get('test_accuracy'))}"
+            accuracy = f"train {_short_percent(metrics.get('train_accuracy'))} test {_short_percent(metrics.get('test_accuracy'))}"
             self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}", accuracy=accuracy)
 
 

@@ -23,9 +23,9 @@ SCRIPT = textwrap.dedent(
     '''
     """A fixture milestone: pretends to train for CONFIG["epochs"] epochs of two batches."""
 
-    DATASETS = ("easy", "hard")
+    DATASETS = ("easy", "hard", "ctrl-c")
     CONFIG = {"dataset": "easy", "epochs": 2, "lr": 0.1, "seed": 0}
-    ACCURACY = {"easy": 0.95, "hard": 0.5}
+    ACCURACY = {"easy": 0.95, "hard": 0.5, "ctrl-c": 0.95}
 
 
     def run(config):
@@ -39,6 +39,8 @@ SCRIPT = textwrap.dedent(
                 progress("batch", epoch=epoch, batch=batch, loss=loss, samples=4)
             accuracy = ACCURACY[settings["dataset"]]
             progress("epoch", epoch=epoch, loss=0.5 / epoch, train_accuracy=accuracy, test_accuracy=accuracy)
+            if settings["dataset"] == "ctrl-c":
+                raise KeyboardInterrupt
         filters = [[[[0.0, 1.0], [1.0, 0.0]]]]  # one 2x2 kernel: drawn when matplotlib is there, never recorded
         return {"test_accuracy": ACCURACY[settings["dataset"]], "epochs": epochs, "seed": settings["seed"], "filters": filters}
     '''
@@ -197,7 +199,7 @@ def test_progress_rejects_an_unknown_event():
     "args, words",
     [
         (["run", "nope"], "Valid milestones: first"),
-        (["run", "first", "--dataset", "imagenet"], "choose from: easy, hard"),
+        (["run", "first", "--dataset", "imagenet"], "choose from: easy, hard, ctrl-c"),
         (["run", "first", "--epochs", "0"], "--epochs must be at least 1"),
         (["run", "first", "--lr", "-1"], "--lr must be a positive number"),
         (["run", "first", "--data-dir", "no/such/dir"], "is not a folder"),
@@ -232,7 +234,7 @@ def test_info_tells_the_story_target_and_defaults(course):
     assert "Run `tito module status`." in output  # the README's first paragraph
     assert "test accuracy >= 90%" in output
     assert "01 alpha (not done)" in output
-    assert "dataset=easy" in output and "Datasets: easy, hard" in output
+    assert "dataset=easy" in output and "Datasets: easy, hard, ctrl-c" in output
 
 
 def test_status_shows_the_best_run(course):
@@ -299,3 +301,14 @@ def test_a_failing_plot_is_reported_and_the_record_is_kept(course, monkeypatch):
     assert code == 0, output
     assert "Could not draw the plots (RuntimeError: no fonts)" in output
     assert "first" in progress_record(course)["milestones"]
+
+
+def test_ctrl_c_keeps_a_record_of_the_epochs_done_and_records_nothing(course):
+    export_first_module()
+    code, output = run_tito("milestone", "run", "first", "--dataset", "ctrl-c")
+    assert code == 130  # the shell convention for Ctrl-C, which typer follows
+    (folder,) = run_dirs(course)
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["stopped"] == "interrupted (Ctrl-C)" and record["achieved"] is False
+    assert [h["epoch"] for h in record["history"]] == [1]
+    assert "first" not in progress_record(course)["milestones"]

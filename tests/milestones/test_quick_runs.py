@@ -84,6 +84,7 @@ def test_lenet_quick_on_mnist_t10k_files_alone(course, tmp_path):
     assert any("40 of its images train and the other 10 test" in note for note in record["notes"])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
 def test_a_diverging_trainer_stops_the_run_and_records_nothing(course):
     result = CliRunner().invoke(app, ["milestone", "run", "mlp", "--lr", "1e39", "--no-live"])
     assert result.exit_code == 1

@@ -41,6 +41,7 @@ from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.core.optimizers import SGD  # noqa: E402
 from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
 from tinytorch.core.tensor import Tensor  # noqa: E402
+from tito.milestones.tuning import tune_malloc  # noqa: E402
 
 # PyTorch's OpenMP threads spin for a while after each call, holding a core. In an alternating
 # benchmark that steals the second core from whatever runs next: measured here, our case (a) took
@@ -274,10 +275,16 @@ def main(argv=None) -> int:
             set_(1)  # one thread means one thread: BLAS too (tinytorch's layers multiply single-threaded anyway)
     if torch is not None:
         torch.set_num_threads(spatial.get_num_threads())
+    # The allocator setting `tito milestone run` uses (both frameworks share it, in this one process):
+    # freed memory stays in the heap, so short calls do not pay page faults on fresh memory.
+    allocator = "malloc keeps freed memory" if tune_malloc() else "default malloc"
     rng = np.random.default_rng(0)
 
     print(machine())
-    print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs, {args.clock} clock\n")
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs, "
+        f"{args.clock} clock; {allocator}\n"
+    )
     header = f"{'case':37s} {'ours ms':>8s} {'torch ms':>9s} {'ours/torch':>10s} {'loops s':>8s} {'loops/ours':>11s} {'GFLOP/s':>8s} {'torch':>6s} {'matmul':>7s}"
     print(header)
     print("-" * len(header))

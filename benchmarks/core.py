@@ -58,6 +58,10 @@ from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.core.optimizers import SGD  # noqa: E402
 from tinytorch.core.tensor import Tensor  # noqa: E402
 
+# PyTorch's OpenMP threads spin after each call, holding a core, so in alternating runs whatever runs
+# next loses its second thread (benchmarks/spatial.py measured this). PASSIVE makes them sleep instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     import torch
 except ImportError:

@@ -71,6 +71,14 @@ class Target:
     metric: str
     at_least: float
 
+    def format(self, value: float) -> str:
+        """A value of this metric as people read it: accuracies as percentages (0.9917 -> 99.17%)."""
+        return f"{value * 100:.4g}%" if "accuracy" in self.metric else f"{value:.4g}"
+
+    def describe(self) -> str:
+        """The target in words: "test accuracy >= 97%"."""
+        return f"{self.metric.replace('_', ' ')} >= {self.format(self.at_least)}"
+
 
 @dataclass(frozen=True)
 class Milestone:

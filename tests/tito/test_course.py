@@ -110,3 +110,12 @@ def test_test_file_names_are_unique_across_the_suite():
             clashes.append(f"{seen[path.name]} and {where}")
         seen[path.name] = where
     assert clashes == [], f"rename one of each pair: {clashes}"
+
+
+def test_targets_read_as_people_write_them():
+    from tito.course import Target
+
+    accuracy = Target(metric="test_accuracy", at_least=0.97)
+    assert accuracy.describe() == "test accuracy >= 97%"
+    assert accuracy.format(0.9917) == "99.17%"
+    assert Target(metric="loss", at_least=0.25).describe() == "loss >= 0.25"

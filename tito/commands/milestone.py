@@ -33,10 +33,6 @@ def _progress(store: ProgressStore) -> dict:
         fail(str(exc))
 
 
-def _target(milestone: Milestone) -> str:
-    target = milestone.target
-    value = f"{target.at_least:.0%}" if "accuracy" in target.metric else f"{target.at_least:g}"
-    return f"{target.metric.replace('_', ' ')} >= {value}"
 
 
 def _state(course: Course, milestone: Milestone, record: dict, store: ProgressStore) -> str:
@@ -67,7 +63,7 @@ def list_() -> None:
     table.add_column("target", no_wrap=True)
     table.add_column("state", no_wrap=True)
     for milestone in course.milestones:
-        target = f">= {milestone.target.at_least:.0%}" if "accuracy" in milestone.target.metric else _target(milestone)
+        target = f">= {milestone.target.format(milestone.target.at_least)}"
         table.add_row(milestone.id, str(milestone.year), milestone.title, target, _state(course, milestone, record, store))
     out = console()
     out.print(table)
@@ -149,7 +145,7 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
         for key in milestone.requires
     )
     script = script_path(milestone)
-    out.print(f"Target: {_target(milestone)}")
+    out.print(f"Target: {milestone.target.describe()}")
     out.print(f"Requires: {needs}")
     defaults = _script_constant(script, "CONFIG")
     if isinstance(defaults, dict):
@@ -184,7 +180,7 @@ def run(
     milestone = _milestone(course, milestone_id)
     options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
     out = console()
-    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {_target(milestone)}" + (" (quick run)" if quick else ""))
+    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}" + (" (quick run)" if quick else ""))
     try:
         with make_display(out, live=not no_live) as display:
             result = run_milestone(course, milestone, options, display=display)
@@ -208,6 +204,6 @@ def run(
         out.print(f"[green]Target reached[/green]: recorded in .tito/progress.yaml. See `tito milestone status`.")
         return
     fail(
-        f"Target not reached ({shown}, needs {_target(milestone)}). Nothing was recorded; "
+        f"Target not reached ({shown}, needs {milestone.target.describe()}). Nothing was recorded; "
         f"try more epochs, e.g. `tito milestone run {milestone.id} --epochs N`."
     )

@@ -87,12 +87,12 @@ def status() -> None:
             best = entry.get("best")
             if best:
                 value = best["metrics"].get(milestone.target.metric)
-                state, best_text = "[green]achieved[/]", f"{value:.4g}" if isinstance(value, (int, float)) else "?"
+                state, best_text = "[green]achieved[/]", milestone.target.format(value) if isinstance(value, (int, float)) else "?"
             elif missing:
                 state, best_text = "[dim]locked[/]", ""
             else:
                 state, best_text = "[cyan]ready[/]", ""
-            target = f"{milestone.target.metric} >= {milestone.target.at_least:g}"
+            target = milestone.target.describe()
             milestones.add_row(milestone.id, str(milestone.year), target, state, best_text, str(entry.get("runs", "")))
         out.print(milestones)
 

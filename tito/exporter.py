@@ -13,13 +13,12 @@ temporary file renamed into place), so a failed export never leaves a half-writt
 from __future__ import annotations
 
 import ast
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tito.course import Course, Module
+from tito.files import atomic_write
 
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 DIRECTIVE = re.compile(r"^#\|\s*(?P<name>[\w-]+)\s*(?P<arg>.*?)\s*$")
@@ -167,17 +166,19 @@ def plan_module(course: Course, module: Module) -> ExportPlan:
     return ExportPlan(module, target, full, tuple(names))
 
 
-def plan_catalog(course: Course) -> ExportPlan:
+def plan_catalog(course: Course, built: dict[str, ExportPlan] | None = None) -> ExportPlan:
     """The index of every public name each module exports, built from all module files.
 
     It is built from the sources, not from what has been exported, so the package face can name the
-    module to complete for a name that is not exported yet.
+    module to complete for a name that is not exported yet. `built` holds plans already made (by
+    module id), so a module is not parsed and compiled twice in one export.
     """
+    built = built or {}
     entries: dict[str, tuple[str, str]] = {}
     for module in course.modules:
         if not module.source.is_file():
             continue
-        plan = plan_module(course, module)
+        plan = built.get(module.id) or plan_module(course, module)
         package_module = "tinytorch." + ".".join(
             plan.target.relative_to(course.package_root).with_suffix("").parts
         )
@@ -213,29 +214,11 @@ def plan_export(course: Course, modules: list[Module], *, strict_catalog: bool =
     """
     plans = [plan_module(course, module) for module in modules]
     try:
-        plans.append(plan_catalog(course))
+        plans.append(plan_catalog(course, built={plan.module.id: plan for plan in plans}))
     except ExportError:
         if strict_catalog:
             raise
     return plans
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_plans(course: Course, plans: list[ExportPlan]) -> list[Path]:

@@ -18,8 +18,6 @@ on Windows) with timeouts, so tito does not carry its own platform branches it c
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -27,7 +25,8 @@ from typing import Callable
 import yaml
 
 from tito.course import Course
-from tito.exporter import atomic_write, relative
+from tito.exporter import relative
+from tito.files import atomic_copy, atomic_write
 
 SCHEMA = 1
 FILE_NAME = "progress.yaml"
@@ -120,7 +119,7 @@ class ProgressStore:
                 text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
                 text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
                 if existed:
-                    _copy_atomically(self.path, self.backup_path)
+                    atomic_copy(self.path, self.backup_path)
                 atomic_write(self.path, text)
                 return data
         except Timeout:
@@ -290,10 +289,3 @@ def _plain(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-

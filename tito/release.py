@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tito import exporter
 from tito.course import MANIFEST_NAME, Course, CourseError, load_course
+from tito.files import atomic_write
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -504,7 +505,7 @@ def _rebuild_catalog(reference: Course, student: Course) -> None:
             f"without their solutions the module files no longer define {', '.join(lost) or 'the same names'}; "
             "keep every def and class outside the solution markers."
         )
-    exporter.atomic_write(plan.target, plan.text)
+    atomic_write(plan.target, plan.text)
 
 
 def _move_into_place(build: Path, out: Path) -> None:

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from tito.course import Course, Module
-from tito.exporter import atomic_write, relative
+from tito.exporter import relative
+from tito.files import atomic_write
 
 
 class ResetError(Exception):

@@ -61,7 +61,7 @@ def test_export_of_a_broken_module_exits_1_writing_nothing(fixture_course, tito)
 
 
 def test_a_failed_write_is_one_clear_error_and_the_old_file_stays(fixture_course, tito, monkeypatch):
-    from tito import exporter
+    from tito import files
 
     assert tito("export", "01").exit_code == 0
     target = fixture_course.root / "tinytorch" / "core" / "alpha.py"
@@ -71,7 +71,7 @@ def test_a_failed_write_is_one_clear_error_and_the_old_file_stays(fixture_course
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exporter.os, "fsync", disk_full)
+    monkeypatch.setattr(files.os, "fsync", disk_full)
     result = tito("export", "01")
     assert result.exit_code == 1
     assert "(No space left on device)" in result.output and "`tito export 01`" in result.output

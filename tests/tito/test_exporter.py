@@ -8,7 +8,7 @@ import sys
 import pytest
 from course_builder import module_text
 
-from tito import exporter
+from tito import exporter, files
 
 
 def plan(fixture, module_id="01"):
@@ -52,7 +52,7 @@ def test_an_exception_in_the_middle_of_an_export_leaves_the_old_package_file_int
     def fail_midway(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exporter.os, "fsync", fail_midway)
+    monkeypatch.setattr(files.os, "fsync", fail_midway)
     with pytest.raises(OSError):
         exporter.write_plans(fixture_course.course, plans)
     assert target.read_bytes() == old

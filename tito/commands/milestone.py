@@ -201,7 +201,7 @@ def run(
         out.print(f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing.")
         return
     if result.achieved:
-        out.print(f"[green]Target reached[/green]: recorded in .tito/progress.yaml. See `tito milestone status`.")
+        out.print("[green]Target reached[/green]: recorded in .tito/progress.yaml. See `tito milestone status`.")
         return
     fail(
         f"Target not reached ({shown}, needs {milestone.target.describe()}). Nothing was recorded; "

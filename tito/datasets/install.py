@@ -19,6 +19,7 @@ from tito.datasets.fetch import fetch
 from tito.datasets.errors import ChecksumError, DataError, DownloadError, MissingDataError
 from tito.datasets.progress import download_bar
 from tito.datasets.registry import Dataset, FileSum, Resource
+from tito.files import atomic_copy
 
 
 def download(
@@ -77,7 +78,7 @@ def import_path(dataset: Dataset, path: Path, *, root: Path | None = None) -> li
         if isinstance(expected, Resource):
             installed += install_resource(expected, source, folder)
         elif expected.path not in installed:
-            _place(source, folder / expected.path)
+            atomic_copy(source, folder / expected.path)
             installed.append(expected.path)
     return list(dict.fromkeys(installed))
 
@@ -85,7 +86,7 @@ def import_path(dataset: Dataset, path: Path, *, root: Path | None = None) -> li
 def install_resource(resource: Resource, file: Path, folder: Path) -> list[str]:
     """Install a downloaded resource whose checksum matched: extract an archive, else copy the file."""
     if not resource.members:
-        _place(file, folder / resource.filename)
+        atomic_copy(file, folder / resource.filename)
         return [resource.filename]
     folder.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder))
@@ -164,16 +165,3 @@ def _check_before_import(source: Path, expected: Resource | FileSum) -> None:
             f"{source} has {algorithm} {got}, but the official {name} has {algorithm} {digest}: nothing was imported. "
             "If it is your own copy in the official layout, point the loader at its folder instead (--data-dir)."
         )
-
-
-def _place(source: Path, dest: Path) -> None:
-    """Copy a checked file into the cache under a temporary name, then rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -36,7 +36,7 @@ from typing import Callable
 
 import tito
 from tito.course import Course, Module
-from tito.exporter import atomic_write
+from tito.files import atomic_write
 from tito.release import ReleaseError, build_student_edition
 
 DEFAULT_TIMEOUT = 120.0  # seconds for one module's tests

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tito.course import Course
-from tito.exporter import atomic_write
+from tito.files import atomic_write
 
 
 def new_run_dir(course: Course, milestone_id: str, now: datetime | None = None) -> Path:

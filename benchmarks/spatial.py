@@ -13,7 +13,10 @@ framework gets the output gradient in its own layout (channels-last for tinytorc
 would hand it over; contiguous NCHW for PyTorch).
 
 - loops: `conv2d_loops` / `maxpool2d_loops` (forward only) on one image and at most 4 output channels,
-  scaled to the whole layer, against tinytorch's forward pass.
+  scaled to the whole layer, against tinytorch's forward pass timed on its own: its input in cache, as
+  the loops have theirs and as a network hands a layer the array the previous layer just wrote.
+  Alternating with PyTorch evicts that input; for the memory-bound max-pool the script prints what
+  that costs, next to PyTorch's own channels-last max-pool forward.
 - GFLOP/s: 3 x the forward FLOPs (forward, weight gradient, input gradient) per second, next to what a
   plain float32 matrix multiply of the forward pass's size, (N*OH*OW, C*KH*KW) @ (C*KH*KW, OC), reaches.
 
@@ -135,6 +138,7 @@ def conv_case(shape, out_channels, kernel, padding, rounds, rng):
 
         functions["torch"] = theirs
     timed = alternate(functions, rounds)
+    forward_alone = alternate({"forward": ours_forward}, rounds)["forward"]
 
     slice_channels = min(out_channels, 4)
     loops = loops_seconds(
@@ -151,7 +155,7 @@ def conv_case(shape, out_channels, kernel, padding, rounds, rng):
         "ours": timed["ours"],
         "torch": timed.get("torch"),
         "loops": loops,
-        "ours_forward": timed["ours_forward"],
+        "ours_forward": forward_alone,
         "gflops": 3 * flops / timed["ours"] / 1e9,
         "torch_gflops": 3 * flops / timed["torch"] / 1e9 if "torch" in timed else None,
         "matmul_gflops": flops / matmul / 1e9,
@@ -183,8 +187,19 @@ def pool_case(shape, rounds, rng):
 
         functions["torch"] = theirs
     timed = alternate(functions, rounds)
+    forward_alone = alternate({"forward": ours_forward}, rounds)["forward"]
+    torch_forward = None
+    if torch is not None:  # PyTorch's compiled kernel for the same memory layout as ours: the yardstick for memory speed
+        x_torch_channels_last = x_torch.detach().to(memory_format=torch.channels_last)
+
+        def theirs_forward():
+            with torch.no_grad():
+                torch.nn.functional.max_pool2d(x_torch_channels_last, 2)
+
+        torch_forward = alternate({"forward": theirs_forward}, rounds)["forward"]
     loops = loops_seconds(lambda: maxpool2d_loops(x[:1, :4], 2), shape[0] * shape[1], 4)
-    return {"ours": timed["ours"], "torch": timed.get("torch"), "loops": loops, "ours_forward": timed["ours_forward"],
+    return {"ours": timed["ours"], "torch": timed.get("torch"), "loops": loops, "ours_forward": forward_alone,
+            "forward_alternating": timed["ours_forward"], "torch_forward": torch_forward,
             "gflops": None, "torch_gflops": None, "matmul_gflops": None}
 
 
@@ -305,12 +320,23 @@ def main(argv=None) -> int:
             f"{r['loops'] / r['ours_forward']:10,.0f}x {number(r['gflops'], 8)} {number(r['torch_gflops'], 6)} "
             f"{number(r['matmul_gflops'], 7)}"
         )
+    for name, r in results:
+        if "forward_alternating" in r:
+            yardstick = (
+                f"; PyTorch's channels-last max-pool forward, alone: {r['torch_forward'] * 1e3:.2f} ms"
+                if r["torch_forward"] else ""
+            )
+            print(
+                f"\n{name.split(')')[0]}) forward pass alone {r['ours_forward'] * 1e3:.2f} ms, alternating with PyTorch "
+                f"{r['forward_alternating'] * 1e3:.2f} ms (its calls evict our input, and pooling runs at memory "
+                f"speed){yardstick}"
+            )
     if args.step:
         step = training_step_case(args.rounds, rng)
         ratio = f", {step['ours'] / step['torch']:.2f}x PyTorch's {step['torch'] * 1e3:.0f} ms" if "torch" in step else ""
         print(f"\nCIFAR-10 training step, milestone network, batch 128: {step['ours'] * 1e3:.0f} ms{ratio}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
-    print("loops/ours compares forward passes (the loop versions have no backward pass).")
+    print("loops/ours compares forward passes, each timed on its own (the loop versions have no backward pass).")
     worst = max((r["ours"] / r["torch"] for _, r in results if r["torch"]), default=None)
     fewest = min(r["loops"] / r["ours_forward"] for _, r in results)
     if worst is not None:

@@ -13,10 +13,10 @@ framework gets the output gradient in its own layout (channels-last for tinytorc
 would hand it over; contiguous NCHW for PyTorch).
 
 - loops: `conv2d_loops` / `maxpool2d_loops` (forward only) on one image and at most 4 output channels,
-  scaled to the whole layer, against tinytorch's forward pass timed on its own: its input in cache, as
-  the loops have theirs and as a network hands a layer the array the previous layer just wrote.
-  Alternating with PyTorch evicts that input; for the memory-bound max-pool the script prints what
-  that costs, next to PyTorch's own channels-last max-pool forward.
+  the median of three runs scaled to the whole layer, against tinytorch's forward pass timed on its
+  own: its input in cache, as the loops have theirs and as a network hands a layer the array the
+  previous layer just wrote. Alternating with other calls evicts that input; for the memory-bound
+  max-pool the script prints what that costs, next to PyTorch's own channels-last max-pool forward.
 - GFLOP/s: 3 x the forward FLOPs (forward, weight gradient, input gradient) per second, next to what a
   plain float32 matrix multiply of the forward pass's size, (N*OH*OW, C*KH*KW) @ (C*KH*KW, OC), reaches.
 
@@ -102,11 +102,14 @@ def blas_threads(threads: int):
             set_(count)
 
 
-def loops_seconds(function, full_work: float, slice_work: float) -> float:
-    """Time `function` on a slice once and scale it to the whole layer."""
-    start = CLOCK()
-    function()
-    return (CLOCK() - start) * full_work / slice_work
+def loops_seconds(function, full_work: float, slice_work: float, repeats: int = 3) -> float:
+    """The median of `repeats` timings of `function` on a slice, scaled to the whole layer."""
+    times = []
+    for _ in range(repeats):
+        start = CLOCK()
+        function()
+        times.append(CLOCK() - start)
+    return statistics.median(times) * full_work / slice_work
 
 
 def conv_case(shape, out_channels, kernel, padding, rounds, rng):
@@ -326,9 +329,10 @@ def main(argv=None) -> int:
                 f"; PyTorch's channels-last max-pool forward, alone: {r['torch_forward'] * 1e3:.2f} ms"
                 if r["torch_forward"] else ""
             )
+            others = "PyTorch's calls" if r["torch"] else "our forward + backward"
             print(
-                f"\n{name.split(')')[0]}) forward pass alone {r['ours_forward'] * 1e3:.2f} ms, alternating with PyTorch "
-                f"{r['forward_alternating'] * 1e3:.2f} ms (its calls evict our input, and pooling runs at memory "
+                f"\n{name.split(')')[0]}) forward pass alone {r['ours_forward'] * 1e3:.2f} ms, alternating with {others} "
+                f"{r['forward_alternating'] * 1e3:.2f} ms (they evict its input, and pooling runs at memory "
                 f"speed){yardstick}"
             )
     if args.step:

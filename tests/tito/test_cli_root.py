@@ -38,6 +38,18 @@ def test_version_answers_without_importing_numpy():
     assert result.stdout.split() == ["tito", "0.1.0", "False"], result.stderr
 
 
+def test_help_and_the_data_commands_load_without_numpy():
+    """The CLI's command tree (every command module) imports without NumPy; only the loaders need it."""
+    probe = (
+        "import sys, tito.cli, tito.datasets\n"
+        "print('numpy' in sys.modules)\n"
+        "tito.datasets.load_tinydigits\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "True"], result.stderr
+
+
 def test_version_works_after_other_root_options(tito):
     result = tito("--no-color", "--version")
     assert result.exit_code == 0 and result.output.strip() == "tito 0.1.0"

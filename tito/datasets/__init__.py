@@ -8,6 +8,8 @@ archive (safe extraction), install (download or import into the cache), formats 
 readers), loaders (arrays out).
 """
 
+import importlib
+
 from tito.datasets.cache import cache_root, dataset_dir, status, verify
 from tito.datasets.errors import (
     ChecksumError,
@@ -17,10 +19,29 @@ from tito.datasets.errors import (
     UnknownDatasetError,
     UnsafeArchiveError,
 )
-from tito.datasets.formats import read_cifar_batch, read_idx
 from tito.datasets.install import download, import_path
-from tito.datasets.loaders import CIFAR10_CLASSES, load, load_cifar10, load_mnist, load_tinydigits
 from tito.datasets.registry import DATASETS, Dataset, FileSum, Resource, get
+
+# The readers and loaders need NumPy; `tito data` and `tito --help` do not, so they load on first use.
+_LAZY = {
+    "read_cifar_batch": "formats",
+    "read_idx": "formats",
+    "CIFAR10_CLASSES": "loaders",
+    "load": "loaders",
+    "load_cifar10": "loaders",
+    "load_mnist": "loaders",
+    "load_tinydigits": "loaders",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CIFAR10_CLASSES",

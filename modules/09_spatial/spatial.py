@@ -1177,6 +1177,51 @@ if __name__ == "__main__":
     compare_loops_and_vectorised()
 
 # %% [markdown]
+# Now the same comparison for max pooling. Convolution does 2 x C x KH x KW arithmetic operations for
+# every number it reads (54 in the layer above, 576 for a 64-channel 3x3 layer), so once it runs as one
+# matrix multiply the processor's arithmetic is the limit, and the gap to the loops is thousands of
+# times. Pooling does about one comparison per number it reads: the vectorised version is limited by
+# how fast its input streams through the cache, not by arithmetic, while each loop step still costs
+# hundreds of nanoseconds of Python. So the gap is far smaller. The cell prints the loops' cost per
+# comparison, the pooling forward's speed in GB/s of input read, and for scale a plain copy of the
+# same input, which reads every number once and writes it once: no pooling code can be much faster.
+
+# %%
+def compare_pooling_loops_and_vectorised(batch: int = 32, channels: int = 32, size: int = 32) -> dict:
+    """Time maxpool2d_loops against maxpool2d_forward (2x2), next to a copy of the same input."""
+    import time
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
+    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last, as a conv leaves it
+    slice_channels = 4
+
+    def best_of(function, repeats):
+        function()  # warm up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    loops = best_of(lambda: maxpool2d_loops(x[:1, :slice_channels], 2), 3) * batch * channels / slice_channels
+    fast = best_of(lambda: maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), winners=False), 20)
+    copy = best_of(lambda: x.copy(order="K"), 20)
+    comparisons = batch * channels * (size // 2) ** 2 * 3  # three comparisons pick the largest of four
+    print(
+        f"maxpool 2x2 on {batch}x{channels}x{size}x{size}: loops {loops:.2f} s "
+        f"({loops / comparisons * 1e9:.0f} ns per comparison), vectorised {fast * 1e3:.2f} ms "
+        f"({x.nbytes / fast / 1e9:.0f} GB/s of input): {loops / fast:,.0f}x faster; "
+        f"copying the input takes {copy * 1e3:.2f} ms"
+    )
+    return {"loops_s": loops, "vectorised_s": fast, "copy_s": copy, "speedup": loops / fast}
+
+
+if __name__ == "__main__":
+    compare_pooling_loops_and_vectorised()
+
+# %% [markdown]
 # The im2col matrix's memory, for each convolution of SimpleCNN on a batch of 128, against the memory
 # of the layer's input. The factor is KH*KW (here 9): speed bought with memory. The layers never hold
 # all of it: they build it a slice of the batch at a time (see "Slices of the batch").

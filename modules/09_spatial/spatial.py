@@ -1177,14 +1177,15 @@ if __name__ == "__main__":
     compare_loops_and_vectorised()
 
 # %% [markdown]
-# Now the same comparison for max pooling. Convolution does 2 x C x KH x KW arithmetic operations for
-# every number it reads (54 in the layer above, 576 for a 64-channel 3x3 layer), so once it runs as one
-# matrix multiply the processor's arithmetic is the limit, and the gap to the loops is thousands of
-# times. Pooling does about one comparison per number it reads: the vectorised version is limited by
-# how fast its input streams through the cache, not by arithmetic, while each loop step still costs
-# hundreds of nanoseconds of Python. So the gap is far smaller. The cell prints the loops' cost per
-# comparison, the pooling forward's speed in GB/s of input read, and for scale a plain copy of the
-# same input, which reads every number once and writes it once: no pooling code can be much faster.
+# Now the same comparison for max pooling. Convolution does about 2 x OC x KH x KW arithmetic
+# operations for every number it reads (576 in the layer above: each input value meets all 32
+# kernels at 9 offsets), so once it runs as one matrix multiply the processor's arithmetic is the
+# limit, and the gap to the loops is thousands of times. Pooling does about one comparison per
+# number it reads: the vectorised version is limited by how fast its input streams through the
+# cache, not by arithmetic, while each loop step still costs hundreds of nanoseconds of Python. So
+# the gap is far smaller. The cell prints the loops' cost per comparison, the pooling forward's
+# speed in GB/s of input read, and for scale a plain copy of the same input, which reads every
+# number once and writes it once: no pooling code can be much faster.
 
 # %%
 def compare_pooling_loops_and_vectorised(batch: int = 32, channels: int = 32, size: int = 32) -> dict:

@@ -53,10 +53,6 @@ class Module:
                 f"cannot assign '{name}' before Module.__init__() ran: call super().__init__() first "
                 f"in {type(self).__name__}.__init__."
             )
-        # Hint: a Parameter goes into self._parameters and a Module into self._modules (call
-        # self._forget(name) first, in case the name held something else); a name that is already a
-        # buffer stays a buffer (self._as_buffer); refuse a non-Parameter for a parameter's name. In every
-        # case finish with object.__setattr__(self, name, value) so normal attribute reads still work.
         if isinstance(value, Parameter):
             self._forget(name)
             self._parameters[name] = value
@@ -133,9 +129,6 @@ class Module:
 
     def named_parameters(self):
         """(dotted name, Parameter) for every parameter in the tree; a shared one appears once."""
-        # Hint: loop over self.named_modules() (prefix, module), then over module._parameters.items();
-        # skip None and any parameter already yielded (keep a set of id(param)); the dotted name is
-        # f"{prefix}.{key}", or just key at the top.
         seen = set()
         for prefix, module in self.named_modules():
             for key, param in module._parameters.items():
@@ -197,9 +190,6 @@ class Module:
         Every key and shape is checked before anything is written. With strict=False, missing and
         unexpected keys are allowed and returned as (missing, unexpected).
         """
-        # Hint: self._state_tensors() maps each name to its Tensor. Collect missing and unexpected keys
-        # and raise for them when strict; then check every shape and raise naming the key; only after
-        # all checks pass, copy the numbers in place (assign into tensor.data[...], do not rebind it).
         own = self._state_tensors()
         missing = [key for key in own if key not in state]
         unexpected = [key for key in state if key not in own]
@@ -272,8 +262,6 @@ def kaiming_uniform(shape, fan_in: int, a: float = math.sqrt(5.0), dtype=DEFAULT
 
     a = sqrt(5) is PyTorch's default for Linear and Conv2d (bound = 1/sqrt(fan_in)); a = 0 is He init.
     """
-    # Hint: gain = sqrt(2 / (1 + a^2)), bound = gain * sqrt(3 / fan_in); np.random.uniform(-bound,
-    # bound, size=shape), cast to dtype.
     gain = math.sqrt(2.0 / (1.0 + a * a))
     bound = gain * math.sqrt(3.0 / fan_in)
     return np.random.uniform(-bound, bound, size=shape).astype(dtype)
@@ -281,7 +269,6 @@ def kaiming_uniform(shape, fan_in: int, a: float = math.sqrt(5.0), dtype=DEFAULT
 
 def xavier_uniform(shape, fan_in: int, fan_out: int, gain: float = 1.0, dtype=DEFAULT_FLOAT) -> np.ndarray:
     """Weights from U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio)."""
-    # Hint: bound = gain * sqrt(6 / (fan_in + fan_out)); draw as in kaiming_uniform.
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return np.random.uniform(-bound, bound, size=shape).astype(dtype)
 
@@ -301,9 +288,6 @@ class Linear(Module):
             raise ValueError(f"Linear init must be 'kaiming' or 'xavier', got {init!r}.")
         self.in_features, self.out_features = int(in_features), int(out_features)
         shape = (self.out_features, self.in_features)
-        # Hint: self.weight = Parameter(...) from kaiming_uniform or xavier_uniform; the bias is drawn from
-        # U(-1/sqrt(in_features), 1/sqrt(in_features)) for kaiming, zeros for xavier, and None when
-        # bias=False.
         if init == "kaiming":
             self.weight = Parameter(kaiming_uniform(shape, fan_in=self.in_features))
             bound = 1.0 / math.sqrt(self.in_features)
@@ -320,7 +304,6 @@ class Linear(Module):
                 f"Linear(in_features={self.in_features}) got input of shape {x.shape}: "
                 f"its last dimension must be {self.in_features}."
             )
-        # Hint: x @ self.weight.T, plus the bias when there is one.
         out = x @ self.weight.T
         return out + self.bias if self.bias is not None else out
 
@@ -343,7 +326,6 @@ class Sequential(Module):
         self.steps = list(layers)
 
     def forward(self, x):
-        # Hint: feed the output of each step to the next.
         for step in self.steps:
             x = step(x)
         return x
@@ -376,9 +358,6 @@ class Dropout(Module):
         x = as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
-        # Hint: np.random.random_sample(x.shape) >= p keeps each element with probability 1 - p; turn
-        # that into a mask of x's dtype scaled by 1 / (1 - p) and multiply by it (as a Tensor).
-        # p = 1 drops everything.
         if self.p == 1.0:
             return x * 0.0
         keep = np.random.random_sample(x.shape) >= self.p
@@ -388,3 +367,9 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+# tito line map: modules/03_layers/layers.py 6=38 8=40 10=42 13-22=54 25-55=88 56-72=124 73-131=142
+# tito line map: + 132-138=205 139-192=213 193-216=271 217-252=296 255-264=355 265-267=368
+# tito line map: + 268-271=372 272-273=378 276-290=393 291-298=412 299-306=421 307-308=431
+# tito line map: + 309-311=434 314-328=449 329-331=466 332-345=470 348-360=496 361-366=513
+# tito line map: + 367-369=520

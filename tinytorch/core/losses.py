@@ -3,8 +3,6 @@
 
 __all__ = ['REDUCTIONS', 'mse_loss', 'cross_entropy', 'BCE_EPS', 'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'Loss', 'MSELoss', 'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss']
 
-import math
-
 import numpy as np
 
 from tinytorch.core.activations import log_softmax, softplus
@@ -49,7 +47,6 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     prediction = as_tensor(prediction)
     target = _target_like(target, prediction)
     _check_same_shape("MSELoss", prediction, target)
-    # Hint: square the difference, then _reduce(..., reduction).
     return _reduce((prediction - target) ** 2, _check_reduction(reduction))
 
 
@@ -74,8 +71,6 @@ def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarra
                 f"CrossEntropyLoss: target class index {int(array[position])} at position {position} is out of "
                 f"range for {classes} classes (valid indices are 0 to {classes - 1})."
             )
-        # Hint: a zero (n, classes) array of the logits' dtype with a 1 at each row's target column
-        # (index it with np.arange(n) and the targets together).
         q = np.zeros((n, classes), dtype=logits.dtype)
         q[np.arange(n), array] = 1.0
     if label_smoothing:
@@ -92,7 +87,6 @@ def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str 
         raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}.")
     _check_reduction(reduction)
     q = Tensor._wrap(_class_targets(targets, logits, label_smoothing))
-    # Hint: -(log_softmax(logits, dim=1) * q).sum(axis=1) is each example's loss; then _reduce.
     per_example = -(log_softmax(logits, dim=1) * q).sum(axis=1)
     return _reduce(per_example, reduction)
 
@@ -110,7 +104,6 @@ def binary_cross_entropy(probabilities, targets, reduction: str = "mean") -> Ten
             f"BCELoss needs probabilities in [0, 1], got values from {p.data.min():.4g} to {p.data.max():.4g}: "
             "apply a sigmoid first, or use BCEWithLogitsLoss on the raw scores."
         )
-    # Hint: clip p into [BCE_EPS, 1 - BCE_EPS] first, then -(t log p + (1 - t) log(1 - p)).
     p = p.clip(BCE_EPS, 1.0 - BCE_EPS)
     losses = -(t * p.log() + (1 - t) * (1 - p).log())
     return _reduce(losses, _check_reduction(reduction))
@@ -121,7 +114,6 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     x = as_tensor(logits)
     t = _target_like(targets, x)
     _check_same_shape("BCEWithLogitsLoss", x, t)
-    # Hint: softplus(x) - t * x.
     losses = softplus(x) - t * x
     return _reduce(losses, _check_reduction(reduction))
 
@@ -181,3 +173,7 @@ class BCEWithLogitsLoss(Loss):
 
     def forward(self, logits, targets):
         return binary_cross_entropy_with_logits(logits, targets, reduction=self.reduction)
+
+# tito line map: modules/04_losses/losses.py 6=44 8-9=46 12-42=59 45-49=100 50=107 53-73=135
+# tito line map: + 74-75=159 76-89=162 90-91=178 94-106=199 107-108=214 109-116=217 117=227 118=229
+# tito line map: + 121-175=240

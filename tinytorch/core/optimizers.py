@@ -129,8 +129,6 @@ class SGD(Optimizer):
 
     def update(self, param, grad, state):
         lr, momentum = float(self.lr), float(self.momentum)
-        # Hint: the four lines of the formula above. Add weight decay into a new array (never change
-        # `grad`, it belongs to the parameter); update state["momentum_buffer"] and `param` in place.
         if self.weight_decay:
             grad = grad + float(self.weight_decay) * param
         if momentum:
@@ -170,8 +168,6 @@ class Adam(Optimizer):
         state["step"] += 1
         t = int(state["step"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        # Hint: decay first (AdamW: scale param; Adam: add to the gradient), then update m and v in
-        # place (`*=`, `+=`), then move param by the bias-corrected step. t is this parameter's step.
         if decay and self.decoupled_weight_decay:
             param *= 1.0 - lr * decay
         elif decay:
@@ -191,3 +187,6 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+# tito line map: modules/06_optimizers/optimizers.py 6=41 8=43 10=45 13-107=67 110-131=186
+# tito line map: + 132-139=211 142-170=245 171-180=277 181-189=288

@@ -16,7 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinytorch.core.activations import relu
 from tinytorch.core.autograd import Function, is_grad_enabled
 from tinytorch.core.layers import Linear, Module, Parameter, kaiming_uniform
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.core.tensor import as_tensor
 
 
 def _pair(value, name: str) -> tuple:
@@ -59,8 +59,6 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
     xp = _pad_spatial(x, (ph, pw))
     out = np.zeros((n_images, out_channels, oh, ow), dtype=np.result_type(x, weight))
-    # Hint: loop n, o, i, j over the output; start each total at the bias, then add
-    # xp[n, c, i*sh + u, j*sw + v] * weight[o, c, u, v] for every c, u, v.
     for n in range(n_images):
         for o in range(out_channels):
             for i in range(oh):
@@ -83,7 +81,6 @@ def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
     xp = _pad_spatial(x, (ph, pw), value=-np.inf)
     out = np.empty((n_images, channels, oh, ow), dtype=x.dtype)
-    # Hint: for each output (n, c, i, j), keep the largest xp[n, c, i*sh + u, j*sw + v] over the window's u, v.
     for n in range(n_images):
         for c in range(channels):
             for i in range(oh):
@@ -136,9 +133,6 @@ def im2col(x_cl: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, 
     kh, kw = kernel_size
     sh, sw = stride
     padded = _pad_channels_last(x_cl, padding, new=new)
-    # Hint: sliding_window_view(padded, (kh, kw), axis=(1, 2)) views every window as (N, OH', OW', C, KH, KW);
-    # slice [:, ::sh, ::sw] for the stride, then copy it, transposed to (N, OH, OW, KH, KW, C), into
-    # cols = new("cols", shape, dtype) with one np.copyto.
     windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (N, OH, OW, C, KH, KW)
     n, oh, ow, c = windows.shape[:4]
     cols = new("cols", (n, oh, ow, kh, kw, c), x_cl.dtype)
@@ -308,9 +302,6 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     bias_row = None if bias is None else np.tile(bias, ow)
 
     def forward_slice(start, stop):
-        # Hint: im2col of x_cl[start:stop] (pass new=_WORKERS.scratch), then multiply those columns by
-        # w_matrix straight into rows (np.matmul's out= argument),
-        # where rows is out[start:stop] seen as (pixels, OC); add the bias (bias_row, one image row at a time).
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         rows = out[start:stop].reshape(-1, out_channels)
         np.matmul(cols, w_matrix, out=rows)
@@ -337,11 +328,6 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     def backward_slice(start, stop):
         count = stop - start
         dout_rows = dout[start:stop].reshape(-1, out_channels)
-        # Hint: cols as in the forward pass; the weight gradient is the transposed columns times dout_rows,
-        # and the bias gradient sums dout_rows over its rows (a product with a ones vector runs in BLAS).
-        # For dx: np.matmul(dout_rows, w_offsets, out=dcols) gives one (pixels, C) block per offset (u, v);
-        # add each block, reshaped to (count, OH, OW, C), into a zeroed dx_padded[:, u::sh, v::sw] (cut to
-        # OH, OW), then copy the unpadded middle into dx[start:stop] (without padding, add into dx directly).
         cols = im2col(x_cl[start:stop], (kh, kw), stride, padding, new=_WORKERS.scratch)
         dweight = cols.T @ dout_rows
         dbias = _ones(dout_rows.shape[0], dout_rows.dtype) @ dout_rows
@@ -460,9 +446,6 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
         best = out[start:stop]
         best_offset = winner[start:stop] if winners else None
         better = _WORKERS.scratch("better", best.shape, bool)
-        # Hint: for each offset, read every window's value there with _window_values. Start from the first
-        # offset; for later ones np.maximum into best, and (when winners) mark where values > best first:
-        # offsets come in increasing order, so the winner's index is the largest index that ever won.
         for index, offset in enumerate(_offsets(kernel_size)):
             values = _window_values(padded, offset, stride, (oh, ow))
             if index == 0:
@@ -520,8 +503,6 @@ def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, ker
         target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
         won = _WORKERS.scratch("won", (stop - start, oh, ow, c), bool)
         share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
-        # Hint: for each offset index, mark where the winner is that index (into won), multiply the gradient
-        # by that mask (into share), and hand the share to write() for that offset.
         for index, offset in enumerate(_offsets(kernel_size)):
             np.equal(winner_cl[start:stop], index, out=won)
             np.multiply(grad_cl[start:stop], won, out=share)
@@ -543,7 +524,6 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     def forward_slice(start, stop):
         padded = _pad_channels_last(x_cl[start:stop], padding, 0.0, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
         total = out[start:stop]
-        # Hint: total = the first offset's values, += every other offset's values, then *= scale.
         for index, offset in enumerate(_offsets(kernel_size)):
             values = _window_values(padded, offset, stride, (oh, ow))
             if index == 0:
@@ -567,7 +547,6 @@ def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, str
     def backward_slice(start, stop):
         target, write = _gradient_windows(dx, start, stop, kernel_size, stride, padding, (oh, ow))
         share = _WORKERS.scratch("share", (stop - start, oh, ow, c), grad.dtype)
-        # Hint: every offset of every window receives grad * scale: compute it once, write it at each offset.
         np.multiply(grad_cl[start:stop], scale, out=share)
         for offset in _offsets(kernel_size):
             write(offset, share)
@@ -694,7 +673,6 @@ class BatchNorm2dFunction(Function):
         out = np.empty_like(rows)
 
         def forward_slice(start, stop):
-            # Hint: out = x * a + shift, row slice by row slice, in place (np.multiply with out=, then +=).
             np.multiply(rows[start:stop], a, out=out[start:stop])
             out[start:stop] += shift
 
@@ -716,8 +694,6 @@ class BatchNorm2dFunction(Function):
         partial = _WORKERS.map(sums, count, _row_slices(rows))
         dbeta = sum(p[0] for p in partial)
         dgamma = (sum(p[1] for p in partial) - mean * dbeta) * inv_std  # sum(dy * xhat)
-        # Hint: with M values per channel, b = -a * inv_std * dgamma / M and c = -a * dbeta / M - mean * b
-        # in training; in evaluation the statistics are constants and only dy * a remains (b = c = 0).
         a = gamma * inv_std
         b = -a * inv_std * dgamma / count if training else np.zeros_like(a)
         c = -a * dbeta / count - mean * b if training else np.zeros_like(a)
@@ -766,8 +742,6 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
-            # Hint: this batch's mean and variance come from batch_statistics; running = (1 - momentum) * running + momentum * batch,
-            # with the variance made unbiased (times M / (M - 1)) for the running estimate, as PyTorch does.
             mean, var = batch_statistics(x.data)
             keep = 1.0 - self.momentum
             unbiased = var * (count / (count - 1))
@@ -840,7 +814,6 @@ def receptive_field(layers, axis: int = 0) -> int:
             kernel, stride = layer.kernel_size[axis], layer.stride[axis]
         else:
             continue
-        # Hint: each layer adds (kernel - 1) * jump to the field, then multiplies the jump by its stride.
         field += (kernel - 1) * jump
         jump *= stride
     return field
@@ -853,3 +826,11 @@ def conv_flops(layer: Conv2d, input_size, batch: int = 1) -> int:
     ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1])
     multiply_adds = batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
+
+# tito line map: modules/09_spatial/spatial.py 6-11=43 13-14=50 16-19=53 22-31=73 32=84 33-38=86
+# tito line map: + 41-61=112 62-71=136 72-83=147 84-94=161 95=173 98-135=206 136-139=248 140-146=253
+# tito line map: + 149-284=288 287-304=455 305-310=477 311-330=484 331-343=510 344-363=524
+# tito line map: + 366-417=561 420-448=638 449-459=671 460-505=683 506-509=732 510-526=737
+# tito line map: + 527-533=756 534-549=764 550-552=782 553-626=786 629-675=894 676-677=943
+# tito line map: + 678-696=946 697-699=968 700-744=972 745-749=1020 750-757=1026 760-795=1052
+# tito line map: + 798-816=1106 817-818=1127 819-828=1130

@@ -33,8 +33,6 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm_ needs max_norm > 0, got {max_norm!r}.")
     grads = [p.grad.data for p in parameters if p.grad is not None]
-    # Hint: the joint norm is sqrt of the sum over all grads of (g * g).sum(); scale each g in place
-    # by max_norm / (norm + 1e-6) only when that factor is below 1. Set `total` to the norm.
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     scale = max_norm / (total + 1e-6)  # PyTorch's 1e-6 keeps a zero gradient from dividing by zero
     if scale < 1.0:
@@ -88,7 +86,6 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, t):
-        # Hint: integer division t // step_size counts the drops so far.
         return self.base_lr * self.gamma ** (t // self.step_size)
 
 
@@ -104,7 +101,6 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
 
     def lr_at(self, t):
-        # Hint: the closed form above, with math.cos and math.pi.
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
 
 
@@ -188,8 +184,6 @@ class OneCycleLR(LRScheduler):
             start = end
 
     def lr_at(self, t):
-        # Hint: self._position(t) gives the phase (end step, lr start, lr end, ...) and the fraction;
-        # _anneal does the interpolation.
         (_, lr_start, lr_end, _, _), fraction = self._position(t)
         return _anneal(lr_start, lr_end, fraction, self.anneal_strategy)
 
@@ -244,8 +238,6 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if targets.size != len(outputs):
         return math.nan
-    # Hint: outputs.argmax(axis=1) for two or more columns; otherwise compare outputs > 0 with
-    # targets > 0.5. The mean of a boolean array is the fraction that is True.
     if outputs.ndim == 2 and outputs.shape[1] > 1:
         predicted = outputs.argmax(axis=1)
         return float(np.mean(predicted == targets.reshape(-1)))
@@ -292,10 +284,6 @@ class Trainer:
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0.0
         batch, lr = 0, self.optimizer.lr
         for batch, (inputs, targets) in enumerate(loader, start=1):
-            # Hint: note the optimizer's current learning rate; zero the gradients; get outputs, loss,
-            # size and targets from self._scores; turn the loss into a Python float and raise
-            # TrainingDivergedError when it is not finite; backward; clip when self.grad_clip is set;
-            # optimizer step; and step the scheduler here if its interval is "batch".
             lr = self.optimizer.lr
             self.optimizer.zero_grad()
             outputs, loss, size, targets = self._scores(inputs, targets)
@@ -466,3 +454,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
         place[leaf] = value.item() if value.ndim == 0 else value.tolist()
     metadata.pop("format", None)
     return metadata
+
+# tito line map: modules/07_training/training.py 6-12=37 14=45 16-18=47 21-28=61 31-35=82 36-40=90
+# tito line map: + 41=96 44-88=117 89=164 90-103=166 104=182 105-186=184 187-188=269 189-201=272
+# tito line map: + 204-213=297 216-230=320 233-240=346 241-245=357 248-286=380 287-298=424
+# tito line map: + 299-377=437 380-456=533

@@ -48,7 +48,6 @@ class TensorDataset(Dataset):
 
     def get_batch(self, indices: np.ndarray) -> tuple:
         """One fancy index per array: a single copy of exactly the rows asked for."""
-        # Hint: indexing a NumPy array with an array of indices gathers those rows.
         return tuple(a[indices] for a in self.arrays)
 
 
@@ -103,9 +102,6 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        # Hint: an order (self.generator.permutation(n) or np.arange(n)); for each of the len(self)
-        # batches take its slice of indices, self._gather them, apply the transform to the first
-        # field with _apply(self.transform, ..., self.generator), and yield the fields as Tensors.
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         for batch in range(len(self)):
             indices = order[batch * self.batch_size : (batch + 1) * self.batch_size]
@@ -164,9 +160,6 @@ class RandomCrop(Transform):
         (crop_h, crop_w), pad = self.size, self.padding
         if crop_h > height + 2 * pad or crop_w > width + 2 * pad:
             raise ValueError(f"RandomCrop size {self.size} is larger than the padded images ({height + 2 * pad}, {width + 2 * pad}).")
-        # Hint: a zero array of the padded shape with the images copied into its middle; one random
-        # top and left offset per image (rng.integers); sliding_window_view(padded, (crop_h, crop_w),
-        # axis=(2, 3)); then pick window [i, :, top[i], left[i]] for every i with one fancy index.
         padded = np.zeros((n, channels, height + 2 * pad, width + 2 * pad), dtype=images.dtype)
         padded[:, :, pad : pad + height, pad : pad + width] = images
         top = rng.integers(0, height + 2 * pad - crop_h + 1, size=n)
@@ -187,8 +180,6 @@ class RandomHorizontalFlip(Transform):
 
     def apply(self, images, rng):
         _check_images("RandomHorizontalFlip", images)
-        # Hint: one random number per image decides; np.where chooses between images[..., ::-1] and
-        # images, with the decision shaped (N, 1, 1, 1) to broadcast.
         flip = rng.random(len(images)) < self.p
         return np.where(flip[:, None, None, None], images[..., ::-1], images)
 
@@ -210,7 +201,6 @@ class Normalize(Transform):
             for name, values in (("mean", self.mean), ("std", self.std)):
                 if values.size not in (1, images.shape[1]):
                     raise ValueError(f"Normalize has {values.size} {name} values for images with {images.shape[1]} channels.")
-        # Hint: reshape mean and std to `shape` so they broadcast per channel; work in float32.
         mean, scale = self.mean.reshape(shape), (1.0 / self.std).reshape(shape)
         return (images.astype(np.float32, copy=False) - mean) * scale
 
@@ -235,3 +225,7 @@ class Compose(Transform):
 
     def __repr__(self) -> str:
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
+
+# tito line map: modules/08_dataloader/dataloader.py 6=35 8=37 10=39 13-50=54 51=94 54-104=118
+# tito line map: + 105-111=173 112-117=181 120-162=208 163-169=255 170-182=263 183-184=279
+# tito line map: + 185-203=282 204-205=303 206-227=306

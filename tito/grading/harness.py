@@ -97,7 +97,7 @@ def export_modules(course_root: Path, module_ids: list[str]) -> dict[str, str]:
     plans = []
     for module in [course.module(module_id) for module_id in module_ids]:
         try:
-            plans.append(exporter.plan_module(course, module))
+            plans.extend(exporter.plan_module(course, module))
         except exporter.ExportError as exc:
             problems[module.id] = str(exc)
     try:

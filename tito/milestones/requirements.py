@@ -28,7 +28,7 @@ def _exported(course: Course, module: Module) -> bool:
     if not module.source.is_file():
         return False
     try:
-        return plan_module(course, module).target.is_file()
+        return all(plan.target.is_file() for plan in plan_module(course, module))
     except ExportError:
         return False
 

@@ -97,6 +97,32 @@ def load_script(milestone: Milestone):
     return script
 
 
+def use_course_package(course: Course) -> None:
+    """Put the course root first on the import path, so the script's `import tinytorch` is the course's."""
+    root = str(course.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def check_script_package(course: Course, script) -> None:
+    """The script must train on this course's tinytorch, the student's own code, not another copy.
+
+    A tinytorch imported earlier from elsewhere (an installed checkout) stays in the process, so what
+    the script imported from tinytorch is checked file by file.
+    """
+    package = course.package_root.resolve()
+    for value in vars(script).values():
+        name = getattr(value, "__module__", None) or ""
+        if not name.startswith("tinytorch"):
+            continue
+        origin = getattr(sys.modules.get(name), "__file__", None)
+        if origin and package not in Path(origin).resolve().parents:
+            raise MilestoneError(
+                f"This process would train on the tinytorch in {Path(origin).resolve().parent}, not the course's "
+                f"{course.package_root}: run `pip install -e .` in {course.root}, then run the milestone again."
+            )
+
+
 def check_options(milestone: Milestone, script, options: RunOptions) -> None:
     """Usage errors, found before any training starts."""
     datasets = tuple(getattr(script, "DATASETS", ()))
@@ -134,7 +160,9 @@ def run_milestone(
     if missing:
         raise MilestoneError(missing_message(course, milestone, missing))
     settings = tuning.apply()  # before the script imports numpy
+    use_course_package(course)
     script = load_script(milestone)
+    check_script_package(course, script)
     check_options(milestone, script, options)
     threads = getattr(script, "BLAS_THREADS", None)
     if threads and not os.environ.get("TITO_NO_TUNING") and tuning.set_blas_threads(threads):

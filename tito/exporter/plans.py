@@ -1,0 +1,264 @@
+"""Export plans: what exporting modules would write, checked in full before anything is written.
+
+A module's exported cells go to its `#| default_exp` file, or to the file a cell names itself
+(`#| export nn.conv`). When every cell names its own file, the default file gathers the module's
+public names from them, so `from tinytorch.core.spatial import Conv2d` keeps working after the code
+moved to `tinytorch/nn/conv.py`. Each package file has one owner: a module may not write a file that
+another module declares or that tito did not generate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.course import Course, Module
+from tito.exporter import assemble
+from tito.exporter.assemble import GENERATED_MARK, Part
+from tito.exporter.cells import ExportError, cell_target, default_exp, parse_cells, read_source
+from tito.files import atomic_write
+
+CATALOG_NAME = "_catalog.py"
+GENERATED_FROM = re.compile(r" from (modules/\S+\.py): edit that file")
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What exporting writes to one package file: its complete text and the public names it defines."""
+
+    module: Module | None  # None for the catalog
+    target: Path
+    text: str
+    names: tuple[str, ...]
+    dotted: str = ""  # "core.tensor"; the catalog's is empty
+
+    def differs(self) -> bool:
+        try:
+            return self.target.read_text(encoding="utf-8") != self.text
+        except OSError:
+            return True
+
+
+def target_path(course: Course, dotted: str) -> Path:
+    return course.package_root.joinpath(*dotted.split(".")).with_suffix(".py")
+
+
+def _source(course: Course, module: Module) -> tuple[str, str]:
+    shown = relative(module.source, course.root)
+    return read_source(module.source, shown), shown
+
+
+def declared_targets(course: Course, module: Module) -> set[str]:
+    """The package modules a module file names (default_exp and every `#| export X`); empty if unreadable."""
+    try:
+        text, shown = _source(course, module)
+        cells = parse_cells(text)
+        default = default_exp(cells, shown)
+    except ExportError:
+        return set()
+    if default is None:
+        return set()
+    targets = {default}
+    for cell in cells:
+        if cell.exported and cell.directives.get("export"):
+            targets.add(cell.directives["export"])
+    return targets
+
+
+def plan_module(course: Course, module: Module) -> list[ExportPlan]:
+    """Build (but do not write) the package files of one module. Raises ExportError."""
+    text, shown = _source(course, module)
+    try:
+        compile(text, shown, "exec")
+    except SyntaxError as exc:
+        raise ExportError(f"{module.source}:{exc.lineno}: syntax error: {exc.msg}.") from None
+    cells = parse_cells(text)
+    default = default_exp(cells, shown)
+    if default is None:
+        raise ExportError(f"{module.source}:1: no '#| default_exp' cell, so tito does not know where to export.")
+    exported = [cell for cell in cells if cell.exported]
+    if not exported:
+        raise ExportError(f"{module.source}:1: no '#| export' cells, so there is nothing to export.")
+
+    pool: list[assemble.PoolImport] = []
+    parts: dict[str, Part] = {}
+    for cell in exported:
+        target = cell_target(cell, default, shown)
+        imports, rest = assemble.split_imports(cell.code_lines(), shown)
+        pool.extend(imports)
+        part = parts.setdefault(target, Part(target))
+        if rest:
+            if part.lines:
+                part.lines += [(None, ""), (None, "")]
+            part.lines += rest
+    for part in parts.values():
+        code = "\n".join(line for _, line in part.lines)
+        part.defined, part.public, part.used = assemble.names_in(code)
+    pool_names = {name for item in pool for name, _ in item.bound()}
+
+    plans, uses = [], {}
+    for target, part in parts.items():
+        if not part.lines:
+            continue
+        siblings, uses[target] = assemble.sibling_imports(part, parts, pool_names)
+        imports = assemble.choose_imports(part, pool) + siblings
+        plans.append(_plan(course, module, target, part.public, imports, part.lines, shown, "the package half of"))
+    assemble.check_no_cycles(uses, str(module.source))
+    if default not in {plan.dotted for plan in plans}:
+        plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))
+    return plans
+
+
+def _plan(course, module, target, names, imports, body, shown, role) -> ExportPlan:
+    header = f"# {GENERATED_MARK} from {shown}: edit that file, not this one."
+    docstring = f"{module.title}: {role} course module {module.name}."
+    path = target_path(course, target)
+    text, _pairs = assemble.render(header, docstring, list(names), imports, body, shown)
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as exc:
+        raise ExportError(f"{module.source}:1: the exported cells do not compile on their own: {exc.msg}.") from None
+    return ExportPlan(module, path, text, tuple(names), target)
+
+
+def _gathering_plan(course, module, default, parts, shown) -> ExportPlan:
+    """The default file of a module whose cells all chose their own files: it gathers their names."""
+    imports = [(None, f"from tinytorch.{part.target} import {', '.join(part.public)}") for part in parts if part.public]
+    names = [name for part in parts for name in part.public]
+    role = f"the names of (the code lives in {', '.join('tinytorch.' + p.target for p in parts)})"
+    plan = _plan(course, module, default, names, imports, [], shown, role)
+    return ExportPlan(module, plan.target, plan.text, (), default)  # the names are owned by the files above
+
+
+def check_owners(course: Course, plans: list[ExportPlan]) -> None:
+    """One owner per package file: refuse a file another module declares or tito did not generate."""
+    claims: dict[str, Module] = {}
+    for module in exportable(course):
+        for target in declared_targets(course, module):
+            claims.setdefault(target, module)
+    for plan in plans:
+        if plan.module is None:
+            continue
+        shown = relative(plan.target, course.root)
+        owner = claims.get(plan.dotted)
+        if owner is not None and owner.id != plan.module.id:
+            raise ExportError(
+                f"{plan.module.source}:1: {shown} belongs to module {owner.name}, which also exports to "
+                f"{plan.dotted}; module {plan.module.name} must export to a file of its own."
+            )
+        first = _first_line(plan.target)
+        if first is None:
+            continue
+        origin = generated_from(first)
+        if GENERATED_MARK not in first:
+            raise ExportError(
+                f"{plan.module.source}:1: {shown} was written by hand, not by tito export; module "
+                f"{plan.module.name} must export to another file."
+            )
+        if origin is not None and origin != relative(plan.module.source, course.root):
+            raise ExportError(
+                f"{plan.module.source}:1: {shown} was generated from {origin}, another module's file; module "
+                f"{plan.module.name} must export to a file of its own."
+            )
+
+
+def generated_from(first_line: str) -> str | None:
+    """The module file a generated file names in its first line, or None."""
+    match = GENERATED_FROM.search(first_line)
+    return match[1] if match else None
+
+
+def _first_line(path: Path) -> str | None:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            return handle.readline()
+    except OSError:
+        return None
+
+
+def plan_catalog(course: Course, built: dict[str, list[ExportPlan]] | None = None) -> ExportPlan:
+    """The index of every public name each module exports, built from all module files.
+
+    It is built from the sources, not from what has been exported, so the package face can name the
+    module to complete for a name that is not exported yet. `built` holds plans already made (by
+    module id), so a module is not parsed and compiled twice in one export.
+    """
+    built = built or {}
+    entries: dict[str, tuple[str, str]] = {}
+    for module in course.modules:
+        if not module.source.is_file():
+            continue
+        for plan in built.get(module.id) or plan_module(course, module):
+            for name in plan.names:
+                if name in entries:
+                    raise ExportError(
+                        f"{module.source}:1: '{name}' is also exported by module {entries[name][1]}; "
+                        "public names must be unique across modules."
+                    )
+                entries[name] = ("tinytorch." + plan.dotted, module.id)
+    lines = [
+        f"# {GENERATED_MARK} from the module files listed in course.yaml: do not edit.",
+        '"""Which course module provides each public tinytorch name (read by tinytorch/__init__.py)."""',
+        "",
+        "MODULES = {",
+        *(f"    {m.id!r}: {m.slug!r}," for m in course.modules),
+        "}",
+        "",
+        "NAMES = {",
+        *(f"    {name!r}: {where!r}," for name, where in entries.items()),
+        "}",
+        "",
+    ]
+    return ExportPlan(None, course.package_root / CATALOG_NAME, "\n".join(lines), tuple(entries))
+
+
+def plan_export(course: Course, modules: list[Module], *, strict_catalog: bool = True) -> list[ExportPlan]:
+    """Plans for the given modules plus the catalog; raises ExportError before anything is written.
+
+    With `strict_catalog=False` (exporting one module while a student's later module does not
+    compile yet), the catalog is left as it is rather than failing the export of a good module.
+    """
+    built = {module.id: plan_module(course, module) for module in modules}
+    plans = [plan for module_plans in built.values() for plan in module_plans]
+    check_owners(course, plans)
+    try:
+        plans.append(plan_catalog(course, built=built))
+    except ExportError:
+        if strict_catalog:
+            raise
+    return plans
+
+
+def write_plans(course: Course, plans: list[ExportPlan]) -> list[Path]:
+    """Write every plan whose text differs; return the files written."""
+    written = []
+    for plan in plans:
+        folder = plan.target.parent
+        while folder != course.package_root and course.package_root in folder.parents:
+            init = folder / "__init__.py"
+            if not init.exists():
+                dotted = ".".join(folder.relative_to(course.package_root).parts)
+                atomic_write(init, f'"""tinytorch.{dotted}: generated modules live here."""\n')
+            folder = folder.parent
+        if plan.differs():
+            atomic_write(plan.target, plan.text)
+            written.append(plan.target)
+    return written
+
+
+def exportable(course: Course) -> list[Module]:
+    """The modules whose source file exists (a fixture course may carry only some)."""
+    return [module for module in course.modules if module.source.is_file()]
+
+
+def public_names(code: str) -> list[str]:
+    """Top-level classes, functions and assignments not starting with "_": a file's `__all__`."""
+    return assemble.names_in(code)[1]

@@ -1,19 +1,21 @@
 """Run one course module's tests in a pytest subprocess and read the results from a JSON report.
 
 What is tested comes from the manifest, not from naming conventions: the module file itself (its
-inline `test_*` functions, passed to pytest explicitly) and the module's folder `tests/NN_slug/`,
-whose tests must carry the module's marker (`m01`). A small pytest plugin
-(tito/pytest_report/tito_report_plugin.py) writes each test's outcome to a JSON file, which is what
-tito reads; pytest's text output is only kept to explain a crash.
+inline `test_*` functions, passed to pytest explicitly) and the module's package test folder,
+`tests/NN_slug/` (course.Module.tests), whose tests must carry the module's marker (`m01`). A pytest
+plugin (tito/pytest_plugins/report.py) writes each test's outcome to a JSON file, which is what tito
+reads; pytest's text output is only kept to explain a crash.
 
 The subprocess runs in the course root with that root first on its import path, so the tests import
 the course tree's `tinytorch`, never another installed copy (the plugin checks and reports otherwise).
+It runs under a time limit enforced on its whole process tree, and ends with tito however tito ends
+(tito/processes.py).
 
     from tito.course import load_course
     from tito.testing import run_module_tests
     course = load_course()
     report = run_module_tests(course, course.module("01"), timeout=300)
-    print(report.passed, report.failed, report.failures)
+    print(report.summary(), report.failures)
 """
 
 from __future__ import annotations
@@ -21,24 +23,38 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tito import processes
 from tito.course import Course, Module
 
-PLUGIN_DIR = Path(__file__).resolve().parent / "pytest_report"
-PLUGIN = "tito_report_plugin"
+REPORT_PLUGIN = "tito.pytest_plugins.report"
+DEFAULT_TIMEOUT = 600.0  # seconds for one module's tests, unless course.yaml or --timeout says otherwise
 OUTPUT_TAIL = 4000
+
+
+class MissingTestsError(Exception):
+    """A module's package test folder is missing: nothing could prove the module works."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One test that did not pass, or one error outside any test (collection, a missing marker)."""
+
+    test_id: str
+    kind: str  # inline, package, other, or "" for errors outside a test
+    outcome: str  # failed, error
+    exception: str  # "AssertionError", "NotImplementedError", or "" when unknown
+    message: str
+    where: str  # "modules/01_tensor/tensor.py:226": where to look
 
 
 @dataclass
 class TestReport:
-    """The outcome of one module's tests. `ok` means every test passed and at least one ran."""
+    """The outcome of one module's tests. `ok` means all passed, with inline and package tests both run."""
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -48,12 +64,16 @@ class TestReport:
     skipped: int = 0
     errors: int = 0
     seconds: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (test id, assertion message)
+    failures: list[Failure] = field(default_factory=list)
     inline: int = 0  # tests collected from the module file
+    inline_passed: int = 0
     package: int = 0  # tests collected from tests/NN_slug/
+    package_passed: int = 0
     exit_code: int | None = None
     timed_out: bool = False
+    timeout: float | None = None
     output: str = ""  # the tail of pytest's own output, kept to explain a crash
+    whole: bool = True  # every test was selected (no -k): then inline and package tests must both run
 
     @property
     def ran(self) -> int:
@@ -61,26 +81,46 @@ class TestReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.errors == 0 and self.passed > 0 and not self.timed_out
+        return self.problem() is None
 
     def problem(self) -> str | None:
         """One sentence saying why the run is not ok, or None when it is."""
         if self.timed_out:
-            return f"the tests of {self.module} did not finish within the time limit"
+            return (
+                f"the tests of {self.module} reached the time limit of {self.timeout:g} s and were stopped: look "
+                "for an endless loop, in particular in code that runs when the module is imported"
+            )
         if self.failed or self.errors:
             parts = [f"{self.failed} failed"] if self.failed else []
             parts += [f"{self.errors} error{'s' if self.errors != 1 else ''}"] if self.errors else []
             return f"{' and '.join(parts)} in the tests of {self.module}"
         if self.passed == 0:
             return f"no tests ran for {self.module}, so nothing proves it works"
+        if not self.whole:
+            return None
+        if self.inline == 0:
+            return f"the module file of {self.module} has no inline tests (test_unit_* functions) that ran"
+        if self.package == 0:
+            return f"the package tests of {self.module} (tests/{self.module}/) collected no tests"
         return None
+
+    def summary(self) -> str:
+        """"15 of 87 tests passed (inline 5 of 5, package 10 of 82)": counts that cannot be misread."""
+        total = self.passed + self.failed + self.skipped
+        text = f"{self.passed} of {total} tests passed (inline {self.inline_passed} of {self.inline}, "
+        text += f"package {self.package_passed} of {self.package})"
+        if self.skipped:
+            text += f", {self.skipped} skipped"
+        if self.errors:
+            text += f", {self.errors} error{'s' if self.errors != 1 else ''} outside the tests"
+        return text + f" in {self.seconds:g} s"
 
 
 def pytest_command(course: Course, module: Module, report_path: Path, extra_args=()) -> list[str]:
     """The command line `run_module_tests` runs (in the course root)."""
     targets = [path for path in (module.source, module.tests) if path.exists()]
     command = [sys.executable, "-m", "pytest", *(str(path) for path in targets)]
-    command += ["-p", PLUGIN, "--tito-report", str(report_path), "--tito-marker", module.marker]
+    command += ["-p", REPORT_PLUGIN, "--tito-report", str(report_path), "--tito-marker", module.marker]
     command += ["--tito-inline", str(module.source), "--tito-suite", str(module.tests)]
     command += ["--tito-package", str(course.package_root), f"--rootdir={course.root}"]
     command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", *extra_args]
@@ -88,13 +128,28 @@ def pytest_command(course: Course, module: Module, report_path: Path, extra_args
 
 
 def test_environment(course: Course) -> dict:
-    """The subprocess environment: the course root first on the import path, then the plugin."""
+    """The subprocess environment: the course root first on the import path."""
     env = dict(os.environ)
-    paths = [str(course.root), str(PLUGIN_DIR)]
+    paths = [str(course.root)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+def module_timeout(module: Module, timeout: float | None = None) -> float:
+    """The time limit for a module's tests: --timeout, else course.yaml's `timeout`, else 600 s."""
+    return float(timeout or getattr(module, "timeout", None) or DEFAULT_TIMEOUT)
+
+
+def require_tests(course: Course, module: Module) -> None:
+    """Refuse to test a module whose package test folder is missing (MissingTestsError)."""
+    if not module.tests.is_dir():
+        shown = module.tests.relative_to(course.root).as_posix()
+        raise MissingTestsError(
+            f"{shown}/ is missing, so nothing can prove {module.name} works: restore the folder from your "
+            f"course (for example `git checkout -- {shown}`), then run the command again."
+        )
 
 
 def run_module_tests(
@@ -104,98 +159,65 @@ def run_module_tests(
 
     `timeout` (seconds) stops the whole test process tree; `extra_args` go to pytest as they are;
     `stream=True` lets pytest print to the terminal instead of capturing its output.
+    Raises MissingTestsError when the package test folder is missing.
     """
-    result = TestReport(module=module.name)
-    if not module.source.exists() and not module.tests.exists():
-        result.errors = 1
-        result.failures.append((module.name, f"neither {module.source} nor {module.tests} exists"))
-        return result
-
+    require_tests(course, module)
+    result = TestReport(module=module.name, timeout=module_timeout(module, timeout), whole=not extra_args)
     workdir = Path(tempfile.mkdtemp(prefix="tito-test-"))
     report_path = workdir / "report.json"
-    started = time.perf_counter()
     try:
-        output, result.exit_code, result.timed_out = _run(
+        finished = processes.run(
             pytest_command(course, module, report_path, extra_args),
-            cwd=course.root,
-            env=test_environment(course),
-            timeout=timeout,
-            stream=stream,
+            cwd=course.root, env=test_environment(course), timeout=result.timeout, capture=not stream,
         )
-        result.seconds = round(time.perf_counter() - started, 2)
-        result.output = output[-OUTPUT_TAIL:]
-        _read_report(result, report_path, timeout)
+        result.seconds = round(finished.seconds, 2)
+        result.output = finished.output[-OUTPUT_TAIL:]
+        result.exit_code, result.timed_out = finished.exit_code, finished.timed_out
+        _read_report(result, report_path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
-def _run(command, *, cwd, env, timeout, stream) -> tuple[str, int | None, bool]:
-    """Run a command in its own process group; on timeout, kill the whole group."""
-    capture = None if stream else subprocess.PIPE
-    popen_args = {"start_new_session": True} if os.name == "posix" else {}
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=capture, stderr=subprocess.STDOUT if capture else None,
-        text=True, errors="replace", **popen_args,
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        return output or "", process.returncode, False
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        output, _ = process.communicate()
-        return output or "", None, True
-    except BaseException:  # Ctrl-C: do not leave a test process running
-        _kill(process)
-        process.wait()
-        raise
+def _error(result: TestReport, test_id: str, message: str) -> None:
+    result.errors += 1
+    result.failures.append(Failure(test_id, "", "error", "", message, ""))
 
 
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _read_report(result: TestReport, report_path: Path, timeout: float | None) -> None:
+def _read_report(result: TestReport, report_path: Path) -> None:
     if result.timed_out:
-        result.errors += 1
-        result.failures.append((result.module, f"timed out after {timeout:g} s; the test process was stopped"))
+        _error(result, result.module, f"stopped at the time limit of {result.timeout:g} s")
         return
     try:
         data = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = "\n".join(result.output.strip().splitlines()[-15:])
-        result.errors += 1
-        result.failures.append(
-            (result.module, f"pytest exited with code {result.exit_code} without a report:\n{tail}".rstrip())
-        )
+        _error(result, result.module, f"pytest exited with code {result.exit_code} without a report:\n{tail}".rstrip())
         return
     for test in data["tests"]:
-        outcome = test["outcome"]
+        outcome, kind = test["outcome"], test["kind"]
         if outcome == "passed":
             result.passed += 1
         elif outcome == "skipped":
             result.skipped += 1
-        elif outcome == "failed":
-            result.failed += 1
-            result.failures.append((test["id"], test["message"]))
         else:
-            result.errors += 1
-            result.failures.append((test["id"], test["message"]))
-        if test["kind"] == "inline":
-            result.inline += 1
-        elif test["kind"] == "package":
-            result.package += 1
+            if outcome == "failed":
+                result.failed += 1
+            else:
+                result.errors += 1
+            result.failures.append(
+                Failure(test["id"], kind, outcome, test.get("exception", ""), test["message"], test.get("where", ""))
+            )
+        if kind in ("inline", "package"):
+            setattr(result, kind, getattr(result, kind) + 1)
+            if outcome == "passed":
+                setattr(result, f"{kind}_passed", getattr(result, f"{kind}_passed") + 1)
     for error in data["errors"]:
         result.errors += 1
-        result.failures.append((error["id"], error["message"]))
+        result.failures.append(
+            Failure(error["id"], "", "error", error.get("exception", ""), error["message"], error.get("where", ""))
+        )
     # pytest's own usage errors (exit 3 internal, 4 usage) leave no tests behind; say so.
     if result.exit_code in (3, 4) and not data["tests"] and not data["errors"]:
-        result.errors += 1
         tail = "\n".join(result.output.strip().splitlines()[-10:])
-        result.failures.append((result.module, f"pytest stopped with code {result.exit_code}:\n{tail}"))
+        _error(result, result.module, f"pytest stopped with code {result.exit_code}:\n{tail}")

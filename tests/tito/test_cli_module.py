@@ -40,7 +40,7 @@ def test_complete_records_the_module_and_says_what_is_unlocked(fixture_course, t
     result = tito("module", "complete", "1")
     assert result.exit_code == 0, result.output
     assert "Module 01_alpha completed." in result.output
-    assert "2 passed (1 inline, 1 package)" in result.output
+    assert "2 of 2 tests passed (inline 1 of 1, package 1 of 1)" in result.output
     assert "tinytorch/core/alpha.py (written)" in result.output
     assert "module 02_beta, milestone first" in result.output  # what is now unlocked
     entry = progress(fixture_course)["modules"]["01"]

@@ -31,9 +31,23 @@ def test_a_failing_test_is_reported_with_its_id_and_assertion(fixture_course):
     report = run(fixture_course)
     assert (report.passed, report.failed) == (0, 2)
     assert not report.ok
-    failures = dict(report.failures)
-    assert "assert 6 == 4" in failures["modules/01_alpha/alpha.py::test_unit_alpha_double"]
-    assert "assert 9 == 6" in failures["tests/01_alpha/test_alpha.py::test_alpha_double_of_three"]
+    failures = {failure.test_id: failure for failure in report.failures}
+    inline = failures["modules/01_alpha/alpha.py::test_unit_alpha_double"]
+    assert "assert 6 == 4" in inline.message and inline.exception == "AssertionError" and inline.kind == "inline"
+    package = failures["tests/01_alpha/test_alpha.py::test_alpha_double_of_three"]
+    assert "assert 9 == 6" in package.message and package.kind == "package"
+    assert package.where == "tests/01_alpha/test_alpha.py:8", "a wrong value is seen where the test checks it"
+
+
+def test_an_exception_in_the_students_code_points_at_their_line_not_the_package(fixture_course):
+    fixture_course.write("modules/01_alpha/alpha.py", module_text("alpha", body="return 2 * undefined_name"))
+    assert fixture_course.module_file("01").read_text().splitlines()[12].strip() == "return 2 * undefined_name"
+    fixture_course.export()
+    report = run(fixture_course)
+    assert {(f.kind, f.exception, f.where) for f in report.failures} == {
+        ("inline", "NameError", "modules/01_alpha/alpha.py:13"),
+        ("package", "NameError", "modules/01_alpha/alpha.py:13"),  # raised in tinytorch/core/alpha.py, mapped
+    }
     assert report.problem() == "2 failed in the tests of 01_alpha"
 
 
@@ -52,9 +66,9 @@ def test_a_package_test_without_the_module_marker_is_an_error(fixture_course):
     fixture_course.export()
     report = run(fixture_course)
     assert report.passed == 2 and report.errors == 1 and not report.ok
-    test_id, message = report.failures[0]
-    assert test_id == "tests/01_alpha/test_alpha.py::test_alpha_double_of_three"
-    assert "pytestmark = pytest.mark.m01" in message
+    (failure,) = report.failures
+    assert failure.test_id == "tests/01_alpha/test_alpha.py::test_alpha_double_of_three"
+    assert "pytestmark = pytest.mark.m01" in failure.message
 
 
 def test_a_collection_error_is_reported(fixture_course):
@@ -62,7 +76,7 @@ def test_a_collection_error_is_reported(fixture_course):
     fixture_course.export()
     report = run(fixture_course)
     assert report.errors >= 1 and not report.ok
-    assert any("test_broken.py" in test_id for test_id, _ in report.failures)
+    assert any("test_broken.py" in failure.test_id for failure in report.failures)
 
 
 def test_the_tests_import_the_course_trees_tinytorch(fixture_course):
@@ -84,13 +98,15 @@ def test_a_timeout_stops_the_test_process(fixture_course):
     fixture_course.export()
     report = run(fixture_course, timeout=3)
     assert report.timed_out and not report.ok
-    assert "timed out after 3 s" in report.failures[0][1]
+    assert "stopped at the time limit of 3 s" in report.failures[0].message
+    assert "endless loop" in report.problem()
 
 
 def test_extra_args_reach_pytest(fixture_course):
     fixture_course.export()
     report = run(fixture_course, extra_args=("-k", "of_three"))
     assert report.passed == 1 and report.package == 1 and report.inline == 0
+    assert report.ok, "a run narrowed by -k need not run both kinds of tests"
 
 
 def _collect(root, *args):

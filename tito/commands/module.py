@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markdown import Markdown
-from rich.markup import escape
 from rich.padding import Padding
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from tito import exporter, notebooks
 from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown
-from tito.completion import complete_module
+from tito.checking import PrerequisiteError, complete_module
+from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
 from tito.console import console
 from tito.course import Course, Module
 from tito.progress import ProgressError, completed_ids
 from tito.restore import ResetError, reset_module_file
-from tito.testing import TestReport
+from tito.testing import MissingTestsError
 from tito.unlocks import changed_since_completion, missing_prerequisites, module_state, next_module
 
 app = typer.Typer(help="List, start, complete and reset course modules.", no_args_is_help=True)
@@ -186,60 +186,52 @@ def start(
     out.print(f"When they pass, run `tito module complete {module.id}`.")
 
 
-def _print_failures(report: TestReport) -> None:
-    out = console()
-    for test_id, message in report.failures:
-        out.print(f"[red]FAILED[/] {escape(test_id)}")
-        for line in message.splitlines() or ["(no message)"]:
-            out.print(f"    {line}", markup=False)
-
-
-def print_report_line(report: TestReport) -> str:
-    parts = [f"{report.passed} passed"]
-    if report.inline or report.package:
-        parts[0] += f" ({report.inline} inline, {report.package} package)"
-    parts += [f"{report.failed} failed", f"{report.skipped} skipped"]
-    if report.errors:
-        parts.append(f"{report.errors} errors")
-    return ", ".join(parts) + f" in {report.seconds:g} s"
-
-
 @app.command("complete")
-def complete(module_name: ModuleArg) -> None:
+def complete(
+    module_name: ModuleArg,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", min=1, help="Stop the tests after this many seconds (default: course.yaml's, else 600)."),
+    ] = None,
+    all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,
+) -> None:
     """Compile-check, export and test a module; record it completed only if every test passes."""
     course = load_course_or_exit()
     module = resolve_module(course, module_name)
     _store, data = progress_or_exit(course)
     _check_prerequisites(course, module, completed_ids(data), "complete it")
+    again = f"tito module complete {module.id}"
     out = console()
     try:
         with out.status(f"Completing {module.name}...") as spinner:
-            result = complete_module(course, module, on_step=lambda text: spinner.update(f"{module.name}: {text}..."))
+            result = complete_module(
+                course, module, timeout=timeout, on_step=lambda text: spinner.update(f"{module.name}: {text}...")
+            )
+    except KeyboardInterrupt as exc:
+        stopped(exc, "nothing was recorded")
     except notebooks.NotebookError as exc:
         fail(f"{exc} Nothing was exported or recorded.")
+    except (MissingTestsError, PrerequisiteError) as exc:
+        fail(f"{exc} Nothing was recorded.")
     except exporter.ExportError as exc:
-        fail(f"{exc} Nothing was written or recorded; fix it, then run `tito module complete {module.id}`.")
+        fail(f"{exc} Nothing was written or recorded; fix it, then run `{again}`.")
     except ProgressError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); nothing was recorded. "
-             f"Fix that, then run `tito module complete {module.id}`.")
+             f"Fix that, then run `{again}`.")
 
     if result.notebook_note:
         out.print(result.notebook_note, markup=False)
     report = result.report
     if not result.recorded:
-        _print_failures(report)
-        out.print(f"Tests: {print_report_line(report)}.")
-        fail(
-            f"{report.problem()}; nothing was recorded. Fix {shown(course, module.source)}, then run "
-            f"`tito module complete {module.id}`."
-        )
+        show_failures(report, show_all=all_failures, again=again)
+        fail(fix_and_rerun(course, module, report, again, "nothing was recorded"))
 
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
-    summary.add_row("Tests", print_report_line(report))
+    summary.add_row("Tests", report.summary())
     targets = ", ".join(
         f"{shown(course, t)} ({'written' if t in result.written else 'unchanged'})" for t in result.targets
     )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from tito import exporter
-from tito.commands.common import fail, load_course_or_exit, resolve_modules
+from tito import exporter, notebooks
+from tito.checking import PrerequisiteError, check_module
+from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
+from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_modules
 from tito.console import console
-from tito.testing import run_module_tests
+from tito.course import Course, Module
+from tito.testing import MissingTestsError
+from tito.unlocks import changed_since_completion
 
 
 def run_tests(
@@ -27,21 +31,23 @@ def run_tests(
         Optional[str], typer.Option("--keyword", "-k", help="Only tests whose names match this pytest -k expression.")
     ] = None,
     timeout: Annotated[
-        Optional[float], typer.Option("--timeout", help="Stop a module's tests after this many seconds.", min=1)
+        Optional[float],
+        typer.Option("--timeout", min=1, help="Stop a module's tests after this many seconds (default: course.yaml's, else 600)."),
     ] = None,
+    all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,
 ) -> None:
     """Export each module, then run its inline tests and its tests/NN_slug/ suite (does not record progress)."""
     course = load_course_or_exit()
     if bool(modules) == all_:
         fail("Name the modules to test or pass --all: for example `tito test 01` or `tito test --all`.", code=2)
     chosen = resolve_modules(course, modules) if modules else exporter.exportable(course)
+    again = f"tito test {' '.join(modules) if modules else '--all'}"
     out = console()
-    if not no_export:
+    if all_ and not no_export:
         try:
-            plans = exporter.plan_export(course, exporter.exportable(course) if all_ else chosen, strict_catalog=False)
+            exporter.write_plans(course, exporter.plan_export(course, chosen, strict_catalog=False))
         except exporter.ExportError as exc:
-            fail(f"{exc} Nothing was written or tested; fix it, then run `tito test {' '.join(modules or ['--all'])}`.")
-        exporter.write_plans(course, plans)
+            fail(f"{exc} Nothing was written or tested; fix it, then run `{again}`.")
 
     table = Table(title="Test results")
     for column in ("Module", "Passed", "Failed", "Skipped", "Errors", "Seconds"):
@@ -51,10 +57,18 @@ def run_tests(
     for module in chosen:
         if verbose:
             out.rule(module.name)
-            report = run_module_tests(course, module, timeout=timeout, extra_args=extra, stream=True)
-        else:
-            with out.status(f"Testing {module.name}..."):
-                report = run_module_tests(course, module, timeout=timeout, extra_args=extra)
+        try:
+            with out.status(f"Testing {module.name}...") if not verbose else contextlib.nullcontext():
+                checked = check_module(
+                    course, module, timeout=timeout, export=not (all_ or no_export), extra_args=extra, stream=verbose
+                )
+        except KeyboardInterrupt as exc:
+            stopped(exc, "nothing was recorded")
+        except (notebooks.NotebookError, MissingTestsError, PrerequisiteError) as exc:
+            fail(str(exc))
+        except exporter.ExportError as exc:
+            fail(f"{exc} Nothing was written or tested; fix it, then run `{again}`.")
+        report = checked.report
         style = "green" if report.ok else "red"
         table.add_row(
             f"[{style}]{module.name}[/]", str(report.passed), str(report.failed), str(report.skipped),
@@ -62,16 +76,27 @@ def run_tests(
         )
         if not report.ok:
             failing.append((module, report))
-            for test_id, message in report.failures:
-                out.print(f"[red]FAILED[/] {escape(test_id)}")
-                for line in message.splitlines() or ["(no message)"]:
-                    out.print(f"    {line}", markup=False)
+            show_failures(report, show_all=all_failures, again=f"tito test {module.id}")
     out.print(table)
     if failing:
-        problems = "; ".join(report.problem() for _module, report in failing)
-        first = failing[0][0]
-        fail(f"{problems}. Fix {first.source.relative_to(course.root).as_posix()}, then run `tito test {first.id}`.")
-    if len(chosen) == 1:
-        out.print(f"All tests of {chosen[0].name} passed: run `tito module complete {chosen[0].id}` to record it.")
-    else:
-        out.print(f"All tests of {len(chosen)} modules passed: run `tito module status` to see what is recorded.")
+        module, report = failing[0]
+        others = f" ({len(failing) - 1} more module(s) failed too)" if len(failing) > 1 else ""
+        fail(fix_and_rerun(course, module, report, f"tito test {module.id}") + others)
+    out.print(_all_passed(course, chosen), markup=False)
+
+
+def _all_passed(course: Course, chosen: list[Module]) -> str:
+    """What passing means for the record: not recorded yet, recorded, or changed since it was recorded."""
+    if len(chosen) != 1:
+        return f"All tests of {len(chosen)} modules passed: run `tito module status` to see what is recorded."
+    module = chosen[0]
+    _store, data = progress_or_exit(course)
+    entry = data["modules"].get(module.id) or {}
+    if entry.get("status") != "completed":
+        return f"All tests of {module.name} passed: run `tito module complete {module.id}` to record it."
+    if changed_since_completion(module, entry):
+        return (
+            f"All tests of {module.name} passed; the file changed since it was recorded as completed: run "
+            f"`tito module complete {module.id}` to record this version."
+        )
+    return f"All tests of {module.name} passed, and it is recorded as completed: run `tito module status` to see what comes next."

@@ -254,6 +254,12 @@ def write_plans(course: Course, plans: list[ExportPlan]) -> list[Path]:
     return written
 
 
+def is_exported(course: Course, module: Module) -> bool:
+    """Are all the package files this module's file names written? (False when it names none.)"""
+    targets = declared_targets(course, module)
+    return bool(targets) and all(target_path(course, target).is_file() for target in targets)
+
+
 def exportable(course: Course) -> list[Module]:
     """The modules whose source file exists (a fixture course may carry only some)."""
     return [module for module in course.modules if module.source.is_file()]

@@ -11,7 +11,7 @@ A milestone trains on the framework the student wrote, so it can only run once t
 from __future__ import annotations
 
 from tito.course import Course, Milestone, Module
-from tito.exporter import ExportError, plan_module
+from tito.exporter import is_exported
 from tito.progress import ProgressStore
 
 
@@ -21,16 +21,7 @@ def missing_modules(course: Course, milestone: Milestone, store: ProgressStore |
     if course.edition == "student":
         completed = (store or ProgressStore(course)).completed_ids()
         return [module for module in required if module.id not in completed]
-    return [module for module in required if not _exported(course, module)]
-
-
-def _exported(course: Course, module: Module) -> bool:
-    if not module.source.is_file():
-        return False
-    try:
-        return all(plan.target.is_file() for plan in plan_module(course, module))
-    except ExportError:
-        return False
+    return [module for module in required if not is_exported(course, module)]
 
 
 def missing_message(course: Course, milestone: Milestone, missing: list[Module]) -> str:

@@ -8,7 +8,8 @@ text. Options (all given by tito/testing.py):
   --tito-marker NAME    the module's marker (m01); inline tests get it, suite tests must have it
   --tito-package DIR    the tinytorch package the tests must import (the course tree's)
 
-Only the standard library and pytest are imported here: this file is loaded by path, not through tito.
+Each failure carries its exception's name, its message, and `where`: the student's module file and
+line it passed through (see locations.py), else the place it was raised.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-MESSAGE_LINES = 25
+from tito.pytest_plugins import locations
+
+MESSAGE_LINES = 12
 
 
 def pytest_addoption(parser):
@@ -34,6 +37,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("tito.pytest_plugins.locations"):
+        config.pluginmanager.register(locations, "tito.pytest_plugins.locations")
     if config.getoption("tito_report"):
         config.pluginmanager.register(Recorder(config), "tito-recorder")
 
@@ -45,21 +50,39 @@ def _short(text: str) -> str:
     return "\n".join(lines)
 
 
-def _message(report) -> str:
-    """The assertion or exception message of a failed report, with where it happened."""
+def _where(report, rootdir: str) -> str:
+    """The student's module file and line the failure passed through, else where it was raised."""
+    found = getattr(report, "student_location", None)
+    if found:
+        return found
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.path:
+        path = os.path.relpath(crash.path, rootdir) if os.path.isabs(crash.path) else crash.path
+        return f"{path.replace(os.sep, '/')}:{crash.lineno}"
+    return ""
+
+
+def failure(report, rootdir: str) -> dict:
+    """The exception's name, its message and where to look, for a failed or skipped report."""
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (file, line, reason)
-        return str(longrepr[2])
+        return {"exception": "", "message": str(longrepr[2]), "where": f"{longrepr[0]}:{longrepr[1]}"}
     crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        where = f" ({os.path.basename(crash.path)}:{crash.lineno})" if crash.path else ""
-        return _short(crash.message) + where
-    return _short(str(longrepr).strip().splitlines()[-1] if str(longrepr).strip() else "failed")
+    text = crash.message if crash is not None else (str(longrepr).strip().splitlines() or ["failed"])[-1]
+    exception = getattr(report, "exception_name", "")
+    if exception and text.startswith(exception + ": "):
+        text = text[len(exception) + 2:]
+    elif not exception:  # a collection error: pytest gives only text, "Name: message" at best
+        name, _, rest = text.partition(": ")
+        if name.replace(".", "").isidentifier():
+            exception, text = name.rsplit(".", 1)[-1], rest
+    return {"exception": exception, "message": _short(text), "where": _where(report, rootdir)}
 
 
 class Recorder:
     def __init__(self, config):
         self.config = config
+        self.rootdir = str(config.rootpath)
         self.path = Path(config.getoption("tito_report"))
         self.inline = {Path(p).resolve() for p in config.getoption("tito_inline")}
         self.suites = [Path(p).resolve() for p in config.getoption("tito_suite")]
@@ -87,13 +110,13 @@ class Recorder:
         found = Path(spec.origin).resolve().parent if spec and spec.origin else None
         if found != Path(self.package).resolve():
             self.errors.append({
-                "id": "tinytorch",
+                "id": "tinytorch", "exception": "", "where": "",
                 "message": f"the tests would import tinytorch from {found}, not the course tree's {self.package}",
             })
 
     def pytest_collectreport(self, report):
         if report.failed:
-            self.errors.append({"id": report.nodeid or "collection", "message": _message(report)})
+            self.errors.append({"id": report.nodeid or "collection", **failure(report, self.rootdir)})
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
@@ -103,14 +126,15 @@ class Recorder:
                 item.add_marker(self.marker)
             elif kind == "package" and self.marker and item.get_closest_marker(self.marker) is None:
                 self.errors.append({
-                    "id": item.nodeid,
+                    "id": item.nodeid, "exception": "", "where": item.nodeid.split("::")[0],
                     "message": f"has no {self.marker} marker: add `pytestmark = pytest.mark.{self.marker}` to its file",
                 })
 
     def pytest_runtest_logreport(self, report):
         entry = self.tests.setdefault(
             report.nodeid,
-            {"id": report.nodeid, "kind": self.kinds.get(report.nodeid, "other"), "outcome": "passed", "message": ""},
+            {"id": report.nodeid, "kind": self.kinds.get(report.nodeid, "other"), "outcome": "passed",
+             "exception": "", "message": "", "where": ""},
         )
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if hasattr(report, "wasxfail"):
@@ -121,10 +145,10 @@ class Recorder:
                 outcome = report.outcome
             entry["outcome"] = outcome
             if outcome != "passed":
-                entry["message"] = _message(report)
+                entry.update(failure(report, self.rootdir))
         elif report.when == "teardown" and report.failed and entry["outcome"] == "passed":
             entry["outcome"] = "error"
-            entry["message"] = _message(report)
+            entry.update(failure(report, self.rootdir))
         entry["seconds"] = round(entry.get("seconds", 0.0) + report.duration, 4)
 
     def pytest_sessionfinish(self, session, exitstatus):

@@ -74,7 +74,7 @@ def sync_newer(module) -> str | None:
     jupytext = _jupytext()
     notebook = _read_notebook(jupytext, module, path)
     as_module_text = jupytext.writes(_for_module_file(notebook), fmt=PY_FORMAT)
-    source_text = module.source.read_text(encoding="utf-8") if module.source.exists() else None
+    source_text = _module_text(module) if module.source.exists() else None
     if source_text == as_module_text:
         return None
     notebook_newer = source_text is None or path.stat().st_mtime_ns > module.source.stat().st_mtime_ns
@@ -97,6 +97,13 @@ def sync_newer(module) -> str | None:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _module_text(module) -> str:
+    """The module file's text; a byte that is not UTF-8 is an ExportError naming its line and column."""
+    from tito.exporter import read_source
+
+    return read_source(module.source, relative(module.source, module.root))
+
+
 def _jupytext():
     try:
         import jupytext
@@ -110,7 +117,7 @@ def _jupytext():
 
 def _read_module(jupytext, module):
     """The module file as a notebook whose metadata pairs it with the file and adds no header to it."""
-    notebook = jupytext.reads(module.source.read_text(encoding="utf-8"), fmt=PY_FORMAT)
+    notebook = jupytext.reads(_module_text(module), fmt=PY_FORMAT)
     settings = notebook.metadata.setdefault("jupytext", {})
     settings["formats"] = PAIRED_FORMATS
     return notebook

@@ -47,7 +47,7 @@ LEFT_OUT_NAMES = frozenset(
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 # Tests of tito itself: they check the tool against the reference solutions, so they cannot pass in
 # a student edition and some of them hold solution text on purpose (the leak check, grading fixtures).
-INSTRUCTOR_ONLY = ("tests/tito", "tests/fixtures/grading")
+INSTRUCTOR_ONLY = ("tests/tito", "tests/integration", "tests/fixtures/grading")
 
 # A solution line shorter than this (spaces removed) says nothing about the solution: `return out`.
 MIN_SECRET_CHARS = 12
@@ -427,6 +427,12 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
         target = build / name
         target.parent.mkdir(parents=True, exist_ok=True)
         text = plain_text(source)
+        if text is None and name.endswith(".py"):  # unreadable as text, so it could not be searched or stripped
+            try:
+                exporter.read_source(source, name)
+            except exporter.ExportError as exc:
+                raise ReleaseError(str(exc)) from None
+            raise ReleaseError(f"{name} holds a NUL byte, so it is not a Python text file; remove it or fix it.")
         found = find_blocks(text, name) if text is not None else []
         if found:
             new, count = strip_solutions(text, name, _module_id(course, name))

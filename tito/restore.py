@@ -84,7 +84,7 @@ def reset_module_file(course: Course, module: Module) -> Reset:
     backup = None
     changed = True
     if module.source.exists():
-        changed = module.source.read_text(encoding="utf-8") != text
+        changed = module.source.read_bytes() != text.encode("utf-8")  # whatever the file holds, even bad bytes
         backup = backup_path(course, module)
         backup.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(module.source, backup)

@@ -79,14 +79,14 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
     try:
         compile(text, shown, "exec")
     except SyntaxError as exc:
-        raise ExportError(f"{module.source}:{exc.lineno}: syntax error: {exc.msg}.") from None
+        raise ExportError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}.") from None
     cells = parse_cells(text)
     default = default_exp(cells, shown)
     if default is None:
-        raise ExportError(f"{module.source}:1: no '#| default_exp' cell, so tito does not know where to export.")
+        raise ExportError(f"{shown}:1: no '#| default_exp' cell, so tito does not know where to export.")
     exported = [cell for cell in cells if cell.exported]
     if not exported:
-        raise ExportError(f"{module.source}:1: no '#| export' cells, so there is nothing to export.")
+        raise ExportError(f"{shown}:1: no '#| export' cells, so there is nothing to export.")
 
     pool: list[assemble.PoolImport] = []
     parts: dict[str, Part] = {}
@@ -111,7 +111,7 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
         siblings, uses[target] = assemble.sibling_imports(part, parts, pool_names)
         imports = assemble.choose_imports(part, pool) + siblings
         plans.append(_plan(course, module, target, part.public, imports, part.lines, shown, "the package half of"))
-    assemble.check_no_cycles(uses, str(module.source))
+    assemble.check_no_cycles(uses, shown)
     if default not in {plan.dotted for plan in plans}:
         plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))
     return plans
@@ -125,7 +125,7 @@ def _plan(course, module, target, names, imports, body, shown, role) -> ExportPl
     try:
         compile(text, str(path), "exec")
     except SyntaxError as exc:
-        raise ExportError(f"{module.source}:1: the exported cells do not compile on their own: {exc.msg}.") from None
+        raise ExportError(f"{shown}:1: the exported cells do not compile on their own: {exc.msg}.") from None
     return ExportPlan(module, path, text, tuple(names), target)
 
 
@@ -140,33 +140,29 @@ def _gathering_plan(course, module, default, parts, shown) -> ExportPlan:
 
 def check_owners(course: Course, plans: list[ExportPlan]) -> None:
     """One owner per package file: refuse a file another module declares or tito did not generate."""
-    claims: dict[str, Module] = {}
+    claims: dict[str, list[Module]] = {}
     for module in exportable(course):
         for target in declared_targets(course, module):
-            claims.setdefault(target, module)
+            claims.setdefault(target, []).append(module)
+    by_source = {relative(m.source, course.root): m for m in course.modules}
     for plan in plans:
         if plan.module is None:
             continue
-        shown = relative(plan.target, course.root)
-        owner = claims.get(plan.dotted)
-        if owner is not None and owner.id != plan.module.id:
-            raise ExportError(
-                f"{plan.module.source}:1: {shown} belongs to module {owner.name}, which also exports to "
-                f"{plan.dotted}; module {plan.module.name} must export to a file of its own."
-            )
+        where, shown = relative(plan.module.source, course.root), relative(plan.target, course.root)
+        others = [m for m in claims.get(plan.dotted, []) if m.id != plan.module.id]
         first = _first_line(plan.target)
-        if first is None:
-            continue
-        origin = generated_from(first)
-        if GENERATED_MARK not in first:
+        origin = generated_from(first) if first else None
+        if not others and origin is not None and origin != where and origin in by_source:
+            others = [by_source[origin]]
+        if others:
             raise ExportError(
-                f"{plan.module.source}:1: {shown} was written by hand, not by tito export; module "
-                f"{plan.module.name} must export to another file."
+                f"{where}:1: {shown} belongs to module {others[0].name}, so module {plan.module.name} may not "
+                f"export to {plan.dotted}: choose a file of its own in its '#| default_exp' or '#| export' line."
             )
-        if origin is not None and origin != relative(plan.module.source, course.root):
+        if first is not None and GENERATED_MARK not in first:
             raise ExportError(
-                f"{plan.module.source}:1: {shown} was generated from {origin}, another module's file; module "
-                f"{plan.module.name} must export to a file of its own."
+                f"{where}:1: {shown} was written by hand, not by tito export, so module {plan.module.name} may "
+                "not export to it: choose another file in its '#| default_exp' or '#| export' line."
             )
 
 
@@ -200,7 +196,7 @@ def plan_catalog(course: Course, built: dict[str, list[ExportPlan]] | None = Non
             for name in plan.names:
                 if name in entries:
                     raise ExportError(
-                        f"{module.source}:1: '{name}' is also exported by module {entries[name][1]}; "
+                        f"{relative(module.source, course.root)}:1: '{name}' is also exported by module {entries[name][1]}; "
                         "public names must be unique across modules."
                     )
                 entries[name] = ("tinytorch." + plan.dotted, module.id)

@@ -218,11 +218,10 @@ class LiveDisplay(PlainDisplay):
         )
 
     def epoch(self, *, epoch, **metrics):
+        if self.task is not None and epoch < self.epochs:  # the bar moves on first: printing redraws it
+            self.running_loss, self.last_epoch = None, metrics
+            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}", refresh=True)
         super().epoch(epoch=epoch, **metrics)
-        self.last_epoch = metrics
-        if self.task is not None and epoch < self.epochs:
-            self.running_loss = None
-            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}")
 
 
 def make_display(console: Console, live: bool):

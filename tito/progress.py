@@ -275,7 +275,7 @@ def _better(run: dict, best: dict | None, metric: str | None) -> bool:
     new, old = run["metrics"].get(metric), best["metrics"].get(metric)
     if not isinstance(new, (int, float)):
         return False
-    return not isinstance(old, (int, float)) or new > old
+    return not isinstance(old, (int, float)) or new >= old  # a tie goes to the newer run (its pictures)
 
 
 def _plain(value):

@@ -32,11 +32,13 @@ from tinytorch import (
     OneCycleLR,
     ReLU,
     Sequential,
+    Tensor,
     Trainer,
+    no_grad,
     seed_everything,
 )
 from tinytorch.data import Compose, DataLoader, RandomCrop, RandomHorizontalFlip, TensorDataset
-from tito.datasets import load_cifar10
+from tito.datasets import CIFAR10_CLASSES, load_cifar10
 
 DATASETS = ("cifar10",)
 CONFIG = {
@@ -50,10 +52,12 @@ MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)  # CIFAR-10's per-channel statistics
 STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
+SAMPLE_UNIT = "images"  # what the display counts per second
 BLAS_THREADS = 1  # the spatial layers run their own threads; OpenBLAS on top of them only competes for cores
 QUICK_TRAIN_IMAGES = 512  # --quick: one epoch on this many images, tested on as many
 EVAL_BATCH = 500
 PREVIEW_IMAGES = 2_000  # the test photos checked after each epoch but the last (which uses all of them)
+PICTURE_IMAGES = 200  # predictions.png picks its examples from the first 200 test photos
 
 
 def block(channels_in, channels_out):
@@ -77,15 +81,32 @@ def normalize(images):
     return images
 
 
+def predict(model, images):
+    """The class the trained network picks for each photo (call in eval mode, under no_grad)."""
+    return np.concatenate([model(Tensor(images[i : i + EVAL_BATCH])).data.argmax(axis=1) for i in range(0, len(images), EVAL_BATCH)])
+
+
+def feature_maps(model, image):
+    """One photo after each conv block (conv, batch norm, pool, ReLU): what the network sees at each depth."""
+    maps, x = [], Tensor(image[None])
+    for layer in model:
+        x = layer(x)
+        if isinstance(layer, ReLU):
+            maps.append(x.data[0])
+    return maps
+
+
 def run(config=None):
     settings = {**CONFIG, **(config or {})}
+    if settings.get("quick"):
+        settings["epochs"] = 1
     progress = settings.get("progress") or (lambda event, **values: None)
+    progress("settings", **settings)
     seed_everything(settings["seed"])
 
     x_train, y_train, x_test, y_test = load_cifar10(settings.get("data_dir"))
     epochs = settings["epochs"]
     if settings.get("quick"):
-        epochs = 1
         x_train, y_train = x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
         x_test, y_test = x_test[:QUICK_TRAIN_IMAGES], y_test[:QUICK_TRAIN_IMAGES]
     progress("note", text=f"CIFAR-10: {len(x_train):,} training and {len(x_test):,} test photos, 32x32x3")
@@ -111,12 +132,21 @@ def run(config=None):
             progress("note", text=f"Test accuracy: on {PREVIEW_IMAGES:,} of the test photos after each epoch, on all after the last.")
         trainer.fit(train_loader, epochs=epochs - 1, val_loader=preview_loader, callback=progress)
     history = trainer.fit(train_loader, epochs=1, val_loader=test_loader, callback=progress)
+
+    model.eval()  # for the pictures: one more pass over the test photos, keeping every answer
+    with no_grad():
+        predictions, maps = predict(model, x_test), feature_maps(model, x_test[0])
     return {
         "test_accuracy": history["val_accuracy"][-1],
         "train_accuracy": history["train_accuracy"][-1],
         "loss": history["train_loss"][-1],
         "epochs": epochs,
         "filters": model[0].weight.data,  # the first layer's 3x3 colour kernels, drawn as filters.png
+        "feature_maps": maps,  # test photo 0 after each conv block: feature_maps.png
+        "test_images": x_test[:PICTURE_IMAGES] * STD[:, None, None] + MEAN[:, None, None],  # as photographed
+        "test_predictions": predictions,  # with test_labels, drawn as confusion.png
+        "test_labels": y_test,
+        "class_names": list(CIFAR10_CLASSES),
     }
 
 

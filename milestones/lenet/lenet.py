@@ -31,7 +31,9 @@ from tinytorch import (
     OneCycleLR,
     ReLU,
     Sequential,
+    Tensor,
     Trainer,
+    no_grad,
     seed_everything,
 )
 from tinytorch.data import DataLoader, TensorDataset
@@ -45,10 +47,14 @@ CONFIG = {
     "lr": 0.01,  # the peak of the one-cycle schedule (Adam)
     "seed": 1998,
 }
+SAMPLE_UNIT = "images"  # what the display counts per second
 BLAS_THREADS = 1  # the matrices here are small: extra BLAS threads only wait on each other (see tito/milestones/tuning.py)
 MNIST_CONFIG = {"epochs": 8, "batch_size": 64, "lr": 0.005}  # what changes for --dataset mnist
 MNIST_SPLIT_SEED = 10_000  # fixes which 8,000 of the t10k images train when only those are present
 QUICK_TRAIN_IMAGES = 2_000  # --quick: one epoch on at most this many images
+EVAL_BATCH = 500
+PICTURE_IMAGES = 200  # predictions.png picks its examples from the first 200 test digits
+DIGITS = [str(digit) for digit in range(10)]
 
 
 def lenet_8x8():
@@ -73,6 +79,21 @@ def lenet5():
         Linear(120, 84), ReLU(),
         Linear(84, 10),
     )
+
+
+def predict(model, images):
+    """The digit the trained network picks for each image (call in eval mode, under no_grad)."""
+    return np.concatenate([model(Tensor(images[i : i + EVAL_BATCH])).data.argmax(axis=1) for i in range(0, len(images), EVAL_BATCH)])
+
+
+def feature_maps(model, image):
+    """One image after each conv block (conv, ReLU, pool): what the network sees at each depth."""
+    maps, x = [], Tensor(image[None])
+    for layer in model:
+        x = layer(x)
+        if isinstance(layer, MaxPool2d):
+            maps.append(x.data[0])
+    return maps
 
 
 def load_digits(dataset, data_dir):
@@ -102,29 +123,41 @@ def run(config=None):
     config = config or {}
     dataset = config.get("dataset", CONFIG["dataset"])
     settings = {**CONFIG, **(MNIST_CONFIG if dataset == "mnist" else {}), **config}
+    if settings.get("quick"):
+        settings["epochs"] = 1
     progress = settings.get("progress") or (lambda event, **values: None)
+    progress("settings", **settings)
     seed_everything(settings["seed"])
 
     x_train, y_train, x_test, y_test, note = load_digits(dataset, settings.get("data_dir"))
     progress("note", text=note)
     epochs = settings["epochs"]
     if settings.get("quick"):
-        epochs, x_train, y_train = 1, x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
+        x_train, y_train = x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
 
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
-    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=500)
+    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH)
     model = lenet_8x8() if dataset == "tinydigits" else lenet5()
     optimizer = Adam(model.parameters(), lr=settings["lr"])
     steps = max(2, epochs * len(train_loader))  # the schedule needs two steps, even for a one-batch run
     schedule = OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
     trainer = Trainer(model, optimizer, CrossEntropyLoss(), scheduler=schedule)
     history = trainer.fit(train_loader, epochs=epochs, val_loader=test_loader, callback=progress)
+
+    model.eval()  # for the pictures: the trained network's answers, and what its conv blocks see
+    with no_grad():
+        predictions, maps = predict(model, x_test), feature_maps(model, x_test[0])
     return {
         "test_accuracy": history["val_accuracy"][-1],
         "train_accuracy": history["train_accuracy"][-1],
         "loss": history["train_loss"][-1],
         "epochs": epochs,
         "filters": model[0].weight.data,  # the first layer's kernels, drawn as filters.png
+        "feature_maps": maps,  # test image 0 after each conv block: feature_maps.png
+        "test_images": x_test[:PICTURE_IMAGES],  # drawn with their answers as predictions.png
+        "test_predictions": predictions,  # with test_labels, drawn as confusion.png
+        "test_labels": y_test,
+        "class_names": DIGITS,
     }
 
 

@@ -13,7 +13,7 @@ SGD with momentum, the Trainer and the DataLoader.
 
 import numpy as np
 
-from tinytorch import SGD, CrossEntropyLoss, Linear, Sequential, Sigmoid, Trainer, seed_everything
+from tinytorch import SGD, CrossEntropyLoss, Linear, Sequential, Sigmoid, Tensor, Trainer, no_grad, seed_everything
 from tinytorch.data import DataLoader, TensorDataset
 from tito.datasets import load_tinydigits
 
@@ -25,8 +25,12 @@ CONFIG = {
     "lr": 0.5,
     "seed": 1986,
 }
+SAMPLE_UNIT = "images"  # what the display counts per second
 HIDDEN_UNITS = 64
 MOMENTUM = 0.9  # the "momentum term" of Rumelhart, Hinton and Williams (1986)
+QUICK_EPOCHS = 2
+PICTURE_IMAGES = 200  # predictions.png picks its examples from the first 200 test digits
+DIGITS = [str(digit) for digit in range(10)]
 
 
 def build_model():
@@ -36,13 +40,14 @@ def build_model():
 
 def run(config=None):
     settings = {**CONFIG, **(config or {})}
-    progress = settings.get("progress")
+    if settings.get("quick"):
+        settings["epochs"] = QUICK_EPOCHS
+    progress = settings.get("progress") or (lambda event, **values: None)
+    progress("settings", **settings)
     seed_everything(settings["seed"])
     x_train, y_train, x_test, y_test = load_tinydigits(settings.get("data_dir"))
     x_train, x_test = x_train.reshape(len(x_train), 64), x_test.reshape(len(x_test), 64)  # a flat vector each
     epochs = settings["epochs"]
-    if settings.get("quick"):
-        epochs = 2
 
     train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=512)
@@ -50,11 +55,19 @@ def run(config=None):
     optimizer = SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM)
     trainer = Trainer(model, optimizer, CrossEntropyLoss())
     history = trainer.fit(train_loader, epochs=epochs, val_loader=test_loader, callback=progress)
+
+    model.eval()  # for the pictures: the trained network's answer to every test digit
+    with no_grad():
+        predictions = model(Tensor(x_test)).data.argmax(axis=1)
     return {
         "test_accuracy": history["val_accuracy"][-1],
         "train_accuracy": history["train_accuracy"][-1],
         "loss": history["train_loss"][-1],
         "epochs": epochs,
+        "test_images": x_test[:PICTURE_IMAGES].reshape(-1, 8, 8),  # drawn as predictions.png
+        "test_predictions": predictions,  # with test_labels, drawn as confusion.png
+        "test_labels": y_test,
+        "class_names": DIGITS,
     }
 
 

@@ -23,9 +23,11 @@ CONFIG = {
     "lr": 0.1,
     "seed": 1957,
 }
+SAMPLE_UNIT = "points"  # what the display counts per second
 TRAIN_POINTS = 400
 TEST_POINTS = 200
 MARGIN = 0.05  # no point lies closer than this to the hidden line, so the classes are separable
+BOUNDARY_GRID = 200  # boundary.png: the neuron's answer at 200 x 200 places in the square
 
 
 def make_points(count, rng, normal, offset):
@@ -45,9 +47,20 @@ def predict(neuron, points):
     return (neuron(Tensor(points)).data[:, 0] > 0).astype(np.float32)
 
 
+def decision_boundary(neuron, points, labels):
+    """The neuron's answer all over the square, with the points it is judged on (for boundary.png)."""
+    xs = ys = np.linspace(-1, 1, BOUNDARY_GRID)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    classes = predict(neuron, grid).reshape(len(ys), len(xs))
+    return {"xs": xs, "ys": ys, "classes": classes, "points": points, "labels": labels, "title": "the learned line, over the test points"}
+
+
 def run(config=None):
     settings = {**CONFIG, **(config or {})}
+    if settings.get("quick"):
+        settings["epochs"] = 1
     progress = settings.get("progress") or (lambda event, **values: None)
+    progress("settings", **settings)
     rng = np.random.default_rng(settings["seed"])
     np.random.seed(settings["seed"])  # tinytorch draws its initial weights from NumPy's global generator
 
@@ -57,7 +70,7 @@ def run(config=None):
     x_test, y_test = make_points(TEST_POINTS, rng, normal, offset)
 
     neuron = Linear(2, 1)
-    epochs = 1 if settings.get("quick") else settings["epochs"]
+    epochs = settings["epochs"]
     batch_size, lr = settings["batch_size"], np.float32(settings["lr"])
     batches = -(-TRAIN_POINTS // batch_size)
     progress("start", epochs=epochs, batches=batches, batch_size=batch_size)
@@ -77,7 +90,9 @@ def run(config=None):
             progress("batch", epoch=epoch, batch=batch, loss=float(np.abs(error).mean()), samples=len(chosen))
         train_accuracy = float(np.mean(predict(neuron, x_train) == y_train))
         test_accuracy = float(np.mean(predict(neuron, x_test) == y_test))
-        progress("epoch", epoch=epoch, loss=mistakes / TRAIN_POINTS, train_accuracy=train_accuracy, test_accuracy=test_accuracy)
+        # The loss is the share of points the rule had to correct; on the test points, the share it gets wrong.
+        progress("epoch", epoch=epoch, loss=mistakes / TRAIN_POINTS, train_accuracy=train_accuracy,
+                 test_accuracy=test_accuracy, test_loss=1 - test_accuracy)
         if mistakes == 0:
             converged_at = epoch
             progress("note", text=f"No mistakes in epoch {epoch}: the perceptron has converged, as the theorem promises.")
@@ -90,6 +105,7 @@ def run(config=None):
         "train_accuracy": train_accuracy,
         "epochs": epoch,
         "converged_epoch": converged_at,  # None if it never had an epoch without mistakes
+        "boundary": decision_boundary(neuron, x_test, y_test),  # drawn as boundary.png
     }
 
 

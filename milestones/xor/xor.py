@@ -14,7 +14,7 @@ autograd (05) and optimizers (06), in a training loop written out by hand.
 
 import numpy as np
 
-from tinytorch import Adam, BCEWithLogitsLoss, Linear, Sequential, Tanh, Tensor
+from tinytorch import Adam, BCEWithLogitsLoss, Linear, Sequential, Tanh, Tensor, no_grad
 
 DATASETS = ("xor",)
 CONFIG = {
@@ -24,11 +24,14 @@ CONFIG = {
     "lr": 0.05,
     "seed": 1969,
 }
+SAMPLE_UNIT = "points"  # what the display counts per second
 HIDDEN_UNITS = 4
 TRAIN_POINTS = 200
 TEST_POINTS = 100
 JITTER = 0.2  # each point lies within 0.2 of its corner, so every label is unambiguous
 CORNERS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+BOUNDARY_GRID = 150  # boundary.png: each network's answer at 150 x 150 places around the square
+BOUNDARY_RANGE = (-0.4, 1.4)
 
 
 def make_points(count, rng):
@@ -42,6 +45,15 @@ def make_points(count, rng):
 def accuracy(model, points, labels):
     """A logit above 0 means the network says 1."""
     return float(np.mean((model(Tensor(points)).data > 0) == (labels > 0.5)))
+
+
+def decision_boundary(model, points, labels, title):
+    """The network's answer all around the unit square, with the points it is judged on (for boundary.png)."""
+    xs = ys = np.linspace(*BOUNDARY_RANGE, BOUNDARY_GRID)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    with no_grad():
+        classes = (model(Tensor(grid)).data[:, 0] > 0).reshape(len(ys), len(xs)).astype(np.int64)
+    return {"xs": xs, "ys": ys, "classes": classes, "points": points, "labels": labels[:, 0], "title": title}
 
 
 def train(model, x_train, y_train, x_test, y_test, settings, rng, progress=None):
@@ -63,11 +75,13 @@ def train(model, x_train, y_train, x_test, y_test, settings, rng, progress=None)
             total += loss.item() * len(chosen)
             if progress:
                 progress("batch", epoch=epoch, batch=batch, loss=loss.item(), samples=len(chosen), lr=optimizer.lr)
-        figures = {
-            "loss": total / len(x_train),
-            "train_accuracy": accuracy(model, x_train, y_train),
-            "test_accuracy": accuracy(model, x_test, y_test),
-        }
+        with no_grad():
+            figures = {
+                "loss": total / len(x_train),
+                "train_accuracy": accuracy(model, x_train, y_train),
+                "test_accuracy": accuracy(model, x_test, y_test),
+                "test_loss": loss_fn(model(Tensor(x_test)), Tensor(y_test)).item(),
+            }
         if progress:
             progress("epoch", epoch=epoch, **figures)
     return figures
@@ -78,6 +92,7 @@ def run(config=None):
     if settings.get("quick"):
         settings["epochs"] = min(settings["epochs"], 10)
     progress = settings.get("progress") or (lambda event, **values: None)
+    progress("settings", **settings)
     rng = np.random.default_rng(settings["seed"])
     np.random.seed(settings["seed"])  # tinytorch draws its initial weights from NumPy's global generator
     x_train, y_train = make_points(TRAIN_POINTS, rng)
@@ -102,6 +117,10 @@ def run(config=None):
         "train_accuracy": hidden["train_accuracy"],
         "loss": hidden["loss"],
         "single_layer_test_accuracy": single["test_accuracy"],
+        "boundary": [  # drawn side by side as boundary.png
+            decision_boundary(single_layer, x_test, y_test, f"one layer: {single['test_accuracy']:.0%} of the test points"),
+            decision_boundary(network, x_test, y_test, f"hidden layer of {HIDDEN_UNITS} tanh units: {hidden['test_accuracy']:.0%}"),
+        ],
     }
 
 

@@ -17,10 +17,14 @@ from typer.testing import CliRunner
 
 from tito.cli import app
 from tito.course import load_course
+from tito.milestones import plots
+from tito.milestones.progress import Progress
+from tito.milestones.runner import load_script
 from tito.progress import ProgressStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from dataset_fixtures import CIFAR10_FOLDER, cifar_fixture, gz, idx_bytes  # noqa: E402
+from png_checks import assert_picture  # noqa: E402
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +43,24 @@ def course(tmp_path, monkeypatch):
     return load_course(root)
 
 
+CNN_PICTURES = ["confusion.png", "curves.png", "feature_maps.png", "filters.png", "predictions.png"]
+PICTURES = {  # exactly what each milestone's run folder gets
+    "perceptron": ["boundary.png", "curves.png"],
+    "xor": ["boundary.png", "curves.png"],
+    "mlp": ["confusion.png", "curves.png", "predictions.png"],
+    "lenet": CNN_PICTURES,
+    "cifar10": CNN_PICTURES,
+}
+BOUNDARY_PANELS = {"perceptron": 1, "xor": 2}  # xor shows the single layer beside the hidden layer
+
+
+def picture_size(milestone_id: str, name: str) -> tuple[int, int]:
+    if name == "boundary.png":
+        width, height = plots.BOUNDARY_PANEL
+        return width * BOUNDARY_PANELS[milestone_id], height
+    return plots.SIZES[name.removesuffix(".png")]
+
+
 def quick_run(course, milestone_id, *options):
     result = CliRunner().invoke(app, ["milestone", "run", milestone_id, "--quick", "--no-live", *options])
     assert result.exit_code == 0, result.output
@@ -47,12 +69,20 @@ def quick_run(course, milestone_id, *options):
     assert record["quick"] is True and record["stopped"] is None
     assert record["history"], "a quick run still trains at least one epoch"
     assert milestone_id not in ProgressStore(course).read()["milestones"]  # quick runs are never recorded
+    pictures = sorted(path.name for path in folder.glob("*.png"))
+    assert pictures == PICTURES[milestone_id], result.output
+    for name in pictures:
+        assert_picture(folder / name, picture_size(milestone_id, name))
+    assert f"Pictures in .tito/runs/{milestone_id}/{folder.name}/: " in result.output
+    assert all(name in result.output for name in pictures)
+    assert record["config"]["quick"] is True and {"epochs", "batch_size", "lr", "seed", "dataset"} <= set(record["config"])
     return record
 
 
 def test_perceptron_quick(course):
     record = quick_run(course, "perceptron")
     assert 0.5 < record["metrics"]["test_accuracy"] <= 1.0
+    assert record["config"] == {"dataset": "points", "epochs": 1, "batch_size": 1, "lr": 0.1, "seed": 1957, "quick": True}
 
 
 def test_xor_quick_shows_the_single_layer_failing(course):
@@ -81,6 +111,7 @@ def test_lenet_quick_on_mnist_t10k_files_alone(course, tmp_path):
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gz(idx_bytes(rng.integers(0, 10, 50, dtype=np.uint8))))
     record = quick_run(course, "lenet", "--dataset", "mnist", "--data-dir", str(folder))
     assert record["config"]["dataset"] == "mnist"
+    assert record["config"]["data_dir"] == str(folder) and record["config"]["batch_size"] == 64  # MNIST's own defaults
     assert any("40 of its images train and the other 10 test" in note for note in record["notes"])
 
 
@@ -109,3 +140,31 @@ def test_missing_data_is_one_clear_line_and_leaves_no_run_folder(course, tmp_pat
     assert result.exit_code == 1
     assert f"{tmp_path} holds no MNIST files" in result.output and "tito data download mnist" in result.output
     assert not (course.state_dir / "runs" / "lenet").exists()
+
+
+class EpochLosses:
+    """A display that notes, at each epoch's end, the bar's running loss beside the epoch's own loss."""
+
+    def __init__(self):
+        self.pairs, self.running = [], None
+
+    def start(self, **_):
+        pass
+
+    def note(self, **_):
+        pass
+
+    def batch(self, *, running_loss, **_):
+        self.running = running_loss
+
+    def epoch(self, *, loss, **_):
+        self.pairs.append((self.running, loss))
+
+
+@pytest.mark.parametrize("milestone_id", ["perceptron", "xor", "mlp", "lenet"])
+def test_the_bars_loss_at_an_epochs_end_is_the_epochs_loss(course, milestone_id):
+    display = EpochLosses()
+    load_script(course.milestone(milestone_id)).run({"quick": True, "progress": Progress(display)})
+    assert display.pairs, "the script reported no epoch"
+    for running, epoch_loss in display.pairs:
+        assert running == pytest.approx(epoch_loss, rel=1e-6)

@@ -1,4 +1,4 @@
-"""The milestone runner's parts: Trainer events, the display's lines, run folders, speed settings."""
+"""The milestone runner's parts: Trainer events, run folders, speed settings (the display: test_milestone_display.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
-from rich.console import Console
 
 from tito.course import load_course
 from tito.milestones import rundir, tuning
-from tito.milestones.display import PlainDisplay, epoch_line
 from tito.milestones.progress import NonFiniteLoss, Progress
 
 
@@ -26,6 +24,7 @@ def test_progress_understands_trainer_events():
     for batch, seen in ((1, 32), (2, 64), (3, 80)):
         progress(train_event("batch", 1, batch, seen, 1.0 / batch))
     row = {"train_loss": 0.6, "train_accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.75, "lr": 0.01, "seconds": 1.0}
+    running_at_the_last_batch = progress.running_loss
     progress(train_event("epoch", 1, 3, 80, 0.6, row))
     progress(train_event("batch", 2, 1, 32, 0.5))
 
@@ -35,6 +34,25 @@ def test_progress_understands_trainer_events():
     (epoch,) = progress.history
     assert epoch["test_accuracy"] == 0.75 and epoch["train_accuracy"] == 0.8 and epoch["loss"] == 0.6
     assert "epochs" not in epoch and "batches" not in epoch
+    # The running loss weighs each batch by its samples, as the Trainer's epoch loss does.
+    assert running_at_the_last_batch == pytest.approx((1.0 * 32 + 0.5 * 32 + 16 / 3) / 80)
+    assert progress.running_loss == 0.5  # a new epoch starts a new mean
+    assert progress.batch_epochs == pytest.approx([1 / 3, 2 / 3, 1.0, 4 / 3])  # where each batch lies on the epoch axis
+
+
+def test_a_script_without_an_epoch_loss_gets_its_batches_mean():
+    progress = Progress()
+    progress("start", epochs=1, batches=2)
+    progress("batch", epoch=1, batch=1, loss=1.0, samples=3)
+    progress("batch", epoch=1, batch=2, loss=0.0, samples=1)
+    progress("epoch", epoch=1, test_accuracy=0.5)
+    assert progress.history[0]["loss"] == 0.75
+
+
+def test_the_settings_a_script_reports_are_kept_without_its_progress_callable():
+    progress = Progress()
+    progress("settings", epochs=3, lr=0.1, dataset="easy", progress=progress)
+    assert progress.settings == {"epochs": 3, "lr": 0.1, "dataset": "easy"}
 
 
 def test_nan_from_a_trainer_event_names_epoch_batch_and_a_lower_rate():
@@ -43,26 +61,6 @@ def test_nan_from_a_trainer_event_names_epoch_batch_and_a_lower_rate():
         progress(train_event("batch", 2, 3, 96, float("nan")))
     message = str(caught.value)
     assert "epoch 2, batch 3" in message and "--lr 0.001" in message
-
-
-def test_an_epoch_line_reads_as_a_sentence_of_figures():
-    line = epoch_line(12, 3, {"loss": 0.1234, "train_accuracy": 0.9, "test_accuracy": 0.955}, 4.25, 1500.0)
-    assert line == "epoch  3/12  loss 0.1234  train  90.0%  test  95.5%     1500 img/s     4.2 s"
-    assert "test    -  " in epoch_line(1, 1, {"loss": 0.5}, 1.0, None)
-
-
-def test_plain_display_prints_one_line_per_epoch_and_notes():
-    console = Console(record=True, width=120, force_terminal=False)
-    display = PlainDisplay(console)
-    progress = Progress(display)
-    progress("start", epochs=2, batches=1, batch_size=4)
-    progress("batch", epoch=1, batch=1, loss=0.5, samples=4)
-    progress("epoch", epoch=1, loss=0.5, test_accuracy=0.5)
-    progress("note", text="[not markup] halfway")
-    lines = console.export_text().splitlines()
-    assert lines[0] == "Training for 2 epochs of 1 batches of 4."
-    assert lines[1].startswith("epoch 1/2  loss 0.5000")
-    assert lines[2] == "[not markup] halfway"
 
 
 def test_run_folders_never_collide(make_course):
@@ -125,36 +123,3 @@ def test_importing_the_tuning_module_does_not_load_numpy():
     code = "import sys, tito.milestones.tuning; print('numpy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"  # else OPENBLAS_CORETYPE would be set too late to count
-
-
-def live_screen(width: int) -> str:
-    """What a LiveDisplay draws for one finished epoch and one batch of the next, escape codes removed."""
-    import io
-    import re
-
-    from tito.milestones.display import LiveDisplay
-
-    screen = io.StringIO()
-    with LiveDisplay(Console(file=screen, force_terminal=True, width=width)) as display:
-        progress = Progress(display)
-        progress("start", epochs=2, batches=4, batch_size=8)
-        for batch in (1, 2, 3, 4):
-            progress("batch", epoch=1, batch=batch, loss=1.0 / batch, samples=8)
-        progress("epoch", epoch=1, loss=0.5, train_accuracy=0.8, test_accuracy=0.75)
-        progress("batch", epoch=2, batch=1, loss=0.125, samples=8)
-        display.bar.refresh()
-        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
-
-
-def test_live_display_shows_bar_loss_accuracy_speed_and_time_left():
-    text = live_screen(width=120)
-    bar = [line for line in text.replace("\r", "\n").splitlines() if "1/4" in line][-1]
-    assert bar.startswith("epoch 2/2 ") and "loss 0.1250" in bar and "train 80.0% test 75.0%" in bar
-    assert "img/s" in bar and "left 0:0" in bar
-    assert "epoch 1/2  loss 0.5000  train  80.0%  test  75.0%" in text  # the finished epoch, above the bar
-
-
-def test_a_narrow_terminal_keeps_the_counts_whole_and_leaves_accuracy_to_the_epoch_lines():
-    text = live_screen(width=80)
-    bar = [line for line in text.replace("\r", "\n").splitlines() if "1/4" in line][-1]
-    assert " 1/4 loss 0.1250 " in bar and "left 0:0" in bar and "train" not in bar

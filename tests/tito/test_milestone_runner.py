@@ -7,17 +7,22 @@ accuracy its dataset option asks for, so each test checks the runner, not a netw
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.milestones import plots
+from tito.milestones import plots, tuning
 from tito.milestones.progress import NonFiniteLoss, Progress
 from tito.progress import ProgressStore
 
 from course_builder import build_course
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from png_checks import assert_picture  # noqa: E402
 
 SCRIPT = textwrap.dedent(
     '''
@@ -26,12 +31,16 @@ SCRIPT = textwrap.dedent(
     DATASETS = ("easy", "hard", "ctrl-c")
     CONFIG = {"dataset": "easy", "epochs": 2, "lr": 0.1, "seed": 0}
     ACCURACY = {"easy": 0.95, "hard": 0.5, "ctrl-c": 0.95}
+    SAMPLE_UNIT = "points"
 
 
     def run(config):
         settings = {**CONFIG, **config}
+        if settings.get("quick"):
+            settings["epochs"] = 1
         progress = settings["progress"]
-        epochs = 1 if settings.get("quick") else settings["epochs"]
+        progress("settings", **settings)
+        epochs = settings["epochs"]
         progress("start", epochs=epochs, batches=2, batch_size=4)
         for epoch in range(1, epochs + 1):
             for batch in (1, 2):
@@ -118,12 +127,13 @@ def test_reaching_the_target_records_metrics_and_writes_the_run_folder(course):
     assert code == 0, output
     assert "Target reached" in output
     assert "epoch 3/3" in output  # the plain display's per-epoch lines
+    assert "points/s" in output and "img/s" not in output  # the script's SAMPLE_UNIT
 
     (folder,) = run_dirs(course)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["achieved"] is True
     assert metrics["metrics"] == {"test_accuracy": 0.95, "epochs": 3, "seed": 7}
-    assert metrics["config"] == {"epochs": 3, "seed": 7}
+    assert metrics["config"] == {"dataset": "easy", "epochs": 3, "lr": 0.1, "seed": 7}  # defaults merged with options
     assert [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
     assert metrics["history"][2]["loss"] == pytest.approx(0.5 / 3)
     assert len(metrics["batch_losses"]) == 6
@@ -272,8 +282,8 @@ def test_with_matplotlib_the_runner_draws_curves_and_first_layer_filters(course,
     export_first_module()
     drawn = {}
 
-    def curves(path, title, batch_losses, history):
-        drawn["curves"] = (path.name, title, len(batch_losses), [h["epoch"] for h in history])
+    def curves(path, title, batch_epochs, batch_losses, history):
+        drawn["curves"] = (path.name, title, batch_epochs, len(batch_losses), [h["epoch"] for h in history])
         return path
 
     def filters(path, title, weights):
@@ -285,22 +295,77 @@ def test_with_matplotlib_the_runner_draws_curves_and_first_layer_filters(course,
     monkeypatch.setattr(plots, "first_layer_filters", filters)
     code, output = run_tito("milestone", "run", "first")
     assert code == 0, output
-    assert drawn["curves"] == ("curves.png", "first (1957): The first milestone", 4, [1, 2])
+    assert drawn["curves"] == ("curves.png", "first (1957): The first milestone", [0.5, 1.0, 1.5, 2.0], 4, [1, 2])
     assert drawn["filters"] == ("filters.png", [[[[0.0, 1.0], [1.0, 0.0]]]])
+    (folder,) = run_dirs(course)
+    assert f"Pictures in .tito/runs/first/{folder.name}/: curves.png, filters.png." in output
 
 
-def test_a_failing_plot_is_reported_and_the_record_is_kept(course, monkeypatch):
+def test_the_pictures_are_real_pngs_listed_at_the_end(course):
+    export_first_module()
+    code, output = run_tito("milestone", "run", "first")
+    assert code == 0, output
+    (folder,) = run_dirs(course)
+    assert sorted(p.name for p in folder.iterdir()) == ["curves.png", "filters.png", "metrics.json"]
+    assert "curves.png, filters.png." in output
+    assert_picture(folder / "curves.png", plots.SIZES["curves"])
+
+
+def test_a_failing_picture_is_a_note_and_the_others_are_still_drawn(course, monkeypatch):
     export_first_module()
 
     def broken(*args):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(plots, "available", lambda: True)
     monkeypatch.setattr(plots, "training_curves", broken)
     code, output = run_tito("milestone", "run", "first")
     assert code == 0, output
-    assert "Could not draw the plots (RuntimeError: no fonts)" in output
+    assert "Could not draw curves.png (RuntimeError: no fonts)." in output
+    (folder,) = run_dirs(course)
+    assert (folder / "filters.png").is_file() and not (folder / "curves.png").exists()
     assert "first" in progress_record(course)["milestones"]
+
+
+def test_without_matplotlib_the_end_of_the_run_says_how_to_get_pictures(course, monkeypatch):
+    export_first_module()
+    monkeypatch.setattr(plots, "available", lambda: False)
+    code, output = run_tito("milestone", "run", "first")
+    assert code == 0, output
+    assert "No pictures: matplotlib is not installed. Run `pip install matplotlib`" in output
+
+
+# --- speed settings: recorded, and shown only with -v ---------------------------------------------
+
+
+@pytest.mark.parametrize("flag", [None, "-v", "--verbose"])
+def test_speed_settings_go_to_metrics_json_and_to_the_screen_only_with_verbose(course, monkeypatch, flag):
+    export_first_module()
+    monkeypatch.setattr(tuning, "apply", lambda: ["malloc keeps freed memory (mallopt)"])
+    code, output = run_tito("milestone", "run", "first", *([flag] if flag else []))
+    assert code == 0, output
+    assert ("Speed settings for this process: malloc keeps freed memory (mallopt)." in output) is (flag is not None)
+    (folder,) = run_dirs(course)
+    assert json.loads((folder / "metrics.json").read_text())["speed_settings"] == ["malloc keeps freed memory (mallopt)"]
+
+
+# --- the best run -------------------------------------------------------------------------------
+
+
+def test_a_tied_run_becomes_the_best_so_the_best_has_the_newest_pictures(course):
+    export_first_module()
+    assert run_tito("milestone", "run", "first")[0] == 0
+    assert run_tito("milestone", "run", "first", "--seed", "3")[0] == 0  # the same accuracy, 95%
+    first, second = run_dirs(course)
+    best = progress_record(course)["milestones"]["first"]["best"]
+    assert best["run_dir"] == f".tito/runs/first/{second.name}"
+    assert f"files in .tito/runs/first/{second.name}" in run_tito("milestone", "status")[1]
+
+
+def test_info_ends_the_story_on_a_full_stop_not_a_dangling_colon(course):
+    course.write("milestones/first/README.md", "# First\n\nNeeds the data set (not shipped):\n\n```bash\ntito data download x\n```\n")
+    code, output = run_tito("milestone", "info", "first")
+    assert code == 0
+    assert "Needs the data set (not shipped)." in output and "shipped):" not in output
 
 
 def test_ctrl_c_keeps_a_record_of_the_epochs_done_and_records_nothing(course):

@@ -106,7 +106,10 @@ def _readme_summary(path: Path) -> str:
     except OSError:
         return ""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]
-    return " ".join(paragraphs[0].split()) if paragraphs else ""
+    if not paragraphs:
+        return ""
+    summary = " ".join(paragraphs[0].split())
+    return summary[:-1] + "." if summary.endswith(":") else summary  # its colon introduced what follows it
 
 
 def _script_constant(path: Path, name: str):
@@ -158,6 +161,16 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
     out.print(f"Run it with `tito milestone run {milestone.id}`.")
 
 
+def _print_pictures(pictures: list[Path], where: str) -> None:
+    """Name the pictures the run drew, or say how to get them."""
+    from tito.milestones import plots
+
+    if pictures:
+        console().print(f"Pictures in {where}/: " + ", ".join(path.name for path in pictures) + ".", markup=False)
+    elif not plots.available():
+        console().print("No pictures: matplotlib is not installed. Run `pip install matplotlib` to draw them next time.", markup=False)
+
+
 @app.command()
 def run(
     milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A milestone id, such as lenet.")],
@@ -171,6 +184,7 @@ def run(
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A run of a few seconds that checks the pipeline; not judged.")] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live display.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say how tito tuned this process for speed.")] = False,
 ) -> None:
     """Train a milestone; exit 0 when it reaches its target (recorded in .tito/progress.yaml), 1 when not."""
     from tito.milestones.display import make_display
@@ -183,20 +197,22 @@ def run(
     out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}" + (" (quick run)" if quick else ""))
     try:
         with make_display(out, live=not no_live) as display:
-            result = run_milestone(course, milestone, options, display=display)
+            result = run_milestone(course, milestone, options, display=display, verbose=verbose)
     except MilestoneError as exc:
         fail(str(exc), code=exc.code)
     except ProgressError as exc:
         fail(str(exc))
     for note in result.notes:
-        out.print(note)
+        out.print(note, markup=False)
     where = relative(result.run_dir, course.root)
     value = result.target_value
     shown = f"{value:.2%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else str(value)
     if result.stopped:
         out.print(f"Files: {where}/")
+        _print_pictures(result.pictures, where)
         fail(f"{result.stopped} Nothing was recorded.")
     out.print(f"{milestone.target.metric.replace('_', ' ')} {shown} in {result.seconds:.1f} s. Files: {where}/")
+    _print_pictures(result.pictures, where)
     if quick:
         out.print(f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing.")
         return

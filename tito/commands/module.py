@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.progress_bar import ProgressBar
@@ -31,22 +32,51 @@ STATE_STYLE = {"locked": "dim", "ready": "cyan", "started": "yellow", "completed
 
 @app.command("list")
 def list_modules() -> None:
-    """List the course's modules in order, with their prerequisites and estimated hours."""
+    """List the course's modules in order, with their prerequisites, estimated hours and files."""
     course = load_course_or_exit()
-    table = Table(title=f"{course.name} modules ({course.edition} edition)")
-    for column in ("Module", "Title", "Hours", "Requires", "File"):
-        table.add_column(column)
+    _store, data = progress_or_exit(course)
+    table = Table(title=f"{course.name} modules ({course.edition} edition)", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table.add_column("Module", no_wrap=True)
+    table.add_column("Title", min_width=14)  # the one column that wraps, so the rest fit 80 columns
+    table.add_column("Hours", justify="right", no_wrap=True)
+    table.add_column("Requires", no_wrap=True)
+    table.add_column("File", no_wrap=True)
     for module in course.modules:
         table.add_row(
-            module.name,
+            module.id,
             module.title,
             f"{module.hours:g}",
-            ", ".join(module.requires) or "-",
+            compact_ids(module.requires) or "-",
             shown(course, module.source) if module.source.exists() else "(missing)",
         )
     out = console()
     out.print(table)
-    out.print("Start the first one with `tito module start " + course.modules[0].id + "`." if course.modules else "")
+    if not course.modules:
+        return
+    if not data["modules"]:  # nothing started yet
+        out.print(f"Start the first one with `tito module start {course.modules[0].id}`.")
+    else:
+        _print_next_step(course, data)
+
+
+def compact_ids(ids) -> str:
+    """"01-04" for 01, 02, 03, 04; "01, 03" where there is a gap."""
+    numbers = [int(i) for i in ids] if all(str(i).isdigit() for i in ids) else None
+    if not numbers or len(numbers) < 3 or numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        return ", ".join(ids)
+    return f"{ids[0]}-{ids[-1]}"
+
+
+def _print_next_step(course: Course, data: dict) -> None:
+    """The one next command, from the progress record: start, finish, or go on to the milestones."""
+    out = console()
+    upcoming = next_module(course, data)
+    if upcoming is None:
+        _print_milestone_hint(course, data)
+    elif data["modules"].get(upcoming.id, {}).get("status") == "started":
+        out.print(f"Next: finish {upcoming.name}, then run `tito module complete {upcoming.id}`.")
+    else:
+        out.print(f"Next: run `tito module start {upcoming.id}`.")
 
 
 @app.command("status")
@@ -101,13 +131,7 @@ def status() -> None:
     out.print(bar, f" {len(completed)}/{total} modules completed")
     for module in changed:
         out.print(f"{module.name} changed after it was completed: run `tito module complete {module.id}` to check it again.")
-    upcoming = next_module(course, data)
-    if upcoming is None:
-        _print_milestone_hint(course, data)
-    elif data["modules"].get(upcoming.id, {}).get("status") == "started":
-        out.print(f"Next: finish {upcoming.name}, then run `tito module complete {upcoming.id}`.")
-    else:
-        out.print(f"Next: run `tito module start {upcoming.id}`.")
+    _print_next_step(course, data)
 
 
 def _check_prerequisites(course: Course, module: Module, completed: set[str], action: str) -> None:

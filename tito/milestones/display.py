@@ -1,9 +1,16 @@
 """What a person sees while a milestone trains: a live rich display, or plain log lines.
 
-Both displays take the events described in tito/milestones/progress.py. The live one keeps a
-progress bar for the current epoch (batches done, loss, images per second, time left for the whole
-run) under a growing list of finished epochs; the plain one prints one line per epoch, for logs and
-terminals that cannot redraw.
+Both displays take the events described in tito/milestones/progress.py. The live one keeps two
+lines for the epoch in flight under a growing list of finished epochs:
+
+    epoch 2/10  loss 0.0596  train  97.6%  test  98.6%    2,290 images/s     1.3 s
+    epoch 3/10 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━         12/45  2,310 images/s  left 0:09
+    loss (running, this epoch) 0.1453   last epoch: train 97.6% test 98.6%
+
+The bar's loss is the mean of this epoch's batch losses so far, so at the epoch's last batch it is
+the figure its finished line shows. The plain display prints the finished lines only, for logs and
+terminals that cannot redraw. Every figure carries its label; speeds are in the milestone's own
+unit (images, points).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
 
 
 def _percent(value) -> str:
@@ -29,15 +37,20 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def speed_text(per_second: float | None, unit: str) -> str:
+    """"2,310 images/s", or "" before there is anything to measure."""
+    return f"{per_second:,.0f} {unit}/s" if per_second else ""
+
+
 class _Clock:
-    """Images per second and time left, from the events seen so far."""
+    """Samples per second and time left, from the events seen so far."""
 
     def __init__(self, clock=time.perf_counter):
         self.clock = clock
         self.epochs = self.batches = 0
         self.start_time = self.epoch_start = clock()
         self.epoch_samples = 0
-        self.last_speed = None  # images per second of the last finished epoch
+        self.last_speed = None  # samples per second of the last finished epoch
         self.done = 0.0  # epochs completed, as a fraction
 
     def start(self, epochs, batches):
@@ -49,12 +62,12 @@ class _Clock:
         self.done = (epoch - 1 + batch / self.batches) / self.epochs
 
     def epoch_end(self, epoch):
-        """Images per second are measured within an epoch; the next one starts now."""
+        """Speed is measured within an epoch; the next one starts now."""
         self.done = epoch / self.epochs
-        self.last_speed = self.images_per_second()
+        self.last_speed = self.per_second()
         self.epoch_start, self.epoch_samples = self.clock(), 0
 
-    def images_per_second(self) -> float | None:
+    def per_second(self) -> float | None:
         elapsed = self.clock() - self.epoch_start
         return self.epoch_samples / elapsed if self.epoch_samples and elapsed > 0 else None
 
@@ -67,7 +80,7 @@ class _Clock:
         return self.elapsed() * (1 - self.done) / self.done
 
 
-def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, images_per_second: float | None) -> str:
+def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, per_second: float | None, unit: str = "samples") -> str:
     """One finished epoch as a line: the same words in the live list and in plain logs."""
     width = len(str(epochs))
     loss = metrics.get("loss")
@@ -77,10 +90,29 @@ def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, images_pe
         f"train {_percent(metrics.get('train_accuracy'))}",
         f"test {_percent(metrics.get('test_accuracy'))}",
     ]
-    if images_per_second:
-        parts.append(f"{images_per_second:7.0f} img/s")
+    if per_second:
+        parts.append(f"{speed_text(per_second, unit):>{len(unit) + 9}}")
     parts.append(f"{elapsed:6.1f} s")
     return "  ".join(parts)
+
+
+def figures_line(running_loss: float | None, last_epoch: dict | None, width: int) -> str:
+    """The labelled figures under the bar, in the longest wording that fits `width` columns."""
+    loss = "-" if running_loss is None else f"{running_loss:.4f}"
+    train = test = ""
+    if last_epoch is not None:
+        train, test = _short_percent(last_epoch.get("train_accuracy")), _short_percent(last_epoch.get("test_accuracy"))
+    wordings = [
+        (f"loss (running, this epoch) {loss}", f"last epoch: train {train} test {test}"),
+        (f"loss (this epoch) {loss}", f"last epoch: train {train} test {test}"),
+        (f"loss {loss}", f"last: train {train} test {test}"),
+        (f"loss {loss}", f"{train}/{test}"),
+    ]
+    for loss_part, accuracy_part in wordings:
+        line = f"{loss_part}   {accuracy_part}" if last_epoch is not None else loss_part
+        if len(line) <= width:
+            return line
+    return line
 
 
 class PlainDisplay:
@@ -90,6 +122,7 @@ class PlainDisplay:
         self.console = console
         self.clock = _Clock()
         self.epochs = 0
+        self.unit = "samples"
 
     def __enter__(self):
         return self
@@ -103,10 +136,10 @@ class PlainDisplay:
     def note(self, *, text: str) -> None:
         self.message(text)
 
-    def start(self, *, epochs, batches, batch_size=0, **_):
-        self.epochs = int(epochs)
+    def start(self, *, epochs, batches, batch_size=0, unit="samples", **_):
+        self.epochs, self.unit = int(epochs), unit
         self.clock.start(epochs, batches)
-        size = f" of {batch_size}" if batch_size else ""
+        size = f" of {batch_size} {unit}" if batch_size else ""
         self.message(f"Training for {epochs} epochs of {batches} batches{size}.")
 
     def batch(self, *, epoch, batch, samples=0, **_):
@@ -114,30 +147,42 @@ class PlainDisplay:
 
     def epoch(self, *, epoch, **metrics):
         self.clock.epoch_end(epoch)
-        self.message(epoch_line(self.epochs, epoch, metrics, self.clock.elapsed(), self.clock.last_speed))
+        self.message(epoch_line(self.epochs, epoch, metrics, self.clock.elapsed(), self.clock.last_speed, self.unit))
+
+
+class _BarWithFigures(Progress):
+    """rich's progress bar with a line of labelled figures under it."""
+
+    def __init__(self, *columns, figures, **options):
+        self.figures = figures  # a callable: columns available -> the line under the bar
+        super().__init__(*columns, **options)
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.tasks:
+            yield Text(self.figures(self.console.width), no_wrap=True, overflow="ellipsis")
 
 
 class LiveDisplay(PlainDisplay):
-    """A redrawn progress bar for the epoch in flight, with finished epochs listed above it."""
+    """A redrawn progress bar for the epoch in flight, with finished epochs listed above it.
+
+    The bar takes whatever width the labelled figures leave; the figures have a line of their own,
+    so they fit an 80-column terminal whole.
+    """
 
     REFRESHES_PER_SECOND = 8
-    WIDE = 100  # columns needed to show the accuracy in the bar too
 
     def __init__(self, console: Console):
         super().__init__(console)
-        columns = [
+        self.running_loss = None
+        self.last_epoch = None  # the last finished epoch's figures
+        self.bar = _BarWithFigures(
             TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(bar_width=None),  # whatever width the figures leave
+            BarColumn(bar_width=None),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[accuracy]}"),  # the last epoch's; left out on narrow terminals
             TextColumn("{task.fields[speed]}"),
             TextColumn("left {task.fields[left]}"),
-        ]
-        if console.width < self.WIDE:
-            del columns[4]  # the finished epochs' lines above the bar show it anyway
-        self.bar = Progress(
-            *columns,
+            figures=lambda width: figures_line(self.running_loss, self.last_epoch, width),
             console=console,
             transient=True,
             refresh_per_second=self.REFRESHES_PER_SECOND,
@@ -155,30 +200,28 @@ class LiveDisplay(PlainDisplay):
     def message(self, text: str) -> None:
         self.bar.console.print(text, soft_wrap=True, markup=False)
 
-    def start(self, *, epochs, batches, batch_size=0, **_):
-        super().start(epochs=epochs, batches=batches, batch_size=batch_size)
-        fields = {"epoch": f"1/{epochs}", "loss": "   -  ", "accuracy": "", "speed": "", "left": "-:--"}
-        self.task = self.bar.add_task("train", total=int(batches), **fields)
+    def start(self, *, epochs, batches, batch_size=0, unit="samples", **_):
+        super().start(epochs=epochs, batches=batches, batch_size=batch_size, unit=unit)
+        self.task = self.bar.add_task("train", total=int(batches), epoch=f"1/{epochs}", speed="", left="-:--")
 
-    def batch(self, *, epoch, batch, loss=None, samples=0, **_):
+    def batch(self, *, epoch, batch, samples=0, running_loss=None, **_):
         super().batch(epoch=epoch, batch=batch, samples=samples)
+        self.running_loss = running_loss
         if self.task is None:
             return
-        speed = self.clock.images_per_second()
         self.bar.update(
             self.task,
             completed=int(batch),
             epoch=f"{epoch}/{self.epochs}",
-            loss=f"{float(loss):.4f}" if loss is not None else "   -  ",
-            speed=f"{speed:,.0f} img/s" if speed else "",
+            speed=speed_text(self.clock.per_second(), self.unit),
             left=_duration(self.clock.time_left()),
         )
 
     def epoch(self, *, epoch, **metrics):
+        if self.task is not None and epoch < self.epochs:  # the bar moves on first: printing redraws it
+            self.running_loss, self.last_epoch = None, metrics
+            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}", refresh=True)
         super().epoch(epoch=epoch, **metrics)
-        if self.task is not None and epoch < self.epochs:
-            accuracy = f"train {_short_percent(metrics.get('train_accuracy'))} test {_short_percent(metrics.get('test_accuracy'))}"
-            self.bar.update(self.task, completed=0, epoch=f"{epoch + 1}/{self.epochs}", accuracy=accuracy)
 
 
 def make_display(console: Console, live: bool):

@@ -1,10 +1,11 @@
 """The channel between a milestone script and whoever watches it train.
 
-A script calls `progress(event, **values)` as it trains; three events exist:
+A script calls `progress(event, **values)` as it trains; these events exist:
 
+    progress("settings", epochs=10, batch_size=128, lr=0.05, seed=1, dataset="mnist")  # what this run uses
     progress("start", epochs=10, batches=12, batch_size=128)   # batches per epoch
     progress("batch", epoch=1, batch=3, loss=0.71, samples=128)
-    progress("epoch", epoch=1, loss=0.52, train_accuracy=0.84, test_accuracy=0.86, lr=0.05)
+    progress("epoch", epoch=1, loss=0.52, train_accuracy=0.84, test_accuracy=0.86, test_loss=0.4, lr=0.05)
     progress("note", text="A single layer cannot separate XOR: 75% at best.")  # a line of the story
 
 A `Trainer` callback event (tinytorch.core.training.TrainEvent, with `.kind` "batch" or "epoch")
@@ -13,7 +14,11 @@ its validation figures are the milestone's test figures.
 
 `Progress` turns these into a history (for metrics.json and the plots), checks every loss (a NaN or
 infinite loss raises NonFiniteLoss, which stops the run wherever the script is), and forwards each
-event to a display. Epochs and batches are counted from 1, as a person would.
+event but "settings" to a display. It owns the epoch's running loss: the mean of this epoch's batch
+losses so far, weighted by the samples in each batch, handed to the display with every batch as
+`running_loss`. At an epoch's last batch it is the epoch's training loss, the same figure the
+Trainer (and every milestone script) reports as the epoch's `loss`. Epochs and batches are counted
+from 1, as a person would.
 """
 
 from __future__ import annotations
@@ -57,32 +62,48 @@ def as_event(event, values: dict) -> tuple[str, dict]:
 class Progress:
     """A callable for `config["progress"]` that records what a run reports and shows it."""
 
-    def __init__(self, display=None, clock=time.perf_counter):
+    DISPLAYED = ("start", "batch", "epoch", "note")
+
+    def __init__(self, display=None, clock=time.perf_counter, unit: str = "samples"):
         self.display = display
         self.clock = clock
+        self.unit = unit  # what one training example is called: "images", "points"
         self.epochs = 0
         self.batches = 0
         self.batch_size = 0
+        self.settings: dict = {}  # what the script said it uses (its "settings" event)
         self.history: list[dict] = []  # one entry per finished epoch
         self.batch_losses: list[float] = []
+        self.batch_epochs: list[float] = []  # where each batch loss lies on the epoch axis (2.5: halfway through epoch 3)
         self.notes: list[str] = []
         self.samples = 0  # training samples seen, all epochs
         self.started = None
+        self.running_loss: float | None = None  # this epoch's mean batch loss so far
         self._seen = 0
+        self._running = (None, 0.0, 0)  # (epoch, sum of loss x samples, samples)
 
     def __call__(self, event, **values) -> None:
         event, values = as_event(event, values)
         handler = getattr(self, f"_on_{event}", None)
         if handler is None:
-            raise ValueError(f"unknown progress event {event!r}: use 'start', 'batch', 'epoch' or 'note'")
+            raise ValueError(f"unknown progress event {event!r}: use 'settings', 'start', 'batch', 'epoch' or 'note'")
         if event in ("batch", "epoch") and self.started is None and values.get("epochs"):
             self("start", epochs=values["epochs"], batches=values.get("batches") or 0)  # a Trainer never says "start"
         if event == "batch" and "samples" not in values:  # a TrainEvent counts samples since the epoch began
             values["samples"] = values["seen"] - (self._seen if values["batch"] > 1 else 0)
             self._seen = values["seen"]
+        if event == "epoch" and values.get("loss") is None and self._running[0] == values["epoch"]:
+            values["loss"] = self.running_loss  # a script that reports no epoch loss gets its batches' mean
         handler(**values)
-        if self.display is not None:
+        if event == "start":
+            values["unit"] = self.unit
+        elif event == "batch":
+            values["running_loss"] = self.running_loss
+        if self.display is not None and event in self.DISPLAYED:
             getattr(self.display, event)(**values)
+
+    def _on_settings(self, **settings):
+        self.settings = {key: _plain(value) for key, value in settings.items() if key != "progress"}
 
     def _on_start(self, *, epochs: int, batches: int, batch_size: int = 0, **_):
         self.epochs, self.batches, self.batch_size = int(epochs), int(batches), int(batch_size)
@@ -93,7 +114,12 @@ class Progress:
         if not math.isfinite(loss):
             raise NonFiniteLoss(epoch, batch, loss, lr)
         self.batch_losses.append(loss)
+        self.batch_epochs.append(epoch - 1 + batch / self.batches if self.batches else float(epoch))
         self.samples += int(samples)
+        _, total, weight = self._running if self._running[0] == epoch else (epoch, 0.0, 0)
+        count = int(samples) or 1  # a script that does not count samples gets a plain mean
+        total, weight = total + loss * count, weight + count
+        self._running, self.running_loss = (epoch, total, weight), total / weight
 
     def _on_note(self, *, text: str):
         self.notes.append(str(text))

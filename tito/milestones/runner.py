@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from tito.course import Course, Milestone
 from tito.datasets.errors import DataError
@@ -153,6 +154,7 @@ def run_milestone(
     options: RunOptions,
     display=None,
     store: ProgressStore | None = None,
+    verbose: bool = False,
 ) -> RunResult:
     """Train one milestone and keep its record. Raises MilestoneError when it cannot run at all."""
     store = store or ProgressStore(course)
@@ -167,18 +169,19 @@ def run_milestone(
     threads = getattr(script, "BLAS_THREADS", None)
     if threads and not os.environ.get("TITO_NO_TUNING") and tuning.set_blas_threads(threads):
         settings.append(f"BLAS threads: {threads}")
-    if settings and display is not None:
+    if verbose and settings and display is not None:
         display.message("Speed settings for this process: " + "; ".join(settings) + ".")
 
     started = datetime.now(timezone.utc)  # names the run folder, made once there is something to keep
-    progress = Progress(display)
+    progress = Progress(display, unit=getattr(script, "SAMPLE_UNIT", "samples"))
     config = {**options.config(), "progress": progress}
     record = {
         "milestone": milestone.id,
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config": options.config(),
+        "config": options.config(),  # what was asked; replaced by what the script says it used
         "target": {"metric": milestone.target.metric, "at_least": milestone.target.at_least},
         "quick": options.quick,
+        "speed_settings": settings,
     }
     start = time.perf_counter()
     stopped, raw = None, {}
@@ -217,11 +220,17 @@ def run_milestone(
 
 
 def _write_record(folder, record, progress, seconds, metrics, stopped, achieved) -> None:
-    """metrics.json: the settings, the outcome, the final figures and the whole history."""
+    """metrics.json: the settings, the outcome, the final figures and the whole history.
+
+    `config` is what the script reported through its "settings" event: its defaults merged with the
+    options given, as it used them (the script owns that merge); a script that reports none gets the
+    options that were given.
+    """
     rundir.write_metrics(
         folder,
         {
             **record,
+            "config": progress.settings or record["config"],
             "seconds": round(seconds, 3),
             "achieved": achieved,
             "stopped": stopped,
@@ -233,18 +242,43 @@ def _write_record(folder, record, progress, seconds, metrics, stopped, achieved)
     )
 
 
+def _pictures(title: str, progress: Progress, raw: dict) -> list[tuple[str, Callable[[Path], Path]]]:
+    """The pictures this run can have: each file name with what draws it from the script's arrays."""
+
+    def has(*keys):
+        return all(raw.get(key) is not None for key in keys)
+
+    wanted = []
+    if progress.batch_losses:
+        wanted.append(("curves.png", lambda path: plots.training_curves(
+            path, title, progress.batch_epochs, progress.batch_losses, progress.history)))
+    if has("filters"):
+        wanted.append(("filters.png", lambda path: plots.first_layer_filters(path, title, raw["filters"])))
+    if has("feature_maps"):  # the maps are those of the first test image
+        wanted.append(("feature_maps.png", lambda path: plots.feature_maps(
+            path, title, raw["test_images"][0] if has("test_images") else None, raw["feature_maps"])))
+    if has("test_images", "test_predictions", "test_labels"):
+        wanted.append(("predictions.png", lambda path: plots.predictions(
+            path, title, raw["test_images"], raw["test_predictions"], raw["test_labels"], raw.get("class_names"))))
+    if has("test_predictions", "test_labels"):
+        wanted.append(("confusion.png", lambda path: plots.confusion_matrix(
+            path, title, raw["test_predictions"], raw["test_labels"], raw.get("class_names"))))
+    if has("boundary"):
+        wanted.append(("boundary.png", lambda path: plots.decision_boundary(path, title, raw["boundary"])))
+    return wanted
+
+
 def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, notes: list[str]) -> list[Path]:
+    """Draw every picture the run can have; one that fails becomes a note (the record is written already)."""
     if not plots.available():
         return []
     title = f"{milestone.id} ({milestone.year}): {milestone.title}"
     drawn = []
-    try:
-        if progress.batch_losses:
-            drawn.append(plots.training_curves(folder / "curves.png", title, progress.batch_losses, progress.history))
-        if raw.get("filters") is not None:
-            drawn.append(plots.first_layer_filters(folder / "filters.png", f"{title}: first-layer filters", raw["filters"]))
-    except Exception as exc:  # a picture is a bonus; the run's record is already written
-        notes.append(f"Could not draw the plots ({type(exc).__name__}: {exc}).")
+    for name, draw in _pictures(title, progress, raw):
+        try:
+            drawn.append(draw(folder / name))
+        except Exception as exc:  # a picture is a bonus, never a reason to lose the run
+            notes.append(f"Could not draw {name} ({type(exc).__name__}: {exc}).")
     return drawn
 
 

@@ -114,7 +114,7 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def _check_replaceable(path: Path) -> int | None:
+def check_replaceable(path: Path) -> int | None:
     """The mode the new file should keep (None when `path` is new); refuse what must not be replaced."""
     problem = not_regular(path)
     if problem:
@@ -135,7 +135,7 @@ def _replace_with(path: Path, fill) -> None:
     being replaced passes its own mode on instead.
     """
     path = Path(os.path.realpath(path))
-    keep_mode = _check_replaceable(path)
+    keep_mode = check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:

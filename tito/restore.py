@@ -76,15 +76,21 @@ def reset_module_file(course: Course, module: Module) -> Reset:
     changed = True
     shown = relative(module.source, course.root)
     try:
+        files.check_replaceable(module.source)  # before the backup, so a refusal leaves no trace
         if module.source.exists():
             changed = files.read_bytes(module.source) != text.encode("utf-8")
             backup = files.backup(module.source, course.state_dir / "backups" / module.name)
         if changed:
             files.atomic_write(module.source, text)
     except OSError as exc:
-        what = shown if exc.filename in (None, str(module.source)) else relative(Path(exc.filename), course.root)
+        culprit = relative(Path(exc.filename), course.root) if exc.filename else shown
+        if culprit == shown and files.read_only(module.source):
+            fix = f"make it writable with `chmod u+w {shown}`"
+        else:
+            fix = "fix that"
+        subject = "it" if culprit == shown else shown
         raise ResetError(
-            f"{what} {files.problem(exc, 'written')}, so {shown} was not reset: fix that, then run "
+            f"{culprit} {files.problem(exc, 'written')}, so {subject} was not reset: {fix}, then run "
             f"`tito module reset {module.id}`."
         ) from None
     return Reset(module, origin, backup, changed)

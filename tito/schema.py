@@ -122,23 +122,25 @@ def _mapping(value, spec, where, parent, key) -> None:
 
 
 def _record(value: dict, spec: Record, where: str) -> None:
+    """Unknown keys first (a misspelt required key is reported as the typo), then each field."""
     prefix = "" if where == "the file" else f"{where}."
+    if spec.rest is None:
+        for name in value:
+            if name not in spec.fields:
+                known = list(spec.fields)
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"the known keys are {', '.join(known)}"
+                label = name if isinstance(name, str) and name.isidentifier() else _show(name)
+                _fail(f"{prefix}{label} is not a known key ({hint})", value, name)
     for name, rule in spec.fields.items():
         if name in value:
             _check(value[name], rule.spec, f"{prefix}{name}", value, name)
         elif rule.required:
             _fail(f"{where} is missing '{name}'", value, None)
-    for name in value:
-        if name in spec.fields:
-            continue
-        if spec.rest is not None:
-            _check(value[name], spec.rest, f"{prefix}{name}", value, name)
-            continue
-        known = list(spec.fields)
-        close = difflib.get_close_matches(str(name), known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"the known keys are {', '.join(known)}"
-        label = name if isinstance(name, str) and name.isidentifier() else _show(name)
-        _fail(f"{prefix}{label} is not a known key ({hint})", value, name)
+    if spec.rest is not None:
+        for name in value:
+            if name not in spec.fields:
+                _check(value[name], spec.rest, f"{prefix}{name}", value, name)
 
 
 def _fail(message: str, mapping, key) -> None:

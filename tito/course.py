@@ -10,8 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import schema
-from tito import files
+from tito import files, schema
 
 MANIFEST_NAME = "course.yaml"
 EDITIONS = ("reference", "student")
@@ -149,7 +148,7 @@ TWO_DIGITS = schema.matching('two digits in quotes, like "01"', lambda v: len(v)
 SLUG = schema.matching(
     "a lower-case ASCII Python name, like tensor", lambda v: v.isascii() and v.isidentifier() and v == v.lower()
 )
-IDS = schema.ListOf(schema.matching('a quoted id, like "01"', lambda v: True), name='a list of quoted ids like ["01"]')
+IDS = schema.ListOf(schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]')
 MODULE_FIELDS = schema.Record(
     {
         "id": schema.Field(TWO_DIGITS, required=True),

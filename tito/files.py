@@ -84,9 +84,9 @@ def read_only(path: Path) -> bool:
 def read_bytes(path: Path) -> bytes:
     """The bytes of a regular file; anything else is refused without being opened (no FIFO hangs)."""
     path = Path(path)
-    problem = not_regular(path)
-    if problem:
-        raise FileRefused(path, problem, errno.EISDIR if path.is_dir() else errno.EINVAL)
+    refusal = not_regular(path)
+    if refusal:
+        raise FileRefused(path, refusal)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         mode = os.fstat(fd).st_mode  # it may have changed since the look above
@@ -116,9 +116,9 @@ def read_text(path: Path) -> str:
 
 def check_replaceable(path: Path) -> int | None:
     """The mode the new file should keep (None when `path` is new); refuse what must not be replaced."""
-    problem = not_regular(path)
-    if problem:
-        raise FileRefused(path, problem)
+    refusal = not_regular(path)
+    if refusal:
+        raise FileRefused(path, refusal)
     if read_only(path):
         raise FileRefused(path, "is read-only", errno.EACCES)
     try:

@@ -20,6 +20,7 @@ on Windows) with timeouts, so tito does not carry its own platform branches it c
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -65,7 +66,7 @@ MILESTONE_ENTRY = schema.Record(
     {"runs": schema.Field(schema.COUNT), "best": schema.Field(RUN), "last": schema.Field(RUN)}
 )
 EVENT = schema.Record(
-    {"at": schema.Field(TIME, required=True), "event": schema.Field(schema.TEXT, required=True)}, rest=schema.ANY
+    {"at": schema.Field(TIME, required=True), "event": schema.Field(schema.TEXT, required=True)}, rest=schema.SCALAR
 )
 PROGRESS = schema.Record(
     {
@@ -152,6 +153,7 @@ class ProgressStore:
         """
         from filelock import FileLock, Timeout
 
+        self._check_state_files()  # before the lock, which a read-only .tito/ would stall
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S):
@@ -271,11 +273,13 @@ class ProgressStore:
 
     def _check_state_files(self) -> None:
         """Refuse, before anything is opened, what would make the next write fail or lose data."""
+        folder = self.path.parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise self._in_the_way(folder, "is not a folder, so tito cannot keep its state in it")
         for path in (self.path, self.lock_path, self.backup_path):
             problem = files.not_regular(path)
             if problem:
                 raise self._in_the_way(path, problem)
-        folder = self.path.parent
         if files.read_only(folder):
             raise self._in_the_way(folder, "is read-only, so tito cannot record progress in it", chmod=True)
         if files.read_only(self.path):

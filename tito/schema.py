@@ -7,14 +7,20 @@ Each file's shape is written as a table (see COURSE in course.py and PROGRESS in
 `check(value, spec)` walks a loaded document against its table and raises SchemaError naming the
 first thing that is wrong, where it is (`modules[2].requires`, and the line when the document was
 loaded with `load_yaml`), and, for a key the table does not know, the nearest key it does know.
-It is a few dozen lines because the two files are small and their rules are few; a library such as
-pydantic would add a dependency and a second way of saying what the dataclasses in course.py say.
+It stays small because the two files are small and their rules are few; a library such as pydantic
+would add a dependency and a second way of saying what the dataclasses in course.py say.
+
+Every value is walked, never skipped, and the only open-ended value is a flat SCALAR, so a file of
+YAML aliases that expands exponentially (a "billion laughs") fails the check instead of being
+copied when the record is written back.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+import math
+import reprlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import yaml
@@ -40,14 +46,18 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value) -> bool:
+    return _number(value) and math.isfinite(value)
+
+
 TEXT = Kind("a text", lambda v: isinstance(v, str))
 WHOLE = Kind("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
 COUNT = Kind("a whole number >= 0", lambda v: WHOLE.test(v) and v >= 0)
 NUMBER = Kind("a number", _number)
-POSITIVE = Kind("a number > 0", lambda v: _number(v) and v > 0)
-NOT_NEGATIVE = Kind("a number >= 0", lambda v: _number(v) and v >= 0)
+POSITIVE = Kind("a finite number > 0", lambda v: _finite(v) and v > 0)
+NOT_NEGATIVE = Kind("a finite number >= 0", lambda v: _finite(v) and v >= 0)
 FLAG = Kind("true or false", lambda v: isinstance(v, bool))
-ANY = Kind("anything", lambda v: True)
+SCALAR = Kind("a text, a number, true, false or null", lambda v: v is None or isinstance(v, (str, int, float, bool)))
 
 
 def one_of(*values) -> Kind:
@@ -147,10 +157,17 @@ def _fail(message: str, mapping, key) -> None:
     raise SchemaError(message, line_of(mapping, key))
 
 
-def _show(value, limit: int = 40) -> str:
-    """A short repr for a message: one line, at most `limit` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+class _ShortRepr(reprlib.Repr):
+    repr__Mapping = reprlib.Repr.repr_dict  # reprlib finds methods by type name; ours is _Mapping
+
+
+_SHORT = _ShortRepr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 3, 3, 36, 36
+
+
+def _show(value) -> str:
+    """A short repr for a message: one line, and bounded work even for a huge nested value."""
+    return _SHORT.repr(value)
 
 
 # --- loading YAML with line numbers ------------------------------------------------------------
@@ -214,8 +231,11 @@ def load_yaml(text: str):
         problem = getattr(exc, "problem", None)
         if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, such as NUL
             line = text.count("\n", 0, exc.position) + 1
-            code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
-            raise SchemaError(f"not valid YAML (it holds the character U+{code:04X}, which YAML does not allow)", line) from None
+            raise SchemaError(
+                f"not valid YAML (it holds the character U+{exc.character:04X}, which YAML does not allow)", line
+            ) from None
         raise SchemaError(f"not valid YAML ({problem or 'unparsable text'})", mark.line + 1 if mark else 0) from None
     except RecursionError:
         raise SchemaError("not valid YAML (nested too deeply)") from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # a tagged value such as `2025-13-45`
+        raise SchemaError(f"not valid YAML (a value cannot be read: {_show(str(exc))[1:-1]})") from None

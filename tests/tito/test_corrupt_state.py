@@ -1,5 +1,5 @@
 """A broken `.tito/progress.yaml` (or what surrounds it) stops every command with one line, and
-changes nothing: 27 ways the state can be damaged, each run through every command that reads it
+changes nothing: 29 ways the state can be damaged, each run through every command that reads it
 and one that writes it.
 
 For each case the commands `module status`, `milestone status`, `milestone list`, `system doctor`
@@ -69,6 +69,7 @@ CONTENT_CASES = {
     "not a mapping": (b"just some words\n", "the file must be a mapping with schema, modules, milestones and history, not 'just some words'"),
     "a list": (b"- schema\n- modules\n", "the file must be a mapping"),
     "not YAML": (b"schema: 1\nmodules: {'01': [\n", "is not valid YAML"),
+    "an impossible date": (record(modules=module(started_at="2025-13-45")), "is not valid YAML (a value cannot be read: month must be in 1..12)"),
     "wrong schema": (record(schema="0"), "has schema 0; this tito reads schema 1"),
     "newer schema": (record(schema="2"), "has schema 2, newer than this tito understands (1); upgrade tito"),
     "modules not a mapping": (record(modules="[]"), "modules must be a mapping, not []"),
@@ -79,7 +80,7 @@ CONTENT_CASES = {
         record(modules=module(tests="{passed: two, failed: 0, skipped: 0}")),
         "modules['01'].tests.passed must be a whole number >= 0, not 'two'",
     ),
-    "seconds not a number": (record(modules=module(seconds="fast")), "modules['01'].seconds must be a number >= 0, not 'fast'"),
+    "seconds not a number": (record(modules=module(seconds="fast")), "modules['01'].seconds must be a finite number >= 0, not 'fast'"),
     "started_at not a string": (record(modules=module(started_at="5")), "modules['01'].started_at must be a quoted time"),
     "completed_at an int": (record(modules=module(completed_at="20250131")), "modules['01'].completed_at must be a quoted time"),
     "milestone entry not a mapping": (record(milestones="{first: 3}"), "milestones['first'] must be a mapping, not 3"),
@@ -141,7 +142,13 @@ def _read_only_file(root):
     return ".tito/progress.yaml is read-only, so tito will not replace it", "`chmod u+w .tito/progress.yaml`"
 
 
+def _state_folder_a_file(root):
+    (root / ".tito").write_text("not a folder\n")
+    return ".tito is not a folder, so tito cannot keep its state in it", MOVE.format(".tito")
+
+
 PLACE_CASES = {
+    ".tito a file": _state_folder_a_file,
     "a folder": _folder,
     "a symlink to a folder": _symlink_to_folder,
     "the lock a folder": _lock_folder,
@@ -247,3 +254,36 @@ def test_a_fifo_in_place_of_the_progress_file_is_refused_without_waiting_on_it(c
         )
         _assert_refused(command, done.returncode, done.stdout + done.stderr, problem, fix)
         assert snapshot(course) == before, command
+
+
+def test_a_milestone_run_stops_before_training_when_its_result_could_not_be_recorded(course, tito):
+    problem, fix = _read_only_file(course)
+    before = snapshot(course)
+    result = tito("milestone", "run", "first", "--quick")
+    _assert_refused(("milestone", "run"), result.exit_code, result.output, problem, fix)
+    assert not (course / ".tito" / "runs").exists() and snapshot(course) == before
+
+
+def test_a_record_written_by_an_earlier_tito_with_yaml_anchors_still_reads(course, tito):
+    """PyYAML wrote the shared best/last run once, as an anchor and an alias."""
+    content = record(milestones="{first: {runs: 1, best: &id001 " + GOOD_RUN + ", last: *id001}}")
+    _progress(course, content)
+    assert tito("milestone", "status").exit_code == 0
+    assert tito("module", "start", "02").exit_code == 0
+    assert "best run 2025-01-31T11:00:00Z" in tito("milestone", "status").output
+
+
+def test_aliases_that_expand_exponentially_are_refused_at_once(course):
+    """A "billion laughs": nine levels of nine aliases would be 9**9 values if anything walked them."""
+    levels = ["l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    event = "{at: '2025-01-31T09:00:00Z', event: module_started, laughs: {" + ", ".join(levels) + "}}"
+    _progress(course, record(history="[" + event + "]"))
+    before = snapshot(course)
+    env = {k: v for k, v in os.environ.items() if k != "TITO_COURSE_ROOT"}
+    for command in (("module", "status"), ("module", "start", "01")):
+        done = subprocess.run(
+            [sys.executable, "-m", "tito", *command], cwd=course, env=env, capture_output=True, text=True, timeout=60
+        )
+        _assert_refused(command, done.returncode, done.stdout + done.stderr, "history[0].laughs must be a text, a number", "`tito module status`")
+    assert snapshot(course) == before

@@ -24,7 +24,7 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["022", "077", "002"])
 def test_a_new_file_gets_the_umasks_mode(tmp_path, umask, mask, expected):
     umask(mask)
     files.atomic_write(tmp_path / "new.txt", "text\n")
@@ -33,7 +33,7 @@ def test_a_new_file_gets_the_umasks_mode(tmp_path, umask, mask, expected):
     assert mode(tmp_path / "copy.txt") == expected
 
 
-@pytest.mark.parametrize("kept", [0o640, 0o600, 0o755, 0o664])
+@pytest.mark.parametrize("kept", [0o640, 0o600, 0o755, 0o664], ids=oct)
 def test_a_rewritten_file_keeps_its_mode(tmp_path, umask, kept):
     path = tmp_path / "file.txt"
     path.write_text("old\n")

@@ -80,6 +80,7 @@ BINARY = {
     "UTF-16": ("schema: 1\nedition: reference\n".encode("utf-16"), "is not UTF-8 text (byte 0xff at line 1, column 1)"),
     "a NUL byte": (b"schema: 1\nedition: reference\x00\n", ":2: not valid YAML (it holds the character U+0000"),
     "empty": (b"", ":1: the manifest is empty"),
+    "an impossible date": (b"schema: 1\nedition: 2025-02-30\n", ":1: not valid YAML (a value cannot be read: day is out of range for month)"),
 }
 
 
@@ -153,10 +154,11 @@ def test_an_unknown_key_is_an_error_naming_it_its_line_and_the_nearest_known_key
 
 
 WRONG_TYPES = {
-    "hours in words": ("  hours: 1\n", "  hours: three\n", "modules[0].hours must be a number >= 0, not 'three'"),
-    "timeout zero": ("  hours: 1\n", "  hours: 1\n  timeout: 0\n", "modules[0].timeout must be a number > 0, not 0"),
-    "timeout negative": ("  hours: 1\n", "  hours: 1\n  timeout: -5\n", "modules[0].timeout must be a number > 0, not -5"),
-    "timeout quoted": ("  hours: 1\n", "  hours: 1\n  timeout: '10'\n", "modules[0].timeout must be a number > 0, not '10'"),
+    "hours in words": ("  hours: 1\n", "  hours: three\n", "modules[0].hours must be a finite number >= 0, not 'three'"),
+    "timeout zero": ("  hours: 1\n", "  hours: 1\n  timeout: 0\n", "modules[0].timeout must be a finite number > 0, not 0"),
+    "timeout negative": ("  hours: 1\n", "  hours: 1\n  timeout: -5\n", "modules[0].timeout must be a finite number > 0, not -5"),
+    "timeout infinite": ("  hours: 1\n", "  hours: 1\n  timeout: .inf\n", "modules[0].timeout must be a finite number > 0, not inf"),
+    "timeout quoted": ("  hours: 1\n", "  hours: 1\n  timeout: '10'\n", "modules[0].timeout must be a finite number > 0, not '10'"),
     "requires as text": ("  requires:\n  - '01'\n", "  requires: '01'\n", "modules[1].requires must be a list of quoted ids"),
     "requires an unquoted id": ("  requires:\n  - '01'\n", "  requires:\n  - 1\n", "modules[1].requires[0] must be a quoted id"),
     "year as text": ("year: 1957", "year: '1957'", "milestones[0].year must be a whole number, not '1957'"),

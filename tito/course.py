@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from tito import files, schema
 
 MANIFEST_NAME = "course.yaml"
 EDITIONS = ("reference", "student")
@@ -32,6 +32,7 @@ class Module:
     requires: tuple[str, ...]
     hours: float
     root: Path  # the course root, so paths below are absolute
+    timeout: float | None = None  # seconds `complete` and `test` may take; None: tito's default
 
     @property
     def name(self) -> str:
@@ -119,10 +120,15 @@ class Course:
         return self.root / "tinytorch"
 
     def module(self, key: str | int) -> Module:
-        """Find a module by "09", "9", 9, "spatial" or "09_spatial"; raise KeyError otherwise."""
+        """Find a module by "09", "9", 9, "spatial" or "09_spatial"; raise KeyError otherwise.
+
+        Numbers are ASCII digits only: "①", "٣" or a fullwidth "９" name no module, even though
+        Python's int() would read some of them.
+        """
         text = str(key).strip().lower()
+        number = int(text) if text.isascii() and text.isdigit() else None
         for m in self.modules:
-            if text in (m.id, m.slug, m.name) or (text.isdigit() and int(text) == m.number):
+            if text in (m.id, m.slug, m.name) or number == m.number:
                 return m
         raise KeyError(key)
 
@@ -138,45 +144,63 @@ class Course:
 
 # --- loading -----------------------------------------------------------------------------------
 
-
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader whose mappings remember the line each key was written on."""
-
-
-class _Mapping(dict):
-    line: int = 0
-    key_lines: dict
-
-
-def _construct_mapping(loader, node, deep=False):
-    loader.flatten_mapping(node)
-    mapping = _Mapping()
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-        mapping.key_lines[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
+TWO_DIGITS = schema.matching('two digits in quotes, like "01"', lambda v: len(v) == 2 and v.isascii() and v.isdigit())
+SLUG = schema.matching(
+    "a lower-case ASCII Python name, like tensor", lambda v: v.isascii() and v.isidentifier() and v == v.lower()
+)
+IDS = schema.ListOf(schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]')
+MODULE_FIELDS = schema.Record(
+    {
+        "id": schema.Field(TWO_DIGITS, required=True),
+        "slug": schema.Field(SLUG, required=True),
+        "title": schema.Field(schema.TEXT, required=True),
+        "requires": schema.Field(IDS),
+        "hours": schema.Field(schema.NOT_NEGATIVE),
+        "timeout": schema.Field(schema.POSITIVE),  # seconds for `complete` and `test`; tito's default when absent
+    },
+    name="a mapping with id, slug and title",
+)
+MILESTONE_FIELDS = schema.Record(
+    {
+        "id": schema.Field(SLUG, required=True),
+        "year": schema.Field(schema.WHOLE, required=True),
+        "title": schema.Field(schema.TEXT, required=True),
+        "requires": schema.Field(IDS),
+        "target": schema.Field(
+            schema.Record(
+                {"metric": schema.Field(schema.TEXT, required=True), "at_least": schema.Field(schema.NUMBER, required=True)}
+            ),
+            required=True,
+        ),
+    },
+    name="a mapping with id, year, title and target",
+)
+COURSE = schema.Record(
+    {
+        "schema": schema.Field(schema.WHOLE),
+        "name": schema.Field(schema.TEXT),
+        "edition": schema.Field(schema.one_of(*EDITIONS), required=True),
+        "modules": schema.Field(schema.ListOf(MODULE_FIELDS), required=True),
+        "milestones": schema.Field(schema.ListOf(MILESTONE_FIELDS)),
+    },
+    name="a mapping with edition, modules and milestones",
+)
 def find_root(start: Path | None = None) -> Path:
     """Walk up from `start` (default: the working directory) to the folder holding course.yaml.
 
-    `TITO_COURSE_ROOT` overrides the search, which tests and graders use to point at a copy.
+    `TITO_COURSE_ROOT` overrides the search, which tests and graders use to point at a copy. A
+    course.yaml that is there but not a regular file still marks the root, so loading it can say
+    what is wrong instead of silently using a course further up.
     """
     override = os.environ.get("TITO_COURSE_ROOT")
     if override:
         root = Path(override).resolve()
-        if not (root / MANIFEST_NAME).is_file():
+        if not (root / MANIFEST_NAME).exists():
             raise NotInCourseError(f"TITO_COURSE_ROOT={override} has no {MANIFEST_NAME}.")
         return root
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / MANIFEST_NAME).is_file():
+        if (folder / MANIFEST_NAME).exists():
             return folder
     raise NotInCourseError(
         f"No {MANIFEST_NAME} found in {here} or any folder above it: "
@@ -185,140 +209,90 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def load_course(root: Path | None = None) -> Course:
-    """Load and validate the manifest at `root` (default: found by walking up from the cwd)."""
+    """Load and check the manifest at `root` (default: found by walking up from the cwd).
+
+    Raises CourseError with the file, the line where known, and what is wrong.
+    """
     root = find_root() if root is None else Path(root).resolve()
     path = root / MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        data = schema.load_yaml(files.read_text(path))
     except OSError as exc:
-        raise CourseError(f"{path}: cannot read the manifest ({exc.strerror}).") from None
+        raise CourseError(f"{path} {files.problem(exc)}.") from None
+    except schema.SchemaError as exc:
+        raise CourseError(f"{path}:{exc.line or 1}: {exc}.") from None
+    if data is None:
+        raise CourseError(f"{path}:1: the manifest is empty; it must list the edition, modules and milestones.")
+    version = data.get("schema", 1) if isinstance(data, dict) else 1
+    if version != 1:
+        raise CourseError(f"{path}:{schema.line_of(data, 'schema')}: schema {version!r} is not supported (this tito reads schema 1).")
     try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CourseError(f"{where}: not valid YAML ({problem}).") from None
-    return _parse(data, path, root)
-
-
-def _fail(path: Path, line: int, message: str):
-    raise CourseError(f"{path}:{line}: {message}")
-
-
-def _line(mapping, key=None) -> int:
-    if isinstance(mapping, _Mapping):
-        if key is not None and key in mapping.key_lines:
-            return mapping.key_lines[key]
-        return mapping.line
-    return 1
-
-
-def _get(mapping, key, kind, path, *, default=None, required=True):
-    if key not in mapping:
-        if required:
-            _fail(path, _line(mapping), f"missing '{key}'.")
-        return default
-    value = mapping[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        _fail(path, _line(mapping, key), f"'{key}' must be a {expected}, not {value!r}.")
-    return value
-
-
-def _ids(mapping, key, path) -> tuple[str, ...]:
-    values = _get(mapping, key, list, path, default=[], required=False)
-    for value in values:
-        if not isinstance(value, str):
-            _fail(path, _line(mapping, key), f"'{key}' must list quoted ids like \"01\", not {value!r}.")
-    return tuple(values)
-
-
-def _parse(data, path: Path, root: Path) -> Course:
-    if not isinstance(data, dict):
-        _fail(path, 1, "the manifest must be a mapping with 'modules' and 'milestones'.")
-    schema = _get(data, "schema", int, path, default=1, required=False)
-    if schema != 1:
-        _fail(path, _line(data, "schema"), f"schema {schema} is not supported (this tito reads schema 1).")
-    edition = _get(data, "edition", str, path)
-    if edition not in EDITIONS:
-        _fail(path, _line(data, "edition"), f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}.")
-
-    modules = []
-    for entry in _get(data, "modules", list, path):
-        if not isinstance(entry, dict):
-            _fail(path, _line(data, "modules"), "each module must be a mapping with id, slug, title.")
-        module_id = _get(entry, "id", str, path)
-        if not (len(module_id) == 2 and module_id.isdigit()):
-            _fail(path, _line(entry, "id"), f"module id must be two digits in quotes, like \"01\", not {module_id!r}.")
-        slug = _get(entry, "slug", str, path)
-        if not slug.isidentifier() or slug != slug.lower():
-            _fail(path, _line(entry, "slug"), f"slug {slug!r} must be a lower-case Python identifier.")
-        modules.append(
-            Module(
-                id=module_id,
-                slug=slug,
-                title=_get(entry, "title", str, path),
-                requires=_ids(entry, "requires", path),
-                hours=_get(entry, "hours", float, path, default=1.0, required=False),
-                root=root,
-            )
+        schema.check(data, COURSE)
+    except schema.SchemaError as exc:
+        raise CourseError(f"{path}:{exc.line or 1}: {exc}.") from None
+    modules = tuple(
+        Module(
+            id=entry["id"],
+            slug=entry["slug"],
+            title=entry["title"],
+            requires=tuple(entry.get("requires", ())),
+            hours=float(entry.get("hours", 1.0)),
+            root=root,
+            timeout=float(entry["timeout"]) if "timeout" in entry else None,
         )
-
-    milestones = []
-    for entry in _get(data, "milestones", list, path, default=[], required=False):
-        if not isinstance(entry, dict):
-            _fail(path, _line(data, "milestones"), "each milestone must be a mapping with id, year, title.")
-        target = _get(entry, "target", dict, path)
-        milestones.append(
-            Milestone(
-                id=_get(entry, "id", str, path),
-                year=_get(entry, "year", int, path),
-                title=_get(entry, "title", str, path),
-                requires=_ids(entry, "requires", path),
-                target=Target(
-                    metric=_get(target, "metric", str, path),
-                    at_least=_get(target, "at_least", float, path),
-                ),
-                root=root,
-            )
+        for entry in data["modules"]
+    )
+    milestones = tuple(
+        Milestone(
+            id=entry["id"],
+            year=entry["year"],
+            title=entry["title"],
+            requires=tuple(entry.get("requires", ())),
+            target=Target(metric=entry["target"]["metric"], at_least=float(entry["target"]["at_least"])),
+            root=root,
         )
-
+        for entry in data.get("milestones", ())
+    )
     _check_references(data, path, modules, milestones)
     return Course(
         root=root,
-        name=_get(data, "name", str, path, default="TinyTorch", required=False),
-        edition=edition,
-        modules=tuple(modules),
-        milestones=tuple(milestones),
-        schema=schema,
+        name=data.get("name", "TinyTorch"),
+        edition=data["edition"],
+        modules=modules,
+        milestones=milestones,
+        schema=version,
     )
 
 
 def _check_references(data, path, modules, milestones):
+    """Ids are unique, and every `requires` names a module listed before (or, for milestones, at all)."""
+
+    def fail(key, index, message):
+        entry = data[key][index]
+        raise CourseError(f"{path}:{schema.line_of(entry, 'requires')}: {message}")
+
     seen: set[str] = set()
-    for module in modules:
+    for index, module in enumerate(modules):
         if module.id in seen or module.slug in seen:
-            _fail(path, _line(data, "modules"), f"module {module.name} is listed twice.")
+            fail("modules", index, f"module {module.name} is listed twice.")
         for required in module.requires:
             if required not in seen:
-                _fail(
-                    path,
-                    _line(data, "modules"),
-                    f"module {module.name} requires {required!r}, which is not a module listed before it.",
-                )
+                fail("modules", index, f"module {module.name} requires {required!r}, which is not a module listed before it.")
         seen.update((module.id, module.slug))
     module_ids = {m.id for m in modules}
     milestone_ids: set[str] = set()
-    for milestone in milestones:
+    for index, milestone in enumerate(milestones):
         if milestone.id in milestone_ids:
-            _fail(path, _line(data, "milestones"), f"milestone {milestone.id} is listed twice.")
+            fail("milestones", index, f"milestone {milestone.id} is listed twice.")
         milestone_ids.add(milestone.id)
         missing = [r for r in milestone.requires if r not in module_ids]
         if missing:
-            _fail(path, _line(data, "milestones"), f"milestone {milestone.id} requires unknown modules {missing}.")
+            fail("milestones", index, f"milestone {milestone.id} requires unknown modules {missing}.")
+
+
+def missing_module_folders(course: Course) -> list[Module]:
+    """The modules whose folder (modules/NN_slug/) is not on disk, in course order."""
+    return [module for module in course.modules if not module.folder.is_dir()]
 
 
 # --- the manifest and the tree ------------------------------------------------------------------

@@ -12,11 +12,10 @@ without the extra installed.
 
 from __future__ import annotations
 
-import shutil
-from datetime import datetime
 from pathlib import Path
 
-from tito.exporter import atomic_write, relative
+from tito.exporter import relative
+from tito.files import atomic_write, backup
 
 EXTRA_INSTALL = 'pip install -e ".[notebooks]"'
 PAIRED_FORMATS = "ipynb,py:percent"
@@ -145,13 +144,4 @@ def _backup(module, path: Path) -> Path | None:
     """Copy `path` to .tito/backups/NN_slug/stem-YYYYmmdd-HHMMSS.suffix before it is overwritten."""
     if not path.exists():
         return None
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = module.root / ".tito" / "backups" / module.name
-    backup = folder / f"{path.stem}-{stamp}{path.suffix}"
-    counter = 1
-    while backup.exists():
-        counter += 1
-        backup = folder / f"{path.stem}-{stamp}-{counter}{path.suffix}"
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(path, backup)
-    return backup
+    return backup(path, module.root / ".tito" / "backups" / module.name)

@@ -8,8 +8,10 @@ is a record, never a reason to lose work:
 - every write happens under a file lock, goes to a temporary file and is renamed into place, so a
   reader sees the old file or the new one and two tito processes never lose each other's entries;
 - before each write the current (valid) file is copied to `progress.yaml.bak`, the last good copy;
-- a file that cannot be parsed or has the wrong shape is never overwritten: ProgressError says
-  which file, what is wrong and how to recover.
+- a file that cannot be parsed or does not follow PROGRESS below (every field's type) is never
+  overwritten: ProgressError says which file, what is wrong and how to recover. So is anything
+  in the way of the next write (the file, its lock or its backup not being a regular file, or the
+  file or `.tito/` being read-only), which every command reports before it does any work.
 
 The lock is `filelock.FileLock`: a small, well-kept, cross-platform package (fcntl on POSIX, msvcrt
 on Windows) with timeouts, so tito does not carry its own platform branches it cannot test.
@@ -18,21 +20,66 @@ on Windows) with timeouts, so tito does not carry its own platform branches it c
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
+from tito import files, schema
 from tito.course import Course
-from tito.exporter import relative
-from tito.files import atomic_copy, atomic_write
 
 SCHEMA = 1
 FILE_NAME = "progress.yaml"
 HISTORY_LIMIT = 200
 LOCK_TIMEOUT_S = 30.0
 MODULE_STATUSES = ("started", "completed")
+
+
+TIME = schema.Kind("a quoted time like '2025-01-31T09:30:00Z'", lambda v: isinstance(v, str))
+RUN = schema.Record(
+    {
+        "at": schema.Field(TIME, required=True),
+        "achieved": schema.Field(schema.FLAG, required=True),
+        "metrics": schema.Field(schema.MapOf(schema.NUMBER), required=True),
+        "seconds": schema.Field(schema.NOT_NEGATIVE, required=True),
+        "run_dir": schema.Field(schema.TEXT, required=True),
+    }
+)
+TEST_COUNTS = schema.Record(
+    {name: schema.Field(schema.COUNT, required=True) for name in ("passed", "failed", "skipped")},
+    rest=schema.COUNT,
+    name="a mapping of test counts",
+)
+MODULE_ENTRY = schema.Record(
+    {
+        "status": schema.Field(schema.one_of(*MODULE_STATUSES), required=True),
+        "started_at": schema.Field(TIME),
+        "completed_at": schema.Field(TIME),
+        "source_hash": schema.Field(schema.TEXT),
+        "tests": schema.Field(TEST_COUNTS),
+        "seconds": schema.Field(schema.NOT_NEGATIVE),
+    }
+)
+MILESTONE_ENTRY = schema.Record(
+    {"runs": schema.Field(schema.COUNT), "best": schema.Field(RUN), "last": schema.Field(RUN)}
+)
+EVENT = schema.Record(
+    {"at": schema.Field(TIME, required=True), "event": schema.Field(schema.TEXT, required=True)}, rest=schema.SCALAR
+)
+PROGRESS = schema.Record(
+    {
+        "schema": schema.Field(schema.WHOLE, required=True),
+        "modules": schema.Field(
+            schema.MapOf(MODULE_ENTRY, keys=schema.Kind("a quoted id like '01'", lambda v: isinstance(v, str))),
+            required=True,
+        ),
+        "milestones": schema.Field(schema.MapOf(MILESTONE_ENTRY), required=True),
+        "history": schema.Field(schema.ListOf(EVENT), required=True),
+    },
+    name="a mapping with schema, modules, milestones and history",
+)
 
 
 class ProgressError(Exception):
@@ -45,8 +92,8 @@ def now() -> str:
 
 
 def file_hash(path: Path) -> str:
-    """The sha256 of a file's bytes, written as "sha256:<hex>"."""
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The sha256 of a file's bytes, written as "sha256:<hex>" (OSError for anything but a regular file)."""
+    return "sha256:" + hashlib.sha256(files.read_bytes(path)).hexdigest()
 
 
 def empty_progress() -> dict:
@@ -65,20 +112,22 @@ class ProgressStore:
     # --- reading ---------------------------------------------------------------------------------
 
     def read(self) -> dict:
-        """The whole progress record (a fresh empty one if the file does not exist yet)."""
+        """The whole progress record (a fresh empty one if the file does not exist yet).
+
+        Raises ProgressError, having changed nothing, when the record cannot be read or could not
+        be written next time.
+        """
+        self._check_state_files()
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = files.read_text(self.path)
         except FileNotFoundError:
             return empty_progress()
         except OSError as exc:
-            raise self._error(f"cannot be read ({exc.strerror})") from None
+            raise self._error(files.problem(exc)) from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "unparsable text"
-            raise self._error(f"is not valid YAML{where} ({problem})") from None
+            data = schema.load_yaml(text)
+        except schema.SchemaError as exc:
+            raise self._error(f"is {exc}" + (f" at line {exc.line}" if exc.line else "")) from None
         problem = shape_problem(data)
         if problem:
             raise self._error(problem)
@@ -104,8 +153,9 @@ class ProgressStore:
         """
         from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_state_files()  # before the lock, which a read-only .tito/ would stall
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S):
                 data = self.read()
                 existed = self.path.exists()
@@ -117,16 +167,22 @@ class ProgressStore:
                 if problem:  # a bug in the caller; refuse to write a file we could not read back
                     raise ValueError(f"refusing to write a progress record that {problem}")
                 text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
-                text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+                text += yaml.safe_dump(schema.plain(data), sort_keys=False, allow_unicode=True)
                 if existed:
-                    atomic_copy(self.path, self.backup_path)
-                atomic_write(self.path, text)
+                    files.atomic_copy(self.path, self.backup_path)
+                files.atomic_write(self.path, text)
                 return data
         except Timeout:
             raise ProgressError(
                 f"{self._shown()}: another tito process has held its lock ({self._shown(self.lock_path)}) "
                 f"for {LOCK_TIMEOUT_S:.0f} s. If no other tito is running, delete the lock file and "
                 "run `tito module status`."
+            ) from None
+        except OSError as exc:  # a folder or file in the way, a full disk: nothing was recorded
+            where = self._shown(Path(exc.filename)) if exc.filename else self._shown(self.path.parent)
+            raise ProgressError(
+                f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self._shown()} is "
+                "unchanged. Fix that, then run `tito module status`."
             ) from None
 
     def record_module_started(self, module_id: str) -> dict:
@@ -206,10 +262,39 @@ class ProgressStore:
             raise KeyError(f"no module {key!r} in {self.course.manifest}") from None
 
     def _shown(self, path: Path | None = None) -> str:
-        return relative(path or self.path, self.course.root)
+        """A path as the student types it, relative to the course root (a symlink is not followed)."""
+        path = Path(path or self.path)
+        for candidate in (path, path.resolve()):
+            try:
+                return candidate.relative_to(self.course.root).as_posix()
+            except ValueError:
+                continue
+        return path.as_posix()
+
+    def _check_state_files(self) -> None:
+        """Refuse, before anything is opened, what would make the next write fail or lose data."""
+        folder = self.path.parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise self._in_the_way(folder, "is not a folder, so tito cannot keep its state in it")
+        for path in (self.path, self.lock_path, self.backup_path):
+            problem = files.not_regular(path)
+            if problem:
+                raise self._in_the_way(path, problem)
+        if files.read_only(folder):
+            raise self._in_the_way(folder, "is read-only, so tito cannot record progress in it", chmod=True)
+        if files.read_only(self.path):
+            raise self._in_the_way(self.path, "is read-only, so tito will not replace it", chmod=True)
+
+    def _in_the_way(self, path: Path, problem: str, chmod: bool = False) -> ProgressError:
+        shown = self._shown(path)
+        if chmod:
+            fix = f"Make it writable with `chmod u+w {shown}`"
+        else:
+            fix = f"Move it away with `mv {shown} {shown}.broken`"
+        return ProgressError(f"{shown} {problem}; tito has not changed anything. {fix}, then run `tito module status`.")
 
     def _error(self, problem: str) -> ProgressError:
-        if self.backup_path.exists():
+        if self.backup_path.is_file():
             recover = (
                 f"tito has not changed it. To recover, restore the last good copy with "
                 f"`cp {self._shown(self.backup_path)} {self._shown()}`, or move the file away to start "
@@ -229,33 +314,19 @@ def completed_ids(data: dict) -> set[str]:
 
 
 def shape_problem(data) -> str | None:
-    """What is wrong with a loaded progress record, or None if it has the expected shape."""
-    if not isinstance(data, dict):
-        return f"does not hold a mapping (found {type(data).__name__})"
-    schema = data.get("schema")
-    if schema != SCHEMA:
-        if isinstance(schema, int) and schema > SCHEMA:
-            return f"has schema {schema}, newer than this tito understands ({SCHEMA}); upgrade tito"
-        return f"has schema {schema!r}; this tito reads schema {SCHEMA}"
-    for section, kind in (("modules", dict), ("milestones", dict), ("history", list)):
-        if not isinstance(data.get(section), kind):
-            return f"has no '{section}' {kind.__name__} (found {type(data.get(section)).__name__})"
-    for key, entry in data["modules"].items():
-        if not isinstance(key, str):
-            return f"has module key {key!r}, which should be a quoted id like '01'"
-        if not isinstance(entry, dict):
-            return f"has module '{key}' as {type(entry).__name__}, not a mapping"
-        if entry.get("status") not in MODULE_STATUSES:
-            return f"has module '{key}' with status {entry.get('status')!r}, not one of {', '.join(MODULE_STATUSES)}"
-        tests = entry.get("tests", {})
-        if not isinstance(tests, dict) or not all(isinstance(v, int) for v in tests.values()):
-            return f"has module '{key}' with tests {tests!r}, not counts"
-    for key, entry in data["milestones"].items():
-        if not isinstance(entry, dict):
-            return f"has milestone '{key}' as {type(entry).__name__}, not a mapping"
-        for run in ("best", "last"):
-            if run in entry and not (isinstance(entry[run], dict) and isinstance(entry[run].get("metrics"), dict)):
-                return f"has milestone '{key}' with a '{run}' run that has no metrics mapping"
+    """What is wrong with a loaded progress record, or None if it follows PROGRESS."""
+    if data is None:
+        return "is empty"
+    if isinstance(data, dict):
+        version = data.get("schema")
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA:
+            return f"has schema {version}, newer than this tito understands ({SCHEMA}); upgrade tito"
+        if version != SCHEMA:
+            return f"has schema {version!r}; this tito reads schema {SCHEMA}"
+    try:
+        schema.check(data, PROGRESS)
+    except schema.SchemaError as exc:
+        return f"does not have the expected shape: {exc}" + (f" (line {exc.line})" if exc.line else "")
     return None
 
 

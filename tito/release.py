@@ -367,6 +367,11 @@ def check_out_folder(course: Course, out: Path, force: bool) -> Path:
     root = course.root.resolve()
     if _inside(root, out):
         raise ReleaseUsageError(f"{out} holds the course itself; choose a folder outside {root}.")
+    if _inside(out, root):
+        raise ReleaseUsageError(
+            f"{out} is inside the course, so the edition would become part of the course it is made from; "
+            f"choose a folder outside it: `tito release student {root.parent / (root.name + '-student')}`."
+        )
     if out.exists() and not out.is_dir():
         raise ReleaseUsageError(f"{out} is a file, not a folder; choose an empty or new folder.")
     held = [entry.name for entry in out.iterdir()] if out.exists() else []

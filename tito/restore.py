@@ -9,15 +9,13 @@ never loses work, and the new text is written atomically.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
+from tito import files
 from tito.course import Course, Module
 from tito.exporter import relative
-from tito.files import atomic_write
 
 
 class ResetError(Exception):
@@ -67,27 +65,32 @@ def starter_text(course: Course, module: Module) -> tuple[str, str]:
     return result.stdout, f"git HEAD:{shown}"
 
 
-def backup_path(course: Course, module: Module) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = course.state_dir / "backups" / module.name
-    path = folder / f"{module.source.stem}-{stamp}{module.source.suffix}"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = folder / f"{module.source.stem}-{stamp}-{counter}{module.source.suffix}"
-    return path
-
-
 def reset_module_file(course: Course, module: Module) -> Reset:
-    """Back up the module file and write its starting text in its place. Raises ResetError."""
+    """Back up the module file and write its starting text in its place. Raises ResetError.
+
+    The current file is compared and backed up as bytes, so a file that is not even UTF-8 any
+    more can still be reset; one that cannot be replaced (read-only, a folder) is left alone.
+    """
     text, origin = starter_text(course, module)
     backup = None
     changed = True
-    if module.source.exists():
-        changed = module.source.read_bytes() != text.encode("utf-8")  # whatever the file holds, even bad bytes
-        backup = backup_path(course, module)
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(module.source, backup)
-    if changed:
-        atomic_write(module.source, text)
+    shown = relative(module.source, course.root)
+    try:
+        files.check_replaceable(module.source)  # before the backup, so a refusal leaves no trace
+        if module.source.exists():
+            changed = files.read_bytes(module.source) != text.encode("utf-8")
+            backup = files.backup(module.source, course.state_dir / "backups" / module.name)
+        if changed:
+            files.atomic_write(module.source, text)
+    except OSError as exc:
+        culprit = relative(Path(exc.filename), course.root) if exc.filename else shown
+        if culprit == shown and files.read_only(module.source):
+            fix = f"make it writable with `chmod u+w {shown}`"
+        else:
+            fix = "fix that"
+        subject = "it" if culprit == shown else shown
+        raise ResetError(
+            f"{culprit} {files.problem(exc, 'written')}, so {subject} was not reset: {fix}, then run "
+            f"`tito module reset {module.id}`."
+        ) from None
     return Reset(module, origin, backup, changed)

@@ -197,5 +197,5 @@ def test_a_wrong_typed_progress_file_is_reported_and_kept(fixture_course, tito):
     path.write_bytes(content)
     result = tito("module", "complete", "01")
     assert result.exit_code == 1
-    assert "has module '01' as str, not a mapping" in result.output
+    assert "modules['01'] must be a mapping, not 'done'" in result.output
     assert path.read_bytes() == content

@@ -77,8 +77,8 @@ def test_outside_a_course_the_error_says_where_to_run(tmp_path, monkeypatch):
 
 BAD_MANIFESTS = {
     "invalid yaml": ("schema: 1\nedition: reference\nmodules: x: y\n", ":3: not valid YAML (mapping values are not allowed here)"),
-    "missing slug": ("edition: reference\nmodules:\n  - id: '01'\n    title: T\n", ":3: missing 'slug'"),
-    "unquoted id": ("edition: reference\nmodules:\n  - id: 1\n    slug: a\n    title: A\n", ":3: 'id' must be a str"),
+    "missing slug": ("edition: reference\nmodules:\n  - id: '01'\n    title: T\n", ":3: modules[0] is missing 'slug'"),
+    "unquoted id": ("edition: reference\nmodules:\n  - id: 1\n    slug: a\n    title: A\n", ':3: modules[0].id must be two digits in quotes, like "01", not 1'),
     "bad edition": ("edition: teacher\nmodules: []\n", ":1: edition must be one of reference, student"),
     "unknown requirement": (
         "edition: reference\nmodules:\n  - {id: '01', slug: a, title: A, requires: ['02']}\n",

@@ -117,12 +117,15 @@ def test_update_refuses_to_write_a_record_of_the_wrong_shape(store):
 
 
 BROKEN_FILES = {
-    "not yaml": (b"schema: 1\nmodules: {01: [\n", "not valid YAML at line"),
-    "a list": (b"- 1\n- 2\n", "does not hold a mapping"),
-    "modules as a list": (b"schema: 1\nmodules: []\nmilestones: {}\nhistory: []\n", "no 'modules' dict"),
-    "a wrong status": (b"schema: 1\nmodules: {'01': {status: finished}}\nmilestones: {}\nhistory: []\n", "status 'finished'"),
+    "not yaml": (b"schema: 1\nmodules: {01: [\n", "is not valid YAML (expected the node content"),
+    "a list": (b"- 1\n- 2\n", "the file must be a mapping with schema, modules, milestones and history, not [1, 2]"),
+    "modules as a list": (b"schema: 1\nmodules: []\nmilestones: {}\nhistory: []\n", "modules must be a mapping, not []"),
+    "a wrong status": (
+        b"schema: 1\nmodules: {'01': {status: finished}}\nmilestones: {}\nhistory: []\n",
+        "modules['01'].status must be one of started, completed, not 'finished' (line 2)",
+    ),
     "a newer schema": (b"schema: 9\nmodules: {}\nmilestones: {}\nhistory: []\n", "newer than this tito"),
-    "empty": (b"", "does not hold a mapping"),
+    "empty": (b"", "progress.yaml is empty"),
 }
 
 

@@ -214,13 +214,26 @@ def test_force_never_deletes_a_folder_that_is_not_an_edition(make_course, tmp_pa
         build_student_edition(fixture.course, fixture.root.parent, force=True)
 
 
-def test_an_out_folder_inside_the_course_is_not_copied_into_itself(make_course):
+@pytest.mark.parametrize("where", ["./inside", "handout/2025", "modules", "ABSOLUTE", "LINK"])
+def test_an_out_folder_inside_the_course_is_refused_and_nothing_is_written(make_course, tmp_path, monkeypatch, where):
+    """Before, `/` was refused but `./inside` wrote an edition into the course it was made from."""
     fixture = make_course("course", count=1)
-    out = fixture.root / "handout"
-    build_student_edition(fixture.course, out)
-    build_student_edition(fixture.course, out, force=True)
-    assert not (out / "handout").exists()
-    assert (out / "course.yaml").exists()
+    if where == "ABSOLUTE":
+        where = str(fixture.root / "student")
+    elif where == "LINK":  # a folder outside whose real place is inside
+        (tmp_path / "link").symlink_to(fixture.root / "modules", target_is_directory=True)
+        where = str(tmp_path / "link" / "student")
+    monkeypatch.chdir(fixture.root)
+    monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
+    before = sorted((p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    result = CliRunner().invoke(app, ["release", "student", where])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "is inside the course" in lines[0], result.output
+    assert lines[0].endswith(f"choose a folder outside it: `tito release student {fixture.root.parent / 'course-student'}`.")
+    after = sorted((p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    assert after == before
 
 
 def test_a_solution_quoted_anywhere_stops_the_release_and_writes_nothing(make_course, tmp_path):

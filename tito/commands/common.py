@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import typer
 
-from tito.course import Course, CourseError, Module, NotInCourseError, load_course
+from tito.course import Course, CourseError, Module, NotInCourseError, load_course, missing_module_folders
 from tito.console import error_console
 
 
@@ -16,13 +16,33 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_course_or_exit() -> Course:
+def load_course_or_exit(*, need_module_folders: bool = True) -> Course:
+    """The course around the working directory; exit 1 with one line when it cannot be used.
+
+    Every command comes through here, so this is where a module folder that course.yaml lists but
+    the disk lacks is caught. `tito module reset` passes need_module_folders=False: it is the way
+    a student edition brings a module file back.
+    """
     try:
-        return load_course()
+        course = load_course()
     except NotInCourseError as exc:
         fail(str(exc))
     except CourseError as exc:
         fail(f"{exc} Fix course.yaml, then run `tito system doctor`.")
+    missing = missing_module_folders(course) if need_module_folders else []
+    if missing:
+        first = missing[0]
+        folder = f"modules/{first.name}"
+        more = f" (and {len(missing) - 1} more module folder(s))" if len(missing) > 1 else ""
+        if course.edition == "student":
+            restore = f"bring its starting file back with `tito module reset {first.id} --yes`"
+        else:
+            restore = f"restore it with `git checkout -- {folder}`"
+        fail(
+            f"{folder}/ is missing{more}, but {course.manifest.name} lists module {first.name}: {restore} "
+            "(or remove the module from course.yaml), then run `tito system doctor`."
+        )
+    return course
 
 
 def resolve_module(course: Course, key: str) -> Module:

@@ -192,6 +192,7 @@ def run(
 
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)
+    _progress(ProgressStore(course))  # a record that cannot be written stops us before training, not after
     options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
     out = console()
     out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}" + (" (quick run)" if quick else ""))

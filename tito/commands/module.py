@@ -291,7 +291,7 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Restore a module file to its starting version (a backup is kept) and mark it not completed."""
-    course = load_course_or_exit()
+    course = load_course_or_exit(need_module_folders=False)  # reset brings a lost module back
     module = resolve_module(course, module_name)
     store, _data = progress_or_exit(course)
     origin = "git HEAD" if course.edition == "reference" else "the starter copy in .tito/starter/"

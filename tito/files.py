@@ -100,15 +100,19 @@ def read_bytes(path: Path) -> bytes:
             os.close(fd)
 
 
+def utf8_error_position(data: bytes, exc: UnicodeDecodeError) -> tuple[int, int]:
+    """(line, column), both from 1, of the first byte that is not UTF-8."""
+    before = data[: exc.start]
+    return before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+
+
 def read_text(path: Path) -> str:
     """A regular file's text as UTF-8; other bytes are refused with where the first one is."""
     data = read_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        line, column = utf8_error_position(data, exc)
         raise FileRefused(
             path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, column {column})", errno.EILSEQ
         ) from None

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tito import files
+
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 DIRECTIVE = re.compile(r"^#\|\s*(?P<name>[\w-]+)\s*(?P<arg>.*?)\s*$")
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -67,14 +69,13 @@ def read_source(path: Path, shown: str | None = None) -> str:
     an ExportError naming the file, line and column and how to fix it."""
     shown = shown or str(path)
     try:
-        data = Path(path).read_bytes()
+        data = files.read_bytes(Path(path))  # a FIFO or a folder is refused, never opened
     except OSError as exc:
         raise ExportError(f"{shown}: cannot read the module file ({exc.strerror}).") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = files.utf8_error_position(data, exc)
         raise ExportError(
             f"{shown}:{line}:{column}: byte 0x{data[exc.start]:02x} is not UTF-8, and module files must be "
             "UTF-8: retype that character or re-save the file as UTF-8 in your editor."

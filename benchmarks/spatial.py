@@ -19,14 +19,17 @@ would hand it over; contiguous NCHW for PyTorch).
   max-pool the script prints what that costs, next to PyTorch's own channels-last max-pool forward.
 - GFLOP/s: 3 x the forward FLOPs (forward, weight gradient, input gradient) per second, next to what a
   plain float32 matrix multiply of the forward pass's size, (N*OH*OW, C*KH*KW) @ (C*KH*KW, OC), reaches.
+- ours/before: today's layers (the student's plain kernels run by the given engine) against the layers
+  as they were at commit d4c80bc, frozen in benchmarks/yardstick/ and timed in the same alternation.
+  Target: at most 1.25x on every convolution case. The yardstick is instructor-only: a student
+  edition has no such folder, and the column is left out.
 
-Targets (issue 4): within 2x of PyTorch on every case, at least 1,000x faster than the loops.
+Targets: within 2x of PyTorch on every case, at least 1,000x faster than the loops.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
@@ -35,16 +38,24 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from tinytorch.core import spatial  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
 from tinytorch.core.layers import Linear, Sequential  # noqa: E402
 from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.core.optimizers import SGD  # noqa: E402
 from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
 from tinytorch.core.tensor import Tensor  # noqa: E402
+from tinytorch.nn import engine  # noqa: E402
 from tito.milestones.tuning import tune_malloc  # noqa: E402
+
+try:  # the layers as they were before module 09 became a textbook chapter (instructor-only)
+    from yardstick import spatial_d4c80bc as before  # noqa: E402
+except ImportError:
+    before = None
 
 # PyTorch's OpenMP threads spin for a while after each call, holding a core. In an alternating
 # benchmark that steals the second core from whatever runs next: measured here, our case (a) took
@@ -88,18 +99,9 @@ def alternate(functions: dict, rounds: int) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-@contextlib.contextmanager
 def blas_threads(threads: int):
-    """OpenBLAS on `threads` threads for the reference matmul (tinytorch's layers use the same cores)."""
-    controls = spatial._BLAS_THREADS
-    previous = [get() for get, _ in controls]
-    for _, set_ in controls:
-        set_(threads)
-    try:
-        yield
-    finally:
-        for (_, set_), count in zip(controls, previous):
-            set_(count)
+    """BLAS on `threads` threads for the reference matmul (tinytorch's layers use the same cores)."""
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def loops_seconds(function, full_work: float, slice_work: float, repeats: int = 3) -> float:
@@ -129,6 +131,16 @@ def conv_case(shape, out_channels, kernel, padding, rounds, rng):
         layer(Tensor(x))
 
     functions = {"ours": ours, "ours_forward": ours_forward}
+    if before is not None:
+        old_layer = before.Conv2d(c, out_channels, kernel, padding=padding)
+        old_layer.weight.data[...] = layer.weight.data
+        x_old = Tensor(x, requires_grad=True)
+
+        def yardstick():
+            old_layer.weight.grad = old_layer.bias.grad = x_old.grad = None
+            old_layer(x_old).backward(grad_ours)
+
+        functions["before"] = yardstick
     if torch is not None:
         x_torch = torch.tensor(x, requires_grad=True)
         conv_torch = torch.nn.Conv2d(c, out_channels, kernel, padding=padding)
@@ -152,10 +164,11 @@ def conv_case(shape, out_channels, kernel, padding, rounds, rng):
     flops = 2 * n * out_channels * oh * ow * c * kernel * kernel
     a = rng.standard_normal((n * oh * ow, c * kernel * kernel)).astype(np.float32)
     b = rng.standard_normal((c * kernel * kernel, out_channels)).astype(np.float32)
-    with blas_threads(spatial.get_num_threads()):
+    with blas_threads(engine.get_num_threads()):
         matmul = alternate({"matmul": lambda: a @ b}, rounds)["matmul"]
     return {
         "ours": timed["ours"],
+        "before": timed.get("before"),
         "torch": timed.get("torch"),
         "loops": loops,
         "ours_forward": forward_alone,
@@ -180,6 +193,14 @@ def pool_case(shape, rounds, rng):
         pool(Tensor(x_ours.data))
 
     functions = {"ours": ours, "ours_forward": ours_forward}
+    if before is not None:
+        old_pool, x_old = before.MaxPool2d(2), Tensor(x_ours.data, requires_grad=True)
+
+        def yardstick():
+            x_old.grad = None
+            old_pool(x_old).backward(grad_ours)
+
+        functions["before"] = yardstick
     if torch is not None:
         x_torch = torch.tensor(x, requires_grad=True)
         grad_torch = torch.tensor(grad)
@@ -201,33 +222,39 @@ def pool_case(shape, rounds, rng):
 
         torch_forward = alternate({"forward": theirs_forward}, rounds)["forward"]
     loops = loops_seconds(lambda: maxpool2d_loops(x[:1, :4], 2), shape[0] * shape[1], 4)
-    return {"ours": timed["ours"], "torch": timed.get("torch"), "loops": loops, "ours_forward": forward_alone,
+    return {"ours": timed["ours"], "before": timed.get("before"), "torch": timed.get("torch"), "loops": loops,
+            "ours_forward": forward_alone,
             "forward_alternating": timed["ours_forward"], "torch_forward": torch_forward,
             "gflops": None, "torch_gflops": None, "matmul_gflops": None}
 
 
-def training_step_case(rounds, rng):
-    """One SGD step of the CIFAR-10 milestone's network on a batch of 128, in both frameworks."""
+def training_step_case(rounds, rng, batch=256):
+    """One SGD step of the CIFAR-10 milestone's network on a batch of 256, in every framework at hand."""
     channels = [(3, 32), (32, 64), (64, 128)]
-    x = rng.standard_normal((128, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, 128)
+    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
 
     def relu(t):
         return t.clip(min=0)
 
-    layers = []
-    for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU (after the pool: a quarter of the work)
-        layers += [Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), MaxPool2d(2), relu]
-    model = Sequential(*layers, Flatten(), Linear(128 * 4 * 4, 10))
-    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    loss_fn = CrossEntropyLoss()
+    def step_of(conv, norm, pool):
+        layers = []
+        for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU (after the pool: a quarter of the work)
+            layers += [conv(c_in, c_out, 3, padding=1, bias=False), norm(c_out), pool(2), relu]
+        model = Sequential(*layers, Flatten(), Linear(128 * 4 * 4, 10))
+        optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        loss_fn = CrossEntropyLoss()
 
-    def ours():
-        optimizer.zero_grad()
-        loss_fn(model(Tensor(x)), Tensor(y)).backward()
-        optimizer.step()
+        def step():
+            optimizer.zero_grad()
+            loss_fn(model(Tensor(x)), Tensor(y)).backward()
+            optimizer.step()
 
-    functions = {"ours": ours}
+        return step
+
+    functions = {"ours": step_of(Conv2d, BatchNorm2d, MaxPool2d)}
+    if before is not None:
+        functions["before"] = step_of(before.Conv2d, before.BatchNorm2d, before.MaxPool2d)
     if torch is not None:
         nn = torch.nn
         torch_layers = []
@@ -254,17 +281,12 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     blas = "unknown BLAS"
-    try:
-        from threadpoolctl import threadpool_info
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            blas = f"{pools[0].get('internal_api')} {pools[0].get('version')} ({pools[0].get('architecture')} kernels)"
-    except ImportError:
-        pass
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    if pools:
+        blas = f"{pools[0].get('internal_api')} {pools[0].get('version')} ({pools[0].get('architecture')} kernels)"
     return (
-        f"{model}, {spatial._available_cores()} cores available; Python {platform.python_version()}, NumPy "
-        f"{np.__version__}, {blas}; tinytorch threads: {spatial.get_num_threads()}"
+        f"{model}, {engine._available_cores()} cores available; Python {platform.python_version()}, NumPy "
+        f"{np.__version__}, {blas}; tinytorch threads: {engine.get_num_threads()}"
         + (
             f"; torch {torch.__version__} threads: {torch.get_num_threads()} (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']})"
             if torch is not None
@@ -288,11 +310,12 @@ def main(argv=None) -> int:
         global CLOCK
         CLOCK = time.process_time
     if args.threads is not None:
-        spatial.set_num_threads(args.threads)
-        for _, set_ in spatial._BLAS_THREADS:
-            set_(1)  # one thread means one thread: BLAS too (tinytorch's layers multiply single-threaded anyway)
+        engine.set_num_threads(args.threads)
+        if before is not None:
+            before.set_num_threads(args.threads)
+        threadpool_limits(limits=1, user_api="blas")  # one thread means one thread: BLAS too
     if torch is not None:
-        torch.set_num_threads(spatial.get_num_threads())
+        torch.set_num_threads(engine.get_num_threads())
     # The allocator setting `tito milestone run` uses (both frameworks share it, in this one process):
     # freed memory stays in the heap, so short calls do not pay page faults on fresh memory.
     allocator = "malloc keeps freed memory" if tune_malloc() else "default malloc"
@@ -303,7 +326,7 @@ def main(argv=None) -> int:
         f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.rounds} alternating runs, "
         f"{args.clock} clock; {allocator}\n"
     )
-    header = f"{'case':37s} {'ours ms':>8s} {'torch ms':>9s} {'ours/torch':>10s} {'loops s':>8s} {'loops/ours':>11s} {'GFLOP/s':>8s} {'torch':>6s} {'matmul':>7s}"
+    header = f"{'case':37s} {'ours ms':>8s} {'before':>7s} {'ours/before':>11s} {'torch ms':>9s} {'ours/torch':>10s} {'loops s':>8s} {'loops/ours':>11s} {'GFLOP/s':>8s} {'torch':>6s} {'matmul':>7s}"
     print(header)
     print("-" * len(header))
     results = []
@@ -318,8 +341,10 @@ def main(argv=None) -> int:
         def number(value, width, digits=1):
             return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}s}"
 
+        old_ms = f"{r['before'] * 1e3:7.2f}" if r["before"] else f"{'-':>7s}"
+        old_ratio = f"{r['ours'] / r['before']:11.2f}" if r["before"] else f"{'-':>11s}"
         print(
-            f"{name:37s} {r['ours'] * 1e3:8.2f} {torch_ms} {ratio} {r['loops']:8.1f} "
+            f"{name:37s} {r['ours'] * 1e3:8.2f} {old_ms} {old_ratio} {torch_ms} {ratio} {r['loops']:8.1f} "
             f"{r['loops'] / r['ours_forward']:10,.0f}x {number(r['gflops'], 8)} {number(r['torch_gflops'], 6)} "
             f"{number(r['matmul_gflops'], 7)}"
         )
@@ -338,9 +363,13 @@ def main(argv=None) -> int:
     if args.step:
         step = training_step_case(args.rounds, rng)
         ratio = f", {step['ours'] / step['torch']:.2f}x PyTorch's {step['torch'] * 1e3:.0f} ms" if "torch" in step else ""
-        print(f"\nCIFAR-10 training step, milestone network, batch 128: {step['ours'] * 1e3:.0f} ms{ratio}")
+        ratio += f", {step['ours'] / step['before']:.2f}x before's {step['before'] * 1e3:.0f} ms" if "before" in step else ""
+        print(f"\nCIFAR-10 training step, milestone network, batch 256: {step['ours'] * 1e3:.0f} ms{ratio}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print("loops/ours compares forward passes, each timed on its own (the loop versions have no backward pass).")
+    slowest = max((r["ours"] / r["before"] for name, r in results if r["before"] and "conv" in name), default=None)
+    if slowest is not None:
+        print(f"slowest convolution against the layers before the chapter: {slowest:.2f}x (target: at most 1.25x)")
     worst = max((r["ours"] / r["torch"] for _, r in results if r["torch"]), default=None)
     fewest = min(r["loops"] / r["ours_forward"] for _, r in results)
     if worst is not None:

@@ -7,7 +7,6 @@ importing this module stays cheap.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -20,12 +19,6 @@ from tito.course import Course, tree_problems
 MIN_PYTHON = (3, 10)
 # OpenBLAS core types whose kernels use AVX-512.
 AVX512_CORES = ("skylakex", "cooperlake", "sapphirerapids")
-CORENAME_SYMBOLS = (
-    "openblas_get_corename",
-    "openblas_get_corename64_",
-    "scipy_openblas_get_corename64_",
-    "scipy_openblas_get_corename",
-)
 
 
 @dataclass
@@ -64,41 +57,15 @@ def blas_info() -> dict:
         info["name"], info["version"] = blas.get("name"), blas.get("version")
     except (TypeError, AttributeError, KeyError):  # NumPy < 1.25 has no mode="dicts"
         pass
-    try:
-        from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info  # the one owner of BLAS threads and kernels in tito
 
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                info.setdefault("name", pool.get("internal_api"))
-                info["coretype"] = pool.get("architecture")
-                info["threads"] = pool.get("num_threads")
-                break
-    except ImportError:
-        pass
-    if not info.get("coretype"):
-        info["coretype"] = openblas_corename()
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            info.setdefault("name", pool.get("internal_api"))
+            info["coretype"] = pool.get("architecture")
+            info["threads"] = pool.get("num_threads")
+            break
     return info
-
-
-def openblas_corename() -> str | None:
-    """The core type OpenBLAS picked at run time, asked from the loaded library itself (Linux)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in CORENAME_SYMBOLS:
-            function = getattr(library, symbol, None)
-            if function is not None:
-                function.restype = ctypes.c_char_p
-                name = function()
-                return name.decode() if name else None
-    return None
 
 
 def cpu_has_avx512() -> bool | None:

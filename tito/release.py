@@ -47,7 +47,7 @@ LEFT_OUT_NAMES = frozenset(
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 # Tests of tito itself: they check the tool against the reference solutions, so they cannot pass in
 # a student edition and some of them hold solution text on purpose (the leak check, grading fixtures).
-INSTRUCTOR_ONLY = ("tests/tito", "tests/integration", "tests/fixtures/grading")
+INSTRUCTOR_ONLY = ("tests/tito", "tests/integration", "tests/fixtures/grading", "benchmarks/yardstick")
 
 # A solution line shorter than this (spaces removed) says nothing about the solution: `return out`.
 MIN_SECRET_CHARS = 12

@@ -17,6 +17,16 @@ from tinytorch.core.tensor import Tensor
 
 pytestmark = pytest.mark.m09
 
+
+def cl(array):
+    """(N, C, H, W) -> the channels-last (N, H, W, C) view the kernels work on."""
+    return array.transpose(0, 2, 3, 1)
+
+
+def cf(array):
+    """(N, H, W, C) -> (N, C, H, W)."""
+    return array.transpose(0, 3, 1, 2)
+
 # (x shape, weight shape, stride, padding): channels 1..4, square and non-square, strides that do not divide.
 CONFIGS = [
     ((2, 3, 7, 7), (4, 3, 3, 3), (1, 1), (1, 1)),
@@ -33,7 +43,7 @@ def test_vectorised_conv_matches_loops(x_shape, w_shape, stride, padding):
     x = rng.standard_normal(x_shape).astype(np.float32)
     weight = rng.standard_normal(w_shape).astype(np.float32)
     bias = rng.standard_normal(w_shape[0]).astype(np.float32)
-    fast = conv2d_forward(x, weight, bias, stride, padding)
+    fast = cf(conv2d_forward(cl(x), weight, bias, stride, padding))
     slow = conv2d_loops(x, weight, bias, stride, padding)
     assert fast.dtype == np.float32 and fast.shape == slow.shape
     np.testing.assert_allclose(fast, slow, atol=1e-5, rtol=1e-5)
@@ -111,9 +121,10 @@ def test_input_gradient_is_a_convolution_with_the_flipped_kernel():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 6, 5))
     weight = rng.standard_normal((4, 3, 3, 3))
-    out = conv2d_forward(x, weight, None, (1, 1), (1, 1))
+    out = cf(conv2d_forward(cl(x), weight, None, (1, 1), (1, 1)))
     dout = rng.standard_normal(out.shape)
-    dx, _, _ = conv2d_backward(dout, x, weight, (1, 1), (1, 1))
+    dx, _, _ = conv2d_backward(cl(dout), cl(x), weight, (1, 1), (1, 1))
+    dx = cf(dx)
     flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     np.testing.assert_allclose(dx, conv2d_loops(dout, flipped, None, 1, 3 - 1 - 1), atol=1e-10)
 
@@ -123,9 +134,9 @@ def test_weight_gradient_sums_over_every_position():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 4, 5))
     weight = rng.standard_normal((2, 3, 1, 1))
-    out = conv2d_forward(x, weight, None, (1, 1), (0, 0))
+    out = cf(conv2d_forward(cl(x), weight, None, (1, 1), (0, 0)))
     dout = rng.standard_normal(out.shape)
-    _, dweight, dbias = conv2d_backward(dout, x, weight, (1, 1), (0, 0))
+    _, dweight, dbias = conv2d_backward(cl(dout), cl(x), weight, (1, 1), (0, 0))
     np.testing.assert_allclose(dweight[:, :, 0, 0], np.einsum("nohw,nchw->oc", dout, x), atol=1e-10)
     np.testing.assert_allclose(dbias, dout.sum(axis=(0, 2, 3)), atol=1e-10)
 
@@ -142,7 +153,7 @@ def test_channels_last_memory_is_invisible():
     np.testing.assert_allclose(out.data, reference, atol=1e-5)
     np.testing.assert_allclose(out.flatten(1).data, reference.reshape(2, -1), atol=1e-5)
     np.testing.assert_allclose(out[:, 1].data, reference[:, 1], atol=1e-5)
-    pooled, _ = maxpool2d_forward(out.data, (2, 2), (2, 2), (0, 0))
-    np.testing.assert_array_equal(pooled, maxpool2d_loops(out.data, 2))
+    pooled, _ = maxpool2d_forward(cl(out.data), (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(cf(pooled), maxpool2d_loops(out.data, 2))
     second = Conv2d(4, 2, kernel_size=2)  # no padding: it reads the channels-last input in place
     np.testing.assert_allclose(second(out).data, conv2d_loops(reference, second.weight.data, second.bias.data), atol=1e-5)

@@ -1,13 +1,22 @@
 """Module 09: slicing the batch and spreading slices over threads never changes a result."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from tinytorch.core import spatial
+from tinytorch.nn import engine
 from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from tinytorch.core.tensor import Tensor
 
 pytestmark = pytest.mark.m09
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_layers(seed=0):
@@ -35,7 +44,7 @@ def restore_threads():
 def test_slices_and_threads_give_the_same_numbers(monkeypatch, restore_threads, threads, chunk_bytes):
     spatial.set_num_threads(1)
     expected = run_layers()
-    monkeypatch.setattr(spatial, "CHUNK_BYTES", chunk_bytes)  # 1: every image is its own slice
+    monkeypatch.setattr(engine, "CHUNK_BYTES", chunk_bytes)  # 1: every image is its own slice
     spatial.set_num_threads(threads)
     for got, want in zip(run_layers(), expected):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)  # float64: only the summing order differs
@@ -48,50 +57,55 @@ def test_thread_settings_are_checked(monkeypatch, restore_threads):
     assert spatial.get_num_threads() == 3
     monkeypatch.setenv("TINYTORCH_NUM_THREADS", "two")
     with pytest.raises(ValueError, match="TINYTORCH_NUM_THREADS"):
-        spatial._threads_from_environment([])
+        engine._threads_from_environment()
     monkeypatch.setenv("TINYTORCH_NUM_THREADS", "4")
-    assert spatial._threads_from_environment([]) == 4
+    assert engine._threads_from_environment() == 4
     monkeypatch.delenv("TINYTORCH_NUM_THREADS")
-    assert spatial._threads_from_environment([]) == 1, "without control over BLAS threads, one thread"
+    assert engine._threads_from_environment() == min(engine._available_cores(), 8)
 
 
-def test_blas_runs_single_threaded_inside_the_layers_and_gets_its_setting_back():
-    calls = []
-    setting = {"threads": 4}
+def _blas_threads() -> list:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
-    def get():
-        return setting["threads"]
 
-    def set_(threads):
-        calls.append(threads)
-        setting["threads"] = threads
+def test_blas_runs_single_threaded_inside_a_layer_and_gets_its_setting_back():
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        assert before and all(threads == 2 for threads in before)
+        workers = engine._Workers(2)
+        seen = workers.map(lambda start, stop: (start, stop, _blas_threads()), 5, 2)
+        assert [(start, stop) for start, stop, _ in seen] == [(0, 2), (2, 4), (4, 5)], "results in slice order"
+        assert all(threads == [1] * len(before) for _, _, threads in seen), "inside the layer BLAS has one thread"
+        assert _blas_threads() == before, "and its own setting back afterwards"
 
-    workers = spatial._Workers([(get, set_)])
-    workers.set_threads(2)
-    assert setting["threads"] == 1, "with our threads on the cores, BLAS gets one"
-    seen = workers.map(lambda start, stop: (start, stop, setting["threads"]), 5, 2)
-    assert seen == [(0, 2, 1), (2, 4, 1), (4, 5, 1)], "results in slice order"
-    workers.set_threads(1)
-    assert setting["threads"] == 4, "one thread here: BLAS has its own threads back"
-    calls.clear()
-    assert workers.map(lambda start, stop: setting["threads"], 4, 2) == [1, 1], "but slices multiply on one"
-    assert calls == [1, 4] and setting["threads"] == 4
+
+def test_importing_and_running_the_layers_leaves_blas_threads_as_they_were():
+    script = (
+        "import json, numpy, threadpoolctl\n"
+        "def blas(): return [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']\n"
+        "threadpoolctl.threadpool_limits(limits=2, user_api='blas')\n"
+        "seen = [blas()]\n"
+        "from tinytorch import Conv2d, Tensor\n"
+        "seen.append(blas())\n"
+        "conv = Conv2d(3, 8, 3, padding=1)\n"
+        "x = Tensor(numpy.ones((4, 3, 8, 8)), requires_grad=True)\n"
+        "conv(x).sum().backward()\n"
+        "seen.append(blas())\n"
+        "print(json.dumps(seen))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    before, after_import, after_layer = json.loads(result.stdout)
+    assert before and before == [2] * len(before)
+    assert after_import == before and after_layer == before
 
 
 def test_worker_errors_reach_the_caller():
-    workers = spatial._Workers([])
-    workers.set_threads(2)
+    workers = engine._Workers(2)
 
     def fail(start, stop):
         raise RuntimeError(f"slice {start}")
 
     with pytest.raises(RuntimeError, match="slice"):
         workers.map(fail, 4, 1)
-
-
-def test_scratch_arrays_are_reused():
-    workers = spatial._Workers([])
-    first = workers.scratch("buffer", (4, 5), np.float32)
-    again = workers.scratch("buffer", (2, 3), np.float32)
-    assert again.base is first.base, "a smaller request reuses the same memory"
-    assert workers.scratch("buffer", (10, 10), np.float32).base is not first.base

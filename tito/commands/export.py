@@ -45,7 +45,7 @@ def export(
         if plan.module is not None:
             state = "written" if plan.target in written else "unchanged"
             out.print(f"{plan.module.name} -> {exporter.relative(plan.target, course.root)} ({state})")
-    exported = [plan.module for plan in plans if plan.module is not None]
+    exported = list({plan.module.id: plan.module for plan in plans if plan.module is not None}.values())
     if len(exported) == 1:
         out.print(f"Exported {exported[0].name}: run `tito test {exported[0].id}` to test it.")
     else:

@@ -16,8 +16,7 @@ README.md in milestones/, "What tito does to the process"):
 - BLAS threads: a milestone script may ask for a number (`BLAS_THREADS = 1`). OpenBLAS's worker
   threads help large matrix products on an idle machine, but on small ones, or when other programs
   busy the cores, they wait on each other and can make a step ten times slower. Set at run time
-  through NumPy's own OpenBLAS (found via /proc/self/maps, Linux), unless the user has set
-  OPENBLAS_NUM_THREADS or OMP_NUM_THREADS.
+  through threadpoolctl, unless the user has set OPENBLAS_NUM_THREADS or OMP_NUM_THREADS.
 
 Every setting is skipped when it does not apply; `apply()` returns what it did so the run can say so.
 """
@@ -80,36 +79,19 @@ def tune_malloc() -> bool:
     return all(libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) == 1 for param, value in settings)
 
 
-def _openblas():
-    """NumPy's OpenBLAS library and its symbol naming (prefix, suffix), or None where it is not found."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return None
-    paths = sorted({line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower() and ".so" in line})
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
-            if hasattr(library, f"{prefix}set_num_threads{suffix}"):
-                return library, prefix, suffix
-    return None
-
-
 def set_blas_threads(count: int, environ=os.environ) -> bool:
-    """Let OpenBLAS use `count` threads from now on; False if the user chose already or it is not found."""
+    """Let BLAS use `count` threads from now on; False if the user chose already or no BLAS is found.
+
+    threadpoolctl, the library made for this, finds NumPy's BLAS (OpenBLAS, MKL or BLIS) and sets it.
+    """
     if "OPENBLAS_NUM_THREADS" in environ or "OMP_NUM_THREADS" in environ:
         return False
-    import numpy  # noqa: F401  (loads OpenBLAS, so that it can be found)
+    import numpy  # noqa: F401  (loads BLAS, so that it can be found)
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    found = _openblas()
-    if found is None:
-        return False
-    library, prefix, suffix = found
-    getattr(library, f"{prefix}set_num_threads{suffix}")(ctypes.c_int(int(count)))
-    return getattr(library, f"{prefix}get_num_threads{suffix}")() == int(count)
+    threadpool_limits(limits=int(count), user_api="blas")
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return bool(counts) and all(found == int(count) for found in counts)
 
 
 _chosen_coretype: str | None = None  # what choose_openblas_kernels set in this process

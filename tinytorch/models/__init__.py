@@ -1,0 +1,1 @@
+"""tinytorch.models: generated modules live here."""

@@ -1,0 +1,1 @@
+"""tinytorch.nn: generated modules live here."""

@@ -40,7 +40,7 @@ def _normalise(value):
     array = np.asarray(value)
     if array.dtype.kind not in "biuf" or array.dtype.itemsize > 8:
         raise ValueError(f"an array of dtype {array.dtype} is not plain numbers")
-    return "array", np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return "array", np.array(array, dtype=array.dtype.newbyteorder("<"), order="C")  # keeps 0-d arrays 0-d
 
 
 def encode(kind: str, check: str = "", values: dict | None = None, error: str | None = None, **extra) -> bytes:

@@ -33,7 +33,7 @@ def loader_in_order(rng):
     "DataLoader without shuffling: batches in order, the last one short or dropped, labels int64."
     from tinytorch.data.loader import DataLoader, TensorDataset
 
-    x, y = _data(rng)
+    x, y = _data(rng, n=int(rng.integers(9, 40)))  # more than a batch, so drop_last keeps one
     results = {}
     for drop_last in (False, True):
         loader = DataLoader(TensorDataset(x, y), batch_size=int(rng.integers(1, 9)), drop_last=drop_last)

@@ -19,7 +19,7 @@ import stat
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +59,10 @@ class GradingError(Exception):
 
 class SubmissionsError(GradingError):
     """The folders given to grade are unusable (a usage error)."""
+
+
+class SandboxUnavailable(GradingError):
+    """bubblewrap is missing or cannot start a sandbox here; the message says what to do."""
 
 
 @dataclass
@@ -119,15 +123,25 @@ def grade_students(
     keep_temp: bool = False,
     hidden: tuple[Path, ...] = (),
     on_graded: Callable[[StudentGrade], None] | None = None,
+    kit: Kit | None = None,
 ) -> list[StudentGrade]:
-    """Grade each (name, folder) on `modules` (default: all); see the module docstring."""
+    """Grade each (name, folder) on `modules` (default: all); see the module docstring. A `kit` built
+    earlier with build_kit (for these modules) saves preparing one: many gradings can share it."""
     temp = Path(tempfile.mkdtemp(prefix="tito-grade-")).resolve()
     running = process.Running()
     try:
+        try:  # first, so that a machine without bubblewrap hears it at once
+            box = Sandbox.find(hidden=(course.root, temp, *([kit.root] if kit else []), *hidden)) if sandbox else None
+        except SandboxError as exc:
+            raise SandboxUnavailable(str(exc)) from None
         try:
-            kit = build_kit(course, temp / "kit", list(modules or course.modules))
-            box = Sandbox.find(hidden=(course.root, temp, *hidden)) if sandbox else None
-        except (KitError, SandboxError) as exc:
+            chosen = list(modules or (kit.modules if kit else course.modules))
+            if kit is None:
+                kit = build_kit(course, temp / "kit", chosen)
+            elif any(m not in kit.modules for m in chosen):
+                raise KitError("the shared grading kit was built for other modules; build one for these.")
+            kit = replace(kit, modules=chosen)
+        except KitError as exc:
             raise GradingError(str(exc)) from None
         grader = _Grader(kit, box, temp, timeout, running, hidden, max(1, workers or os.cpu_count() or 1))
         return grader.grade(students, on_graded)
@@ -142,7 +156,7 @@ def grade_students(
 class _Grader:
     def __init__(self, kit: Kit, box: Sandbox | None, temp: Path, timeout: float, running, hidden, workers: int):
         self.kit, self.box, self.temp, self.timeout, self.running = kit, box, temp, timeout, running
-        self.hidden = (kit.course.root.resolve(), temp, *(Path(h).resolve() for h in hidden))
+        self.hidden = (kit.course.root.resolve(), temp, kit.root.resolve(), *(Path(h).resolve() for h in hidden))
         self.workers = workers
         self.scrubber = Scrubber(kit.secrets)
         self.texts: dict[tuple[str, str], bytes] = {}  # (student, module id) -> the file to grade
@@ -169,11 +183,10 @@ class _Grader:
             self.runs[(grade.name, index)] = _Run(grade.name, module, path.relative_to(grade.folder).as_posix(),
                                                   self.texts[(grade.name, module.id)], secrets.randbits(62))
         references = self._reference_batches()
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            done = {key: pool.submit(self._run, run, references[run.module.id][run.seed])
-                    for key, run in self.runs.items()}
-            for grade, index in runs:
-                grade.modules[index] = done[(grade.name, index)].result()
+        done = self._parallel({key: (self._run, run, references[run.module.id][run.seed])
+                               for key, run in self.runs.items()})
+        for grade, index in runs:
+            grade.modules[index] = done[(grade.name, index)]
         for grade in grades:
             if on_graded:
                 on_graded(grade)
@@ -203,10 +216,22 @@ class _Grader:
         wanted: dict[str, list[int]] = {}
         for run in self.runs.values():
             wanted.setdefault(run.module.id, []).append(run.seed)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {mid: pool.submit(self._reference, self.kit.course.module(mid), seeds)
-                       for mid, seeds in wanted.items()}
-            return {mid: future.result() for mid, future in futures.items()}
+        return self._parallel({mid: (self._reference, self.kit.course.module(mid), seeds)
+                               for mid, seeds in wanted.items()})
+
+    def _parallel(self, calls: dict) -> dict:
+        """{key: function(*args)} for {key: (function, *args)}, `workers` at a time. On any failure
+        (Ctrl-C, a sandbox that would not start) nothing new starts and every running process is killed."""
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            futures = {key: pool.submit(*call) for key, call in calls.items()}
+            results = {key: future.result() for key, future in futures.items()}
+        except BaseException:
+            self.running.stop_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results
 
     def _reference(self, module: Module, seeds: list[int]) -> dict[int, channel.Stream]:
         folder = self.temp / "reference-results" / module.name

@@ -48,11 +48,9 @@ def _compare_arrays(key: str, got: np.ndarray, expected: np.ndarray, rtol: float
         return None
     if expected.size == 1:
         return f"`{key}` differs from the reference"
-    with np.errstate(invalid="ignore", over="ignore"):
-        gaps = np.abs(got.astype(np.float64) - expected.astype(np.float64))[wrong]
-    finite = gaps[np.isfinite(gaps)]
-    largest = f"; largest difference {finite.max():.3g}" if finite.size else "; values are not finite"
-    return f"`{key}` differs from the reference in {int(wrong.sum())} of {expected.size} entries{largest}"
+    # How many entries, not their values: a run's numbers are a channel out of the sandbox (it can read
+    # the prerequisites' reference package), and a count carries a few bits at most.
+    return f"`{key}` differs from the reference in {int(wrong.sum())} of {expected.size} entries"
 
 
 def judge(check: Check, student: dict, reference: dict) -> str | None:

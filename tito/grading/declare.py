@@ -85,7 +85,11 @@ def load_checks(path: Path | str) -> list[Check]:
         raise ImportError(f"cannot load the checks file {path}.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickle-free helpers look modules up by name
-    spec.loader.exec_module(module)
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ beside the checks
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes
     found = [value.graded_check for value in vars(module).values() if hasattr(value, "graded_check")]
     found.sort(key=lambda item: item.function.__code__.co_firstlineno)
     names = [item.name for item in found]

@@ -71,9 +71,10 @@ def assess(grade: ModuleGrade, checks: list[Check], student: Stream, reference: 
     for record in student.records:
         if record.kind == "check":
             by_name.setdefault(record.check, []).append(record)
-        elif record.kind == "refusal" and record.extra.get("line", "") not in given_lines:
-            line = str(record.extra.get("line", ""))
-            grade.refusals.append(scrubber.clean(f"{record.error} (at: {line})" if line else str(record.error)))
+        elif record.kind == "refusal" and record.extra.get("line") and record.extra["line"] not in given_lines:
+            # only what a line the student wrote caused: the course's given code and the grader's own
+            # imports are never reported as the student's doing
+            grade.refusals.append(scrubber.clean(f"{record.error} (at: {record.extra['line']})"))
     grade.refusals = list(dict.fromkeys(grade.refusals))
     expected = {r.check: r for r in reference.records if r.kind == "check"}
     missing_reason = _missing_reason(student, outcome)

@@ -87,6 +87,18 @@ def test_the_unchanged_starter_scores_zero_without_running(tmp_path, course):
     assert set(reasons(erin.modules[0]).values()) == {"not graded: every solution block is as the starter left it"}
 
 
+def test_a_file_that_does_not_export_scores_zero_and_says_why(tmp_path, course):
+    folder = submit_files(tmp_path / "subs", "frank", course.module("01").source)
+    (folder / "calc.py").write_text((folder / "calc.py").read_text().replace("def div(a, b):", "def div(a, b)"))
+
+    (frank,) = grade_students(course, [("frank", folder)], modules=[course.module("01")], timeout=TIMEOUT)
+
+    (calc,) = frank.modules
+    assert calc.score == 0.0 and set(reasons(calc).values()) == {"not graded: the file does not export"}
+    (note,) = calc.notes
+    assert note.startswith("your file does not export: calc.py:") and "syntax error" in note
+
+
 def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):
     subs = tmp_path / "subs"
     loop, stubborn = submit(subs, "loop", "loop"), submit(subs, "stubborn", "stubborn")

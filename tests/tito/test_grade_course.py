@@ -64,6 +64,13 @@ def test_reference_scores_one_starter_zero_and_a_bug_costs_its_own_module(course
     assert graded[1].modules[4].prerequisites == ["01_tensor", "02_activations", "03_layers", "04_losses"]
 
 
+def test_students_never_get_the_graded_checks(course, kit):
+    edition = kit.root / "edition"  # made by `tito release student`'s own code
+    assert (edition / "tests" / "03_layers" / "test_layers.py").is_file()
+    assert sorted(edition.glob("tests/*/grading.py")) == []
+    assert sorted(p.parent.name for p in REPO.glob("tests/*/grading.py")) == [m.name for m in course.modules]
+
+
 def _blanked(module):
     """The module file with each solution block, in turn, replaced by its starter stub."""
     text = module.source.read_text(encoding="utf-8")

@@ -103,3 +103,25 @@ def test_run_autograder_scores_reference_starter_and_a_one_bug_submission(autogr
     scores = [t["score"] for t in buggy["tests"]]
     assert scores[0] == 5.0 and scores[2] == 5.0 and 0 < scores[1] < 5.0
     assert "`linear_forward`" in buggy["tests"][1]["output"] and buggy["tests"][1]["status"] == "failed"
+
+
+def test_a_container_without_bubblewrap_grades_behind_the_guard_and_says_so(autograder, tmp_path):
+    tools = tmp_path / "bin"  # python3 and bash, but no bwrap
+    tools.mkdir()
+    (tools / "python3").symlink_to(sys.executable)
+    (tools / "bash").symlink_to(shutil.which("bash"))
+    root = tmp_path / "root"
+    shutil.copytree(autograder, root / "source")
+    (root / "submission").mkdir()
+    shutil.copy(REPO / "modules" / "01_tensor" / "tensor.py", root / "submission" / "tensor.py")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": str(tools)}
+    env.pop("TITO_COURSE_ROOT", None)
+    done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "grading behind the in-process guard instead" in done.stdout  # for the instructor's log
+    results = json.loads((root / "results" / "results.json").read_text())
+    validate(results)
+    assert results["tests"][0]["score"] == 5.0 and results["score"] == 5.0
+    assert "graded without the operating-system sandbox" in results["output"]
+    assert "WITHOUT the operating-system sandbox" in results["tests"][0]["output"]

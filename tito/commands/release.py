@@ -41,7 +41,7 @@ def student(
     show.print(
         f"  {release.files} files; {blocks} solution blocks replaced in {len(release.stripped)} files; "
         f"{len(release.generated_left_out)} generated package files and "
-        f"{len(release.instructor_only_left_out)} files of tito's own tests left out.",
+        f"{len(release.instructor_only_left_out)} files of tito's own tests and graded checks left out.",
         markup=False,
         soft_wrap=True,
     )

@@ -83,7 +83,8 @@ class Sandbox:
         args += ["--die-with-parent", "--new-session", "--clearenv"]
         for name, value in sandbox_environment().items():
             args += ["--setenv", name, value]
-        mounts: list[tuple[str, ...]] = [("--ro-bind", "/usr", "/usr")]
+        # The scratch tmpfs first: a Python installed under /tmp (a CI runner's venv) is bound on top of it.
+        mounts: list[tuple[str, ...]] = [("--size", str(SCRATCH_BYTES), "--tmpfs", WORK_INSIDE), ("--ro-bind", "/usr", "/usr")]
         for name in SYSTEM_LINKS:
             host = Path("/") / name
             if host.is_symlink():
@@ -96,12 +97,11 @@ class Sandbox:
         mounts += [("--ro-bind", folder, folder) for folder in python_paths()  # a Python inside a covered folder
                    if any(_inside(folder, mask) and folder != mask for mask in self.masks)]
         mounts += [("--ro-bind", str(Path(tito.__file__).resolve().parent), f"{TOOL_INSIDE}/tito"),
-                   ("--ro-bind", str(package), PACKAGE_INSIDE), ("--ro-bind", str(checks), CHECKS_INSIDE),
-                   ("--size", str(SCRATCH_BYTES), "--tmpfs", WORK_INSIDE)]
+                   ("--ro-bind", str(package), PACKAGE_INSIDE), ("--ro-bind", str(checks), CHECKS_INSIDE)]
         made: set[str] = {"/"}
         for mount in mounts:
             for parent in reversed(Path(mount[-1]).parents):  # bwrap would make missing parents mode 0700
-                if str(parent) not in made and not any(_inside(str(parent), m[-1]) for m in mounts[:1]):
+                if str(parent) not in made and not _inside(str(parent), "/usr"):
                     args += ["--dir", str(parent)]
                     made.add(str(parent))
             args += list(mount)

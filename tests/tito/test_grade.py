@@ -49,8 +49,9 @@ def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
         ["carol", "02_stats", "0.000", "0", "1"],
     ]
     bob = (out / "reports" / "bob.md").read_text()
-    assert "`multiplies` (1 of 5 points, mul(a, b) multiplies): raised NotImplementedError: TinyTorch 01: implement mul." in bob
-    assert "`divides` (2 of 5 points" in bob and "`adds`" not in bob
+    assert "## 01_calc: 0.400 (2 of 5 points, 2 of 4 checks passed)" in bob
+    assert "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError: TinyTorch 01: implement mul." in bob
+    assert "- `divides`, 2 points (div(a, b) divides)" in bob and "`adds`" not in bob
     assert "graded on the reference 01_calc" in bob  # module 02 builds on the reference calc, not bob's
     assert "a mistake costs marks only in the module where it is" in bob
     assert "no stats.py was found in the submission" in bob

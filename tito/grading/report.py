@@ -34,26 +34,27 @@ def write_grades(out: Path, grades: list[StudentGrade]) -> Path:
 
 
 def module_section(item: ModuleGrade) -> list[str]:
-    """The lines about one module: score, what was graded, notes and every failed check."""
-    lines = [
-        f"Graded file: {item.source or '(none)'}"
-        + (f"; graded on the reference {', '.join(item.prerequisites)}" if item.prerequisites else "")
-        + (f"; {item.seconds:g} s." if item.seconds else "."),
-        "",
-    ]
-    lines += [f"- Note: {note}" for note in item.notes]
+    """The lines about one module: what was graded, notes and every failed check with its reason."""
+    graded = f"Graded file: {item.source or '(none)'}"
+    if item.prerequisites:
+        graded += f"; graded on the reference {', '.join(item.prerequisites)}"
+    lines = [graded + (f"; {item.seconds:g} s." if item.seconds else ".")]
+    if item.notes:
+        lines += [""] + [f"- Note: {note.rstrip('.')}." for note in item.notes]
     failed = [r for r in item.results if not r.passed]
     if failed:
         lines += ["", "Failed checks:", ""]
-        lines += [
-            f"- `{r.check.name}` ({r.check.weight:g} of {sum(x.check.weight for x in item.results):g} points, "
-            f"{r.check.description.rstrip('.')}): {r.reason}."
-            for r in failed
-        ]
+        lines += [f"- `{r.check.name}`, {r.check.weight:g} point{'s' if r.check.weight != 1 else ''} "
+                  f"({r.check.description.rstrip('.')}): {r.reason.rstrip('.')}." for r in failed]
     if item.refusals:
-        lines += ["", "The guard refused (your code's own attempts):", ""]
-        lines += [f"- {line}" for line in item.refusals]
+        lines += ["", "The guard refused (your code's own attempts):", ""] + [f"- {line}" for line in item.refusals]
     return lines
+
+
+def points(item: ModuleGrade) -> tuple[float, float]:
+    """(points earned, points possible) of a module: each check's weight."""
+    total = sum(r.check.weight for r in item.results)
+    return sum(r.check.weight for r in item.results if r.passed), total
 
 
 def write_report(out: Path, grade: StudentGrade) -> Path:
@@ -61,7 +62,9 @@ def write_report(out: Path, grade: StudentGrade) -> Path:
     total = sum(item.score for item in grade.modules)
     lines = [f"# {grade.name}", "", f"Score: {total:.2f} of {len(grade.modules)} modules.", "", FAIRNESS, ""]
     for item in grade.modules:
-        lines += [f"## {item.module.name}: {item.score:.3f} ({item.passed} of {len(item.results)} checks passed)", ""]
+        earned, possible = points(item)
+        lines += [f"## {item.module.name}: {item.score:.3f} ({earned:g} of {possible:g} points, "
+                  f"{item.passed} of {len(item.results)} checks passed)", ""]
         lines += module_section(item)
         lines.append("")
     path = Path(out) / "reports" / f"{grade.name}.md"

@@ -28,6 +28,7 @@ from tito import exporter
 from tito.course import Course, Module, load_course
 from tito.grading import channel, process
 from tito.grading.compare import Scrubber
+from tito.grading.declare import CHECKS_FILE
 from tito.grading.kit import Kit, KitError, build_kit
 from tito.grading.sandbox import PACKAGE_INSIDE, CHECKS_INSIDE, FIRST_UID, TOOL_INSIDE, Sandbox, SandboxError, \
     python_folders, sandbox_environment
@@ -160,6 +161,7 @@ class _Grader:
         self.workers = workers
         self.scrubber = Scrubber(kit.secrets)
         self.texts: dict[tuple[str, str], bytes] = {}  # (student, module id) -> the file to grade
+        self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
         self.uids: queue.Queue = queue.Queue()
         for slot in range(workers):
             self.uids.put(FIRST_UID + slot)
@@ -176,7 +178,6 @@ class _Grader:
                 else:
                     grade.modules.append(placeholder)
             grades.append(grade)
-        self.runs = {}
         for grade, index in runs:
             module = self.kit.modules[index]
             path = find_module_file(grade.folder, module)
@@ -247,14 +248,16 @@ class _Grader:
             stream = channel.decode(Path(path).read_bytes() if Path(path).exists() else b"")
             for item in self.kit.checks[module.id]:
                 found = [r for r in stream.records if r.kind == "check" and r.check == item.name]
-                problem = "it did not run" if not found else found[0].error or (
-                    "it timed out" if found[0].extra.get("timeout") is not None else None)
-                if problem:
-                    tail = " ".join(outcome.output_tail.split())[-300:]
-                    raise GradingError(
-                        f"the reference edition fails check `{item.name}` of {module.name} ({problem}){': ' + tail if tail and not found else ''}; "
-                        f"fix {module.tests / 'grading.py'} (or the reference), then grade again."
-                    )
+                if found and found[0].error is None and found[0].extra.get("timeout") is None:
+                    continue
+                if found:
+                    why = found[0].error or "it ran out of time"
+                else:
+                    why = "it never ran: " + (" ".join(outcome.output_tail.split())[-300:] or "the process ended")
+                raise GradingError(
+                    f"the reference edition fails check `{item.name}` of {module.name} ({why}); fix "
+                    f"{module.tests / CHECKS_FILE} or the reference, then grade again with `tito grade`."
+                )
             streams[seed] = stream
         return streams
 

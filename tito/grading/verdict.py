@@ -92,7 +92,7 @@ def assess(grade: ModuleGrade, checks: list[Check], student: Stream, reference: 
             reason = judge(item, records[0].values(), expected[item.name].values())
             grade.results.append(CheckResult(item, reason is None, reason or ""))
     if outcome.timed_out:
-        grade.notes.append(f"the run was stopped at its time limit; checks not reached count as failed")
+        grade.notes.append("the run was stopped at its time limit; checks not reached count as failed")
     return grade
 
 

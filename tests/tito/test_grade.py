@@ -105,13 +105,14 @@ def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):
     loop, stubborn = submit(subs, "loop", "loop"), submit(subs, "stubborn", "stubborn")
 
     looped, held = grade_students(course, [("loop", loop), ("stubborn", stubborn)], modules=[course.module("01")],
-                                  timeout=6, workers=2)
+                                  timeout=4, workers=2)
 
     assert looped.modules[0].score == pytest.approx(0.6)  # its own 3 s limit stopped div, the run went on
     assert reasons(looped.modules[0])["divides"] == "did not finish within 3 s"
     assert held.modules[0].score == pytest.approx(0.6)  # it swallowed that; the run's limit killed it
     assert reasons(held.modules[0])["divides"] == "not reached: the run was stopped at its time limit"
     assert any("stopped at its time limit" in note for note in held.modules[0].notes)
+    assert processes_with("/grading/checks.py") == []
 
 
 def test_module_files_are_found_in_each_layout_and_symlinks_are_not(tmp_path, course):

@@ -145,6 +145,7 @@ def grade_students(
         except KitError as exc:
             raise GradingError(str(exc)) from None
         grader = _Grader(kit, box, temp, timeout, running, hidden, max(1, workers or os.cpu_count() or 1))
+        grader.keep = keep_temp
         return grader.grade(students, on_graded)
     except BaseException:
         running.stop_all()
@@ -159,6 +160,7 @@ class _Grader:
         self.kit, self.box, self.temp, self.timeout, self.running = kit, box, temp, timeout, running
         self.hidden = (kit.course.root.resolve(), temp, kit.root.resolve(), *(Path(h).resolve() for h in hidden))
         self.workers = workers
+        self.keep = False  # keep each run's folder (--keep-temp)
         self.scrubber = Scrubber(kit.secrets)
         self.texts: dict[tuple[str, str], bytes] = {}  # (student, module id) -> the file to grade
         self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
@@ -284,7 +286,8 @@ class _Grader:
                    self._given_lines(module))
         except InfrastructureError as exc:
             raise GradingError(f"grading {run.student}'s {module.name} failed before any check ran: {exc}") from None
-        shutil.rmtree(work, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(work, ignore_errors=True)
         return grade
 
     def _stage(self, run: _Run, work: Path) -> str | None:

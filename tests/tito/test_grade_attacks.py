@@ -11,6 +11,7 @@ on that module alone, in the real bubblewrap sandbox.
 | escaper | read the course and another submission by path, /proc/self/root, /proc/1/root, dir_fd with ../, symlinks; write outside by path, dir_fd and sqlite3; start processes (subprocess's _posixsubprocess.fork_exec, a setsid daemon); kill the grader; connect to the grader's machine and the internet |
 | bomber | fork 1,000 processes, allocate 20 GB, fill the disk, print 100 MB |
 | quoter | send the course's solution code (the prerequisites' reference, visible to the run) back in an error message |
+| flooder | write 20 MB into every descriptor, the results channel among them |
 """
 
 from __future__ import annotations
@@ -138,3 +139,22 @@ def test_course_code_in_an_error_message_is_withheld(tmp_path, scene):
     report = (tmp_path / "grades" / "reports" / "quoter.md").read_text()
     assert "np.divide(a, b)" not in report and "np.multiply" not in report
     assert graded["alice"].score == 0.0  # alice sent no stats.py
+
+
+def test_flooding_the_results_channel_is_cut_off(tmp_path, scene):
+    course, subs, places = scene
+    flooder = submit_files(subs, "flooder", course.module("01").source)
+    (flooder / "calc.py").write_text((flooder / "calc.py").read_text().replace(
+        "def add(a, b):",
+        "for _fd in range(3, 1024):  # the channel is among them\n"
+        "    try:\n"
+        "        os.write(_fd, bytes(20 * 2**20))\n"
+        "    except OSError:\n"
+        "        pass\n\n\n"
+        "def add(a, b):").replace("import ctypes\n", "import ctypes\nimport os\n"))
+
+    graded = _grade(course, subs, tmp_path / "grades")
+
+    assert graded["flooder"].score == 0.0
+    assert set(reasons(graded["flooder"]).values()) == {"not reached: the run sent more than 16 MB of results"}
+    assert processes_with("/grading/checks.py") == []

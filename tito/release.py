@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from tito import exporter
@@ -47,7 +48,9 @@ LEFT_OUT_NAMES = frozenset(
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 # Tests of tito itself: they check the tool against the reference solutions, so they cannot pass in
 # a student edition and some of them hold solution text on purpose (the leak check, grading fixtures).
-INSTRUCTOR_ONLY = ("tests/tito", "tests/integration", "tests/fixtures/grading", "benchmarks/yardstick")
+INSTRUCTOR_ONLY = (  # the last: graded checks
+    "tests/tito", "tests/integration", "tests/fixtures/grading", "benchmarks/yardstick", "tests/*/grading.py",
+)
 
 # A solution line shorter than this (spaces removed) says nothing about the solution: `return out`.
 MIN_SECRET_CHARS = 12
@@ -420,7 +423,7 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
     catalog = course.package_root / exporter.CATALOG_NAME
     for name in course_files(root, skip=(build, out)):
         source = root / name
-        if any(name == prefix or name.startswith(prefix + "/") for prefix in INSTRUCTOR_ONLY):
+        if any(fnmatchcase(name, prefix) or name.startswith(prefix + "/") for prefix in INSTRUCTOR_ONLY):
             release.instructor_only_left_out.append(name)
             continue
         if source.resolve() != catalog.resolve() and is_generated(source):

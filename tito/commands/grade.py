@@ -1,4 +1,4 @@
-"""`tito grade SUBMISSIONS`: grade a folder of student submissions against this course's tests."""
+"""`tito grade SUBMISSIONS`: grade a folder of student submissions with this course's graded checks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import typer
 
 from tito.commands.common import fail, load_course_or_exit, resolve_modules
 from tito.console import console
-from tito.grading import DEFAULT_TIMEOUT, GradingError, StudentGrade, SubmissionsError, grade_submissions
 
 
 def _interrupt(signum, frame) -> None:
@@ -21,33 +20,37 @@ def grade(
     submissions: Annotated[Path, typer.Argument(help="Folder holding one folder per student (a course copy or just module files).")],
     out: Annotated[Path, typer.Option("--out", help="Where grades.csv and reports/ are written.")] = Path("grades"),
     module: Annotated[Optional[list[str]], typer.Option("--module", "-m", help="Grade only these modules (repeatable).")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Students graded at once (default: CPU count).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's tests.")] = DEFAULT_TIMEOUT,
-    keep_temp: Annotated[bool, typer.Option("--keep-temp", help="Keep the temporary course copies to inspect.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Runs at once (default: CPU count).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's checks.")] = 60.0,
+    keep_temp: Annotated[bool, typer.Option("--keep-temp", help="Keep the temporary grading folder to inspect.")] = False,
+    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Grade without bubblewrap (an in-process guard only; every report says so).")] = False,
 ) -> None:
-    """Grade each student's module files in a guarded, temporary copy of this course.
+    """Grade each student's module files: checks run in a bubblewrap sandbox, verdicts made outside it.
 
-    Each module is scored against its package tests (tests/NN_slug/) from this course, run in a
-    separate process with a time limit, resource limits and an audit hook that refuses writes
-    outside the copy, reads of other submissions, processes and network. The hook is not an OS
-    sandbox: for a real class, run tito grade as an unprivileged user in a container.
+    Each module's checks (tests/NN_slug/grading.py) run on the student's file, exported into the
+    reference implementation of the modules it builds on, inside a sandbox with no network and no view
+    of this course or the other submissions. The same checks run on the reference in tito's own
+    process, on the same freshly drawn inputs; a check passes when the two agree.
     """
+    from tito.grading.runner import GradingError, SubmissionsError
+    from tito.grading.submissions import grade_submissions
+
     course = load_course_or_exit()
     if not submissions.is_dir():
         fail(f"{submissions} is not a folder: give the folder holding one folder per student.", code=2)
     chosen = resolve_modules(course, module) if module else None
     out_console = console()
 
-    def show(student: StudentGrade) -> None:
-        parts = [f"{item.module.id} {item.passed}/{len(item.expected)}" for item in student.modules]
+    def show(student) -> None:
+        parts = [f"{item.module.id} {item.score:.2f}" for item in student.modules]
         out_console.print(f"{student.name}: {', '.join(parts)}", markup=False)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so a `kill` also stops the test processes
+    if no_sandbox:
+        out_console.print("Warning: grading without the sandbox (--no-sandbox); every report will say so.", markup=False)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # so a `kill` also stops the graded processes
     try:
-        grade_submissions(
-            course, submissions, out, modules=chosen, workers=workers, timeout=timeout,
-            keep_temp=keep_temp, on_graded=show,
-        )
+        grade_submissions(course, submissions, out, modules=chosen, workers=workers, timeout=timeout,
+                          sandbox=not no_sandbox, keep_temp=keep_temp, on_graded=show)
     except SubmissionsError as exc:
         fail(str(exc), code=2)
     except GradingError as exc:
@@ -55,4 +58,5 @@ def grade(
     finally:
         signal.signal(signal.SIGTERM, previous)
     shown = out.resolve()
-    out_console.print(f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}.")
+    out_console.print(f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "
+                      f"read them with `cat {shown / 'grades.csv'}`.", markup=False, soft_wrap=True)

@@ -1,13 +1,13 @@
-"""`tito release student OUT`: write the student edition of this course (instructors)."""
+"""`tito release student OUT` and `tito release gradescope OUT`: editions of this course to hand out (instructors)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from tito.commands.common import fail, load_course_or_exit
+from tito.commands.common import fail, load_course_or_exit, resolve_modules
 from tito.console import console
 from tito.release import ReleaseError, ReleaseUsageError, build_student_edition
 
@@ -41,7 +41,7 @@ def student(
     show.print(
         f"  {release.files} files; {blocks} solution blocks replaced in {len(release.stripped)} files; "
         f"{len(release.generated_left_out)} generated package files and "
-        f"{len(release.instructor_only_left_out)} files of tito's own tests left out.",
+        f"{len(release.instructor_only_left_out)} files of tito's own tests and graded checks left out.",
         markup=False,
         soft_wrap=True,
     )
@@ -52,3 +52,32 @@ def student(
         soft_wrap=True,
     )
     show.print(f"Next: `cd {release.out}`, `pip install -e .`, then `tito module start {course.modules[0].id}`.", markup=False, soft_wrap=True)
+
+
+@app.command("gradescope")
+def gradescope(
+    out: Annotated[Path, typer.Argument(help="Folder to write autograder.zip to (made if missing).")],
+    module: Annotated[Optional[list[str]], typer.Option("--module", "-m", help="Grade only these modules (repeatable; default: all).")] = None,
+    points: Annotated[float, typer.Option("--points", min=0.01, help="Points each module is worth on Gradescope.")] = 10.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's checks.")] = 60.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT/autograder.zip.")] = False,
+) -> None:
+    """Write OUT/autograder.zip: a Gradescope autograder that grades with this course's checks.
+
+    Upload it as a Gradescope "Programming Assignment" autograder. For each submission it grades the
+    student's module files in a bubblewrap sandbox, exactly as `tito grade` does, and reports one test
+    per module. The zip holds the reference solutions: keep it away from students.
+    """
+    from tito.grading.gradescope import GradescopeError, build_autograder
+
+    course = load_course_or_exit()
+    chosen = resolve_modules(course, module) if module else list(course.modules)
+    try:
+        target = build_autograder(course, out, chosen, points, timeout=timeout, force=force)
+    except GradescopeError as exc:
+        fail(str(exc), code=2)
+    show = console()
+    show.print(f"Gradescope autograder written to {target}: modules {', '.join(m.id for m in chosen)}, "
+               f"{points:g} points each.", markup=False, soft_wrap=True)
+    show.print("Next: upload it in your assignment's Configure Autograder page, then submit the reference "
+               "files to check that every module scores full marks.", markup=False, soft_wrap=True)

@@ -1,27 +1,13 @@
-"""`tito grade`: run each student's submission against the course's tests, each in a guarded process.
+"""`tito grade`: grades a class can trust.
 
-runner.py grades a folder of submissions and writes grades.csv and one report per student;
-harness.py is what each grading process runs; sandbox.py is the guard it puts up first.
+- declare.py: how a module's checks are declared (tests/NN_slug/grading.py) and loaded.
+- kit.py: what grading prepares from the instructor's course (starters, reference packages, checks).
+- sandbox.py: the bubblewrap sandbox each graded run executes in; guard.py: the --no-sandbox fallback.
+- harness.py: what runs inside a graded run (and, unguarded, for the reference); channel.py: the
+  plain-data records it sends back; process.py: starting, reading and killing it.
+- compare.py and verdict.py: verdicts made in the grader's process; report.py: grades.csv and reports.
+- runner.py: one run per student and module; submissions.py: a folder of submissions in, grades out.
+- gradescope.py: the same checks as a Gradescope autograder.
+
+This file imports nothing, so the sandboxed harness starts without loading the grader.
 """
-
-from tito.grading.runner import (
-    DEFAULT_TIMEOUT,
-    GradingError,
-    ModuleGrade,
-    StudentGrade,
-    SubmissionsError,
-    find_module_file,
-    find_students,
-    grade_submissions,
-)
-
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "GradingError",
-    "ModuleGrade",
-    "StudentGrade",
-    "SubmissionsError",
-    "find_module_file",
-    "find_students",
-    "grade_submissions",
-]

@@ -1,176 +1,142 @@
-"""What runs inside one grading process: guard, export, run one module's tests, write the results.
+"""What runs inside one graded run: set the limits, run a module's checks, send back plain numbers.
 
-The grader starts `python -I -c <bootstrap>` with the job (a dict) written into the bootstrap
-itself, so nothing a submission could have changed on disk decides what the process does. The
-bootstrap imports this file from tito's own installation, never from the submission's copy.
+The grader starts `python -I -c <bootstrap>` with the job (a dict) written into the bootstrap itself,
+so nothing on disk that a submission could change decides what the process does. Two jobs:
 
-Two jobs:
-- "grade": in a submission's copy, put up the sandbox guard (tito/grading/sandbox.py), export the
-  module and the modules it requires, run the module's package tests in-process with a small plugin
-  that records each test's outcome, and write them as JSON lines.
-- "collect": in the instructor's course (trusted, no guard), list the test ids of each module, the
-  fixed set that every submission is scored against.
+- "student": inside the sandbox (or, with --no-sandbox, behind the audit-hook guard). Drop root if
+  the grader is root, lower the resource limits, then import the checks and run each one on the
+  student's package with the run's seed, sending each result as a record down the channel (a pipe
+  inherited as a file descriptor). The first record, "hello", is sent before any student code runs,
+  so the grader can tell a sandbox that never started from a submission that crashed.
+- "reference": in the grader's own trusted process, without a sandbox: for each seed of a batch,
+  fork a child that runs the same checks on the reference package and writes its records to a file.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import sys
-import traceback
-from pathlib import Path
 
-MESSAGE_CHARS = 300
-# Plugins a graded run does without: the cache writes state, pytest-benchmark starts git on load,
-# and hypothesis's plugin costs seconds per process (tests using @given still run without it).
-QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:benchmark", "-p", "no:hypothesispytest")
+from tito.grading import channel
+from tito.grading.declare import load_checks, rng_for
 
 
-class Recorder:
-    """A pytest plugin that keeps each test's outcome and the one line saying why it failed.
-
-    With a `sink`, each outcome is also written there as a JSON line the moment it is known, so a
-    run that is killed at its time limit still shows which tests passed before it hung.
-    """
-
-    def __init__(self, sink=None) -> None:
-        self.sink = sink
-        self.collect_errors: list[list[str]] = []
-        self.collected: list[str] = []
-
-    def emit(self, entry: dict) -> None:
-        if self.sink is not None:
-            self.sink.write(json.dumps(entry) + "\n")
-            self.sink.flush()
-
-    def pytest_collection_finish(self, session) -> None:
-        self.collected = [item.nodeid for item in session.items]
-
-    def pytest_collectreport(self, report) -> None:
-        if report.failed:
-            self.collect_errors.append([report.nodeid or "(collection)", _reason(report)])
-            self.emit({"collect_error": f"{report.nodeid or '(collection)'}: {_reason(report)}"})
-
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.when == "call" and report.passed:
-            self.emit({"test": report.nodeid, "outcome": "passed"})
-        elif report.failed:
-            kind = "failed" if report.when == "call" else "error"
-            self.emit({"test": report.nodeid, "outcome": kind, "reason": _reason(report)})
-        elif report.skipped:
-            self.emit({"test": report.nodeid, "outcome": "skipped", "reason": _reason(report)})
+class CheckTimeout(BaseException):
+    """A check ran past its own time limit (raised by the interval timer)."""
 
 
-def _reason(report) -> str:
-    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
-    if crash is not None and getattr(crash, "message", ""):
-        text = crash.message
-    elif isinstance(getattr(report, "longrepr", None), tuple):  # skips: (file, line, reason)
-        text = str(report.longrepr[-1])
-    else:
-        lines = [line for line in str(getattr(report, "longreprtext", "") or "").splitlines() if line.strip()]
-        errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-        text = (errors or lines or [""])[-1]
-    text = " ".join(text.split())
-    return text[:MESSAGE_CHARS]
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _preimport() -> None:
-    """Import what the run needs while nothing is guarded (numpy loads C libraries through ctypes)."""
-    import ctypes  # noqa: F401
-    import numpy  # noqa: F401
-    import pytest  # noqa: F401
-    import yaml  # noqa: F401
+def run_checks(checks_path: str, seed: int, send) -> None:
+    """Run every check with its own generator; `send(bytes)` each result as soon as it is known."""
+    try:
+        checks = load_checks(checks_path)
+    except BaseException as exc:  # noqa: BLE001 - reported, never raised into the grader
+        send(channel.encode("broken", error=f"the checks could not be loaded: {_first_line(exc)}"))
+        return
 
-    import tito.course  # noqa: F401
-    import tito.exporter  # noqa: F401
-    import tito.grading.sandbox  # noqa: F401
+    def on_alarm(signum, frame):
+        raise CheckTimeout()
 
-
-def export_modules(course_root: Path, module_ids: list[str]) -> dict[str, str]:
-    """Export the given modules' files; return {module id: error} for those that do not compile."""
-    from tito import exporter
-    from tito.course import load_course
-
-    course = load_course(course_root)
-    problems: dict[str, str] = {}
-    plans = []
-    for module in [course.module(module_id) for module_id in module_ids]:
+    for item in checks:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, item.seconds)
         try:
-            plans.extend(exporter.plan_module(course, module))
-        except exporter.ExportError as exc:
-            problems[module.id] = str(exc)
-    try:
-        plans.append(exporter.plan_catalog(course))
-    except exporter.ExportError:
-        pass  # the copy keeps the release's catalog, which names the same things
-    exporter.write_plans(course, plans)
-    return problems
+            values = item.function(rng_for(seed, item.name))
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if not isinstance(values, dict):
+                raise TypeError(f"the check returned a {type(values).__name__}, not a dict")
+            record = channel.encode("check", item.name, values)
+        except CheckTimeout:
+            record = channel.encode("check", item.name, timeout=item.seconds)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            record = channel.encode("check", item.name, error=_first_line(exc))
+        send(record)
 
 
-def grade(job: dict) -> None:
-    from tito.grading import sandbox
+def _drop_privileges(uid: int) -> None:
+    """As root inside the sandbox: become `uid`, a user that owns nothing and runs nothing else."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
 
+
+def _limit(limits: dict) -> None:
+    """Lower soft and hard limits together, so the student's code cannot raise them again."""
+    import resource
+
+    for name, value in limits.items():
+        kind = getattr(resource, name, None)
+        if kind is None:
+            continue
+        soft, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
+
+
+def _writer(fd: int):
+    write = os.write
+
+    def send(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[write(fd, view):]
+
+    return send
+
+
+def _use_package(folder: str) -> None:
+    """Import tinytorch from `folder` only: first on the path, and no editable-install finder that
+    could fill a gap from the instructor's own checkout."""
+    sys.path.insert(0, folder)
+    sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
+
+
+def student(job: dict) -> None:
+    exit_now = os._exit  # bound before any student code can replace it
+    if job.get("uid") is not None:
+        _drop_privileges(int(job["uid"]))
+    _limit(job["limits"])
+    send = _writer(int(job["fd"]))
+    if job.get("guard"):
+        from tito.grading import guard
+
+        guard.prepare()
+        guard.install(guard.Policy(**job["guard"], report=lambda text, line: send(
+            channel.encode("refusal", error=text, line=line))))
     sys.dont_write_bytecode = True
-    _preimport()
-    import pytest
-
-    course_root = job["course"]
-    sink = open(job["result"], "w", encoding="utf-8")
-    log_fd = os.open(job["refusals"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    sandbox.limit_resources(job["cpu_seconds"], job.get("memory_bytes"), job["file_bytes"])
-    sandbox.install(
-        sandbox.Policy(
-            writable=tuple(job["writable"]),
-            hidden=tuple(job["hidden"]),
-            readable=tuple(job["readable"]),
-            log_fd=log_fd,
-        )
-    )
-    recorder = Recorder(sink)
+    os.chdir(job["workdir"])
+    _use_package(job["package"])
+    send(channel.encode("hello"))
     try:
-        os.chdir(course_root)
-        sys.path.insert(0, course_root)
-        for module_id, problem in export_modules(Path(course_root), job["export"]).items():
-            recorder.emit({"export_error": f"module {module_id}: {problem}"})
-        # No tracebacks: the report keeps one line per failure, and formatting hundreds of
-        # tracebacks took 37 s of a 40 s run of module 09's suite against starter code.
-        args = ["-q", "--tb=no", "-rN", *QUIET_PLUGINS, f"--rootdir={course_root}", *job["tests"]]
-        code = int(pytest.main(args, plugins=[recorder]))
-        recorder.emit({"end": True, "exit_code": code})
-    except BaseException as exc:  # sys.exit at import time, a crash in the harness, anything
-        recorder.emit({"crash": f"{type(exc).__name__}: {exc}"[:MESSAGE_CHARS]})
-        recorder.emit({"end": True, "exit_code": None})
+        run_checks(job["checks"], int(job["seed"]), send)
+        send(channel.encode("end"))
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)  # no atexit handlers: a submission may have registered one that never returns
+        exit_now(0)  # no atexit handlers: a submission may have registered one that never returns
 
 
-def collect(job: dict) -> None:
-    import pytest
-
+def reference(job: dict) -> None:
+    """One child per seed, so no state of one run (a global seed, a mode flag) reaches the next."""
     sys.dont_write_bytecode = True
-    os.chdir(job["course"])
-    sys.path.insert(0, job["course"])
-    result: dict = {"tests": {}, "errors": {}}
-    for module_id, paths in job["modules"].items():
-        recorder = Recorder()
-        pytest.main(["-q", "--collect-only", *QUIET_PLUGINS, f"--rootdir={job['course']}", *paths], plugins=[recorder])
-        result["tests"][module_id] = recorder.collected
-        if recorder.collect_errors:
-            result["errors"][module_id] = recorder.collect_errors
-    _write_json(job["result"], result)
-
-
-def _write_json(path: str, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
+    _use_package(job["package"])
+    for seed, path in job["runs"]:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                send = _writer(fd)
+                send(channel.encode("hello"))
+                run_checks(job["checks"], int(seed), send)
+                send(channel.encode("end"))
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
 
 
 def main(job: dict) -> None:
-    try:
-        (grade if job["mode"] == "grade" else collect)(job)
-    except BaseException:
-        traceback.print_exc()
-        raise
+    (student if job["mode"] == "student" else reference)(job)

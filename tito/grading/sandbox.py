@@ -1,236 +1,193 @@
-"""The guard each grading process puts up before any student code runs.
+"""The operating-system sandbox every graded run executes in: bubblewrap (`bwrap`).
 
-`tito grade` runs every submission's tests in its own process, in its own temporary copy of the
-course. Before that process imports anything a student wrote, it lowers its resource limits and
-installs a Python audit hook (PEP 578) that refuses:
+A run sees a filesystem made for it and nothing else of the host:
 
-- writing, creating, renaming or deleting anything outside the submission's own folder;
-- reading the other submissions, the instructor's course and the grading output (the interpreter's
-  own files and tito's code stay readable, so imports keep working);
-- starting processes (subprocess, os.system, exec, fork, spawn), signalling other processes,
-  opening sockets, loading C code through ctypes, raising resource limits, and walking the
-  garbage collector's object lists (the easy road to this hook's own settings).
+- /usr (and the /bin, /lib... links into it), the Python installation and tito's own package, all
+  read-only; any `tinytorch` installed beside Python is covered by an empty folder;
+- its inputs, read-only: the package to grade at /grading/package and the checks at /grading/checks.py;
+- /tmp, its working folder and $HOME, a small tmpfs that vanishes with the run (so filling the disk
+  fills only that);
+- a fresh /proc and a minimal /dev.
 
-A refusal raises PermissionError inside the student's code, so the test that triggered it fails
-and says why; each refusal is also written to a log the grader shows in the student's report.
+It runs in new PID, network, IPC, UTS and mount namespaces (so no network at all, no other process
+to see or signal), in a new session, with resource limits on CPU time, address space, file size,
+open files and processes (set by the harness before any student code runs). When the run's first
+process ends, or the grader kills bwrap at the time limit, the kernel kills every process left in
+its PID namespace: nothing survives a run.
 
-What this does NOT protect against. An audit hook is a tripwire inside the interpreter, not an
-operating-system sandbox: code written to defeat it can, for example by calling the private
-`_posixsubprocess` module directly, by racing a symlink between the check and the open, or by
-reaching the hook's closure through frames. Reads of files outside the named folders (such as
-/etc or your home directory) are allowed. The grader kills each process group at its time limit
-and the limits below cap CPU time, memory and file size, but not the number of files or processes
-(RLIMIT_NPROC is per user, and root ignores it). A submission can also fake its own results by
-tampering with pytest in its own process. So for a real class, run `tito grade` as an unprivileged
-user inside a container or virtual machine with no network and nothing else mounted, and read the
-reports of submissions whose refusals look deliberate.
+Two modes, because RLIMIT_NPROC does not bind root: an ordinary user gets `--unshare-all` (bwrap
+makes a user namespace, and the process limit then counts only that run's processes); root keeps no
+user namespace and the harness drops to a user id of its own (one per concurrent run, owning
+nothing) before any student code runs. Both set no_new_privs and mount everything nosuid.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import site
+import subprocess
 import sys
-import threading
+import sysconfig
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-# Events whose path arguments (by position) are written or deleted, and where their dir_fd sits.
-WRITES = {
-    "os.remove": ((0,), 1),
-    "os.rmdir": ((0,), 1),
-    "os.mkdir": ((0,), 2),
-    "os.mkfifo": ((0,), 2),
-    "os.mknod": ((0,), 3),
-    "os.chmod": ((0,), 2),
-    "os.chown": ((0,), 3),
-    "os.chflags": ((0,), None),
-    "os.lchflags": ((0,), None),
-    "os.truncate": ((0,), None),
-    "os.utime": ((0,), 3),
-    "os.setxattr": ((0,), None),
-    "os.removexattr": ((0,), None),
-    "os.rename": ((0, 1), 2),  # os.replace raises this event too
-    "os.link": ((0, 1), 2),  # a hard link to an outside file would let writes reach it
-    "os.symlink": ((1,), 2),
-    "shutil.rmtree": ((0,), 1),
-    "shutil.move": ((0, 1), None),
-    "shutil.copyfile": ((1,), None),
-    "shutil.copymode": ((1,), None),
-    "shutil.copystat": ((1,), None),
-    "shutil.copytree": ((1,), None),
-    "shutil.chown": ((0,), None),
-    "shutil.unpack_archive": ((1,), None),
-    "shutil.make_archive": ((0,), None),
-}
-# Events whose path arguments are read.
-READS = {
-    "os.listdir": (0,),
-    "os.scandir": (0,),
-    "os.chdir": (0,),
-    "glob.glob": (0,),
-    "glob.glob/2": (0,),
-    "shutil.copyfile": (0,),
-    "shutil.copytree": (0,),
-    "shutil.unpack_archive": (0,),
-}
-FORBIDDEN = {
-    "subprocess.Popen": "starting a process",
-    "os.system": "starting a process",
-    "os.exec": "starting a process",
-    "os.posix_spawn": "starting a process",
-    "os.spawn": "starting a process",
-    "os.fork": "starting a process",
-    "os.forkpty": "starting a process",
-    "pty.spawn": "starting a process",
-    "os.startfile": "starting a process",
-    "os.kill": "signalling a process",
-    "os.killpg": "signalling a process",
-    "signal.pthread_kill": "signalling a process",
-    "resource.setrlimit": "changing resource limits",
-    "resource.prlimit": "changing resource limits",
-    "gc.get_objects": "walking the garbage collector",
-    "gc.get_referrers": "walking the garbage collector",
-    "gc.get_referents": "walking the garbage collector",
-    "sys.remote_exec": "attaching to a process",
-    "webbrowser.open": "opening a browser",
-}
-FORBIDDEN_PREFIXES = {"socket.": "using the network", "ctypes.": "loading C code through ctypes"}
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-ALWAYS_WRITABLE = ("/dev/null",)
+import tito
+
+INSTALL_HINT = (
+    "tito grade runs each submission in a bubblewrap sandbox, and `bwrap` is not installed: install it "
+    "(Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`), or grade "
+    "without it with `tito grade --no-sandbox` (an in-process guard only, noted in every report)."
+)
+TOOL_INSIDE = "/opt/tito"
+PACKAGE_INSIDE = "/grading/package"
+CHECKS_INSIDE = "/grading/checks.py"
+WORK_INSIDE = "/tmp"
+SCRATCH_BYTES = 64 * 1024**2
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+FIRST_UID = 1_900_000_000  # root mode: run k of the ones running at once is this + k
 
 
-@dataclass(frozen=True)
-class Policy:
-    """Folders, as absolute resolved paths. `readable` wins over `hidden`; `writable` over both."""
-
-    writable: tuple[str, ...]
-    hidden: tuple[str, ...]
-    readable: tuple[str, ...] = ()
-    log_fd: int | None = None  # refusals are written here, one per line
+class SandboxError(Exception):
+    """The sandbox cannot run here; the message says why and what to do."""
 
 
-def limit_resources(cpu_seconds: int, memory_bytes: int | None, file_bytes: int) -> None:
-    """Lower soft and hard limits (where the platform has them), so the student cannot raise them."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return
-    wanted = [
-        ("RLIMIT_CPU", cpu_seconds),
-        ("RLIMIT_FSIZE", file_bytes),
-        ("RLIMIT_CORE", 0),
-    ]
-    if memory_bytes:
-        wanted.append(("RLIMIT_AS", memory_bytes))
-    for name, value in wanted:
-        kind = getattr(resource, name, None)
-        if kind is None:
-            continue
-        soft, hard = resource.getrlimit(kind)
-        new = value if hard == resource.RLIM_INFINITY else min(value, hard)
+@dataclass
+class Sandbox:
+    """How to start a graded run inside bwrap on this machine."""
+
+    bwrap: str
+    as_root: bool
+    python_folders: tuple[str, ...] = ()
+    masks: tuple[str, ...] = ()  # covered with an empty tmpfs: see `masks_for`
+
+    @classmethod
+    def find(cls, hidden=()) -> "Sandbox":
+        path = shutil.which("bwrap")
+        if path is None or os.name != "posix":
+            raise SandboxError(INSTALL_HINT)
+        folders = python_folders()
+        sandbox = cls(path, os.geteuid() == 0, folders, masks_for(folders, [str(Path(h).resolve()) for h in hidden]))
+        sandbox.probe()
+        return sandbox
+
+    def command(self, package: Path, checks: Path, program: list[str]) -> list[str]:
+        """bwrap's command line for `program`, with `package` and `checks` bound as the run's inputs."""
+        args = [self.bwrap]
+        if self.as_root:
+            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                     "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            args += ["--unshare-all"]
+        args += ["--die-with-parent", "--new-session", "--clearenv"]
+        for name, value in sandbox_environment().items():
+            args += ["--setenv", name, value]
+        # The scratch tmpfs first: a Python installed under /tmp (a CI runner's venv) is bound on top of it.
+        mounts: list[tuple[str, ...]] = [("--size", str(SCRATCH_BYTES), "--tmpfs", WORK_INSIDE), ("--ro-bind", "/usr", "/usr")]
+        for name in SYSTEM_LINKS:
+            host = Path("/") / name
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                mounts.append(("--ro-bind", str(host), str(host)))
+        mounts.append(("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"))
+        mounts += [("--ro-bind", folder, folder) for folder in self.python_folders]
+        mounts += [("--tmpfs", folder) for folder in self.masks]
+        mounts += [("--ro-bind", folder, folder) for folder in python_paths()  # a Python inside a covered folder
+                   if any(_inside(folder, mask) and folder != mask for mask in self.masks)]
+        mounts += [("--ro-bind", str(Path(tito.__file__).resolve().parent), f"{TOOL_INSIDE}/tito"),
+                   ("--ro-bind", str(package), PACKAGE_INSIDE), ("--ro-bind", str(checks), CHECKS_INSIDE)]
+        made: set[str] = {"/"}
+        for mount in mounts:
+            for parent in reversed(Path(mount[-1]).parents):  # bwrap would make missing parents mode 0700
+                if str(parent) not in made and not _inside(str(parent), "/usr"):
+                    args += ["--dir", str(parent)]
+                    made.add(str(parent))
+            args += list(mount)
+        if self.as_root:
+            args += ["--chmod", "1777", WORK_INSIDE]
+        args += ["--proc", "/proc", "--dev", "/dev", "--chdir", WORK_INSIDE, "--", *program]
+        return args
+
+    def probe(self) -> None:
+        """Start a sandbox that imports NumPy; SandboxError with bwrap's own words if it cannot."""
+        program = [sys.executable, "-I", "-c", "import numpy"]
+        if self.as_root:
+            program = [sys.executable, "-I", "-c",
+                       f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); import numpy"]
         try:
-            resource.setrlimit(kind, (new, new))
-        except (ValueError, OSError):
-            pass  # a limit the platform refuses to set is left as it was
-
-
-def install(policy: Policy) -> None:
-    """Install the hook. It cannot be removed: it lasts as long as the process."""
-    sys.addaudithook(make_hook(policy))
-
-
-def make_hook(policy: Policy):
-    """The audit hook for `policy` (a closure, so the policy is not reachable as a global)."""
-    writable = tuple(policy.writable)
-    hidden = tuple(policy.hidden)
-    readable = tuple(policy.readable)
-    log_fd = policy.log_fd
-    busy = threading.local()
-    fspath, realpath, join, isabs, getcwd = os.fspath, os.path.realpath, os.path.join, os.path.isabs, os.getcwd
-    isdir = os.path.isdir
-
-    def under(path: str, folders: tuple[str, ...]) -> bool:
-        return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
-
-    def resolve(value, dir_fd=None) -> str | None:
-        if isinstance(value, int):
-            return None  # an already-open descriptor: it was checked when it was opened
-        try:
-            text = fspath(value)
-        except TypeError:
-            return None
-        if isinstance(text, bytes):
-            text = os.fsdecode(text)
-        if not isabs(text):
-            base = getcwd()
-            if isinstance(dir_fd, int) and dir_fd >= 0:  # events pass -1 for "no dir_fd"
-                try:
-                    base = os.readlink(f"/proc/self/fd/{dir_fd}")
-                except OSError:
-                    return "/proc/self/fd/unknown/" + text  # cannot tell where: refuse writes
-            text = join(base, text)
-        return realpath(text)
-
-    def may_write(path: str) -> bool:
-        return path in ALWAYS_WRITABLE or under(path, writable)
-
-    def may_read(path: str) -> bool:
-        return under(path, writable) or under(path, readable) or not under(path, hidden)
-
-    def refuse(action: str, path: str | None, why: str = "outside this submission's copy") -> None:
-        message = f"tito grade sandbox refused {action}{' ' + path if path else ''}: {why}"
-        if log_fd is not None:
-            try:
-                os.write(log_fd, (message + "\n").encode("utf-8", "replace"))
-            except OSError:
-                pass
-        raise PermissionError(message)
-
-    def check(event: str, args: tuple) -> None:
-        if event == "open":
-            path, mode, flags = (tuple(args) + (None, None, None))[:3]
-            target = resolve(path)
-            if target is None:
-                return
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & WRITE_FLAGS
+            with tempfile.TemporaryDirectory() as empty:
+                os.chmod(empty, 0o755)
+                done = subprocess.run(self.command(Path(empty), Path(tito.__file__), program), capture_output=True,
+                                      text=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SandboxError(f"bubblewrap did not start a sandbox ({exc}); grade with --no-sandbox, or fix bwrap.")
+        if done.returncode != 0:
+            said = " ".join((done.stderr or done.stdout).strip().split())[-300:]
+            raise SandboxError(
+                f"bubblewrap cannot start a sandbox here ({said or f'exit code {done.returncode}'}): allow "
+                "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or run as root, "
+                "or grade with `tito grade --no-sandbox`."
             )
-            if writing:
-                if not may_write(target):
-                    refuse("writing", target)
-            elif not may_read(target):
-                refuse("reading", target, "another submission's or the instructor's files")
-            elif not under(target, writable) and mode is None and isdir(target):
-                # an os.open()ed folder outside the copy would let dir_fd calls write through it
-                refuse("opening the folder", target)
-            return
-        if event in FORBIDDEN:
-            refuse(FORBIDDEN[event], None, "submissions may not do this while being graded")
-        for prefix, action in FORBIDDEN_PREFIXES.items():
-            if event.startswith(prefix):
-                refuse(action, None, "submissions may not do this while being graded")
-        if event in WRITES:
-            positions, fd_at = WRITES[event]
-            dir_fd = args[fd_at] if fd_at is not None and fd_at < len(args) else None
-            for position in positions:
-                if position < len(args):
-                    target = resolve(args[position], dir_fd)
-                    if target is not None and not may_write(target):
-                        refuse(f"{event}() on", target)
-        if event in READS:
-            for position in READS[event]:
-                if position < len(args):
-                    target = resolve(args[position])
-                    if target is not None and not may_read(target):
-                        refuse(f"{event}() on", target, "another submission's or the instructor's files")
 
-    def hook(event: str, args: tuple) -> None:
-        if getattr(busy, "on", False):
-            return  # the hook's own path checks must not check themselves
-        busy.on = True
-        try:
-            check(event, args)
-        finally:
-            busy.on = False
 
-    return hook
+def sandbox_environment() -> dict:
+    """The whole environment of a graded run: nothing of the instructor's (tokens, paths) gets in."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": WORK_INSIDE,
+        "TMPDIR": WORK_INSIDE,
+        "LANG": "C.UTF-8",
+        "NO_COLOR": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TINYTORCH_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
 
+
+def masks_for(folders, hidden) -> tuple[str, ...]:
+    """Folders to cover with an empty tmpfs: hidden ones (the course, the submissions) that sit under a
+    bound folder, and any tinytorch installed beside Python (a non-editable install of the reference
+    edition would hand the solutions to every run)."""
+    bound = ["/usr", *folders]
+    masks = [h for h in hidden if any(_inside(h, b) for b in bound)]
+    for site_folder in {*site_packages(), *(str(p) for b in ("/usr/lib", "/usr/local/lib")
+                                           for p in Path(b).glob("python3*/*-packages"))}:
+        candidate = Path(site_folder) / "tinytorch"
+        if candidate.is_dir() and any(_inside(str(candidate.resolve()), b) for b in bound):
+            masks.append(str(candidate.resolve()))
+    return tuple(sorted(set(masks)))
+
+
+def site_packages() -> set[str]:
+    paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    paths |= set(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    return {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
+
+
+def python_folders() -> tuple[str, ...]:
+    """The folders that make up this Python: prefixes, the standard library, site-packages; only the
+    outermost of nested ones, and none under /usr (bound whole)."""
+    kept: list[str] = []
+    for path in python_paths():
+        if path == "/" or _inside(path, "/usr") or any(_inside(path, k) for k in kept):
+            continue
+        kept.append(path)
+    return tuple(kept)
+
+
+def python_paths() -> list[str]:
+    """Every folder of this Python installation, real paths, shortest first."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)}
+    paths |= {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths |= set(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    return sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}, key=len)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")

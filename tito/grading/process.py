@@ -1,0 +1,125 @@
+"""Start one graded process, collect what it sends, and make sure it is gone afterwards.
+
+The process gets the write end of a pipe (the channel) as an inherited file descriptor; its stdout
+and stderr go to a second pipe. Both are read at once until the process ends, its time runs out,
+or the channel passes its size limit; output beyond the last few kilobytes is read and dropped, so
+printing 100 MB costs the grader nothing but the reading. Then the process group is killed (with
+bwrap that takes the whole sandbox: its PID namespace dies with it).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+MAX_CHANNEL_BYTES = 16 * 1024**2
+OUTPUT_TAIL_BYTES = 4096
+AFTER_EXIT_SECONDS = 0.5  # a pipe still held open by a leftover process stops being read after this
+
+
+@dataclass
+class Outcome:
+    channel: bytes
+    output_tail: str
+    returncode: int | None
+    timed_out: bool
+    overflowed: bool  # the channel passed MAX_CHANNEL_BYTES; the rest was ignored
+    seconds: float
+
+
+class Running:
+    """The process groups still running, so Ctrl-C can stop every one of them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.groups: set[int] = set()
+        self.stopping = False
+
+    def add(self, pid: int) -> None:
+        with self.lock:
+            self.groups.add(pid)
+            if self.stopping:
+                kill_group(pid)
+
+    def discard(self, pid: int) -> None:
+        with self.lock:
+            self.groups.discard(pid)
+
+    def stop_all(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for pid in list(self.groups):
+                kill_group(pid)
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Running,
+        channel_limit: int = MAX_CHANNEL_BYTES) -> Outcome:
+    """Run `argv` with the channel on a descriptor named in its job; see the module docstring."""
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    argv = [part.replace("@CHANNEL_FD@", str(write_end)) for part in argv]
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=(write_end,), start_new_session=True,
+        )
+    finally:
+        os.close(write_end)
+    running.add(process.pid)
+    try:
+        channel, tail, timed_out, overflowed = _collect(process, read_end, started + timeout, channel_limit)
+    finally:
+        kill_group(process.pid)
+        process.wait()
+        running.discard(process.pid)
+        os.close(read_end)
+        process.stdout.close()
+    return Outcome(channel, tail.decode("utf-8", "replace"), process.returncode, timed_out, overflowed,
+                   round(time.monotonic() - started, 3))
+
+
+def _collect(process, channel_fd: int, deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:
+    chunks, size, tail = [], 0, b""
+    timed_out = overflowed = False
+    selector = selectors.DefaultSelector()
+    selector.register(channel_fd, selectors.EVENT_READ, "channel")
+    selector.register(process.stdout, selectors.EVENT_READ, "output")
+    exited_at = None
+    while selector.get_map():
+        now = time.monotonic()
+        if exited_at is None and process.poll() is not None:
+            exited_at = now
+        if exited_at is not None and now - exited_at > AFTER_EXIT_SECONDS:
+            break  # something left behind holds a pipe open; the group kill below ends it
+        if now >= deadline:
+            timed_out = True
+            break
+        for key, _ in selector.select(timeout=min(0.2, deadline - now)):
+            fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+            data = os.read(fd, 65536)
+            if not data:
+                selector.unregister(key.fileobj)
+            elif key.data == "channel":
+                if size + len(data) > limit:
+                    overflowed = True
+                    selector.close()
+                    return b"".join(chunks), tail, False, True
+                chunks.append(data)
+                size += len(data)
+            else:
+                tail = (tail + data)[-OUTPUT_TAIL_BYTES:]
+    selector.close()
+    return b"".join(chunks), tail, timed_out, overflowed

@@ -1,0 +1,72 @@
+"""Is a submitted module file still the starter? Then it scores 0, whatever the given code does.
+
+The student edition replaces each solution block with `raise NotImplementedError("TinyTorch NN: ...")`
+inside some function. A file counts as unchanged when every such function is, statement for
+statement, what the starter has (comments, blank lines and docstrings do not count as work). The
+idea comes from nbgrader, which compares a returned notebook's cells against what was handed out.
+"""
+
+from __future__ import annotations
+
+import ast
+
+STUB_PREFIX = "TinyTorch"
+
+
+def _stub_functions(tree: ast.AST) -> dict[str, ast.AST]:
+    """qualified name -> function node, for every function whose body holds a starter stub."""
+    found: dict[str, ast.AST] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef) and _has_stub(child):
+                    found[name] = child
+                visit(child, name + ".")
+
+    visit(tree, "")
+    return found
+
+
+def _has_stub(function: ast.AST) -> bool:
+    for node in ast.walk(function):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            call = node.exc
+            if getattr(call.func, "id", None) == "NotImplementedError" and call.args:
+                first = call.args[0]
+                if isinstance(first, ast.Constant) and str(first.value).startswith(STUB_PREFIX):
+                    return True
+    return False
+
+
+def _body(function: ast.AST) -> str:
+    body = list(function.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]  # the docstring
+    return ast.dump(ast.Module(body=body, type_ignores=[]), annotate_fields=False)
+
+
+def unchanged_from_starter(submitted: str, starter: str) -> bool:
+    """True when every function holding a stub in `starter` is the same in `submitted`."""
+    try:
+        starter_functions = _stub_functions(ast.parse(starter))
+        submitted_tree = ast.parse(submitted)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False  # not the starter; the export will say what is wrong with it
+    if not starter_functions:
+        return False
+    submitted_functions = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                submitted_functions[name] = child
+                visit(child, name + ".")
+
+    visit(submitted_tree, "")
+    return all(
+        name in submitted_functions and _body(submitted_functions[name]) == _body(function)
+        for name, function in starter_functions.items()
+    )

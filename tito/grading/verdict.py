@@ -1,0 +1,108 @@
+"""One module's grade, made from the records of a run and of the reference, in the grader's words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tito.course import Module
+from tito.grading.channel import Stream
+from tito.grading.compare import Scrubber, judge
+from tito.grading.declare import Check
+from tito.grading.process import MAX_CHANNEL_BYTES, Outcome
+
+
+@dataclass
+class CheckResult:
+    check: Check
+    passed: bool
+    reason: str = ""
+
+
+@dataclass
+class ModuleGrade:
+    """One student's result for one module."""
+
+    module: Module
+    results: list[CheckResult]
+    source: str | None = None  # the student's file that was graded, relative to their folder
+    prerequisites: list[str] = field(default_factory=list)  # graded on the reference implementation
+    notes: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # --no-sandbox only: what the guard stopped
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        total = sum(r.check.weight for r in self.results)
+        return sum(r.check.weight for r in self.results if r.passed) / total if total else 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+
+@dataclass
+class StudentGrade:
+    name: str
+    folder: Path
+    modules: list[ModuleGrade] = field(default_factory=list)
+
+
+def all_failed(module: Module, checks: list[Check], reason: str, **details) -> ModuleGrade:
+    """A module graded without a run: every check failed for the same reason."""
+    return ModuleGrade(module, [CheckResult(c, False, reason) for c in checks], **details)
+
+
+class InfrastructureError(Exception):
+    """The run never started its checks (the sandbox itself failed): the grader's problem, not the student's."""
+
+
+def assess(grade: ModuleGrade, checks: list[Check], student: Stream, reference: Stream, outcome: Outcome,
+           scrubber: Scrubber, given_lines: set[str]) -> ModuleGrade:
+    """Fill `grade.results` by comparing each check's student record with its reference record."""
+    if not any(r.kind == "hello" for r in student.records):
+        tail = " ".join(outcome.output_tail.split())[-400:]
+        raise InfrastructureError(f"the graded process did not start (exit code {outcome.returncode}): {tail}")
+    by_name: dict[str, list] = {}
+    for record in student.records:
+        if record.kind == "check":
+            by_name.setdefault(record.check, []).append(record)
+        elif record.kind == "refusal" and record.extra.get("line") and record.extra["line"] not in given_lines:
+            # only what a line the student wrote caused: the course's given code and the grader's own
+            # imports are never reported as the student's doing
+            grade.refusals.append(scrubber.clean(f"{record.error} (at: {record.extra['line']})"))
+    grade.refusals = list(dict.fromkeys(grade.refusals))
+    expected = {r.check: r for r in reference.records if r.kind == "check"}
+    missing_reason = _missing_reason(student, outcome)
+    for item in checks:
+        records = by_name.get(item.name, [])
+        if not records:
+            grade.results.append(CheckResult(item, False, missing_reason))
+        elif len(records) > 1:
+            grade.results.append(CheckResult(item, False, "reported twice: something besides the grader wrote results"))
+        elif records[0].extra.get("timeout") is not None:
+            grade.results.append(CheckResult(item, False, f"did not finish within {item.seconds:g} s"))
+        elif records[0].error is not None:
+            grade.results.append(CheckResult(item, False, f"raised {scrubber.clean(records[0].error)}"))
+        else:
+            reason = judge(item, records[0].values(), expected[item.name].values())
+            grade.results.append(CheckResult(item, reason is None, reason or ""))
+    if outcome.timed_out:
+        grade.notes.append("the run was stopped at its time limit; checks not reached count as failed")
+    return grade
+
+
+def _missing_reason(student: Stream, outcome: Outcome) -> str:
+    if outcome.timed_out:
+        return "not reached: the run was stopped at its time limit"
+    if outcome.overflowed:
+        return f"not reached: the run sent more than {MAX_CHANNEL_BYTES // 2**20} MB of results"
+    if student.malformed:
+        return "not reached: something besides the grader wrote into the results, which were cut there"
+    if not any(r.kind == "end" for r in student.records):
+        return f"not reached: the run ended early (exit code {outcome.returncode})"
+    return "not reported"

@@ -96,7 +96,7 @@ def test_a_file_that_does_not_export_scores_zero_and_says_why(tmp_path, course):
     (calc,) = frank.modules
     assert calc.score == 0.0 and set(reasons(calc).values()) == {"not graded: the file does not export"}
     (note,) = calc.notes
-    assert note.startswith("your file does not export: calc.py:") and "syntax error" in note
+    assert note.startswith("your file does not export: modules/01_calc/calc.py:") and "syntax error" in note
 
 
 def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):

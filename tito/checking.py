@@ -60,7 +60,7 @@ def prerequisites_to_export(course: Course, module: Module) -> list[Module]:
         names = ", ".join(m.name for m in missing)
         verb = "is" if len(missing) == 1 else "are"
         raise PrerequisiteError(
-            f"{module.name} imports {names}, which {verb} not exported into tinytorch yet: run "
+            f"{module.name} builds on {names}, which {verb} not exported into tinytorch yet: run "
             f"`tito module complete {missing[0].id}` first."
         )
     return []

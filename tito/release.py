@@ -52,6 +52,9 @@ INSTRUCTOR_ONLY = (  # the last: graded checks
     "tests/tito", "tests/integration", "tests/fixtures/grading", "benchmarks/yardstick", "tests/*/grading.py",
 )
 
+# The student edition's README: the student's guide, kept at the reference's root as this file.
+STUDENT_README = "README.student.md"
+
 # A solution line shorter than this (spaces removed) says nothing about the solution: `return out`.
 MIN_SECRET_CHARS = 12
 
@@ -423,6 +426,8 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
     catalog = course.package_root / exporter.CATALOG_NAME
     for name in course_files(root, skip=(build, out)):
         source = root / name
+        if name == STUDENT_README or (name == "README.md" and (root / STUDENT_README).is_file()):
+            continue  # the edition's README is the student's guide, written below
         if any(fnmatchcase(name, prefix) or name.startswith(prefix + "/") for prefix in INSTRUCTOR_ONLY):
             release.instructor_only_left_out.append(name)
             continue
@@ -452,6 +457,10 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
             target.write_text(student_manifest(text or ""), encoding="utf-8", newline="")
         else:
             shutil.copy2(source, target)
+        release.files += 1
+
+    if (root / STUDENT_README).is_file():  # the reference README is the instructor's; students get their guide
+        shutil.copy2(root / STUDENT_README, build / "README.md")
         release.files += 1
 
     gitignore = build / ".gitignore"

@@ -51,7 +51,10 @@ def student(
         markup=False,
         soft_wrap=True,
     )
-    show.print(f"Next: `cd {release.out}`, `pip install -e .`, then `tito module start {course.modules[0].id}`.", markup=False, soft_wrap=True)
+    show.print(
+        f'Next: `cd {release.out}`, `pip install -e ".[dev]"` (as its README says), then `tito module status`.',
+        markup=False, soft_wrap=True,
+    )
 
 
 @app.command("gradescope")

@@ -82,7 +82,7 @@ def run_tests(
         module, report = failing[0]
         others = f" ({len(failing) - 1} more module(s) failed too)" if len(failing) > 1 else ""
         fail(fix_and_rerun(course, module, report, f"tito test {module.id}") + others)
-    out.print(_all_passed(course, chosen), markup=False)
+    out.print(_all_passed(course, chosen), markup=False, soft_wrap=True)
 
 
 def _all_passed(course: Course, chosen: list[Module]) -> str:

@@ -107,23 +107,29 @@ def check_blas() -> list[Check]:
     return checks
 
 
+def _package_files(course: Course) -> tuple[list[str], int]:
+    """(the dotted names of every generated package file, how many modules write them), from the exporter."""
+    from tito import exporter
+
+    modules = [m for m in exporter.exportable(course) if exporter.is_exported(course, m)]
+    names = sorted({target for m in modules for target in exporter.declared_targets(course, m)})
+    return names, len(modules)
+
+
 def check_package(course: Course) -> Check:
     """Import the course tree's tinytorch and every exported package file, in a fresh process."""
     from tito.testing import test_environment
 
+    names, modules = _package_files(course)
     script = (
-        "import importlib, json, pathlib, tinytorch\n"
-        "root = pathlib.Path(tinytorch.__file__).parent\n"
-        "done = []\n"
-        "for path in sorted(root.glob('*/*.py')):\n"
-        "    if path.name != '__init__.py':\n"
-        "        name = 'tinytorch.' + '.'.join(path.relative_to(root).with_suffix('').parts)\n"
-        "        importlib.import_module(name); done.append(name)\n"
-        "print(json.dumps({'file': str(root), 'modules': done}))\n"
+        "import importlib, json, sys, tinytorch\n"
+        "for name in json.loads(sys.argv[1]):\n"
+        "    importlib.import_module('tinytorch.' + name)\n"
+        "print(json.dumps({'file': tinytorch.__file__}))\n"
     )
     try:
         result = subprocess.run(
-            [sys.executable, "-c", script], cwd=course.root, env=test_environment(course),
+            [sys.executable, "-c", script, json.dumps(names)], cwd=course.root, env=test_environment(course),
             capture_output=True, text=True, timeout=120,
         )
     except subprocess.TimeoutExpired:
@@ -131,13 +137,18 @@ def check_package(course: Course) -> Check:
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
         return Check("Package", "fail", f"tinytorch does not import: {last}", "Fix the module named above, then run `tito export --all`.")
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    if Path(data["file"]).resolve() != course.package_root.resolve():
+    found = Path(json.loads(result.stdout.strip().splitlines()[-1])["file"]).resolve().parent
+    if found != course.package_root.resolve():
         return Check(
-            "Package", "fail", f"tinytorch imports from {data['file']}, not {course.package_root}",
+            "Package", "fail", f"tinytorch imports from {found}, not {course.package_root}",
             f'Reinstall from the course with `pip install -e ".[dev]"` in {course.root}, then run `tito system doctor`.',
         )
-    return Check("Package", "ok", f"tinytorch imports from {course.package_root} with {len(data['modules'])} exported files")
+    return Check("Package", "ok", f"tinytorch imports from {course.package_root}, and so do the {_files(len(names), modules)}")
+
+
+def _files(files: int, modules: int) -> str:
+    """"17 package files of 9 modules": the one way doctor counts what was exported."""
+    return f"{files} package file{'s' if files != 1 else ''} of {modules} module{'s' if modules != 1 else ''}"
 
 
 def check_export(course: Course) -> Check:
@@ -150,7 +161,9 @@ def check_export(course: Course) -> Check:
     stale = [exporter.relative(p.target, course.root) for p in plans if p.differs()]
     if stale:
         return Check("Export", "warn", f"out of date: {', '.join(stale)}", "Run `tito export --all`.")
-    return Check("Export", "ok", f"{len(plans)} package files match their module files")
+    files = len([p for p in plans if p.module is not None])
+    modules = len({p.module.id for p in plans if p.module is not None})
+    return Check("Export", "ok", f"the {_files(files, modules)} and the name index match their module files")
 
 
 def check_tree(course: Course) -> Check:

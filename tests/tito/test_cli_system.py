@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tito import doctor
+from tito.course import load_course
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_doctor_passes_on_a_healthy_exported_course(fixture_course, tito):
@@ -51,3 +56,14 @@ def test_avx512_kernels_in_use_are_ok(monkeypatch):
 def test_the_blas_probe_reads_numpy_and_openblas():
     info = doctor.blas_info()
     assert info.get("name")  # numpy's build config always names its BLAS
+
+
+def test_export_and_package_checks_count_the_same_files():
+    """Both lines count generated files the exporter's way ("17 package files of 9 modules"), so they agree."""
+    import re
+
+    course = load_course(REPO)
+    export_line, package_line = doctor.check_export(course).detail, doctor.check_package(course).detail
+    counted = re.compile(r"(\d+) package files of (\d+) modules")
+    assert counted.search(export_line).groups() == counted.search(package_line).groups()
+    assert counted.search(export_line).group(2) == str(len(course.modules))

@@ -21,6 +21,7 @@ from tito.exporter.cells import Cell, ExportError, parse_cells, read_source
 from tito.exporter.plans import (
     CATALOG_NAME,
     ExportPlan,
+    declared_targets,
     exportable,
     generated_from,
     is_exported,
@@ -39,6 +40,7 @@ __all__ = [
     "Cell",
     "ExportError",
     "ExportPlan",
+    "declared_targets",
     "atomic_write",
     "exportable",
     "generated_from",

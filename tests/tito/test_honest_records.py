@@ -180,3 +180,15 @@ def test_module_reset_works_whatever_the_file_holds(fixture_course, tito):
     assert fixture_course.module_file("01").read_text(encoding="utf-8") == module_text("alpha")
     (backup,) = (fixture_course.root / ".tito" / "backups" / "01_alpha").iterdir()
     assert backup.read_bytes() == broken, "the student's bytes are kept, whatever they are"
+
+
+def test_a_modules_time_limit_can_be_set_in_course_yaml(fixture_course, tito):
+    import yaml
+
+    manifest = yaml.safe_load((fixture_course.root / "course.yaml").read_text())
+    manifest["modules"][0]["timeout"] = 2
+    (fixture_course.root / "course.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    slow = "def test_unit_alpha_double():\n    import time\n    time.sleep(60)\n"
+    fixture_course.write("modules/01_alpha/alpha.py", module_text("alpha", inline_test=slow))
+    refused(tito("module", "complete", "01"), "time limit of 2 s", "endless loop")
+    assert tito("module", "complete", "02").exit_code == 0, "module 02 keeps the default limit"

@@ -50,6 +50,8 @@ CONFIG = {
 }
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
+LABEL_SMOOTHING = 0.0
+WIDTHS = [(3, 32), (32, 64), (64, 128)]  # (in, out) channels of each conv block
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)  # CIFAR-10's per-channel statistics
 STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
 SAMPLE_UNIT = "images"  # what the display counts per second
@@ -71,7 +73,13 @@ def block(channels_in, channels_out):
 
 
 def build_model():
-    return Sequential(*block(3, 32), *block(32, 64), *block(64, 128), Flatten(), Linear(128 * 4 * 4, 10))
+    blocks = [layer for channels_in, channels_out in WIDTHS for layer in block(channels_in, channels_out)]
+    return Sequential(*blocks, Flatten(), Linear(WIDTHS[-1][1] * 4 * 4, 10))
+
+
+def augment():
+    """Each training batch: a random 32x32 crop of the photo padded by 4 pixels, and a random mirror."""
+    return Compose([RandomCrop(32, padding=4), RandomHorizontalFlip()])
 
 
 def normalize(images):
@@ -112,9 +120,8 @@ def run(config=None):
     progress("note", text=f"CIFAR-10: {len(x_train):,} training and {len(x_test):,} test photos, 32x32x3")
     x_train, x_test = normalize(x_train), normalize(x_test)
 
-    augment = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip()])
     train_loader = DataLoader(
-        TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"], transform=augment
+        TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"], transform=augment()
     )
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH)
     # After each epoch but the last, a slice of the test set is enough to watch progress (the whole
@@ -124,7 +131,7 @@ def run(config=None):
     optimizer = SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
     steps = max(2, epochs * len(train_loader))  # the schedule needs two steps, even for a one-batch run
     schedule = OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
-    trainer = Trainer(model, optimizer, CrossEntropyLoss(), scheduler=schedule)
+    trainer = Trainer(model, optimizer, CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING), scheduler=schedule)
 
     progress("start", epochs=epochs, batches=len(train_loader), batch_size=settings["batch_size"])
     if epochs > 1:

@@ -1,6 +1,6 @@
 """The student edition of this repository: no solution survives, and a student can work through it.
 
-The leak search here is written independently of tito/release.py's own check: it takes every
+The leak search here is written independently of tito/release/leaks.py's own check: it takes every
 solution line of every module file in course.yaml and searches every file of the edition for it.
 """
 

@@ -41,4 +41,4 @@ class SimpleCNN(Module):
         first = self.pool1(relu(self.conv1(x)))
         return [first, self.pool2(relu(self.conv2(first)))]
 
-# tito line map: modules/09_spatial/spatial.py 6=58 8-9=60 15-42=1230
+# tito line map: modules/09_spatial/spatial.py 6=58 8-9=60 15-42=1242

@@ -81,4 +81,4 @@ class Conv2d(Module):
             f"padding={self.padding}, bias={self.bias is not None}"
         )
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-82=977
+# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-82=989

@@ -7,7 +7,7 @@ import contextlib
 import os
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from tinytorch.nn.kernels import _pool_output_size, avgpool2d_backward, avgpool2d_forward, batch_statistics, batchnorm_input_grad, batchnorm_param_grads, conv2d_backward, conv2d_forward, conv_output_size, maxpool2d_backward, maxpool2d_forward
@@ -56,23 +56,35 @@ class _Workers:
         self._depth = threading.local()
 
     def map(self, work, total: int, per_slice: int) -> list:
-        """[work(start, stop) for each slice of range(total)], in slice order, spread over the threads."""
+        """[work(start, stop) for each slice of range(total)], in slice order, spread over the threads.
+
+        Each thread takes the next slice nobody has taken yet, so a thread the operating system pauses
+        (another program on the core) holds back only its own slice, not a fixed share of the batch.
+        Results go back in slice order, so sums over slices add up in the same order every time.
+        """
         per_slice = max(1, min(per_slice, -(-total // self.threads)))  # a small batch still gives every thread a slice
         spans = [(start, min(start + per_slice, total)) for start in range(0, total, per_slice)]
         with self._blas_single_threaded():
             if self.threads == 1 or len(spans) == 1:
                 return [work(start, stop) for start, stop in spans]
-            threads = self.threads
-            shares = [spans[i::threads] for i in range(threads)]  # one task per thread: slices i, i + threads, ...
-
-            def run(share):
-                return [work(start, stop) for start, stop in share]
-
-            helpers = [self._executor().submit(run, share) for share in shares[1:]]
-            done = [run(shares[0])] + [helper.result() for helper in helpers]
             results = [None] * len(spans)
-            for i, share_results in enumerate(done):
-                results[i::threads] = share_results  # back in slice order, so sums add up in the same order
+            tickets, lock = iter(range(len(spans))), threading.Lock()
+
+            def run():
+                while True:
+                    with lock:
+                        index = next(tickets, None)
+                    if index is None:
+                        return
+                    results[index] = work(*spans[index])
+
+            helpers = [self._executor().submit(run) for _ in range(min(self.threads, len(spans)) - 1)]
+            try:
+                run()  # this thread works too
+            finally:
+                wait(helpers)  # never return while a helper still writes into the arrays
+            for helper in helpers:
+                helper.result()  # a helper's error reaches the caller
             return results
 
     @contextlib.contextmanager
@@ -240,4 +252,4 @@ def fast_batchnorm_backward(dy, rows, gamma, mean, inv_std, training: bool) -> t
     _WORKERS.map(input_slice, rows.shape[0], _row_slices(rows))
     return dx, dgamma, dbeta
 
-# tito line map: modules/09_spatial/spatial.py 6-7=49 9-10=52 12=55 16-241=704
+# tito line map: modules/09_spatial/spatial.py 6-7=49 9-10=52 12=55 16-253=704

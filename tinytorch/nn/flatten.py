@@ -20,4 +20,4 @@ class Flatten(Module):
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
-# tito line map: modules/09_spatial/spatial.py 6-7=60 10-21=1214
+# tito line map: modules/09_spatial/spatial.py 6-7=60 10-21=1226

@@ -87,4 +87,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-88=1122
+# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-88=1134

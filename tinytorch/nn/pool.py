@@ -71,4 +71,4 @@ class AvgPool2d(_Pool2d):
 
     function = AvgPool2dFunction
 
-# tito line map: modules/09_spatial/spatial.py 6-8=59 13-72=1049
+# tito line map: modules/09_spatial/spatial.py 6-8=59 13-72=1061

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 
+from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.optimizers import SGD, Adam, AdamW, Optimizer
 from tinytorch.core.tensor import Tensor
@@ -223,7 +224,7 @@ def test_nan_learning_rate_is_refused():
 
 def _mlp():
     np.random.seed(0)
-    return Sequential(Linear(4, 8), lambda x: x.clip(min=0), Linear(8, 8), lambda x: x.clip(min=0), Linear(8, 3))
+    return Sequential(Linear(4, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
 
 
 def _mlp_loss(model):

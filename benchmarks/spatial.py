@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
+from tinytorch.core.activations import ReLU  # noqa: E402
 from tinytorch.core.layers import Linear, Sequential  # noqa: E402
 from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
 from tinytorch.core.optimizers import SGD  # noqa: E402
@@ -234,13 +235,10 @@ def training_step_case(rounds, rng, batch=256):
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, batch)
 
-    def relu(t):
-        return t.clip(min=0)
-
     def step_of(conv, norm, pool):
         layers = []
         for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU (after the pool: a quarter of the work)
-            layers += [conv(c_in, c_out, 3, padding=1, bias=False), norm(c_out), pool(2), relu]
+            layers += [conv(c_in, c_out, 3, padding=1, bias=False), norm(c_out), pool(2), ReLU()]
         model = Sequential(*layers, Flatten(), Linear(128 * 4 * 4, 10))
         optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
         loss_fn = CrossEntropyLoss()

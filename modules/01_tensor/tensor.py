@@ -134,6 +134,15 @@ def _flatten_shape(shape, start_dim, end_dim):
 # Tensor from NumPy's result. Read `__add__` first; the rest follow the same pattern. Three attributes
 # wait for module 05: `requires_grad` (should gradients flow to this tensor?), `grad` (where they will
 # accumulate) and `_grad_fn` (the operation that produced this tensor, so backward can find its way).
+#
+# A few given methods follow PyTorch's conventions, so that code written for one runs on the other:
+# - `grad` accepts only a Tensor of this tensor's shape, or None, and says so at the assignment, as
+#   PyTorch does. Everything that reads a gradient (the optimizers of module 06, gradient clipping in
+#   module 07) reads `p.grad.data` and needs an array there. A NumPy array would get as far as the
+#   optimizer and fail inside it: its own `.data` is a raw memoryview of its bytes.
+# - `a.matmul(b)` is another spelling of `a @ b`. It calls the operator rather than repeating its code,
+#   so when module 05 makes `@` differentiable, `matmul` is differentiable too.
+# - A tensor holding one number formats like that number: `f"{loss:.4f}"`.
 
 # %%
 #| export
@@ -152,7 +161,7 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"Only floating tensors can require gradients, not dtype {self.data.dtype}.")
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
 
     @classmethod
@@ -161,9 +170,28 @@ class Tensor:
         tensor = cls.__new__(cls)
         tensor.data = np.asarray(array)
         tensor.requires_grad = False
-        tensor.grad = None
+        tensor._grad = None  # the attribute behind the `grad` property, set directly: this is the hot path
         tensor._grad_fn = None
         return tensor
+
+    @property
+    def grad(self):
+        """The gradient that backward() accumulated for this tensor: a Tensor of its shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(
+                f"grad must be a Tensor or None, got an object of type {type(value).__name__}: "
+                f"wrap the array in a Tensor of shape {self.shape}, as in p.grad = Tensor(array)."
+            )
+        if value is not None and value.shape != self.shape:
+            raise ValueError(
+                f"grad must have the tensor's shape {self.shape}, got shape {value.shape}: "
+                "compute the gradient for every element, or reshape it to match."
+            )
+        self._grad = value
 
     # --- what it is ---------------------------------------------------------------------------
     @property
@@ -205,6 +233,17 @@ class Tensor:
                 "reduce it first, for example (x > 0).numpy().all(), or compare x.item()."
             )
         return bool(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" formats a one-number tensor like that number; an empty spec gives the repr."""
+        if not spec:
+            return str(self)
+        if self.data.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a tensor holding one number, this one has shape {self.shape}: "
+                "reduce it first (t.mean()) or format its numbers (t.numpy())."
+            )
+        return format(self.item(), spec)
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -277,6 +316,10 @@ class Tensor:
 
     def __rmatmul__(self, other):
         return as_tensor(other, like=self) @ self
+
+    def matmul(self, other):
+        """a.matmul(b) is a @ b: it goes through `__matmul__`, so it has whatever that has (gradients too)."""
+        return self @ other
 
     # --- comparisons (never differentiable) ---------------------------------------------------
     def _compare(self, other, op):
@@ -405,13 +448,14 @@ def test_unit_matmul():
     a = Tensor(np.arange(6).reshape(2, 3), dtype=np.float32)
     b = Tensor(np.arange(12).reshape(3, 4), dtype=np.float32)
     assert np.array_equal((a @ b).data, a.data @ b.data)
+    assert np.array_equal(a.matmul(b).data, (a @ b).data), "matmul is another spelling of @"
     try:
         a @ a
     except ValueError as error:
         assert "(2, 3)" in str(error), "the error names both shapes"
     else:
         raise AssertionError("mismatched shapes must raise")
-    print("matmul: (2,3) @ (3,4) -> (2,4); mismatched shapes raise an error naming both")
+    print("matmul: (2,3) @ (3,4) -> (2,4), also as a.matmul(b); mismatched shapes raise an error naming both")
 
 
 def test_unit_reductions_and_shapes():
@@ -437,6 +481,22 @@ def test_unit_elementwise():
     print("elementwise: sqrt, exp/log round trip, abs, clip, comparisons")
 
 
+def test_unit_grad_and_format():
+    w = Tensor([1.0, 2.0])
+    w.grad = Tensor([0.5, 0.5])
+    assert w.grad.data.tolist() == [0.5, 0.5]
+    for wrong, error in ((np.array([0.5, 0.5]), TypeError), (Tensor([0.5, 0.5, 0.5]), ValueError)):
+        try:
+            w.grad = wrong
+        except error as raised:
+            assert "(2,)" in str(raised), "the message names the shape a gradient must have"
+        else:
+            raise AssertionError(f"assigning {type(wrong).__name__} of shape {wrong.shape} to grad must raise")
+    assert w.grad.data.tolist() == [0.5, 0.5], "a refused assignment leaves the gradient as it was"
+    assert f"{Tensor(2.0) / 3:.4f}" == "0.6667" and f"{Tensor([[0.25]]):.0%}" == "25%"
+    print("grad: a Tensor of the tensor's shape, anything else refused at the assignment; f'{t:.4f}' formats one number")
+
+
 if __name__ == "__main__":
     for test in (
         test_unit_creation,
@@ -444,6 +504,7 @@ if __name__ == "__main__":
         test_unit_matmul,
         test_unit_reductions_and_shapes,
         test_unit_elementwise,
+        test_unit_grad_and_format,
     ):
         test()
     print("Module 01: all inline tests passed.")

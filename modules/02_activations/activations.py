@@ -32,9 +32,16 @@
 # | `Softmax` | e^x_i / sum_j e^x_j | class probabilities |
 # | `LogSoftmax` | x_i - log sum_j e^x_j | the input to cross-entropy |
 #
-# The real work of this module is **numerical stability**: `exp(1000)` is infinity in any float
+# The first half of this module is about **numerical stability**: `exp(1000)` is infinity in any float
 # format, and a network's raw scores reach such values. Every function here must give the right
 # answer at x = +-1000, with no overflow warning and no NaN.
+#
+# The second half is about **layers**. In a network an activation is a layer, and in PyTorch every
+# layer is a `Module`: an object you call, that knows whether it is training, and that finds the
+# weights of everything inside it. The activations are the course's first layers, so this module
+# builds that base class, `Module`, with `Parameter` (a Tensor marked as a weight). The activation
+# classes are its first subclasses; module 03's `Linear`, `Sequential` and `Dropout`, module 04's
+# losses and module 09's convolutions come next.
 
 # %%
 #| default_exp core.activations
@@ -45,7 +52,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 
 # %% [markdown]
 # ## Why the naive formulas fail
@@ -214,25 +221,327 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 
 
 # %% [markdown]
-# ## The classes
+# ## Layers are Modules
 #
-# Layers in PyTorch are objects: `nn.ReLU()`, `nn.Softmax(dim=1)`. Ours are small callables with a
-# `forward` method, so `Sequential` (module 03) can chain them with Linear layers. They hold no
-# weights, so they need nothing from module 03's `Module`.
+# In PyTorch, `nn.ReLU()`, `nn.Linear(2, 8)` and `nn.Conv2d(3, 32, 3)` are all objects of one base
+# class, `nn.Module`, and so is every network built from them. The base class answers the questions
+# that every layer and every model gets asked:
+#
+# - *compute*: calling a module runs its `forward` method, as in `ReLU()(x)`;
+# - *which numbers are yours?* `model.parameters()` finds every weight of a network, however deeply
+#   its layers are nested, so that an optimizer (module 06) can train them all;
+# - *are you training?* `train()` and `eval()` set `.training` on every layer inside, because some
+#   layers (Dropout in module 03, BatchNorm in module 09) behave differently while training;
+# - *save yourself*: `state_dict()` and `load_state_dict()`.
+#
+# An activation holds no weights, so for ReLU only the first answer matters. But the activations are
+# the first layers of the course, and building the whole base class here, once, makes every layer a
+# Module from the start: module 03's `Sequential` keeps its layers in one list of Modules, and
+# `model.eval()` reaches every layer, the activations included.
+#
+# ### Parameter: a Tensor that wants to learn
+#
+# A Parameter is an ordinary Tensor with two differences: it requires gradients from the moment it is
+# made, and `Module` recognises it by its type. Weights are floating point, so integer data becomes
+# float32; as with every Tensor, you get float64 only by asking for it (`dtype=np.float64`, or
+# `module.double()` on a whole model, which the gradient checks of module 05 use).
+
+# %%
+#| export nn.module
+class Parameter(Tensor):
+    """A Tensor that a Module registers as a learnable weight (requires_grad=True by default)."""
+
+    def __init__(self, data, requires_grad: bool = True, dtype=None):
+        if dtype is None and np.asarray(data.data if isinstance(data, Tensor) else data).dtype.kind != "f":
+            dtype = DEFAULT_FLOAT  # weights are floats even when given as integers
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Tensor") :]
+
+
+# %% [markdown]
+# ### Module: finding every weight
+#
+# The trick PyTorch uses, and we copy, is `__setattr__`: Python calls it for every `self.name = value`
+# inside a layer. Module looks at the value: a Parameter goes into `self._parameters`, a Module into
+# `self._modules`, and everything else is an ordinary attribute. The value is also stored normally, so
+# `self.weight` reads at full speed. Walking `_modules` recursively then yields every parameter with a
+# dotted name such as `layers.0.weight`.
+#
+# Two more kinds of state live in a model:
+# - **buffers**: arrays that are part of the model's state but are not trained by gradients, such as
+#   BatchNorm's running mean (module 09). `register_buffer(name, value)` declares one; assigning to the
+#   name later replaces it. Buffers are saved by `state_dict()`, and never hold a graph.
+# - **the mode**: `train()` and `eval()` set `.training` on every module, because some layers
+#   (Dropout in module 03, BatchNorm in module 09) behave differently while training.
+#
+# `state_dict()` returns copies of all parameters and buffers as NumPy arrays under their dotted names;
+# `load_state_dict()` checks every key and shape *before* writing anything, then copies the numbers in
+# place, so optimizers that hold references to the parameters keep working.
+
+# %%
+#| export nn.module
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
+
+
+class Module:
+    """Base class of every layer and model: registers parameters, buffers and submodules on assignment.
+
+    >>> class Scale(Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.weight = Parameter([2.0])
+    ...     def forward(self, x):
+    ...         return x * self.weight
+    >>> class TwoScales(Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.first = Scale()
+    ...         self.second = Scale()
+    ...     def forward(self, x):
+    ...         return self.second(self.first(x))
+    >>> [name for name, _ in TwoScales().named_parameters()]
+    ['first.weight', 'second.weight']
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # --- registration -------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign '{name}' before Module.__init__() ran: call super().__init__() first "
+                f"in {type(self).__name__}.__init__."
+            )
+        # Hint: a Parameter goes into self._parameters and a Module into self._modules (call
+        # self._forget(name) first, in case the name held something else); a name that is already a
+        # buffer stays a buffer (self._as_buffer); refuse a non-Parameter for a parameter's name. In every
+        # case finish with object.__setattr__(self, name, value) so normal attribute reads still work.
+        ### BEGIN SOLUTION
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            self._modules[name] = value
+        elif name in self._buffers:
+            value = self._as_buffer(name, value)
+            self._buffers[name] = value
+        elif name in self._parameters and value is not None:
+            raise TypeError(
+                f"cannot assign a {type(value).__name__} to parameter '{name}': assign a Parameter, or "
+                f"change its numbers in place (self.{name}.data[...] = ...)."
+            )
+        else:
+            self._forget(name)
+        object.__setattr__(self, name, value)
+        ### END SOLUTION
+
+    def __delattr__(self, name: str) -> None:
+        self._forget(name)
+        object.__delattr__(self, name)
+
+    def _forget(self, name: str) -> None:
+        """Remove `name` from every registry (it is being replaced by something else)."""
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+
+    @staticmethod
+    def _as_buffer(name: str, value):
+        """A buffer is a Tensor with no graph behind it (or None)."""
+        if value is None:
+            return None
+        if isinstance(value, Tensor):
+            return value.detach() if (value.requires_grad or value._grad_fn is not None) else value
+        if isinstance(value, (np.ndarray, list, tuple, int, float)):
+            return Tensor(value)
+        raise TypeError(f"buffer '{name}' must be a Tensor, a NumPy array or None, not {type(value).__name__}.")
+
+    def register_buffer(self, name: str, value) -> None:
+        """Declare non-trainable state (such as running statistics) saved in the state_dict."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"buffer name must be a Python identifier, got {name!r}.")
+        if name in self._parameters or name in self._modules:
+            raise ValueError(f"'{name}' is already a parameter or submodule of {type(self).__name__}.")
+        value = self._as_buffer(name, value)
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def add_module(self, name: str, module: "Module") -> None:
+        """Register a submodule under a name that need not be an identifier (Sequential uses "0", "1")."""
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module('{name}', ...) needs a Module, got {type(module).__name__}.")
+        setattr(self, name, module)
+
+    # --- walking the tree ---------------------------------------------------------------------
+    def children(self):
+        """The direct submodules, in the order they were assigned."""
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix: str = ""):
+        """(dotted name, module) for this module and every descendant, each module once."""
+        seen, stack = set(), [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{key}" if name else key, child) for key, child in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def named_parameters(self):
+        """(dotted name, Parameter) for every parameter in the tree; a shared one appears once."""
+        # Hint: loop over self.named_modules() (prefix, module), then over module._parameters.items();
+        # skip None and any parameter already yielded (keep a set of id(param)); the dotted name is
+        # f"{prefix}.{key}", or just key at the top.
+        ### BEGIN SOLUTION
+        seen = set()
+        for prefix, module in self.named_modules():
+            for key, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{prefix}.{key}" if prefix else key), param
+        ### END SOLUTION
+
+    def parameters(self):
+        return (param for _, param in self.named_parameters())
+
+    def named_buffers(self):
+        seen = set()
+        for prefix, module in self.named_modules():
+            for key, buffer in module._buffers.items():
+                if buffer is None or id(buffer) in seen:
+                    continue
+                seen.add(id(buffer))
+                yield (f"{prefix}.{key}" if prefix else key), buffer
+
+    def buffers(self):
+        return (buffer for _, buffer in self.named_buffers())
+
+    # --- modes and gradients ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        """Put this module and every submodule in training mode (or evaluation mode with False)."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradients (set them to None, as PyTorch does by default)."""
+        for param in self.parameters():
+            param.grad = None
+
+    # --- calling ------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, ...).")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- saving and loading -------------------------------------------------------------------
+    def _state_tensors(self) -> dict:
+        state = dict(self.named_parameters())
+        state.update(self.named_buffers())
+        return state
+
+    def state_dict(self) -> dict:
+        """{dotted name: NumPy array copy} for every parameter and buffer."""
+        return {name: tensor.data.copy() for name, tensor in self._state_tensors().items()}
+
+    def load_state_dict(self, state: dict, strict: bool = True):
+        """Copy arrays from `state` into the parameters and buffers, in place.
+
+        Every key and shape is checked before anything is written. With strict=False, missing and
+        unexpected keys are allowed and returned as (missing, unexpected).
+        """
+        # Hint: self._state_tensors() maps each name to its Tensor. Collect missing and unexpected keys
+        # and raise for them when strict; then check every shape and raise naming the key; only after
+        # all checks pass, copy the numbers in place (assign into tensor.data[...], do not rebind it).
+        ### BEGIN SOLUTION
+        own = self._state_tensors()
+        missing = [key for key in own if key not in state]
+        unexpected = [key for key in state if key not in own]
+        if strict and missing:
+            raise ValueError(f"load_state_dict: missing key '{missing[0]}' ({len(missing)} missing in all).")
+        if strict and unexpected:
+            raise ValueError(
+                f"load_state_dict: unexpected key '{unexpected[0]}': {type(self).__name__} has no such "
+                "parameter or buffer."
+            )
+        arrays = {}
+        for key, tensor in own.items():
+            if key not in state:
+                continue
+            value = state[key]
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if array.shape != tensor.shape:
+                raise ValueError(
+                    f"load_state_dict: shape mismatch for '{key}': the model has {tensor.shape}, "
+                    f"the state has {array.shape}."
+                )
+            arrays[key] = array
+        for key, array in arrays.items():
+            own[key].data[...] = array  # in place: optimizers keep their references
+        ### END SOLUTION
+        return missing, unexpected
+
+    # --- precision ----------------------------------------------------------------------------
+    def _cast(self, dtype) -> "Module":
+        for tensor in self._state_tensors().values():
+            if tensor.dtype.kind != "f":
+                continue  # integer buffers (counters) keep their type
+            tensor.data = tensor.data.astype(dtype)
+            if tensor.grad is not None:
+                tensor.grad = Tensor(tensor.grad.data, dtype=dtype)
+        return self
+
+    def double(self) -> "Module":
+        """Cast every floating parameter and buffer to float64 in place (for gradient checks)."""
+        return self._cast(np.float64)
+
+    def float(self) -> "Module":
+        """Cast every floating parameter and buffer to float32 in place."""
+        return self._cast(np.float32)
+
+    # --- printing -----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The settings shown between the parentheses of this module's repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self._modules.items())
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        lines += [f"  ({name}): {_indent(repr(child))}" for name, child in children]
+        return "\n".join(lines) + "\n)"
+
+
+# %% [markdown]
+# ## The activation layers
+#
+# Each activation class is a Module whose `forward` calls one of the functions above, as PyTorch's
+# `nn.ReLU` calls `F.relu`. They hold no Parameters. `Softmax` and `LogSoftmax` keep the dimension
+# they work along as a plain attribute and show it in their repr through `extra_repr`.
 
 # %%
 #| export
-class Activation:
-    """Base of the activation classes: calling the object runs `forward`."""
-
-    def forward(self, x) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, x).")
-
-    def __call__(self, x) -> Tensor:
-        return self.forward(x)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+class Activation(Module):
+    """Base of the activation layers: a Module without parameters whose `forward` applies one function."""
 
 
 class ReLU(Activation):
@@ -267,26 +576,28 @@ class Softmax(Activation):
     """Probabilities along `dim` (default: the last)."""
 
     def __init__(self, dim: int = -1):
+        super().__init__()
         self.dim = dim
 
     def forward(self, x):
         return softmax(x, dim=self.dim)
 
-    def __repr__(self) -> str:
-        return f"Softmax(dim={self.dim})"
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class LogSoftmax(Activation):
     """Log-probabilities along `dim` (default: the last)."""
 
     def __init__(self, dim: int = -1):
+        super().__init__()
         self.dim = dim
 
     def forward(self, x):
         return log_softmax(x, dim=self.dim)
 
-    def __repr__(self) -> str:
-        return f"LogSoftmax(dim={self.dim})"
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 # %% [markdown]
@@ -389,7 +700,84 @@ def test_unit_softmax():
     print("Softmax rows sum to 1; LogSoftmax of [1000, 0, -1000] is [0, -1000, -2000]; dim=0 works too")
 
 
+class _Scale(Module):
+    """y = x * weight + bias, elementwise: the smallest layer with weights, for the tests below."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.weight = Parameter(np.random.standard_normal(size))
+        self.bias = Parameter(np.zeros(size))
+
+    def forward(self, x):
+        return x * self.weight + self.bias
+
+
+class _TwoScales(Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = _Scale(3)
+        self.act = ReLU()
+        self.out = _Scale(3)
+
+    def forward(self, x):
+        return self.out(self.act(self.hidden(x)))
+
+
+def test_unit_parameter():
+    p = Parameter(np.ones((2, 3)))
+    assert p.requires_grad and p.dtype == np.float32
+    assert Parameter([1, 2]).dtype == np.float32, "integer data becomes float32"
+    assert Parameter(np.ones(2), dtype=np.float64).dtype == np.float64
+    print("Parameter: requires grad, float32 by default (also from integers), float64 on request")
+
+
+def test_unit_module_registration():
+    net = _TwoScales()
+    names = [name for name, _ in net.named_parameters()]
+    assert names == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"], names
+    assert len(list(net.parameters())) == 4 and len(list(net.children())) == 3
+    assert [name for name, _ in net.named_modules()] == ["", "hidden", "act", "out"]
+    net.register_buffer("steps", np.zeros(1))
+    assert [name for name, _ in net.named_buffers()] == ["steps"]
+    print("Module: parameters, submodules (the activation too) and buffers are registered on assignment")
+
+
+def test_unit_modes_and_state_dict():
+    a, b = _TwoScales(), _TwoScales()
+    a.eval()
+    assert not any(m.training for m in a.modules()), "eval() reaches every layer, the activation too"
+    b.load_state_dict(a.state_dict())
+    x = Tensor(np.random.standard_normal((4, 3)))
+    assert np.array_equal(a(x).data, b(x).data)
+    bad = a.state_dict()
+    bad["out.bias"] = np.zeros(7)
+    try:
+        b.load_state_dict(bad)
+    except ValueError as error:
+        assert "out.bias" in str(error)
+    else:
+        raise AssertionError("a shape mismatch must raise")
+    assert b.double().out.weight.dtype == np.float64
+    print("train()/eval() reach every layer; state_dict round trip gives identical outputs; a bad shape names the key")
+
+
+def test_unit_activation_layers():
+    for layer in (ReLU(), Sigmoid(), Tanh(), GELU(), Softmax(), LogSoftmax()):
+        assert isinstance(layer, Module) and list(layer.parameters()) == []
+    assert repr(ReLU()) == "ReLU()" and repr(Softmax(dim=1)) == "Softmax(dim=1)"
+    print("the activation classes are Modules without parameters, with PyTorch's reprs")
+
+
 if __name__ == "__main__":
-    for test in (test_unit_relu, test_unit_sigmoid_tanh, test_unit_gelu, test_unit_softmax):
+    for test in (
+        test_unit_relu,
+        test_unit_sigmoid_tanh,
+        test_unit_gelu,
+        test_unit_softmax,
+        test_unit_parameter,
+        test_unit_module_registration,
+        test_unit_modes_and_state_dict,
+        test_unit_activation_layers,
+    ):
         test()
     print("Module 02: all inline tests passed.")

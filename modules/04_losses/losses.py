@@ -45,6 +45,7 @@ import numpy as np
 
 from tinytorch.core.activations import log_softmax, softplus
 from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.nn.module import Module
 
 # %% [markdown]
 # ## Reduction
@@ -233,27 +234,24 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
 # ## The classes
 #
 # `loss_fn = CrossEntropyLoss(label_smoothing=0.1)` then `loss = loss_fn(logits, labels)`, as in
-# PyTorch. The settings live on the object; the call does the work.
+# PyTorch. The settings live on the object; the call does the work. As in PyTorch, a loss is a
+# `Module` (module 02) without parameters: calling it runs `forward`, and its repr shows its settings
+# through `extra_repr`.
 
 # %%
 #| export
-class Loss:
-    """Base of the loss classes: `loss_fn(prediction, target)` runs `forward`."""
+class Loss(Module):
+    """Base of the loss classes: a Module without parameters; `loss_fn(prediction, target)` runs `forward`."""
 
     def __init__(self, reduction: str = "mean"):
+        super().__init__()
         self.reduction = _check_reduction(reduction)
 
     def forward(self, prediction, target) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, prediction, target).")
 
-    def __call__(self, prediction, target) -> Tensor:
-        return self.forward(prediction, target)
-
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class MSELoss(Loss):

@@ -55,7 +55,9 @@ from tinytorch.core.tensor import Tensor
 #   starts by clearing them. Like PyTorch we set `grad = None` rather than filling zeros: nothing to
 #   write, and "no gradient" is told apart from "a gradient of zero".
 # - `step()`: for each parameter that received a gradient, apply the update rule. A parameter whose
-#   `grad` is None (a layer this loss did not reach) is left alone, exactly as PyTorch does.
+#   `grad` is None (a layer this loss did not reach) is left alone, exactly as PyTorch does. Any other
+#   `grad` is a Tensor of the parameter's shape (module 01's `grad` refuses anything else where it is
+#   assigned), so `p.grad.data` is always an array the update can use.
 # - `lr`: a plain attribute, so a learning-rate schedule (module 07) can change it between steps.
 #
 # Subclasses write only the update rule, `update(param, grad, state)`, on NumPy arrays: `param` is the

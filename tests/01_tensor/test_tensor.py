@@ -64,6 +64,36 @@ def test_item_and_bool():
         bool(Tensor([1.0, 2.0]))
 
 
+def test_a_tensor_holding_one_number_formats_like_that_number():
+    assert f"{Tensor(2.0) / 3:.4f}" == "0.6667", "a 0-d tensor, such as a loss"
+    assert f"{Tensor([0.125]):.2f}" == "0.12" and f"{Tensor([[3]]):04d}" == "0003"
+    assert f"{Tensor([0.5, 1.0])}" == str(Tensor([0.5, 1.0])), "no spec: the repr, whatever the shape"
+    with pytest.raises(TypeError, match=r"'\.4f'.*shape \(2,\)"):
+        f"{Tensor([0.5, 1.0]):.4f}"
+
+
+def test_grad_takes_a_tensor_of_the_tensors_shape_or_none():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    gradient = Tensor([0.5, -0.5])
+    w.grad = gradient
+    assert w.grad is gradient
+    w.grad = None
+    assert w.grad is None
+
+
+def test_grad_refuses_an_array_or_a_wrong_shape_at_the_assignment():
+    w = Tensor(np.ones((2, 3)), requires_grad=True)
+    kept = Tensor(np.zeros((2, 3)))
+    w.grad = kept
+    with pytest.raises(TypeError, match=r"grad must be a Tensor or None, got an object of type ndarray.*\(2, 3\)"):
+        w.grad = np.ones((2, 3))
+    with pytest.raises(TypeError, match="type list"):
+        w.grad = [[1.0, 1.0, 1.0]] * 2
+    with pytest.raises(ValueError, match=r"shape \(2, 3\), got shape \(3,\)"):
+        w.grad = Tensor(np.ones(3))
+    assert w.grad is kept, "a refused assignment leaves the gradient as it was"
+
+
 def test_repr_shows_values_and_non_default_dtype():
     assert repr(Tensor([1.0, 2.0])) == "Tensor([1., 2.])"
     assert "dtype=int64" in repr(Tensor([1, 2]))
@@ -153,6 +183,21 @@ def test_matmul_matches_numpy(a_shape, b_shape):
     a = rng.standard_normal(a_shape).astype(np.float32)
     b = rng.standard_normal(b_shape).astype(np.float32)
     np.testing.assert_allclose((Tensor(a) @ Tensor(b)).data, a @ b, rtol=1e-5, atol=1e-6)
+
+
+def test_matmul_method_is_the_operator():
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(Tensor(a).matmul(Tensor(b)).data, a @ b)
+    np.testing.assert_array_equal(Tensor(a).matmul(b).data, a @ b)
+    calls = []
+
+    class Recording(Tensor):
+        def __matmul__(self, other):
+            calls.append(other)
+            return super().__matmul__(other)
+
+    Recording(a).matmul(b)
+    assert len(calls) == 1, "matmul goes through __matmul__ (and so through autograd), not around it"
 
 
 def test_matmul_error_names_both_shapes():

@@ -1,5 +1,5 @@
-"""Module 03 (layers)'s graded checks: parameter registration, state dicts, initialisation, Linear,
-Sequential and Dropout, graded on the reference Tensor and activations.
+"""Module 03 (layers)'s graded checks: initialisation, Linear, Sequential and Dropout, graded on the
+reference Tensor and activations (module 02, which also gives the Module base class).
 
 Weights are set from the run's generator wherever a value is compared; the random parts (initial
 weights, dropout masks) are judged by their distribution instead, in the grader's own process.
@@ -10,72 +10,6 @@ import math
 import numpy as np
 
 from tito.grading.declare import check
-
-
-def _net(rng):
-    """A three-level model with a shared parameter, built from the student's Module and Parameter."""
-    from tinytorch.core.layers import Module, Parameter
-
-    class Leaf(Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = Parameter(rng.standard_normal((2, 3)))
-            self.bias = Parameter(rng.standard_normal(2))
-
-    class Block(Module):
-        def __init__(self):
-            super().__init__()
-            self.scale = Parameter(rng.standard_normal(3))
-            self.inner = Leaf()
-
-    class Net(Module):
-        def __init__(self):
-            super().__init__()
-            self.first = Block()
-            self.offset = Parameter(rng.standard_normal((2, 2)))
-            self.second = Block()
-            self.tied = self.offset  # the same parameter twice: listed once
-            self.note = "not a parameter"
-
-    return Net()
-
-
-@check()
-def registers_parameters(rng):
-    "Module registers Parameters and submodules on assignment."
-    net = _net(rng)
-    named = list(net.named_parameters())
-    return {"children": len(list(net.children())), "values": np.concatenate([p.data.ravel() for _, p in named]),
-            "count": len(named)}
-
-
-@check()
-def names_parameters(rng):
-    "named_parameters gives dotted names, each parameter once."
-    net = _net(rng)
-    names = [name for name, _ in net.named_parameters()]
-    return {"names": names, "shapes": np.array([len(p.shape) for _, p in net.named_parameters()]),
-            "total": sum(float(p.data.sum()) for _, p in net.named_parameters())}
-
-
-@check()
-def loads_state(rng):
-    "load_state_dict copies in place, and refuses a missing key or a wrong shape without writing."
-    net = _net(rng)
-    state = {name: rng.standard_normal(value.shape) for name, value in net.state_dict().items()}
-    net.load_state_dict(state)
-    loaded = np.concatenate([p.data.ravel() for p in net.parameters()])
-    refusals = []
-    for broken in ({k: v for k, v in list(state.items())[1:]},
-                   {**state, next(iter(state)): np.zeros((7, 7))}):
-        try:
-            net.load_state_dict({k: v * 2 for k, v in broken.items()})
-            refusals.append("accepted")
-        except ValueError:
-            refusals.append("ValueError")
-    missing, unexpected = net.load_state_dict({"extra": np.zeros(1), **dict(list(state.items())[1:])}, strict=False)
-    return {"loaded": loaded, "after_refusals": np.concatenate([p.data.ravel() for p in net.parameters()]),
-            "refusals": refusals, "missing": list(missing) or ["(none)"], "unexpected": list(unexpected) or ["(none)"]}
 
 
 def _uniform(bound_of, reach=0.97, spread=0.05):
@@ -187,12 +121,12 @@ def linear_forward(rng):
 
 @check()
 def sequential(rng):
-    "Sequential feeds each step's output to the next (layers and plain functions)."
-    from tinytorch.core.activations import ReLU
+    "Sequential feeds each layer's output to the next, in order."
+    from tinytorch.core.activations import ReLU, Tanh
     from tinytorch.core.layers import Sequential
     from tinytorch.core.tensor import Tensor
 
-    model = Sequential(_linear(rng, 4, 6), ReLU(), lambda t: t * 2.0, _linear(rng, 6, 3))
+    model = Sequential(_linear(rng, 4, 6), ReLU(), _linear(rng, 6, 5), Tanh(), _linear(rng, 5, 3))
     x = Tensor(rng.standard_normal((int(rng.integers(1, 6)), 4)))
     return {"out": model(x).data, "steps": len(model)}
 

@@ -1,4 +1,4 @@
-"""Module 03: Module finds every parameter and buffer, Linear/Sequential/Dropout behave like PyTorch's."""
+"""Module 03: Linear, Sequential and Dropout behave like PyTorch's and register with module 02's Module."""
 
 import math
 
@@ -43,19 +43,7 @@ class Net(Module):
         return self.body(self.first(x))
 
 
-# --- Parameter ----------------------------------------------------------------------------------
-
-
-def test_parameter_requires_grad_and_is_float32_by_default():
-    p = Parameter(np.ones((2, 2)))
-    assert isinstance(p, Tensor) and p.requires_grad and p.dtype == np.float32
-    assert Parameter([1, 2, 3]).dtype == np.float32
-    assert Parameter(np.ones(2), dtype=np.float64).dtype == np.float64
-    assert Parameter(np.ones(2), requires_grad=False).requires_grad is False
-    assert repr(Parameter([1.0])).startswith("Parameter(")
-
-
-# --- registration -------------------------------------------------------------------------------
+# --- layers register with module 02's Module -----------------------------------------------------
 
 
 def test_named_parameters_follow_pytorchs_order_with_dotted_names():
@@ -77,11 +65,20 @@ def test_parameters_children_modules_and_buffers():
     assert len(list(net.parameters())) == 7
     assert all(isinstance(p, Parameter) for p in net.parameters())
     assert [type(c).__name__ for c in net.children()] == ["Block", "Sequential"]
-    assert [name for name, _ in net.named_modules()] == ["", "first", "first.fc", "body", "body.0", "body.2", "body.3"]
+    assert [name for name, _ in net.named_modules()] == [
+        "", "first", "first.fc", "body", "body.0", "body.1", "body.2", "body.3"
+    ], "every layer of the Sequential is a registered Module, the ReLU too"
     assert [type(m).__name__ for m in net.modules()][:3] == ["Net", "Block", "Linear"]
     assert [name for name, _ in net.named_buffers()] == ["first.running"]
     assert len(list(net.buffers())) == 1
     assert "note" not in net._parameters and net.note.startswith("plain")
+
+
+def test_module_and_parameter_are_module_02s_whatever_the_import_path():
+    from tinytorch.nn import module
+
+    assert Module is module.Module and Parameter is module.Parameter
+    assert isinstance(Linear(1, 1), module.Module) and isinstance(Linear(1, 1).weight, module.Parameter)
 
 
 def test_shared_parameters_and_modules_are_listed_once():
@@ -89,47 +86,6 @@ def test_shared_parameters_and_modules_are_listed_once():
     model = Sequential(shared, shared)
     assert len(list(model.parameters())) == 2
     assert [name for name, _ in model.named_modules()] == ["", "0"]
-
-
-def test_reassigning_replaces_the_registration():
-    net = Block()
-    net.fc = Linear(3, 8)
-    assert dict(net.named_parameters())["fc.weight"].shape == (8, 3)
-    net.fc = None
-    assert [name for name, _ in net.named_parameters()] == ["scale"]
-    del net.scale
-    assert list(net.parameters()) == []
-
-
-def test_assigning_a_plain_tensor_to_a_parameter_name_is_refused():
-    layer = Linear(2, 2)
-    with pytest.raises(TypeError, match="parameter 'weight'"):
-        layer.weight = layer.weight * 2
-
-
-def test_assigning_before_init_says_to_call_super_init():
-    class Forgetful(Module):
-        def __init__(self):
-            self.fc = Linear(1, 1)
-
-    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
-        Forgetful()
-
-
-def test_buffers_are_reassignable_detached_and_not_parameters():
-    net = Block()
-    net.running = Tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True) * 2
-    buffer = dict(net.named_buffers())["running"]
-    assert buffer.data.tolist() == [2.0, 4.0, 6.0, 8.0]
-    assert not buffer.requires_grad and buffer._grad_fn is None
-    assert "running" not in dict(net.named_parameters())
-    with pytest.raises(ValueError, match="already a parameter"):
-        net.register_buffer("scale", np.zeros(1))
-
-
-def test_forward_must_be_defined():
-    with pytest.raises(NotImplementedError, match="forward"):
-        Module()(Tensor([1.0]))
 
 
 # --- modes, gradients, precision ----------------------------------------------------------------
@@ -143,26 +99,6 @@ def test_train_and_eval_reach_every_submodule():
     assert all(m.training is True for m in net.modules())
     net.body.train(False)
     assert net.training and not net.body[2].training
-
-
-def test_zero_grad_clears_every_gradient():
-    net = Net()
-    for p in net.parameters():
-        p.grad = Tensor(np.ones(p.shape))
-    net.zero_grad()
-    assert all(p.grad is None for p in net.parameters())
-
-
-def test_double_and_float_cast_parameters_and_buffers_in_place():
-    net = Net()
-    weight = net.first.fc.weight
-    net.double()
-    assert net.first.fc.weight is weight, "the same Parameter object, so optimizers keep their references"
-    assert all(p.dtype == np.float64 for p in net.parameters())
-    assert net.first.running.dtype == np.float64
-    assert net(Tensor(np.ones((2, 3)), dtype=np.float64)).dtype == np.float64
-    net.float()
-    assert all(p.dtype == np.float32 for p in net.parameters())
 
 
 # --- state_dict ---------------------------------------------------------------------------------
@@ -179,41 +115,6 @@ def test_state_dict_round_trip_gives_identical_predictions():
     target.load_state_dict(state)
     np.testing.assert_array_equal(source(x).data, target(x).data)
     assert target.first.fc.weight.data is weight_array, "loaded in place"
-
-
-def test_state_dict_holds_copies():
-    net = Block()
-    state = net.state_dict()
-    state["fc.weight"][...] = 42.0
-    assert not np.any(net.fc.weight.data == 42.0)
-
-
-def test_load_state_dict_errors_name_the_key_and_write_nothing():
-    net = Block()
-    before = net.state_dict()
-    bad = dict(before, **{"fc.bias": np.zeros(5), "fc.weight": np.ones((4, 3))})
-    with pytest.raises(ValueError, match=r"'fc.bias'.*\(4,\).*\(5,\)"):
-        net.load_state_dict(bad)
-    np.testing.assert_array_equal(net.fc.weight.data, before["fc.weight"])
-    missing = {k: v for k, v in before.items() if k != "scale"}
-    with pytest.raises(ValueError, match="missing key 'scale'"):
-        net.load_state_dict(missing)
-    with pytest.raises(ValueError, match="unexpected key 'extra'"):
-        net.load_state_dict(dict(before, extra=np.zeros(1)))
-
-
-def test_load_state_dict_non_strict_reports_missing_and_unexpected():
-    net = Block()
-    state = {"fc.bias": np.arange(4.0), "other": np.zeros(2)}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    assert net.fc.bias.data.tolist() == [0.0, 1.0, 2.0, 3.0]
-    assert "fc.weight" in missing and unexpected == ["other"]
-
-
-def test_load_state_dict_accepts_tensors_and_casts_to_the_parameter_dtype():
-    net = Block()
-    net.load_state_dict({k: Tensor(v, dtype=np.float64) for k, v in Block().state_dict().items()})
-    assert net.fc.weight.dtype == np.float32
 
 
 # --- Linear -------------------------------------------------------------------------------------
@@ -279,20 +180,30 @@ def test_linear_repr():
 # --- Sequential ---------------------------------------------------------------------------------
 
 
-def test_sequential_chains_modules_and_callables():
+def test_sequential_chains_its_layers():
     model = Sequential(Linear(3, 4), ReLU(), Linear(4, 1), Sigmoid())
     x = Tensor(np.random.default_rng(3).standard_normal((6, 3)))
     hidden = np.maximum(x.data @ model[0].weight.data.T + model[0].bias.data, 0)
     logits = hidden @ model[2].weight.data.T + model[2].bias.data
     np.testing.assert_allclose(model(x).data, 1 / (1 + np.exp(-logits)), rtol=1e-5)
-    assert len(model) == 4 and list(model)[1].__class__ is ReLU
-    assert isinstance(model[1:3], Sequential) and len(model[1:3]) == 2
+    assert len(model) == 4 and list(model)[1].__class__ is ReLU and model[-1].__class__ is Sigmoid
+    assert isinstance(model[1:3], Sequential) and len(model[1:3]) == 2 and model[1:3][1] is model[2]
     assert Sequential([Linear(1, 1), ReLU()])(Tensor([[1.0]])).shape == (1, 1)
 
 
-def test_sequential_refuses_non_callables():
-    with pytest.raises(TypeError, match="step 1"):
+def test_sequential_keeps_its_layers_in_one_list_the_registered_modules():
+    model = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))
+    assert list(model._modules) == ["0", "1", "2"]
+    assert list(model) == list(model._modules.values()) == list(model.children())
+    own = set(vars(model)) - set(model._modules)  # each layer is also an attribute "0", "1", ..., read at full speed
+    assert own == {"_parameters", "_buffers", "_modules", "training"}, "no second list of steps"
+
+
+def test_sequential_refuses_what_is_not_a_module():
+    with pytest.raises(TypeError, match="step 1 is a int, not a Module"):
         Sequential(Linear(1, 1), 42)
+    with pytest.raises(TypeError, match=r"step 0 is a function, not a Module: .*ReLU\(\)"):
+        Sequential(lambda x: x.clip(min=0), Linear(1, 1))
 
 
 def test_sequential_repr_lists_every_step():

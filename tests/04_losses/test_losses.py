@@ -175,3 +175,11 @@ def test_bce_refuses_values_outside_0_1_and_mismatched_shapes():
         BCELoss()(Tensor([2.5, -1.0]), [1.0, 0.0])
     with pytest.raises(ValueError, match=r"\(3, 1\).*\(3,\)"):
         BCEWithLogitsLoss()(Tensor(np.zeros((3, 1))), np.zeros(3))
+
+
+@pytest.mark.parametrize("loss_fn", [MSELoss(), CrossEntropyLoss(label_smoothing=0.1), BCELoss(reduction="sum"), BCEWithLogitsLoss()])
+def test_every_loss_is_a_module_without_parameters(loss_fn):
+    from tinytorch.nn.module import Module
+
+    assert isinstance(loss_fn, Module) and list(loss_fn.parameters()) == [] and loss_fn.state_dict() == {}
+    assert repr(BCELoss(reduction="sum")) == "BCELoss(reduction='sum')" and repr(MSELoss()) == "MSELoss()"

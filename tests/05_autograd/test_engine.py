@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinytorch
-from tinytorch.core.activations import ReLU, gelu, log_softmax, sigmoid, softmax, softplus, tanh
+from tinytorch.core.activations import ReLU, Tanh, gelu, log_softmax, sigmoid, softmax, softplus, tanh
 from tinytorch.core.autograd import (
     Function,
     GradcheckError,
@@ -379,7 +379,7 @@ def test_manual_sgd_learns_xor():
     manual_seed(0)
     inputs = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     targets = np.array([[0.0], [1.0], [1.0], [0.0]])
-    model = Sequential(Linear(2, 8), tanh, Linear(8, 1))
+    model = Sequential(Linear(2, 8), Tanh(), Linear(8, 1))
     loss_fn = MSELoss()
     for _ in range(300):
         model.zero_grad()

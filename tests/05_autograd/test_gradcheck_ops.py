@@ -62,9 +62,9 @@ def unary(op, low=-2.0, high=2.0, away_from_zero=False, min_ndim=0):
     return make
 
 
-def matmul(a_dims, b_dims):
+def matmul(a_dims, b_dims, spelled=lambda a, b: a @ b):
     def make(rng):
-        return (lambda a, b: a @ b), [leaf(rng, a_dims), leaf(rng, b_dims)]
+        return spelled, [leaf(rng, a_dims), leaf(rng, b_dims)]
 
     return make
 
@@ -134,6 +134,7 @@ CASES = {
     "matmul_vector_vector": matmul((4,), (4,)),
     "matmul_batched": matmul((2, 3, 4), (2, 4, 2)),
     "matmul_broadcast_batch": matmul((2, 1, 3, 4), (3, 4, 2)),
+    "matmul_method": matmul((3, 4), (4, 2), spelled=lambda a, b: a.matmul(b)),
     # reductions
     **{
         f"{name}_axis{axis}_keep{int(keep)}": reduction(name, axis, keep)

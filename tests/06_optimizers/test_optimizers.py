@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 
+from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.optimizers import SGD, Adam, AdamW, Optimizer
 from tinytorch.core.tensor import Tensor
@@ -121,6 +122,18 @@ def test_parameters_without_gradient_are_skipped():
     np.testing.assert_allclose(b.data, [2.9], atol=1e-6)
 
 
+def test_a_numpy_gradient_is_refused_where_it_is_assigned_not_inside_step():
+    p = Tensor([1.0, 2.0], requires_grad=True)
+    optimizer = SGD([p], lr=0.5, momentum=0.9)
+    with pytest.raises(TypeError, match=r"grad must be a Tensor.*ndarray.*Tensor\(array\)"):
+        p.grad = np.array([0.5, 0.5])
+    optimizer.step()  # the refused array never reached the parameter, so there is nothing to apply
+    assert p.data.tolist() == [1.0, 2.0]
+    p.grad = Tensor(np.array([0.5, 0.5]))
+    optimizer.step()
+    assert p.data.tolist() == [0.75, 1.75]
+
+
 def test_zero_grad_sets_every_gradient_to_none():
     params = [Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)]
     for p in params:
@@ -211,7 +224,7 @@ def test_nan_learning_rate_is_refused():
 
 def _mlp():
     np.random.seed(0)
-    return Sequential(Linear(4, 8), lambda x: x.clip(min=0), Linear(8, 8), lambda x: x.clip(min=0), Linear(8, 3))
+    return Sequential(Linear(4, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
 
 
 def _mlp_loss(model):

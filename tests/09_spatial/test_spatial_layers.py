@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.optimizers import SGD
@@ -134,8 +135,8 @@ def test_a_cnn_with_batchnorm_learns_a_small_batch():
     """A few SGD steps on one batch drive the loss down: the whole stack learns together."""
     rng = np.random.default_rng(4)
     model = Sequential(
-        Conv2d(1, 8, 3, padding=1), BatchNorm2d(8), lambda x: x.clip(min=0), MaxPool2d(2),
-        Conv2d(8, 8, 3, padding=1), BatchNorm2d(8), lambda x: x.clip(min=0), AvgPool2d(2),
+        Conv2d(1, 8, 3, padding=1), BatchNorm2d(8), ReLU(), MaxPool2d(2),
+        Conv2d(8, 8, 3, padding=1), BatchNorm2d(8), ReLU(), AvgPool2d(2),
         Flatten(), Linear(8 * 2 * 2, 3),
     )
     x = Tensor(rng.standard_normal((12, 1, 8, 8)))

@@ -6,6 +6,7 @@ __all__ = ['relu', 'sigmoid', 'softplus', 'tanh', 'GELU_COEFFICIENT', 'gelu', 's
 import math
 
 from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.nn.module import Module
 
 
 def relu(x) -> Tensor:
@@ -58,17 +59,8 @@ def log_softmax(x, dim: int = -1) -> Tensor:
     return shifted - shifted.exp().sum(axis=dim, keepdims=True).log()
 
 
-class Activation:
-    """Base of the activation classes: calling the object runs `forward`."""
-
-    def forward(self, x) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define forward(self, x).")
-
-    def __call__(self, x) -> Tensor:
-        return self.forward(x)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+class Activation(Module):
+    """Base of the activation layers: a Module without parameters whose `forward` applies one function."""
 
 
 class ReLU(Activation):
@@ -103,27 +95,29 @@ class Softmax(Activation):
     """Probabilities along `dim` (default: the last)."""
 
     def __init__(self, dim: int = -1):
+        super().__init__()
         self.dim = dim
 
     def forward(self, x):
         return softmax(x, dim=self.dim)
 
-    def __repr__(self) -> str:
-        return f"Softmax(dim={self.dim})"
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class LogSoftmax(Activation):
     """Log-probabilities along `dim` (default: the last)."""
 
     def __init__(self, dim: int = -1):
+        super().__init__()
         self.dim = dim
 
     def forward(self, x):
         return log_softmax(x, dim=self.dim)
 
-    def __repr__(self) -> str:
-        return f"LogSoftmax(dim={self.dim})"
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
-# tito line map: modules/02_activations/activations.py 6=44 8=48 11-12=84 13=88 16-18=117 19-21=123
-# tito line map: + 22-26=127 27-28=134 31-32=156 33=160 34-41=162 42-43=172 46-48=193 49-51=199
-# tito line map: + 52-56=203 57-58=211 61-125=225
+# tito line map: modules/02_activations/activations.py 6=51 8=55 12-13=91 14=95 17-19=124 20-22=130
+# tito line map: + 23-27=134 28-29=141 32-33=163 34=167 35-42=169 43-44=179 47-49=200 50-52=206
+# tito line map: + 53-57=210 58-59=218 62-119=543

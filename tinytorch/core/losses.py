@@ -7,6 +7,7 @@ import numpy as np
 
 from tinytorch.core.activations import log_softmax, softplus
 from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.nn.module import Module
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -118,23 +119,18 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     return _reduce(losses, _check_reduction(reduction))
 
 
-class Loss:
-    """Base of the loss classes: `loss_fn(prediction, target)` runs `forward`."""
+class Loss(Module):
+    """Base of the loss classes: a Module without parameters; `loss_fn(prediction, target)` runs `forward`."""
 
     def __init__(self, reduction: str = "mean"):
+        super().__init__()
         self.reduction = _check_reduction(reduction)
 
     def forward(self, prediction, target) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, prediction, target).")
 
-    def __call__(self, prediction, target) -> Tensor:
-        return self.forward(prediction, target)
-
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class MSELoss(Loss):
@@ -174,6 +170,6 @@ class BCEWithLogitsLoss(Loss):
     def forward(self, logits, targets):
         return binary_cross_entropy_with_logits(logits, targets, reduction=self.reduction)
 
-# tito line map: modules/04_losses/losses.py 6=44 8-9=46 12-42=59 45-49=100 50=107 53-73=135
-# tito line map: + 74-75=159 76-89=162 90-91=178 94-106=199 107-108=214 109-116=217 117=227 118=229
-# tito line map: + 121-175=240
+# tito line map: modules/04_losses/losses.py 6=44 8-10=46 13-43=60 46-50=101 51=108 54-74=136
+# tito line map: + 75-76=160 77-90=163 91-92=179 95-107=200 108-109=215 110-117=218 118=228 119=230
+# tito line map: + 122-171=243

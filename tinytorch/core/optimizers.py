@@ -188,5 +188,5 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-# tito line map: modules/06_optimizers/optimizers.py 6=41 8=43 10=45 13-107=67 110-131=186
-# tito line map: + 132-139=211 142-170=245 171-180=277 181-189=288
+# tito line map: modules/06_optimizers/optimizers.py 6=41 8=43 10=45 13-107=69 110-131=188
+# tito line map: + 132-139=213 142-170=247 171-180=279 181-189=290

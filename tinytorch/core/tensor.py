@@ -104,7 +104,7 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"Only floating tensors can require gradients, not dtype {self.data.dtype}.")
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
 
     @classmethod
@@ -113,9 +113,28 @@ class Tensor:
         tensor = cls.__new__(cls)
         tensor.data = np.asarray(array)
         tensor.requires_grad = False
-        tensor.grad = None
+        tensor._grad = None  # the attribute behind the `grad` property, set directly: this is the hot path
         tensor._grad_fn = None
         return tensor
+
+    @property
+    def grad(self):
+        """The gradient that backward() accumulated for this tensor: a Tensor of its shape, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(
+                f"grad must be a Tensor or None, got an object of type {type(value).__name__}: "
+                f"wrap the array in a Tensor of shape {self.shape}, as in p.grad = Tensor(array)."
+            )
+        if value is not None and value.shape != self.shape:
+            raise ValueError(
+                f"grad must have the tensor's shape {self.shape}, got shape {value.shape}: "
+                "compute the gradient for every element, or reshape it to match."
+            )
+        self._grad = value
 
     # --- what it is ---------------------------------------------------------------------------
     @property
@@ -157,6 +176,17 @@ class Tensor:
                 "reduce it first, for example (x > 0).numpy().all(), or compare x.item()."
             )
         return bool(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" formats a one-number tensor like that number; an empty spec gives the repr."""
+        if not spec:
+            return str(self)
+        if self.data.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a tensor holding one number, this one has shape {self.shape}: "
+                "reduce it first (t.mean()) or format its numbers (t.numpy())."
+            )
+        return format(self.item(), spec)
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -217,6 +247,10 @@ class Tensor:
 
     def __rmatmul__(self, other):
         return as_tensor(other, like=self) @ self
+
+    def matmul(self, other):
+        """a.matmul(b) is a @ b: it goes through `__matmul__`, so it has whatever that has (gradients too)."""
+        return self @ other
 
     # --- comparisons (never differentiable) ---------------------------------------------------
     def _compare(self, other, op):
@@ -289,8 +323,8 @@ class Tensor:
     def clip(self, min=None, max=None):
         return Tensor._wrap(np.clip(self.data, min, max))
 
-# tito line map: modules/01_tensor/tensor.py 6=34 9-89=47 92-177=140 178-179=227 180-184=230
-# tito line map: + 185-186=236 187-191=239 192-193=245 194-198=248 199-200=254 201-210=257 211=268
-# tito line map: + 212-215=270 216=275 217-244=277 245=306 246-247=308 248=311 249-250=313 251=316
-# tito line map: + 252-256=318 257=324 258-265=326 266=335 267-273=337 274=345 275-277=347 278=351
-# tito line map: + 279-280=353 281=356 282-283=358 284=361 285-289=363 290=369
+# tito line map: modules/01_tensor/tensor.py 6=34 9-89=47 92-207=149 208-209=266 210-214=269
+# tito line map: + 215-216=275 217-221=278 222-223=284 224-228=287 229-230=293 231-240=296 241=307
+# tito line map: + 242-245=309 246=314 247-278=316 279=349 280-281=351 282=354 283-284=356 285=359
+# tito line map: + 286-290=361 291=367 292-299=369 300=378 301-307=380 308=388 309-311=390 312=394
+# tito line map: + 313-314=396 315=399 316-317=401 318=404 319-323=406 324=412

@@ -7,11 +7,15 @@ other, so work done in either one is what gets tested. The side that is overwrit
 copied to `.tito/backups/01_tensor/`, so a sync never loses work.
 
 jupytext is imported only here and only when a notebook is involved, so the rest of tito works
-without the extra installed.
+without the extra installed. The extra also installs JupyterLab; `open_hint` tells the student to run
+it only where it is installed, and otherwise names the install command.
 """
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sysconfig
 from pathlib import Path
 
 from tito.exporter import relative
@@ -20,6 +24,8 @@ from tito.files import atomic_write, backup
 EXTRA_INSTALL = 'pip install -e ".[notebooks]"'
 PAIRED_FORMATS = "ipynb,py:percent"
 PY_FORMAT = "py:percent"
+KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}  # no kernel prompt
+SCRIPTS = Path(sysconfig.get_path("scripts"))  # where pip put this Python's programs (tito, jupyter-lab)
 
 
 class NotebookError(Exception):
@@ -53,12 +59,32 @@ def create_notebook(module) -> Path:
 
 
 def open_hint(module, path: Path) -> str:
-    """One sentence telling the student how to open the notebook and what happens to it."""
+    """How to open the notebook with what is installed here, and what `complete` does with the pair."""
     shown = relative(path, module.root)
+    lab = jupyter_lab_command()
+    if lab is None:
+        opening = (
+            f"JupyterLab is not installed here: run `{EXTRA_INSTALL}` in the course folder, then "
+            f"`jupyter lab {shown}` (or open it in VS Code)."
+        )
+    else:
+        opening = f"Open it with `{lab} {shown}` (or in VS Code)."
     return (
-        f"Open it with `jupyter lab {shown}` (or in VS Code). `tito module complete {module.id}` copies "
-        f"whichever of {path.name} and {module.source.name} you saved last into the other."
+        f"{opening} `tito module complete {module.id}` copies whichever of {path.name} and "
+        f"{module.source.name} you saved last into the other."
     )
+
+
+def jupyter_lab_command() -> str | None:
+    """The command that starts JupyterLab from the student's shell, or None where it is not installed.
+
+    `jupyter lab` when both programs are on PATH; the full path of jupyter-lab when it sits beside this
+    Python but that folder is not on PATH (a virtual environment used without activating it).
+    """
+    if shutil.which("jupyter") and shutil.which("jupyter-lab"):
+        return "jupyter lab"
+    found = shutil.which("jupyter-lab") or shutil.which("jupyter-lab", path=str(SCRIPTS))
+    return shlex.quote(found) if found else None
 
 
 def sync_newer(module) -> str | None:
@@ -72,8 +98,10 @@ def sync_newer(module) -> str | None:
         return None
     jupytext = _jupytext()
     notebook = _read_notebook(jupytext, module, path)
-    as_module_text = jupytext.writes(_for_module_file(notebook), fmt=PY_FORMAT)
     source_text = _module_text(module) if module.source.exists() else None
+    settings = notebook.metadata.setdefault("jupytext", {})
+    settings.update(_text_filters(jupytext.reads(source_text or "", fmt=PY_FORMAT)))  # as JupyterLab saves it
+    as_module_text = jupytext.writes(notebook, fmt=PY_FORMAT)
     if source_text == as_module_text:
         return None
     notebook_newer = source_text is None or path.stat().st_mtime_ns > module.source.stat().st_mtime_ns
@@ -115,11 +143,34 @@ def _jupytext():
 
 
 def _read_module(jupytext, module):
-    """The module file as a notebook whose metadata pairs it with the file and adds no header to it."""
+    """The module file as a notebook paired with it and run by the python3 kernel.
+
+    JupyterLab's jupytext extension writes both files of the pair on every save, through the filters
+    stored here: they keep the module file's header exactly as it is (or keep it without one).
+    """
     notebook = jupytext.reads(_module_text(module), fmt=PY_FORMAT)
     settings = notebook.metadata.setdefault("jupytext", {})
-    settings["formats"] = PAIRED_FORMATS
+    settings.update(_text_filters(notebook), formats=PAIRED_FORMATS)
+    notebook.metadata.setdefault("kernelspec", dict(KERNEL))
     return notebook
+
+
+def _text_filters(module_notebook) -> dict:
+    """jupytext's metadata filters that write back exactly the header `module_notebook` was read with.
+
+    jupytext reads a file without a header with filters "-all" (none is written back); for a header,
+    keep the keys it holds and leave out the version lines jupytext would add.
+    """
+    metadata = module_notebook.metadata
+    settings = metadata.get("jupytext", {})
+    if "notebook_metadata_filter" in settings:
+        filters = ("notebook_metadata_filter", "cell_metadata_filter")
+        return {key: settings[key] for key in filters if key in settings}
+    kept = [key for key in metadata if key != "jupytext"] + [f"jupytext.{key}" for key in settings]
+    written = settings.get("text_representation", {})
+    versions = [key for key in ("format_version", "jupytext_version") if key not in written]
+    left_out = [f"-jupytext.text_representation.{key}" for key in versions]
+    return {"notebook_metadata_filter": ",".join(kept + left_out), "cell_metadata_filter": "-all"}
 
 
 def _read_notebook(jupytext, module, path: Path):
@@ -130,14 +181,6 @@ def _read_notebook(jupytext, module, path: Path):
             f"{relative(path, module.root)} cannot be read as a notebook ({exc}); move it aside and run "
             f"`tito module start {module.id} --notebook` to make a fresh one from {module.source.name}."
         ) from None
-
-
-def _for_module_file(notebook):
-    """The notebook with metadata filters that keep the module file free of a jupytext header."""
-    settings = notebook.metadata.setdefault("jupytext", {})
-    settings["notebook_metadata_filter"] = "-all"
-    settings["cell_metadata_filter"] = "-all"
-    return notebook
 
 
 def _backup(module, path: Path) -> Path | None:

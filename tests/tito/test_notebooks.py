@@ -1,4 +1,4 @@
-"""Notebook pairing: `tito module start NN --notebook`, syncing the newer side, and life without jupytext."""
+"""Notebook pairing: `tito module start NN --notebook`, syncing the newer side, the hint on opening it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import textwrap
 
 import jupytext
 import pytest
+from jupytext.cli import jupytext as jupytext_cli
 from typer.testing import CliRunner
 
 from tito import notebooks
@@ -104,6 +105,49 @@ def test_a_newer_module_file_is_copied_into_the_notebook_keeping_its_outputs(fix
     assert [b.read_text() for b in backups] == [saved]
 
 
+COURSE_HEADER = """\
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+"""  # what the course's module files start with
+
+
+@pytest.mark.parametrize("header", ["", COURSE_HEADER], ids=["no header", "course header"])
+def test_saves_in_jupyterlab_write_only_the_students_change_into_the_module_file(fixture_course, header):
+    """JupyterLab's jupytext extension writes both files of the pair on save, as `jupytext --sync` does."""
+    module = fixture_course.course.module("01")
+    module.source.write_text(header + module.source.read_text())
+    old = module.source.read_text()
+    path = create_notebook(module)
+    assert jupytext.read(path).metadata["kernelspec"]["name"] == "python3"  # opens without a kernel prompt
+    assert sync_newer(module) is None
+
+    set_cell(path, "return 2 * x", "return x + x")
+    later(path)
+    jupytext_cli(["--sync", str(path)])
+    assert module.source.read_text() == old.replace("return 2 * x", "return x + x")  # header as it was
+    assert sync_newer(module) is None  # the pair agrees: `complete` copies nothing and backs nothing up
+    assert not (fixture_course.root / ".tito" / "backups").exists()
+
+    edited = old.replace("return 2 * x", "return x * 2")  # then in an editor, and `complete` syncs it
+    module.source.write_text(edited)
+    later(module.source, 20)
+    assert sync_newer(module).startswith("alpha.py was saved last, so it was copied into alpha.ipynb")
+    later(path, 30)
+    jupytext_cli(["--sync", str(path)])
+    assert module.source.read_text() == edited
+    assert sync_newer(module) is None
+
+
 def test_starting_again_does_not_overwrite_the_students_notebook(fixture_course):
     module = fixture_course.course.module("01")
     path = create_notebook(module)
@@ -182,10 +226,60 @@ def test_cli_start_writes_the_notebook_and_complete_syncs_it_first(fixture_cours
     assert len(list((fixture_course.root / ".tito/backups/01_alpha").iterdir())) == 2
 
 
-def test_open_hint_says_how_to_open_and_what_complete_does(fixture_course):
+def programs(folder, *names):
+    """A folder of stand-in executables (as pip installs jupyter and jupyter-lab); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """Decide what this test's shell finds: installed(on_path=[...], beside_python=[...])."""
+
+    def install(on_path=(), beside_python=()):
+        monkeypatch.setenv("PATH", str(programs(tmp_path / "on_path", *on_path)))
+        scripts = programs(tmp_path / "venv bin", *beside_python)
+        monkeypatch.setattr(notebooks, "SCRIPTS", scripts)
+        return scripts
+
+    return install
+
+
+SYNC = "`tito module complete 01` copies whichever of alpha.ipynb and alpha.py you saved last into the other."
+
+
+def test_with_jupyterlab_on_path_the_hint_says_jupyter_lab(fixture_course, installed):
+    installed(on_path=["jupyter", "jupyter-lab"])
+    module = fixture_course.course.module("01")
+    hint = notebooks.open_hint(module, notebook_path(module))
+    assert hint == f"Open it with `jupyter lab modules/01_alpha/alpha.ipynb` (or in VS Code). {SYNC}"
+
+
+def test_with_jupyterlab_only_beside_python_the_hint_gives_its_full_path(fixture_course, installed):
+    scripts = installed(beside_python=["jupyter", "jupyter-lab"])
+    module = fixture_course.course.module("01")
+    hint = notebooks.open_hint(module, notebook_path(module))
+    lab = f"'{scripts / 'jupyter-lab'}'"  # quoted: the folder's name has a space
+    assert hint == f"Open it with `{lab} modules/01_alpha/alpha.ipynb` (or in VS Code). {SYNC}"
+
+
+def test_without_jupyterlab_the_hint_names_the_install_command(fixture_course, installed):
+    installed(on_path=["jupyter"])  # jupyter_core alone (jupytext brings it) does not open notebooks
     module = fixture_course.course.module("01")
     hint = notebooks.open_hint(module, notebook_path(module))
     assert hint == (
-        "Open it with `jupyter lab modules/01_alpha/alpha.ipynb` (or in VS Code). `tito module complete 01` "
-        "copies whichever of alpha.ipynb and alpha.py you saved last into the other."
+        f"JupyterLab is not installed here: run `{INSTALL}` in the course folder, then "
+        f"`jupyter lab modules/01_alpha/alpha.ipynb` (or open it in VS Code). {SYNC}"
     )
+
+
+def test_cli_start_without_jupyterlab_names_the_install_command(fixture_course, installed):
+    installed()
+    started = CliRunner().invoke(app, ["module", "start", "01", "--notebook"])
+    assert started.exit_code == 0, started.output
+    said = " ".join(started.output.split())
+    assert f"alpha.ipynb. JupyterLab is not installed here: run `{INSTALL}` in the course folder" in said
+    assert notebook_path(fixture_course.course.module("01")).is_file()

@@ -1746,4 +1746,6 @@ def _stubs_in_this_file() -> list:
 
 
 if __name__ == "__main__":
-    sys.exit(run_inline_tests(globals()))
+    status = run_inline_tests(globals())
+    if "ipykernel" not in sys.modules:  # a script exits with it; a notebook just shows the tally
+        sys.exit(status)

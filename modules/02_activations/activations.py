@@ -87,7 +87,7 @@ if __name__ == "__main__":
 # undefined; clip passes the gradient there (a valid choice, where PyTorch's ReLU passes 0).
 
 # %%
-#| export
+#| export nn.activations
 def relu(x) -> Tensor:
     """max(x, 0), elementwise."""
     # Hint: one Tensor method from module 01 clamps values from below.
@@ -120,7 +120,7 @@ def relu(x) -> Tensor:
 # `log1p` would keep those digits, but a loss never needs them.)
 
 # %%
-#| export
+#| export nn.activations
 def sigmoid(x) -> Tensor:
     """1 / (1 + exp(-x)) computed without overflow: exp(x - c) / (exp(-c) + exp(x - c)), c = max(x, 0)."""
     x = as_tensor(x)
@@ -159,7 +159,7 @@ def softplus(x) -> Tensor:
 # `1 + tanh(u) = 2 * sigmoid(2u)`, this is `x * sigmoid(2u)`, which is what we compute.
 
 # %%
-#| export
+#| export nn.activations
 def tanh(x) -> Tensor:
     """Hyperbolic tangent as 2 * sigmoid(2x) - 1 (stable at +-1000)."""
     # Hint: one line, reusing sigmoid: tanh(x) = 2 * sigmoid(2x) - 1.
@@ -196,7 +196,7 @@ def gelu(x) -> Tensor:
 # the scores [1000, -1000]). Cross-entropy in module 04 is built on it.
 
 # %%
-#| export
+#| export nn.activations
 def softmax(x, dim: int = -1) -> Tensor:
     """exp(x) / exp(x).sum(dim), with the maximum along `dim` subtracted first (stable)."""
     x = as_tensor(x)
@@ -539,7 +539,7 @@ class Module:
 # they work along as a plain attribute and show it in their repr through `extra_repr`.
 
 # %%
-#| export
+#| export nn.activations
 class Activation(Module):
     """Base of the activation layers: a Module without parameters whose `forward` applies one function."""
 

@@ -42,7 +42,7 @@ from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 from tinytorch.nn.module import Module, Parameter
 
 # %%
-from tinytorch.core.activations import ReLU  # module 02's layer, for the examples and tests in this file
+from tinytorch.nn.activations import ReLU  # module 02's layer, for the examples and tests in this file
 
 # %% [markdown]
 # ## Initialisation: why the scale of random weights matters
@@ -64,7 +64,7 @@ from tinytorch.core.activations import ReLU  # module 02's layer, for the exampl
 # makes a model's initial weights, and Dropout's masks, repeatable.
 
 # %%
-#| export
+#| export nn.init
 def manual_seed(seed: int) -> None:
     """Seed the random numbers TinyTorch draws (weight initialisation, dropout masks)."""
     np.random.seed(seed)
@@ -102,7 +102,7 @@ def xavier_uniform(shape, fan_in: int, fan_out: int, gain: float = 1.0, dtype=DE
 # for you.
 
 # %%
-#| export
+#| export nn.linear
 class Linear(Module):
     """Fully connected layer: (..., in_features) -> (..., out_features).
 
@@ -160,7 +160,7 @@ class Linear(Module):
 # a step is a layer, and a function becomes one inside a Module's `forward`.
 
 # %%
-#| export
+#| export nn.container
 class Sequential(Module):
     """A chain of layers applied in order; indexable, iterable and sized like a list."""
 
@@ -206,7 +206,7 @@ class Sequential(Module):
 # through exactly the kept elements, scaled the same way.
 
 # %%
-#| export
+#| export nn.dropout
 class Dropout(Module):
     """Zero each element with probability p while training; identity in eval mode."""
 

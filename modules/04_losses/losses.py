@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.activations import log_softmax, softplus
+from tinytorch.nn.activations import log_softmax, softplus
 from tinytorch.core.tensor import Tensor, as_tensor
 from tinytorch.nn.module import Module
 
@@ -56,7 +56,7 @@ from tinytorch.nn.module import Module
 # model gets most wrong).
 
 # %%
-#| export
+#| export nn.losses
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -97,7 +97,7 @@ def _check_same_shape(name: str, prediction: Tensor, target: Tensor) -> None:
 # than small ones.
 
 # %%
-#| export
+#| export nn.losses
 def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     """Mean of squared differences between prediction and target (same shapes)."""
     prediction = as_tensor(prediction)
@@ -132,7 +132,7 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
 # exactly this, and also accepts a full distribution (N, C) of floats as the target; so do we.
 
 # %%
-#| export
+#| export nn.losses
 def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarray:
     """The target distribution q (N, C) for class-index targets (N,) or probability targets (N, C)."""
     n, classes = logits.shape
@@ -196,7 +196,7 @@ def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str 
 #   `sigmoid(x) - t`, however large x is. Prefer this one: it never saturates.
 
 # %%
-#| export
+#| export nn.losses
 BCE_EPS = 1e-7
 
 
@@ -239,7 +239,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
 # through `extra_repr`.
 
 # %%
-#| export
+#| export nn.losses
 class Loss(Module):
     """Base of the loss classes: a Module without parameters; `loss_fn(prediction, target)` runs `forward`."""
 

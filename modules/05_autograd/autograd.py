@@ -58,7 +58,7 @@ from tinytorch.core.tensor import Tensor, _check_matmul, _normalize_axes, _power
 # Evaluating a model needs no graph. `with no_grad():` turns recording off, saving the memory and time.
 
 # %%
-#| export
+#| export autograd.function
 class _GradMode:
     enabled = True
 
@@ -102,7 +102,7 @@ class no_grad:
 # even after `enable_autograd()` has wrapped it (each wrapper keeps it as `module01_operation`).
 
 # %%
-#| export
+#| export autograd.function
 def module01(name: str):
     """Module 01's own `Tensor.<name>`, as the student wrote it: never the differentiable wrapper."""
     operation = Tensor.__dict__[name]
@@ -179,7 +179,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 # Write `run_backward` first: every check below goes through it.
 
 # %%
-#| export
+#| export autograd.engine
 def topological_order(root: Tensor) -> list:
     """Tensors of the graph behind `root`, every tensor after all the tensors it was computed from."""
     order, visited = [], set()
@@ -268,7 +268,7 @@ def _backward(self: Tensor, gradient=None, retain_graph: bool = False) -> None:
 # `run_backward` itself, so it checks a Function before anything is installed on Tensor.
 
 # %%
-#| export
+#| export autograd.gradcheck
 class GradcheckError(AssertionError):
     """A backward rule disagrees with finite differences; the message says where and by how much."""
 
@@ -334,7 +334,7 @@ def _leaves(*shapes, low=0.5, high=2.0, seed=0):
 # dL/da = dL/dout * b and dL/db = dL/dout * a, so the forward pass saves both inputs.
 
 # %%
-#| export
+#| export autograd.ops
 class Add(Function):
     def forward(self, a, b):
         return module01_value("__add__", a, b)
@@ -388,7 +388,7 @@ def test_unit_add_sub_mul():
 # Pow's backward returns None in its place.
 
 # %%
-#| export
+#| export autograd.ops
 class Div(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
@@ -437,7 +437,7 @@ def test_unit_div_pow():
 # one-row or one-column matrices and the extra axis is dropped again afterwards (given code).
 
 # %%
-#| export
+#| export autograd.ops
 class MatMul(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
@@ -489,7 +489,7 @@ def test_unit_matmul():
 # so that it broadcasts against the input.
 
 # %%
-#| export
+#| export autograd.ops
 def _expand_reduced(grad, shape, axis, keepdims):
     """Give a reduced gradient back the reduced axes (as size 1) so it broadcasts against the input."""
     if axis is None:
@@ -565,7 +565,7 @@ def test_unit_reductions():
 # from, adding where the same element was picked twice.
 
 # %%
-#| export
+#| export autograd.ops
 class Reshape(Function):
     def forward(self, a, shape):
         self.save_for_backward(a.shape)
@@ -623,7 +623,7 @@ def test_unit_shapes_and_indexing():
 # range, 0 outside).
 
 # %%
-#| export
+#| export autograd.ops
 class Exp(Function):
     def forward(self, a):
         out = module01_value("exp", a)
@@ -707,7 +707,7 @@ def test_unit_elementwise():
 # `enable_autograd()` can run twice without wrapping a wrapper, and `module01()` always finds your code.
 
 # %%
-#| export
+#| export autograd.install
 def _binary(function):
     def operation(self, other):
         return function.apply(self, as_tensor(other, like=self))

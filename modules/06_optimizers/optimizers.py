@@ -65,7 +65,7 @@ from tinytorch.core.tensor import Tensor
 # extra arrays (momentum, running averages), made once by `init_state` when the optimizer is created.
 
 # %%
-#| export
+#| export optim.optimizer
 def _parameter_list(params) -> list:
     """The tensors an optimizer will update, checked once so that step() can trust them."""
     params = list(params)
@@ -184,7 +184,7 @@ class Optimizer:
 # NumPy 2, so the optimizer keeps its hyperparameters as Python floats.
 
 # %%
-#| export
+#| export optim.sgd
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay."""
 
@@ -243,7 +243,7 @@ class SGD(Optimizer):
 # regularisation you meant; its default weight decay is 0.01.
 
 # %%
-#| export
+#| export optim.adam
 class Adam(Optimizer):
     """Adam: per-parameter step sizes from running averages of the gradient and its square."""
 

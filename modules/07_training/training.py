@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.layers import manual_seed
+from tinytorch.autograd.function import no_grad
 from tinytorch.core.tensor import Tensor
+from tinytorch.nn.init import manual_seed
 
 # %% [markdown]
 # ## Seeded runs
@@ -57,7 +57,7 @@ from tinytorch.core.tensor import Tensor
 # seed draws its seed from NumPy's global generator, so one call seeds a whole run:
 
 # %%
-#| export
+#| export training.utils
 def seed_everything(seed: int) -> None:
     """Seed Python's `random` and NumPy's global generator (weight init, dropout, unseeded DataLoaders).
 
@@ -78,7 +78,7 @@ def seed_everything(seed: int) -> None:
 # before clipping, a useful number to log.
 
 # %%
-#| export
+#| export training.utils
 def clip_grad_norm_(parameters, max_norm: float) -> float:
     """Scale all gradients in place so their joint L2 norm is at most max_norm; return the norm before."""
     if not max_norm > 0:
@@ -113,7 +113,7 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
 #   "super-convergence" recipe: high learning rates, reached gently, trained through fast.
 
 # %%
-#| export
+#| export optim.lr_scheduler
 class LRScheduler:
     """Sets optimizer.lr from the number of step() calls. Subclasses define lr_at(t)."""
 
@@ -293,7 +293,7 @@ class OneCycleLR(LRScheduler):
 # and stops with an error that says where it happened and what to try.
 
 # %%
-#| export
+#| export training.trainer
 class TrainingDivergedError(RuntimeError):
     """The loss became nan or inf; carries the epoch, batch, loss and learning rate."""
 
@@ -316,7 +316,7 @@ class TrainingDivergedError(RuntimeError):
 # event stops `fit` after that epoch (for example, once a target accuracy is reached).
 
 # %%
-#| export
+#| export training.trainer
 @dataclass(frozen=True)
 class TrainEvent:
     """Where training is, passed to the Trainer's callback after every batch and every epoch."""
@@ -342,7 +342,7 @@ class TrainEvent:
 # A model that ends in a sigmoid (probabilities, `BCELoss`) should pass its own accuracy function.
 
 # %%
-#| export
+#| export training.trainer
 def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Fraction of correct predictions: argmax for (N, C>=2) scores, logit > 0 for one output.
 
@@ -376,7 +376,7 @@ def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
 # list of pairs of Tensors or arrays.
 
 # %%
-#| export
+#| export training.trainer
 def _as_tensor(batch_part):
     return batch_part if isinstance(batch_part, Tensor) else Tensor(batch_part)
 
@@ -529,7 +529,7 @@ class Trainer:
 # written to a temporary name and renamed into place, so a crash never leaves half a checkpoint.
 
 # %%
-#| export
+#| export training.trainer
 _CHECKPOINT_FORMAT = 1
 
 

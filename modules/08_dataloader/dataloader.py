@@ -50,7 +50,7 @@ from tinytorch.core.tensor import Tensor
 # overrides `get_batch` to do exactly that. (PyTorch calls this batched hook `__getitems__`.)
 
 # %%
-#| export
+#| export data.dataset
 class Dataset:
     """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays)."""
 
@@ -204,7 +204,7 @@ class DataLoader:
 # - `Compose([...])`: one after another.
 
 # %%
-#| export
+#| export data.transforms
 def _apply(transform, images, rng):
     """Call a transform with the loader's generator when it takes one (our transforms do)."""
     return transform(images, rng=rng) if isinstance(transform, Transform) else transform(images)

@@ -55,10 +55,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.activations import relu
-from tinytorch.core.autograd import Function, gradcheck
-from tinytorch.core.layers import Linear, Module, Parameter, kaiming_uniform
+from tinytorch.autograd.function import Function
+from tinytorch.autograd.gradcheck import gradcheck
 from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.nn.activations import relu
+from tinytorch.nn.init import kaiming_uniform
+from tinytorch.nn.linear import Linear
+from tinytorch.nn.module import Module, Parameter
 
 # %% [markdown]
 # ## Sizes first: what comes out of a convolution

@@ -113,7 +113,7 @@ def test_unit_alpha_double():
 def test_cells_may_name_their_own_files_and_the_default_file_gathers_their_names(fixture_course):
     fixture_course.write("modules/01_alpha/alpha.py", SPLIT_MODULE)
     course = fixture_course.course
-    exporter.write_plans(course, exporter.plan_export(course, [course.module("01")]))
+    exporter.write_plans(course, exporter.plan_export(course, exporter.exportable(course)))
     package = fixture_course.root / "tinytorch"
     sizes = (package / "nn" / "sizes.py").read_text()
     area = (package / "nn" / "area.py").read_text()
@@ -127,10 +127,14 @@ def test_cells_may_name_their_own_files_and_the_default_file_gathers_their_names
     assert (package / "nn" / "__init__.py").is_file()
     catalog = (package / "_catalog.py").read_text()
     assert "'circle': ('tinytorch.nn.area', '01')" in catalog
-    script = "from tinytorch.core.alpha import circle\nfrom tinytorch import alpha_double\nprint(circle(2.0), alpha_double(3))\n"
+    script = (
+        "from tinytorch.core.alpha import circle\nfrom tinytorch import alpha_double\n"
+        "from tinytorch.core.alpha import beta_double  # another module's name: the catalog finds where it lives\n"
+        "print(circle(2.0), alpha_double(3), beta_double(4))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=fixture_course.root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["3.141592653589793", "6"]
+    assert result.stdout.split() == ["3.141592653589793", "6", "8"]
 
 
 def test_every_package_line_maps_back_to_its_module_line(fixture_course):

@@ -11,3 +11,10 @@ from tinytorch.nn.norm import BatchNorm2dFunction, BatchNorm2d
 from tinytorch.nn.flatten import Flatten
 from tinytorch.models.cnn import SimpleCNN
 from tinytorch.nn.counting import count_parameters, receptive_field, conv_flops
+
+
+def __getattr__(name: str):
+    """A name an older layout kept in this file, such as Module: found where it lives now."""
+    import tinytorch
+
+    return tinytorch.find(name, __name__)

@@ -3,10 +3,11 @@
 
 __all__ = ['SimpleCNN']
 
-from tinytorch.core.activations import relu
-
-from tinytorch.core.layers import Linear, Module
 from tinytorch.core.tensor import as_tensor
+from tinytorch.nn.activations import relu
+
+from tinytorch.nn.linear import Linear
+from tinytorch.nn.module import Module
 from tinytorch.nn.conv import Conv2d
 from tinytorch.nn.pool import MaxPool2d
 from tinytorch.nn.flatten import Flatten
@@ -41,4 +42,4 @@ class SimpleCNN(Module):
         first = self.pool1(relu(self.conv1(x)))
         return [first, self.pool2(relu(self.conv2(first)))]
 
-# tito line map: modules/09_spatial/spatial.py 6=58 8-9=60 15-42=1242
+# tito line map: modules/09_spatial/spatial.py 6-7=60 9-10=63 16-43=1245

@@ -5,9 +5,13 @@ __all__ = ['Conv2dFunction', 'Conv2d']
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
-from tinytorch.core.layers import Module, Parameter, kaiming_uniform
+from tinytorch.autograd.function import Function
+
 from tinytorch.core.tensor import as_tensor
+
+from tinytorch.nn.init import kaiming_uniform
+
+from tinytorch.nn.module import Module, Parameter
 from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, conv_output_size
 from tinytorch.nn.engine import fast_conv2d_backward, fast_conv2d_forward
 
@@ -81,4 +85,4 @@ class Conv2d(Module):
             f"padding={self.padding}, bias={self.bias is not None}"
         )
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-82=989
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=62 14=64 19-86=992

@@ -3,8 +3,9 @@
 
 __all__ = ['Flatten']
 
-from tinytorch.core.layers import Module
 from tinytorch.core.tensor import as_tensor
+
+from tinytorch.nn.module import Module
 
 
 class Flatten(Module):
@@ -20,4 +21,4 @@ class Flatten(Module):
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
-# tito line map: modules/09_spatial/spatial.py 6-7=60 10-21=1226
+# tito line map: modules/09_spatial/spatial.py 6=60 8=64 11-22=1229

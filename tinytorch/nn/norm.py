@@ -5,9 +5,11 @@ __all__ = ['BatchNorm2dFunction', 'BatchNorm2d']
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
-from tinytorch.core.layers import Module, Parameter
+from tinytorch.autograd.function import Function
+
 from tinytorch.core.tensor import as_tensor
+
+from tinytorch.nn.module import Module, Parameter
 from tinytorch.nn.kernels import _channels_first, _channels_last
 from tinytorch.nn.engine import fast_batch_statistics, fast_batchnorm_backward, fast_batchnorm_forward
 
@@ -87,4 +89,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8-10=59 15-88=1134
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1137

@@ -3,9 +3,11 @@
 
 __all__ = ['MaxPool2dFunction', 'AvgPool2dFunction', 'MaxPool2d', 'AvgPool2d']
 
-from tinytorch.core.autograd import Function
-from tinytorch.core.layers import Module
+from tinytorch.autograd.function import Function
+
 from tinytorch.core.tensor import as_tensor
+
+from tinytorch.nn.module import Module
 from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size
 from tinytorch.nn.engine import fast_avgpool2d_backward, fast_avgpool2d_forward, fast_maxpool2d_backward, fast_maxpool2d_forward
 
@@ -71,4 +73,4 @@ class AvgPool2d(_Pool2d):
 
     function = AvgPool2dFunction
 
-# tito line map: modules/09_spatial/spatial.py 6-8=59 13-72=1061
+# tito line map: modules/09_spatial/spatial.py 6=58 8=60 10=64 15-74=1064

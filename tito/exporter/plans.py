@@ -110,7 +110,10 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
             continue
         siblings, uses[target] = assemble.sibling_imports(part, parts, pool_names)
         imports = assemble.choose_imports(part, pool) + siblings
-        plans.append(_plan(course, module, target, part.public, imports, part.lines, shown, "the package half of"))
+        body = part.lines
+        if target == default and sum(1 for other in parts.values() if other.lines) > 1:
+            body = body + [(None, line) for line in MOVED]  # names that moved to the module's other files
+        plans.append(_plan(course, module, target, part.public, imports, body, shown, "the package half of"))
     assemble.check_no_cycles(uses, shown)
     if default not in {plan.dotted for plan in plans}:
         plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))
@@ -129,12 +132,27 @@ def _plan(course, module, target, names, imports, body, shown, role) -> ExportPl
     return ExportPlan(module, path, text, tuple(names), target)
 
 
+MOVED = [
+    "",
+    "",
+    "def __getattr__(name: str):",
+    '    """A name an older layout kept in this file, such as Module: found where it lives now."""',
+    "    import tinytorch",
+    "",
+    "    return tinytorch.find(name, __name__)",
+]
+
+
 def _gathering_plan(course, module, default, parts, shown) -> ExportPlan:
-    """The default file of a module whose cells all chose their own files: it gathers their names."""
+    """The default file of a module whose cells all chose their own files: it gathers their names.
+
+    Old imports keep working: `from tinytorch.core.spatial import Conv2d` finds Conv2d here, and a
+    name that moved to another module's file is looked up in the catalog (tinytorch.find).
+    """
     imports = [(None, f"from tinytorch.{part.target} import {', '.join(part.public)}") for part in parts if part.public]
     names = [name for part in parts for name in part.public]
     role = f"the names of (the code lives in {', '.join('tinytorch.' + p.target for p in parts)})"
-    plan = _plan(course, module, default, names, imports, [], shown, role)
+    plan = _plan(course, module, default, names, imports + [(None, line) for line in MOVED], [], shown, role)
     return ExportPlan(module, plan.target, plan.text, (), default)  # the names are owned by the files above
 
 

@@ -5,7 +5,7 @@
     python benchmarks/cifar10.py --data-dir DIR     # real CIFAR-10 photos instead of random ones
 
 Both frameworks train the milestone's network (milestones/cifar10/cifar10.py: three blocks of conv 3x3,
-batch norm, max-pool 2, ReLU, then Linear 2048-10) with its recipe (SGD with Nesterov momentum 0.9 and
+max-pool 2, batch norm, ReLU, the first conv fixed to whitening filters, then Linear 2048-10) with its recipe (SGD with Nesterov momentum 0.9 and
 weight decay 5e-4, the one-cycle schedule, cross-entropy with the milestone's label smoothing) on
 batches of 256 augmented photos (random 32x32 crop of the photo padded by 4, random horizontal flip),
 augmentation and batching included. PyTorch (when installed) runs `channels_last`, its fastest CPU
@@ -70,7 +70,9 @@ def tinytorch_step(x, y, steps):
     """A function that trains one batch of the milestone's network per call, exactly as the milestone does."""
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True, seed=0, transform=milestone.augment())
     model = milestone.build_model()
-    optimizer = SGD(model.parameters(), lr=0.1, momentum=milestone.MOMENTUM, nesterov=True, weight_decay=milestone.WEIGHT_DECAY)
+    milestone.whiten_first_layer(model, x[: milestone.WHITENING_PHOTOS])
+    learned = [p for p in model.parameters() if p.requires_grad]
+    optimizer = SGD(learned, lr=0.1, momentum=milestone.MOMENTUM, nesterov=True, weight_decay=milestone.WEIGHT_DECAY)
     schedule = OneCycleLR(optimizer, max_lr=0.1, total_steps=steps + 16)
     loss_fn = CrossEntropyLoss(label_smoothing=milestone.LABEL_SMOOTHING)
     batches = iter(())
@@ -90,15 +92,22 @@ def tinytorch_step(x, y, steps):
     return step, model, loss_fn, optimizer, loader
 
 
-def torch_step(x, y, steps):
-    """The same step in PyTorch, channels_last, with the same augmentation done as batched tensor ops."""
+def torch_step(x, y, steps, ours):
+    """The same step in PyTorch, channels_last, with the same augmentation done as batched tensor ops.
+
+    The network is built layer for layer from ours (same order of conv, pool, batch norm and ReLU, the
+    same fixed whitened first layer), so both frameworks do the same work.
+    """
     nn = torch.nn
-    layers = []
-    for c_in, c_out in milestone.WIDTHS:
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU()]
-    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(milestone.WIDTHS[-1][1] * 16, 10)).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=milestone.MOMENTUM, nesterov=True,
-                                weight_decay=milestone.WEIGHT_DECAY)
+    twins = {"Conv2d": lambda l: nn.Conv2d(l.in_channels, l.out_channels, l.kernel_size, padding=l.padding, bias=l.bias is not None),
+             "MaxPool2d": lambda l: nn.MaxPool2d(l.kernel_size), "BatchNorm2d": lambda l: nn.BatchNorm2d(l.num_features),
+             "ReLU": lambda l: nn.ReLU(), "Flatten": lambda l: nn.Flatten(), "Linear": lambda l: nn.Linear(l.in_features, l.out_features)}
+    model = nn.Sequential(*(twins[type(layer).__name__](layer) for layer in ours)).to(memory_format=torch.channels_last)
+    first = model[0]
+    first.weight.data.copy_(torch.from_numpy(ours[0].weight.data))
+    first.weight.requires_grad_(ours[0].weight.requires_grad)
+    learned = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(learned, lr=0.1, momentum=milestone.MOMENTUM, nesterov=True, weight_decay=milestone.WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=steps + 16)
     images_all, labels_all = torch.from_numpy(x), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(0)
@@ -163,8 +172,9 @@ def profile(model, loss_fn, optimizer, loader, rounds: int) -> list:
                 layer(Tensor(x.data))
 
         def forward_backward(layer=layer, x=x, grad=grad):
-            x_in = Tensor(x.data, requires_grad=index > 0)
-            layer(x_in).backward(grad)
+            out = layer(Tensor(x.data, requires_grad=index > 0))
+            if out.requires_grad:  # a fixed first layer records no graph: it has no backward pass
+                out.backward(grad)
 
         timed = alternate({"f": forward, "fb": forward_backward}, rounds)
         rows.append((f"{name} forward", timed["f"]))
@@ -198,7 +208,7 @@ def main(argv=None) -> int:
     functions = {"tinytorch": ours}
     if torch is not None:
         torch.set_num_threads(engine.get_num_threads())
-        functions["pytorch"] = torch_step(x, y, args.steps)
+        functions["pytorch"] = torch_step(x, y, args.steps, model)
     from threadpoolctl import threadpool_info
 
     blas = [f"{p['internal_api']} {p['version']} ({p['architecture']})" for p in threadpool_info() if p["user_api"] == "blas"]

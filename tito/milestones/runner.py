@@ -283,7 +283,7 @@ def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, not
 
 
 def _diverged(exc: Exception) -> bool:
-    """Is `exc` the Trainer's own NaN/inf stop (module 07's TrainingDivergedError)?"""
-    training = sys.modules.get("tinytorch.core.training")
-    diverged = getattr(training, "TrainingDivergedError", None)
-    return diverged is not None and isinstance(exc, diverged)
+    """Is `exc` the Trainer's own NaN/inf stop (module 07's TrainingDivergedError, wherever it lives)?"""
+    return any(
+        kind.__name__ == "TrainingDivergedError" and kind.__module__.startswith("tinytorch.") for kind in type(exc).__mro__
+    )

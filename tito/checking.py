@@ -19,7 +19,7 @@ from typing import Callable
 
 from tito import exporter, notebooks
 from tito.course import Course, Milestone, Module
-from tito.progress import ProgressStore, completed_ids, file_hash
+from tito.progress_store import ProgressStore, completed_ids, file_hash
 from tito.testing import TestReport, require_tests, run_module_tests
 from tito.unlocks import unlocked_by
 

@@ -7,7 +7,7 @@ progress record; nothing is stored.
 from __future__ import annotations
 
 from tito.course import Course, Milestone, Module
-from tito.progress import completed_ids, file_hash
+from tito.progress_store import completed_ids, file_hash
 
 STATES = ("locked", "ready", "started", "completed")
 

@@ -162,7 +162,7 @@ def run(config=None):
 
 
 if __name__ == "__main__":
-    from tito.milestones.progress import print_progress
+    from tito.milestones.events import print_progress
 
     metrics = run({"progress": print_progress})
     print(f"test accuracy {metrics['test_accuracy']:.2%}")

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from tito.cli import app
 from tito.milestones import plots, tuning
-from tito.milestones.progress import NonFiniteLoss, Progress
-from tito.progress import ProgressStore
+from tito.milestones.events import NonFiniteLoss, Progress
+from tito.progress_store import ProgressStore
 
 from course_builder import build_course
 

@@ -62,7 +62,7 @@ def resolve_modules(course: Course, keys: list[str]) -> list[Module]:
 
 def progress_or_exit(course: Course):
     """The course's ProgressStore and its current record; an unusable file exits 1 with how to recover."""
-    from tito.progress import ProgressError, ProgressStore
+    from tito.progress_store import ProgressError, ProgressStore
 
     store = ProgressStore(course)
     try:

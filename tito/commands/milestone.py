@@ -13,7 +13,7 @@ from tito.commands.common import fail, load_course_or_exit
 from tito.console import console
 from tito.course import Course, Milestone
 from tito.exporter import relative
-from tito.progress import ProgressError, ProgressStore
+from tito.progress_store import ProgressError, ProgressStore
 
 app = typer.Typer(help="Train the course's milestone networks on the framework you built.", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ from tito.checking import PrerequisiteError, complete_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
 from tito.console import console
 from tito.course import Course, Module
-from tito.progress import ProgressError, completed_ids
+from tito.progress_store import ProgressError, completed_ids
 from tito.restore import ResetError, reset_module_file
 from tito.testing import MissingTestsError
 from tito.unlocks import changed_since_completion, missing_prerequisites, module_state, next_module

@@ -1,6 +1,6 @@
 """What a person sees while a milestone trains: a live rich display, or plain log lines.
 
-Both displays take the events described in tito/milestones/progress.py. The live one keeps two
+Both displays take the events described in tito/milestones/events.py. The live one keeps two
 lines for the epoch in flight under a growing list of finished epochs:
 
     epoch 2/10  loss 0.0596  train  97.6%  test  98.6%    2,290 images/s     1.3 s

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tito.course import Course, Milestone, Module
 from tito.exporter import is_exported
-from tito.progress import ProgressStore
+from tito.progress_store import ProgressStore
 
 
 def missing_modules(course: Course, milestone: Milestone, store: ProgressStore | None = None) -> list[Module]:

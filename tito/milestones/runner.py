@@ -22,9 +22,9 @@ from tito.course import Course, Milestone
 from tito.datasets.errors import DataError
 from tito.exporter import relative
 from tito.milestones import plots, rundir, tuning
-from tito.milestones.progress import NonFiniteLoss, Progress
+from tito.milestones.events import NonFiniteLoss, Progress
 from tito.milestones.requirements import missing_message, missing_modules
-from tito.progress import ProgressStore
+from tito.progress_store import ProgressStore
 
 
 class MilestoneError(Exception):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito import files, schema
+from tito.metrics import metric_name, metric_text
 
 MANIFEST_NAME = "course.yaml"
 EDITIONS = ("reference", "student")
@@ -72,13 +73,13 @@ class Target:
     metric: str
     at_least: float
 
-    def format(self, value: float) -> str:
-        """A value of this metric as people read it: accuracies as percentages (0.9917 -> 99.17%)."""
-        return f"{value * 100:.4g}%" if "accuracy" in self.metric else f"{value:.4g}"
+    def format(self, value) -> str:
+        """A value of this metric as people read it (tito/metrics.py): accuracies as 99.17%."""
+        return metric_text(self.metric, value)
 
     def describe(self) -> str:
         """The target in words: "test accuracy >= 97%"."""
-        return f"{self.metric.replace('_', ' ')} >= {self.format(self.at_least)}"
+        return f"{metric_name(self.metric)} >= {self.format(self.at_least)}"
 
 
 @dataclass(frozen=True)

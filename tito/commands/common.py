@@ -71,6 +71,14 @@ def progress_or_exit(course: Course):
         fail(str(exc))
 
 
+def state_or_exit(course: Course):
+    """The course's ProgressStore and its CourseState (what is locked, ready, done); exits 1 like progress_or_exit."""
+    from tito.course_state import CourseState
+
+    store, record = progress_or_exit(course)
+    return store, CourseState.of(course, record)
+
+
 def shown(course: Course, path) -> str:
     """A path as the student sees it: relative to the course root."""
     from tito.exporter import relative

@@ -145,10 +145,18 @@ class Course:
 
 # --- loading -----------------------------------------------------------------------------------
 
-TWO_DIGITS = schema.matching('two digits in quotes, like "01"', lambda v: len(v) == 2 and v.isascii() and v.isdigit())
-SLUG = schema.matching(
-    "a lower-case ASCII Python name, like tensor", lambda v: v.isascii() and v.isidentifier() and v == v.lower()
-)
+def is_module_id(text: str) -> bool:
+    """A module id is two ASCII digits: "01"."""
+    return len(text) == 2 and text.isascii() and text.isdigit()
+
+
+def is_slug(text: str) -> bool:
+    """A slug (or milestone id) is a lower-case ASCII Python name: "tensor", "batch_norm"."""
+    return text.isascii() and text.isidentifier() and text == text.lower()
+
+
+TWO_DIGITS = schema.matching('two digits in quotes, like "01"', is_module_id)
+SLUG = schema.matching("a lower-case ASCII Python name, like tensor", is_slug)
 IDS = schema.ListOf(schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]')
 MODULE_FIELDS = schema.Record(
     {
@@ -217,9 +225,17 @@ def load_course(root: Path | None = None) -> Course:
     root = find_root() if root is None else Path(root).resolve()
     path = root / MANIFEST_NAME
     try:
-        data = schema.load_yaml(files.read_text(path))
+        text = files.read_text(path)
     except OSError as exc:
         raise CourseError(f"{path} {files.problem(exc)}.") from None
+    return course_from_text(text, root)
+
+
+def course_from_text(text: str, root: Path) -> Course:
+    """The course a manifest's text describes, checked exactly as load_course checks course.yaml."""
+    path = root / MANIFEST_NAME
+    try:
+        data = schema.load_yaml(text)
     except schema.SchemaError as exc:
         raise CourseError(f"{path}:{exc.line or 1}: {exc}.") from None
     if data is None:

@@ -149,7 +149,9 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
             raise ScaffoldError(f"Module {module.name} already uses the {used}, {nothing}: run {again}.")
     last = course.modules[-1] if course.modules else None
     if last is not None and int(module_id) <= last.number:
-        raise ScaffoldError(f"New modules go after the last one, {last.name}, so the id must be above {last.id}; {nothing}: run {again}.")
+        raise ScaffoldError(
+            f"New modules go after the last one, {last.name}, so the id must be above {last.id}; {nothing}: run {again}."
+        )
     name = f"{module_id}_{slug}"
     same = f"`tito dev new-module {module_id} {slug}`"
     for path in (course.root / "modules" / name, course.root / "tests" / name, course.package_root / "core" / f"{slug}.py"):
@@ -158,7 +160,10 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
     target = f"core.{slug}"
     owner = next((m for m in course.modules if target in declared_targets(course, m)), None)
     if owner is not None:
-        raise ScaffoldError(f"{owner.name} exports to tinytorch/core/{slug}.py already, {nothing}: choose another slug, as in `tito dev new-module {module_id} SLUG`.")
+        raise ScaffoldError(
+            f"{owner.name} exports to tinytorch/core/{slug}.py already, {nothing}: choose another slug, "
+            f"as in `tito dev new-module {module_id} SLUG`."
+        )
 
     title, requires = title_of(slug), (last.id,) if last else ()
     manifest = _with_module(course, module_id, slug, title, requires)

@@ -71,6 +71,14 @@ def progress_or_exit(course: Course):
         fail(str(exc))
 
 
+STATE_STYLE = {"locked": "dim", "ready": "cyan", "started": "yellow", "completed": "green", "achieved": "green"}
+
+
+def styled(state: str) -> str:
+    """A module's or milestone's state in its colour, for rich: "[cyan]ready[/cyan]"."""
+    return f"[{STATE_STYLE[state]}]{state}[/{STATE_STYLE[state]}]"
+
+
 def state_or_exit(course: Course):
     """The course's ProgressStore and its CourseState (what is locked, ready, done); exits 1 like progress_or_exit."""
     from tito.course_state import CourseState

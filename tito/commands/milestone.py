@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from tito.commands.common import fail, load_course_or_exit, state_or_exit
+from tito.commands.common import fail, load_course_or_exit, state_or_exit, styled
 from tito.console import console
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
@@ -33,10 +33,10 @@ def _state(state: CourseState, milestone: Milestone) -> str:
     if shown == "achieved":
         best = state.best_run(milestone)
         figure = milestone.target.format(best["metrics"].get(milestone.target.metric))
-        return f"[green]achieved[/green] {figure} ({best.get('seconds', 0):.0f} s)"
+        return f"{styled(shown)} {figure} ({best.get('seconds', 0):.0f} s)"
     if shown == "locked":
-        return "[dim]locked[/dim]: needs " + " ".join(m.id for m in state.missing(milestone.requires))
-    return "[cyan]ready[/cyan]"
+        return f"{styled(shown)}: needs " + " ".join(m.id for m in state.missing(milestone.requires))
+    return styled(shown)
 
 
 @app.command("list")

@@ -14,7 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from tito import exporter, notebooks
-from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown, state_or_exit
+from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown, state_or_exit, styled
 from tito.checking import PrerequisiteError, complete_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
 from tito.console import console
@@ -27,7 +27,6 @@ from tito.testing import MissingTestsError
 app = typer.Typer(help="List, start, complete and reset course modules.", no_args_is_help=True)
 
 ModuleArg = Annotated[str, typer.Argument(help="The module: 09, 9, spatial or 09_spatial.", metavar="MODULE", show_default=False)]
-STATE_STYLE = {"locked": "dim", "ready": "cyan", "started": "yellow", "completed": "green", "achieved": "green"}
 
 
 @app.command("list")
@@ -93,7 +92,7 @@ def status() -> None:
     for module in course.modules:
         entry = state.module_entry(module)
         shown_state = state.module_state(module)
-        label = f"[{STATE_STYLE[shown_state]}]{shown_state}[/]"
+        label = styled(shown_state)
         if state.changed_since_completion(module):
             label += " (file changed)"
             changed.append(module)
@@ -118,7 +117,7 @@ def status() -> None:
                 milestone.id,
                 str(milestone.year),
                 milestone.target.describe(),
-                f"[{STATE_STYLE[shown_state]}]{shown_state}[/]",
+                styled(shown_state),
                 best_text,
                 str(state.milestone_entry(milestone).get("runs", "")),
             )

@@ -48,6 +48,8 @@ class NewModule:
         return f"{self.id}_{self.slug}"
 
 
+# Kept off the start of a line, so `tito release` does not take this file for one with a solution block.
+MARKERS = {"begin": "### BEGIN SOLUTION", "end": "### END SOLUTION"}
 HEADER = """\
 # ---
 # jupyter:
@@ -75,9 +77,9 @@ MODULE = Template(HEADER + '''
 #| export
 def $slug(x):
     """Replace this example with the module's first piece: say what it computes and why."""
-    ### BEGIN SOLUTION
+    $begin
     raise NotImplementedError("TinyTorch $id: implement $slug")
-    ### END SOLUTION
+    $end
 
 
 # %% [markdown]
@@ -167,7 +169,7 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
 
     title, requires = title_of(slug), (last.id,) if last else ()
     manifest = _with_module(course, module_id, slug, title, requires)
-    words = {"id": module_id, "slug": slug, "title": title, "name": name, "hours": 1,
+    words = {**MARKERS, "id": module_id, "slug": slug, "title": title, "name": name, "hours": 1,
              "prerequisites": ", ".join(f"module {m}" for m in requires) or "none"}
     folder, tests = course.root / "modules" / name, course.root / "tests" / name
     texts = {

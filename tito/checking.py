@@ -19,9 +19,9 @@ from typing import Callable
 
 from tito import exporter, notebooks
 from tito.course import Course, Milestone, Module
-from tito.progress import ProgressStore, completed_ids, file_hash
+from tito.course_state import CourseState, unlocked
+from tito.progress_store import ProgressStore, file_hash
 from tito.testing import TestReport, require_tests, run_module_tests
-from tito.unlocks import unlocked_by
 
 
 class PrerequisiteError(Exception):
@@ -112,7 +112,7 @@ def complete_module(
     Raises ProgressError (the record is unusable; nothing is done) and whatever check_module raises.
     """
     store = store or ProgressStore(course)
-    before = completed_ids(store.read())  # an unusable record stops us before any work
+    before = CourseState.read(course, store)  # an unusable record stops us before any work
     source_hash = file_hash(module.source) if module.source.exists() else ""
     checked = check_module(course, module, timeout=timeout, on_step=on_step)
     completion = Completion(**vars(checked))
@@ -123,6 +123,5 @@ def complete_module(
             seconds=report.seconds, source_hash=source_hash,
         )
         completion.recorded = True
-        if module.id not in before:
-            completion.unlocked_modules, completion.unlocked_milestones = unlocked_by(course, before, module)
+        completion.unlocked_modules, completion.unlocked_milestones = unlocked(before, CourseState.read(course, store))
     return completion

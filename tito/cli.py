@@ -72,6 +72,7 @@ app.add_typer(system_cmd.app, name="system")
 
 # Command groups built by their own modules.
 from tito.commands import data as data_cmd  # noqa: E402
+from tito.commands import dev as dev_cmd  # noqa: E402
 from tito.commands import grade as grade_cmd  # noqa: E402
 from tito.commands import milestone as milestone_cmd  # noqa: E402
 from tito.commands import release as release_cmd  # noqa: E402
@@ -80,3 +81,4 @@ app.add_typer(milestone_cmd.app, name="milestone")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(release_cmd.app, name="release")
 app.command("grade")(grade_cmd.grade)
+app.add_typer(dev_cmd.app, name="dev")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito import files, schema
+from tito.metrics import metric_name, metric_text
 
 MANIFEST_NAME = "course.yaml"
 EDITIONS = ("reference", "student")
@@ -72,13 +73,13 @@ class Target:
     metric: str
     at_least: float
 
-    def format(self, value: float) -> str:
-        """A value of this metric as people read it: accuracies as percentages (0.9917 -> 99.17%)."""
-        return f"{value * 100:.4g}%" if "accuracy" in self.metric else f"{value:.4g}"
+    def format(self, value) -> str:
+        """A value of this metric as people read it (tito/metrics.py): accuracies as 99.17%."""
+        return metric_text(self.metric, value)
 
     def describe(self) -> str:
         """The target in words: "test accuracy >= 97%"."""
-        return f"{self.metric.replace('_', ' ')} >= {self.format(self.at_least)}"
+        return f"{metric_name(self.metric)} >= {self.format(self.at_least)}"
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,18 @@ class Course:
 
 # --- loading -----------------------------------------------------------------------------------
 
-TWO_DIGITS = schema.matching('two digits in quotes, like "01"', lambda v: len(v) == 2 and v.isascii() and v.isdigit())
-SLUG = schema.matching(
-    "a lower-case ASCII Python name, like tensor", lambda v: v.isascii() and v.isidentifier() and v == v.lower()
-)
+def is_module_id(text: str) -> bool:
+    """A module id is two ASCII digits: "01"."""
+    return len(text) == 2 and text.isascii() and text.isdigit()
+
+
+def is_slug(text: str) -> bool:
+    """A slug (or milestone id) is a lower-case ASCII Python name: "tensor", "batch_norm"."""
+    return text.isascii() and text.isidentifier() and text == text.lower()
+
+
+TWO_DIGITS = schema.matching('two digits in quotes, like "01"', is_module_id)
+SLUG = schema.matching("a lower-case ASCII Python name, like tensor", is_slug)
 IDS = schema.ListOf(schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]')
 MODULE_FIELDS = schema.Record(
     {
@@ -216,9 +225,17 @@ def load_course(root: Path | None = None) -> Course:
     root = find_root() if root is None else Path(root).resolve()
     path = root / MANIFEST_NAME
     try:
-        data = schema.load_yaml(files.read_text(path))
+        text = files.read_text(path)
     except OSError as exc:
         raise CourseError(f"{path} {files.problem(exc)}.") from None
+    return course_from_text(text, root)
+
+
+def course_from_text(text: str, root: Path) -> Course:
+    """The course a manifest's text describes, checked exactly as load_course checks course.yaml."""
+    path = root / MANIFEST_NAME
+    try:
+        data = schema.load_yaml(text)
     except schema.SchemaError as exc:
         raise CourseError(f"{path}:{exc.line or 1}: {exc}.") from None
     if data is None:

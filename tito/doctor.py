@@ -174,7 +174,7 @@ def check_tree(course: Course) -> Check:
 
 
 def check_progress(course: Course) -> Check:
-    from tito.progress import ProgressError, ProgressStore, completed_ids
+    from tito.progress_store import ProgressError, ProgressStore, completed_ids
 
     store = ProgressStore(course)
     try:

@@ -1,6 +1,6 @@
 """A small declarative checker for the two YAML files tito reads: course.yaml and progress.yaml.
 
-Each file's shape is written as a table (see COURSE in course.py and PROGRESS in progress.py):
+Each file's shape is written as a table (see COURSE in course.py and PROGRESS in progress_store.py):
 
     Record({"id": Field(TEXT, required=True), "hours": Field(NUMBER)})
 

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from tito.cli import app
 from tito.course import load_course
 from tito.milestones import plots
-from tito.milestones.progress import Progress
+from tito.milestones.events import Progress
 from tito.milestones.runner import load_script
-from tito.progress import ProgressStore
+from tito.progress_store import ProgressStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from dataset_fixtures import CIFAR10_FOLDER, cifar_fixture, gz, idx_bytes  # noqa: E402

@@ -7,7 +7,7 @@ import yaml
 from course_builder import module_text
 
 from tito import notebooks
-from tito.progress import ProgressStore
+from tito.progress_store import ProgressStore
 
 
 def progress(fixture) -> dict:

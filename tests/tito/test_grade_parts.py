@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tito.grading import channel
 from tito.grading.compare import Scrubber, same_values
@@ -81,3 +86,34 @@ def test_values_are_compared_by_shape_kind_and_tolerance():
     assert same_values({**reference, "names": ["b", "w"]}, reference, 1e-4, 1e-5) == "`names` is not what the reference gives"
     assert same_values({"out": reference["out"], "names": ["w", "b"]}, reference, 1e-4, 1e-5) == "returned no `count`"
     assert same_values({**reference, "count": "3"}, reference, 1e-4, 1e-5) == "`count` is text where the reference has numbers"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the process tree from /proc")
+def test_a_graded_run_leaves_no_process_behind_even_one_in_a_session_of_its_own():
+    """The grader kills a run with tito/processes.py's kill_tree, so a process that left the run's
+    group (setsid) goes too, where killing the group alone would have left it running."""
+    from tito.grading import process
+
+    escape = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    outcome = process.run([sys.executable, "-c", escape], env=dict(os.environ), cwd=".", timeout=3,
+                          running=process.Running())
+    assert outcome.timed_out
+    escaped = int(outcome.output_tail.split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(escaped):
+        time.sleep(0.05)
+    assert not _alive(escaped)
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie (killed, not yet reaped by init) does not count."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from tito.milestones.display import LiveDisplay, PlainDisplay, epoch_line, figures_line
-from tito.milestones.progress import Progress
+from tito.milestones.events import Progress
 
 
 def test_an_epoch_line_reads_as_a_sentence_of_figures():

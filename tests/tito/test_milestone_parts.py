@@ -10,7 +10,7 @@ import pytest
 
 from tito.course import load_course
 from tito.milestones import rundir, tuning
-from tito.milestones.progress import NonFiniteLoss, Progress
+from tito.milestones.events import NonFiniteLoss, Progress
 
 
 def train_event(kind, epoch, batch, samples, loss, metrics=None):

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tito import exporter
 from tito.cli import app
 from tito.course import load_course
-from tito.progress import ProgressStore, completed_ids
+from tito.progress_store import ProgressStore, completed_ids
 from tito.release import build_student_edition
 
 REPO = Path(__file__).resolve().parents[2]

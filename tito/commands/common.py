@@ -62,13 +62,29 @@ def resolve_modules(course: Course, keys: list[str]) -> list[Module]:
 
 def progress_or_exit(course: Course):
     """The course's ProgressStore and its current record; an unusable file exits 1 with how to recover."""
-    from tito.progress import ProgressError, ProgressStore
+    from tito.progress_store import ProgressError, ProgressStore
 
     store = ProgressStore(course)
     try:
         return store, store.read()
     except ProgressError as exc:
         fail(str(exc))
+
+
+STATE_STYLE = {"locked": "dim", "ready": "cyan", "started": "yellow", "completed": "green", "achieved": "green"}
+
+
+def styled(state: str) -> str:
+    """A module's or milestone's state in its colour, for rich: "[cyan]ready[/cyan]"."""
+    return f"[{STATE_STYLE[state]}]{state}[/{STATE_STYLE[state]}]"
+
+
+def state_or_exit(course: Course):
+    """The course's ProgressStore and its CourseState (what is locked, ready, done); exits 1 like progress_or_exit."""
+    from tito.course_state import CourseState
+
+    store, record = progress_or_exit(course)
+    return store, CourseState.of(course, record)
 
 
 def shown(course: Course, path) -> str:

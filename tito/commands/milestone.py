@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from tito.commands.common import fail, load_course_or_exit
+from tito.commands.common import fail, load_course_or_exit, state_or_exit, styled
 from tito.console import console
 from tito.course import Course, Milestone
+from tito.course_state import CourseState
 from tito.exporter import relative
-from tito.progress import ProgressError, ProgressStore
+from tito.metrics import metric_name, metrics_text
+from tito.progress_store import ProgressError
 
 app = typer.Typer(help="Train the course's milestone networks on the framework you built.", no_args_is_help=True)
 
@@ -26,36 +27,23 @@ def _milestone(course: Course, key: str) -> Milestone:
         fail(f"No milestone {key!r}. Valid milestones: {names}.", code=2)
 
 
-def _progress(store: ProgressStore) -> dict:
-    try:
-        return store.read()
-    except ProgressError as exc:
-        fail(str(exc))
-
-
-
-
-def _state(course: Course, milestone: Milestone, record: dict, store: ProgressStore) -> str:
-    """achieved (with the best figure), ready, or the modules it still needs."""
-    from tito.milestones.requirements import missing_modules
-
-    best = record.get("milestones", {}).get(milestone.id, {}).get("best")
-    if best:
-        value = best["metrics"].get(milestone.target.metric)
-        shown = f"{value:.1%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else value
-        return f"[green]achieved[/green] {shown} ({best.get('seconds', 0):.0f} s)"
-    missing = missing_modules(course, milestone, store)
-    if missing:
-        return "[yellow]needs[/yellow] " + " ".join(m.id for m in missing)
-    return "ready"
+def _state(state: CourseState, milestone: Milestone) -> str:
+    """achieved (with the best figure), ready, or locked with the modules it still needs."""
+    shown = state.milestone_state(milestone)
+    if shown == "achieved":
+        best = state.best_run(milestone)
+        figure = milestone.target.format(best["metrics"].get(milestone.target.metric))
+        return f"{styled(shown)} {figure} ({best.get('seconds', 0):.0f} s)"
+    if shown == "locked":
+        return f"{styled(shown)}: needs " + " ".join(m.id for m in state.missing(milestone.requires))
+    return styled(shown)
 
 
 @app.command("list")
 def list_() -> None:
     """Show every milestone, its target and its state."""
     course = load_course_or_exit()
-    store = ProgressStore(course)
-    record = _progress(store)
+    _store, state = state_or_exit(course)
     table = Table(box=None, pad_edge=False)
     table.add_column("id", no_wrap=True)
     table.add_column("year", no_wrap=True)
@@ -64,7 +52,7 @@ def list_() -> None:
     table.add_column("state", no_wrap=True)
     for milestone in course.milestones:
         target = f">= {milestone.target.format(milestone.target.at_least)}"
-        table.add_row(milestone.id, str(milestone.year), milestone.title, target, _state(course, milestone, record, store))
+        table.add_row(milestone.id, str(milestone.year), milestone.title, target, _state(state, milestone))
     out = console()
     out.print(table)
     out.print("Run one with `tito milestone run ID`; `tito milestone info ID` tells its story.")
@@ -74,29 +62,15 @@ def list_() -> None:
 def status() -> None:
     """Your results: the best and the last recorded run of each milestone."""
     course = load_course_or_exit()
-    store = ProgressStore(course)
-    record = _progress(store)
+    _store, state = state_or_exit(course)
     out = console()
     for milestone in course.milestones:
-        entry = record["milestones"].get(milestone.id, {})
-        out.print(f"[bold]{milestone.id}[/bold] ({milestone.year}) {milestone.title}: {_state(course, milestone, record, store)}")
-        best = entry.get("best")
+        out.print(f"[bold]{milestone.id}[/bold] ({milestone.year}) {milestone.title}: {_state(state, milestone)}")
+        best = state.best_run(milestone)
         if best:
-            out.print(f"  best run {best['at']}, {best['seconds']:.1f} s, {_figures(best['metrics'])}; files in {best['run_dir']}")
-            out.print(f"  {entry.get('runs', 0)} recorded run(s)")
+            out.print(f"  best run {best['at']}, {best['seconds']:.1f} s, {metrics_text(best['metrics'])}; files in {best['run_dir']}")
+            out.print(f"  {state.milestone_entry(milestone).get('runs', 0)} recorded run(s)")
     out.print("Runs that missed their target are kept in .tito/runs/<id>/ but not recorded here.")
-
-
-def _figures(metrics: dict) -> str:
-    parts = []
-    for key, value in metrics.items():
-        if isinstance(value, float) and "accuracy" in key:
-            parts.append(f"{key.replace('_', ' ')} {value:.2%}")
-        elif isinstance(value, float):
-            parts.append(f"{key.replace('_', ' ')} {value:.4g}")
-        else:
-            parts.append(f"{key.replace('_', ' ')} {value}")
-    return ", ".join(parts)
 
 
 def _readme_summary(path: Path) -> str:
@@ -112,52 +86,37 @@ def _readme_summary(path: Path) -> str:
     return summary[:-1] + "." if summary.endswith(":") else summary  # its colon introduced what follows it
 
 
-def _script_constant(path: Path, name: str):
-    """A literal constant from a script, read without importing it (so `info` needs no numpy)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return None
-    return None
-
-
 @app.command()
 def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A milestone id, such as lenet.")]) -> None:
     """Tell one milestone's story, requirements, target and defaults."""
-    from tito.milestones.requirements import missing_modules
-    from tito.milestones.runner import script_path
+    from tito.milestones.settings import SettingsError, read_settings, script_path
 
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)
-    store = ProgressStore(course)
-    record = _progress(store)
+    _store, state = state_or_exit(course)
     out = console()
     out.print(f"[bold]{milestone.title}[/bold] ({milestone.year})")
     summary = _readme_summary(milestone.folder / "README.md")
     if summary:
         out.print(summary, soft_wrap=False)
-    missing = {m.id for m in missing_modules(course, milestone, store)}
+    missing = {m.id for m in state.missing(milestone.requires)}
     needs = ", ".join(
         f"{course.module(key).id} {course.module(key).slug}" + (" (not done)" if course.module(key).id in missing else "")
         for key in milestone.requires
     )
-    script = script_path(milestone)
     out.print(f"Target: {milestone.target.describe()}")
     out.print(f"Requires: {needs}")
-    defaults = _script_constant(script, "CONFIG")
-    if isinstance(defaults, dict):
-        out.print("Defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
-    datasets = _script_constant(script, "DATASETS")
-    if datasets:
-        out.print("Datasets: " + ", ".join(datasets))
-    out.print(f"Script: {relative(script, course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}")
-    out.print(f"State: {_state(course, milestone, record, store)}")
+    try:
+        settings = read_settings(milestone)
+    except SettingsError as exc:
+        out.print(f"Settings: {exc}", markup=False)
+    else:
+        if settings.config:
+            out.print("Defaults: " + ", ".join(f"{k}={v}" for k, v in settings.config.items()), markup=False)
+        if settings.datasets:
+            out.print("Datasets: " + ", ".join(settings.datasets), markup=False)
+    out.print(f"Script: {relative(script_path(milestone), course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}")
+    out.print(f"State: {_state(state, milestone)}")
     out.print(f"Run it with `tito milestone run {milestone.id}`.")
 
 
@@ -192,7 +151,7 @@ def run(
 
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)
-    _progress(ProgressStore(course))  # a record that cannot be written stops us before training, not after
+    state_or_exit(course)  # a record that cannot be written stops us before training, not after
     options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
     out = console()
     out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}" + (" (quick run)" if quick else ""))
@@ -206,13 +165,12 @@ def run(
     for note in result.notes:
         out.print(note, markup=False)
     where = relative(result.run_dir, course.root)
-    value = result.target_value
-    shown = f"{value:.2%}" if isinstance(value, float) and "accuracy" in milestone.target.metric else str(value)
+    shown = milestone.target.format(result.target_value)
     if result.stopped:
         out.print(f"Files: {where}/")
         _print_pictures(result.pictures, where)
         fail(f"{result.stopped} Nothing was recorded.")
-    out.print(f"{milestone.target.metric.replace('_', ' ')} {shown} in {result.seconds:.1f} s. Files: {where}/")
+    out.print(f"{metric_name(milestone.target.metric)} {shown} in {result.seconds:.1f} s. Files: {where}/")
     _print_pictures(result.pictures, where)
     if quick:
         out.print(f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing.")

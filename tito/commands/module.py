@@ -14,27 +14,26 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from tito import exporter, notebooks
-from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown
+from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown, state_or_exit, styled
 from tito.checking import PrerequisiteError, complete_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
 from tito.console import console
-from tito.course import Course, Module
-from tito.progress import ProgressError, completed_ids
+from tito.course import Module
+from tito.course_state import CourseState
+from tito.progress_store import ProgressError
 from tito.restore import ResetError, reset_module_file
 from tito.testing import MissingTestsError
-from tito.unlocks import changed_since_completion, missing_prerequisites, module_state, next_module
 
 app = typer.Typer(help="List, start, complete and reset course modules.", no_args_is_help=True)
 
 ModuleArg = Annotated[str, typer.Argument(help="The module: 09, 9, spatial or 09_spatial.", metavar="MODULE", show_default=False)]
-STATE_STYLE = {"locked": "dim", "ready": "cyan", "started": "yellow", "completed": "green"}
 
 
 @app.command("list")
 def list_modules() -> None:
     """List the course's modules in order, with their prerequisites, estimated hours and files."""
     course = load_course_or_exit()
-    _store, data = progress_or_exit(course)
+    _store, state = state_or_exit(course)
     table = Table(title=f"{course.name} modules ({course.edition} edition)", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     table.add_column("Module", no_wrap=True)
     table.add_column("Title", min_width=14)  # the one column that wraps, so the rest fit 80 columns
@@ -53,10 +52,10 @@ def list_modules() -> None:
     out.print(table)
     if not course.modules:
         return
-    if not data["modules"]:  # nothing started yet
+    if not state.record["modules"]:  # nothing started yet
         out.print(f"Start the first one with `tito module start {course.modules[0].id}`.")
     else:
-        _print_next_step(course, data)
+        _print_next_step(state)
 
 
 def compact_ids(ids) -> str:
@@ -67,13 +66,13 @@ def compact_ids(ids) -> str:
     return f"{ids[0]}-{ids[-1]}"
 
 
-def _print_next_step(course: Course, data: dict) -> None:
-    """The one next command, from the progress record: start, finish, or go on to the milestones."""
+def _print_next_step(state: CourseState) -> None:
+    """The one next command, from the course's state: start, finish, or go on to the milestones."""
     out = console()
-    upcoming = next_module(course, data)
+    upcoming = state.next_module()
     if upcoming is None:
-        _print_milestone_hint(course, data)
-    elif data["modules"].get(upcoming.id, {}).get("status") == "started":
+        _print_milestone_hint(state)
+    elif state.module_state(upcoming) == "started":
         out.print(f"Next: finish {upcoming.name}, then run `tito module complete {upcoming.id}`.")
     else:
         out.print(f"Next: run `tito module start {upcoming.id}`.")
@@ -83,8 +82,7 @@ def _print_next_step(course: Course, data: dict) -> None:
 def status() -> None:
     """Show each module's state (locked, ready, started, completed) and each milestone's best run."""
     course = load_course_or_exit()
-    _store, data = progress_or_exit(course)
-    completed = completed_ids(data)
+    _store, state = state_or_exit(course)
     out = console()
 
     table = Table(title=f"{course.name}: modules")
@@ -92,10 +90,10 @@ def status() -> None:
         table.add_column(column)
     changed = []
     for module in course.modules:
-        entry = data["modules"].get(module.id) or {}
-        state = module_state(course, data, module)
-        label = f"[{STATE_STYLE[state]}]{state}[/]"
-        if changed_since_completion(module, entry):
+        entry = state.module_entry(module)
+        shown_state = state.module_state(module)
+        label = styled(shown_state)
+        if state.changed_since_completion(module):
             label += " (file changed)"
             changed.append(module)
         date = entry.get("completed_at") or entry.get("started_at") or ""
@@ -112,37 +110,39 @@ def status() -> None:
         for column in ("Milestone", "Year", "Target", "State", "Best", "Runs"):
             milestones.add_column(column)
         for milestone in course.milestones:
-            entry = data["milestones"].get(milestone.id) or {}
-            missing = missing_prerequisites(course, completed, milestone.requires)
-            best = entry.get("best")
-            if best:
-                value = best["metrics"].get(milestone.target.metric)
-                state, best_text = "[green]achieved[/]", milestone.target.format(value) if isinstance(value, (int, float)) else "?"
-            elif missing:
-                state, best_text = "[dim]locked[/]", ""
-            else:
-                state, best_text = "[cyan]ready[/]", ""
-            target = milestone.target.describe()
-            milestones.add_row(milestone.id, str(milestone.year), target, state, best_text, str(entry.get("runs", "")))
+            shown_state = state.milestone_state(milestone)
+            best = state.best_run(milestone)
+            best_text = milestone.target.format(best["metrics"].get(milestone.target.metric)) if best else ""
+            milestones.add_row(
+                milestone.id,
+                str(milestone.year),
+                milestone.target.describe(),
+                styled(shown_state),
+                best_text,
+                str(state.milestone_entry(milestone).get("runs", "")),
+            )
         out.print(milestones)
 
     total = len(course.modules)
-    bar = ProgressBar(total=max(total, 1), completed=len(completed & {m.id for m in course.modules}), width=40)
-    out.print(bar, f" {len(completed)}/{total} modules completed")
+    completed = len(state.completed & {m.id for m in course.modules})
+    bar = ProgressBar(total=max(total, 1), completed=completed, width=40)
+    out.print(bar, f" {completed}/{total} modules completed")
     for module in changed:
         out.print(f"{module.name} changed after it was completed: run `tito module complete {module.id}` to check it again.")
-    _print_next_step(course, data)
+    _print_next_step(state)
 
 
-def _check_prerequisites(course: Course, module: Module, completed: set[str], action: str) -> None:
-    """Refuse in a student edition while prerequisites are incomplete; only note it in the reference."""
-    missing = missing_prerequisites(course, completed, module.requires)
+def _check_prerequisites(state: CourseState, module: Module, action: str) -> None:
+    """Refuse in a student edition while prerequisites are not done; only note it in the reference."""
+    missing = state.missing(module.requires)
     if not missing:
         return
     names = ", ".join(m.name for m in missing)
-    if course.edition == "student":
+    if state.course.edition == "student":
         fail(f"{module.name} needs {names} completed first: run `tito module complete {missing[0].id}`.")
-    console().print(f"Note: {module.name} requires {names}, not completed yet (the reference edition lets you {action} anyway).")
+    console().print(
+        f"Note: {module.name} requires {names}, not {state.done_word} yet (the reference edition lets you {action} anyway)."
+    )
 
 
 def readme_objectives(module: Module) -> list[str]:
@@ -176,8 +176,8 @@ def start(
     """Start a module: print its file, its objectives and how to work on it."""
     course = load_course_or_exit()
     module = resolve_module(course, module_name)
-    store, data = progress_or_exit(course)
-    _check_prerequisites(course, module, completed_ids(data), "start it")
+    store, state = state_or_exit(course)
+    _check_prerequisites(state, module, "start it")
     if not module.source.exists():
         fail(f"{shown(course, module.source)} is missing: run `tito module reset {module.id}` to restore it.")
     try:
@@ -222,8 +222,8 @@ def complete(
     """Compile-check, export and test a module; record it completed only if every test passes."""
     course = load_course_or_exit()
     module = resolve_module(course, module_name)
-    _store, data = progress_or_exit(course)
-    _check_prerequisites(course, module, completed_ids(data), "complete it")
+    _store, state = state_or_exit(course)
+    _check_prerequisites(state, module, "complete it")
     again = f"tito module complete {module.id}"
     out = console()
     try:
@@ -266,19 +266,19 @@ def complete(
     summary.add_row("Unlocked", ", ".join(unlocked) if unlocked else "nothing new")
     out.print(f"[green bold]Module {module.name} completed.[/]")
     out.print(summary)
-    _store, data = progress_or_exit(course)
-    upcoming = next_module(course, data)
+    _store, state = state_or_exit(course)
+    upcoming = state.next_module()
     if result.unlocked_milestones:
         out.print(f"Next: run `tito milestone run {result.unlocked_milestones[0].id}`, or `tito module status` to see where you are.")
     elif upcoming is not None:
         out.print(f"Next: run `tito module start {upcoming.id}`.")
     else:
-        _print_milestone_hint(course, data)
+        _print_milestone_hint(state)
 
 
-def _print_milestone_hint(course: Course, data: dict) -> None:
+def _print_milestone_hint(state: CourseState) -> None:
     """Point at the first milestone not achieved yet, once every module is completed."""
-    pending = [ms for ms in course.milestones if not (data["milestones"].get(ms.id) or {}).get("best")]
+    pending = state.pending_milestones()
     if pending:
         console().print(f"Every module is completed: run `tito milestone run {pending[0].id}`.")
     else:

@@ -11,11 +11,10 @@ from rich.table import Table
 from tito import exporter, notebooks
 from tito.checking import PrerequisiteError, check_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
-from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_modules
+from tito.commands.common import fail, load_course_or_exit, resolve_modules, state_or_exit
 from tito.console import console
 from tito.course import Course, Module
 from tito.testing import MissingTestsError
-from tito.unlocks import changed_since_completion
 
 
 def run_tests(
@@ -90,11 +89,10 @@ def _all_passed(course: Course, chosen: list[Module]) -> str:
     if len(chosen) != 1:
         return f"All tests of {len(chosen)} modules passed: run `tito module status` to see what is recorded."
     module = chosen[0]
-    _store, data = progress_or_exit(course)
-    entry = data["modules"].get(module.id) or {}
-    if entry.get("status") != "completed":
+    _store, state = state_or_exit(course)
+    if state.module_state(module) != "completed":
         return f"All tests of {module.name} passed: run `tito module complete {module.id}` to record it."
-    if changed_since_completion(module, entry):
+    if state.changed_since_completion(module):
         return (
             f"All tests of {module.name} passed; the file changed since it was recorded as completed: run "
             f"`tito module complete {module.id}` to record this version."

@@ -17,7 +17,7 @@ from tito.datasets.cache import check_file, dataset_dir, staging_dir
 from tito.datasets.checksums import file_digest
 from tito.datasets.fetch import fetch
 from tito.datasets.errors import ChecksumError, DataError, DownloadError, MissingDataError
-from tito.datasets.progress import download_bar
+from tito.datasets.download_bar import download_bar
 from tito.datasets.registry import Dataset, FileSum, Resource
 from tito.files import atomic_copy
 

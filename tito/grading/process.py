@@ -3,19 +3,22 @@
 The process gets the write end of a pipe (the channel) as an inherited file descriptor; its stdout
 and stderr go to a second pipe. Both are read at once until the process ends, its time runs out,
 or the channel passes its size limit; output beyond the last few kilobytes is read and dropped, so
-printing 100 MB costs the grader nothing but the reading. Then the process group is killed (with
-bwrap that takes the whole sandbox: its PID namespace dies with it).
+printing 100 MB costs the grader nothing but the reading. Then its process tree is killed by
+tito/processes.py's `kill_tree`, the one process-tree killer (the group, and any descendant that
+started a session of its own). With bwrap that takes the whole sandbox: its PID namespace dies with
+its first process, which the kernel tears down on its own.
 """
 
 from __future__ import annotations
 
 import os
 import selectors
-import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
+
+from tito.processes import kill_tree
 
 MAX_CHANNEL_BYTES = 16 * 1024**2
 OUTPUT_TAIL_BYTES = 4096
@@ -44,7 +47,7 @@ class Running:
         with self.lock:
             self.groups.add(pid)
             if self.stopping:
-                kill_group(pid)
+                kill_tree(pid)
 
     def discard(self, pid: int) -> None:
         with self.lock:
@@ -54,14 +57,7 @@ class Running:
         with self.lock:
             self.stopping = True
             for pid in list(self.groups):
-                kill_group(pid)
-
-
-def kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+                kill_tree(pid)
 
 
 def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Running,
@@ -82,7 +78,7 @@ def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Runnin
     try:
         channel, tail, timed_out, overflowed = _collect(process, read_end, started + timeout, channel_limit)
     finally:
-        kill_group(process.pid)
+        kill_tree(process.pid)
         process.wait()
         running.discard(process.pid)
         os.close(read_end)

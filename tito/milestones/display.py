@@ -1,6 +1,6 @@
 """What a person sees while a milestone trains: a live rich display, or plain log lines.
 
-Both displays take the events described in tito/milestones/progress.py. The live one keeps two
+Both displays take the events described in tito/milestones/events.py. The live one keeps two
 lines for the epoch in flight under a growing list of finished epochs:
 
     epoch 2/10  loss 0.0596  train  97.6%  test  98.6%    2,290 images/s     1.3 s
@@ -21,13 +21,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
+from tito.metrics import metric_text
+
+LIVE_DECIMALS = 1  # accuracies while training: a tenth of a percent is all a person can follow
+
 
 def _percent(value) -> str:
-    return "   -  " if value is None else f"{100 * float(value):5.1f}%"
+    """An accuracy in a fixed-width column: " 97.6%", "100.0%", "   -  "."""
+    return "   -  " if value is None else metric_text("accuracy", value, decimals=LIVE_DECIMALS, width=6)
 
 
 def _short_percent(value) -> str:
-    return "-" if value is None else f"{100 * float(value):.1f}%"
+    return metric_text("accuracy", value, decimals=LIVE_DECIMALS)
+
+
+def _loss(value) -> str:
+    return metric_text("loss", value, decimals=4)
 
 
 def _duration(seconds: float | None) -> str:
@@ -86,7 +95,7 @@ def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, per_secon
     loss = metrics.get("loss")
     parts = [
         f"epoch {epoch:>{width}}/{epochs}",
-        f"loss {loss:.4f}" if loss is not None else "loss    -  ",
+        f"loss {_loss(loss)}" if loss is not None else "loss    -  ",
         f"train {_percent(metrics.get('train_accuracy'))}",
         f"test {_percent(metrics.get('test_accuracy'))}",
     ]
@@ -98,7 +107,7 @@ def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, per_secon
 
 def figures_line(running_loss: float | None, last_epoch: dict | None, width: int) -> str:
     """The labelled figures under the bar, in the longest wording that fits `width` columns."""
-    loss = "-" if running_loss is None else f"{running_loss:.4f}"
+    loss = _loss(running_loss)
     train = test = ""
     if last_epoch is not None:
         train, test = _short_percent(last_epoch.get("train_accuracy")), _short_percent(last_epoch.get("test_accuracy"))

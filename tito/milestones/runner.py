@@ -1,9 +1,10 @@
 """Run one milestone: check its requirements, train through its script, keep the record.
 
-The steps of `tito milestone run ID`, each in its own small module:
-requirements (may it run?) -> tuning (speed settings for this process) -> the script's
-`run(config)` with a Progress watching every loss -> rundir (metrics.json) -> plots (if
-matplotlib is installed) -> ProgressStore (only when the target was reached).
+The steps of `tito milestone run ID`, each owned by a small module:
+course_state (may it run?) -> settings (the script's declared settings, read without importing it:
+are the options valid?) -> tuning (speed settings for this process) -> the script's `run(config)`
+with a Progress watching every loss (events) -> rundir (metrics.json) -> plots (if matplotlib is
+installed) -> ProgressStore (only when the target was reached).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Callable
 
 from tito.course import Course, Milestone
+from tito.course_state import CourseState
 from tito.datasets.errors import DataError
 from tito.exporter import relative
 from tito.milestones import plots, rundir, tuning
-from tito.milestones.progress import NonFiniteLoss, Progress
-from tito.milestones.requirements import missing_message, missing_modules
-from tito.progress import ProgressStore
+from tito.milestones.events import NonFiniteLoss, Progress
+from tito.milestones.settings import ScriptSettings, SettingsError, read_settings, script_path
+from tito.progress_store import ProgressStore
 
 
 class MilestoneError(Exception):
@@ -80,11 +82,6 @@ class RunResult:
         return self.metrics.get(self.milestone.target.metric)
 
 
-def script_path(milestone: Milestone) -> Path:
-    """milestones/<id>/<id>.py"""
-    return milestone.folder / f"{milestone.id}.py"
-
-
 def load_script(milestone: Milestone):
     """Import a milestone script by its path (it is not part of any package)."""
     path = script_path(milestone)
@@ -124,9 +121,9 @@ def check_script_package(course: Course, script) -> None:
             )
 
 
-def check_options(milestone: Milestone, script, options: RunOptions) -> None:
-    """Usage errors, found before any training starts."""
-    datasets = tuple(getattr(script, "DATASETS", ()))
+def check_options(milestone: Milestone, settings: ScriptSettings, options: RunOptions) -> None:
+    """Usage errors, found before the script is imported."""
+    datasets = settings.datasets
     if options.dataset is not None and options.dataset not in datasets:
         choices = ", ".join(datasets) if datasets else "none (it has one fixed data set)"
         raise MilestoneError(f"Milestone {milestone.id} has no dataset {options.dataset!r}; choose from: {choices}.", 2)
@@ -158,22 +155,26 @@ def run_milestone(
 ) -> RunResult:
     """Train one milestone and keep its record. Raises MilestoneError when it cannot run at all."""
     store = store or ProgressStore(course)
-    missing = missing_modules(course, milestone, store)
-    if missing:
-        raise MilestoneError(missing_message(course, milestone, missing))
+    state = CourseState.read(course, store)
+    if state.missing(milestone.requires):
+        raise MilestoneError(state.why_locked(milestone))
+    try:
+        declared = read_settings(milestone, again=f"tito milestone run {milestone.id}")
+    except SettingsError as exc:
+        raise MilestoneError(str(exc)) from None
+    check_options(milestone, declared, options)
     settings = tuning.apply()  # before the script imports numpy
     use_course_package(course)
     script = load_script(milestone)
     check_script_package(course, script)
-    check_options(milestone, script, options)
-    threads = getattr(script, "BLAS_THREADS", None)
+    threads = declared.blas_threads
     if threads and not os.environ.get("TITO_NO_TUNING") and tuning.set_blas_threads(threads):
         settings.append(f"BLAS threads: {threads}")
     if verbose and settings and display is not None:
         display.message("Speed settings for this process: " + "; ".join(settings) + ".")
 
     started = datetime.now(timezone.utc)  # names the run folder, made once there is something to keep
-    progress = Progress(display, unit=getattr(script, "SAMPLE_UNIT", "samples"))
+    progress = Progress(display, unit=declared.sample_unit)
     config = {**options.config(), "progress": progress}
     record = {
         "milestone": milestone.id,

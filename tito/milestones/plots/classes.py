@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tito.metrics import metric_text
 from tito.milestones.plots.canvas import BOUNDARY_PANEL, SIZES, class_name, figure, heading, save
 
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -38,7 +39,7 @@ def confusion_matrix(path: Path, title: str, predicted, labels, class_names=None
     ax.set(xlabel="the network's answer", ylabel="true class")
     fig.colorbar(shown, ax=ax, shrink=0.8, label="share of the true class")
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    heading(fig, title, f"confusion matrix: {counts.sum():,} test images, {accuracy:.1%} on the diagonal")
+    heading(fig, title, f"confusion matrix: {counts.sum():,} test images, {metric_text('accuracy', accuracy)} on the diagonal")
     return save(fig, path)
 
 

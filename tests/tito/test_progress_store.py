@@ -10,8 +10,8 @@ import pytest
 import numpy as np
 import yaml
 
-from tito import progress
-from tito.progress import ProgressError, ProgressStore
+from tito import progress_store
+from tito.progress_store import ProgressError, ProgressStore
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_each_write_keeps_the_previous_good_file_as_bak(store):
 
 
 def test_history_is_bounded(store, monkeypatch):
-    monkeypatch.setattr(progress, "HISTORY_LIMIT", 5)
+    monkeypatch.setattr(progress_store, "HISTORY_LIMIT", 5)
     for _ in range(8):
         store.record_module_started("01")
     history = store.read()["history"]
@@ -157,7 +157,7 @@ def test_eight_processes_recording_at_once_lose_no_entry(make_course):
         """
         import sys
         from tito.course import load_course
-        from tito.progress import ProgressStore
+        from tito.progress_store import ProgressStore
         store = ProgressStore(load_course(sys.argv[1]))
         module = sys.argv[2]
         for attempt in range(5):

@@ -182,7 +182,6 @@ def run(config=None):
 
 
 if __name__ == "__main__":
-    from tito.milestones.progress import print_progress
+    from tito.milestones.events import print_progress, print_result
 
-    metrics = run({"progress": print_progress})
-    print(f"test accuracy {metrics['test_accuracy']:.2%}")
+    print_result(run({"progress": print_progress}))

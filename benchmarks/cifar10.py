@@ -44,7 +44,7 @@ from tito.course import load_course  # noqa: E402
 from tito.milestones.runner import load_script  # noqa: E402
 
 milestone = load_script(load_course(ROOT).milestone("cifar10"))  # the milestone's network and recipe
-from tinytorch import CrossEntropyLoss, OneCycleLR, SGD, Tensor, no_grad  # noqa: E402
+from tinytorch import SGD, CrossEntropyLoss, OneCycleLR, Tensor, no_grad  # noqa: E402
 from tinytorch.data import DataLoader, TensorDataset  # noqa: E402
 from tinytorch.nn import engine  # noqa: E402
 
@@ -99,15 +99,24 @@ def torch_step(x, y, steps, ours):
     same fixed whitened first layer), so both frameworks do the same work.
     """
     nn = torch.nn
-    twins = {"Conv2d": lambda l: nn.Conv2d(l.in_channels, l.out_channels, l.kernel_size, padding=l.padding, bias=l.bias is not None),
-             "MaxPool2d": lambda l: nn.MaxPool2d(l.kernel_size), "BatchNorm2d": lambda l: nn.BatchNorm2d(l.num_features),
-             "ReLU": lambda l: nn.ReLU(), "Flatten": lambda l: nn.Flatten(), "Linear": lambda l: nn.Linear(l.in_features, l.out_features)}
+    twins = {
+        "Conv2d": lambda l: nn.Conv2d(
+            l.in_channels, l.out_channels, l.kernel_size, padding=l.padding, bias=l.bias is not None
+        ),
+        "MaxPool2d": lambda l: nn.MaxPool2d(l.kernel_size),
+        "BatchNorm2d": lambda l: nn.BatchNorm2d(l.num_features),
+        "ReLU": lambda l: nn.ReLU(),
+        "Flatten": lambda l: nn.Flatten(),
+        "Linear": lambda l: nn.Linear(l.in_features, l.out_features),
+    }
     model = nn.Sequential(*(twins[type(layer).__name__](layer) for layer in ours)).to(memory_format=torch.channels_last)
     first = model[0]
     first.weight.data.copy_(torch.from_numpy(ours[0].weight.data))
     first.weight.requires_grad_(ours[0].weight.requires_grad)
     learned = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(learned, lr=0.1, momentum=milestone.MOMENTUM, nesterov=True, weight_decay=milestone.WEIGHT_DECAY)
+    optimizer = torch.optim.SGD(
+        learned, lr=0.1, momentum=milestone.MOMENTUM, nesterov=True, weight_decay=milestone.WEIGHT_DECAY
+    )
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=steps + 16)
     images_all, labels_all = torch.from_numpy(x), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(0)
@@ -131,7 +140,9 @@ def torch_step(x, y, steps, ours):
         state["at"] += BATCH
         images = augment(images_all[indices]).contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(images), labels_all[indices], label_smoothing=milestone.LABEL_SMOOTHING)
+        loss = nn.functional.cross_entropy(
+            model(images), labels_all[indices], label_smoothing=milestone.LABEL_SMOOTHING
+        )
         loss.backward()
         optimizer.step()
         schedule.step()
@@ -211,9 +222,15 @@ def main(argv=None) -> int:
         functions["pytorch"] = torch_step(x, y, args.steps, model)
     from threadpoolctl import threadpool_info
 
-    blas = [f"{p['internal_api']} {p['version']} ({p['architecture']})" for p in threadpool_info() if p["user_api"] == "blas"]
-    print(f"cifar10 step, batch {BATCH}, {engine.get_num_threads()} threads; BLAS: {', '.join(blas)}; "
-          f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}")
+    blas = [
+        f"{p['internal_api']} {p['version']} ({p['architecture']})"
+        for p in threadpool_info()
+        if p["user_api"] == "blas"
+    ]
+    print(
+        f"cifar10 step, batch {BATCH}, {engine.get_num_threads()} threads; BLAS: {', '.join(blas)}; "
+        f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}"
+    )
     print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.steps} alternating steps")
     timed = alternate(functions, args.steps)
     for name, seconds in timed.items():

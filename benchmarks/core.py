@@ -40,6 +40,7 @@ def parse_args():
 
 ARGS = parse_args() if __name__ == "__main__" else argparse.Namespace(repeats=200, threads=None)
 
+
 def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -192,9 +193,13 @@ def alternating_medians(cases: dict, repeats: int, warmup: int = 10) -> dict:
 def main() -> None:
     if torch is not None:
         torch.set_num_threads(THREADS)
-    versions = f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch is not None else ", torch not installed")
-    print(f"TinyTorch core benchmark: float32, batch {BATCH}, {THREADS} thread(s), median of {ARGS.repeats} "
-          f"alternating runs ({versions})")
+    versions = f"numpy {np.__version__}" + (
+        f", torch {torch.__version__}" if torch is not None else ", torch not installed"
+    )
+    print(
+        f"TinyTorch core benchmark: float32, batch {BATCH}, {THREADS} thread(s), median of {ARGS.repeats} "
+        f"alternating runs ({versions})"
+    )
     if hasattr(os, "getloadavg"):
         load, cores = os.getloadavg()[0], _usable_cores()
         busy = "; busier than its cores, so expect noise" if load > cores else ""
@@ -215,7 +220,9 @@ def main() -> None:
         if torch is not None:
             row += f"{medians['tinytorch'] / medians['torch']:>9.2f}x"
         print(row)
-    print("tt/numpy is the framework's overhead over hand-written NumPy; tt/torch compares with PyTorch on the same threads.")
+    print(
+        "tt/numpy is the framework's overhead over hand-written NumPy; tt/torch compares with PyTorch on the same threads."
+    )
 
 
 if __name__ == "__main__":

@@ -91,12 +91,16 @@ def main() -> None:
         started = time.perf_counter()
         kit = build_kit(course, temp / "kit", list(course.modules))
         kit_seconds = time.perf_counter() - started
-        print(f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-              f"bubblewrap as {'root (own user id per run)' if box.as_root else 'this user'}.")
+        print(
+            f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+            f"bubblewrap as {'root (own user id per run)' if box.as_root else 'this user'}."
+        )
 
         plain, inside = sandbox_start(box, args.repeats)
-        print(f"\nStarting python + NumPy: {plain * 1e3:.0f} ms directly, {inside * 1e3:.0f} ms in the sandbox: "
-              f"the sandbox adds {(inside - plain) * 1e3:.0f} ms per run.")
+        print(
+            f"\nStarting python + NumPy: {plain * 1e3:.0f} ms directly, {inside * 1e3:.0f} ms in the sandbox: "
+            f"the sandbox adds {(inside - plain) * 1e3:.0f} ms per run."
+        )
 
         print(f"\nOne module's run, median of {args.repeats} (wall seconds, process start to last result):")
         print(f"  {'module':<18} {'sandbox':>8} {'guard':>8} {'added':>8}")
@@ -112,10 +116,14 @@ def main() -> None:
         grade_students(course, students, workers=args.workers)
         measured = time.perf_counter() - started
         per_student = (measured - kit_seconds) / args.students
-        print(f"\nA class, measured: {args.students} students x {len(course.modules)} modules in {measured:.1f} s "
-              f"with {args.workers} runs at once (grading kit {kit_seconds:.1f} s of it).")
-        print(f"A class of 100 students x {len(course.modules)} modules, extrapolated from that sample: "
-              f"{kit_seconds + 100 * per_student:.0f} s ({(kit_seconds + 100 * per_student) / 60:.1f} min) on this machine.")
+        print(
+            f"\nA class, measured: {args.students} students x {len(course.modules)} modules in {measured:.1f} s "
+            f"with {args.workers} runs at once (grading kit {kit_seconds:.1f} s of it)."
+        )
+        print(
+            f"A class of 100 students x {len(course.modules)} modules, extrapolated from that sample: "
+            f"{kit_seconds + 100 * per_student:.0f} s ({(kit_seconds + 100 * per_student) / 60:.1f} min) on this machine."
+        )
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 

@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from tinytorch.core.activations import ReLU  # noqa: E402
@@ -214,7 +213,9 @@ def pool_case(shape, rounds, rng):
     timed = alternate(functions, rounds)
     forward_alone = alternate({"forward": ours_forward}, rounds)["forward"]
     torch_forward = None
-    if torch is not None:  # PyTorch's compiled kernel for the same memory layout as ours: the yardstick for memory speed
+    if (
+        torch is not None
+    ):  # PyTorch's compiled kernel for the same memory layout as ours: the yardstick for memory speed
         x_torch_channels_last = x_torch.detach().to(memory_format=torch.channels_last)
 
         def theirs_forward():
@@ -223,10 +224,18 @@ def pool_case(shape, rounds, rng):
 
         torch_forward = alternate({"forward": theirs_forward}, rounds)["forward"]
     loops = loops_seconds(lambda: maxpool2d_loops(x[:1, :4], 2), shape[0] * shape[1], 4)
-    return {"ours": timed["ours"], "before": timed.get("before"), "torch": timed.get("torch"), "loops": loops,
-            "ours_forward": forward_alone,
-            "forward_alternating": timed["ours_forward"], "torch_forward": torch_forward,
-            "gflops": None, "torch_gflops": None, "matmul_gflops": None}
+    return {
+        "ours": timed["ours"],
+        "before": timed.get("before"),
+        "torch": timed.get("torch"),
+        "loops": loops,
+        "ours_forward": forward_alone,
+        "forward_alternating": timed["ours_forward"],
+        "torch_forward": torch_forward,
+        "gflops": None,
+        "torch_gflops": None,
+        "matmul_gflops": None,
+    }
 
 
 def training_step_case(rounds, rng, batch=256):
@@ -257,9 +266,16 @@ def training_step_case(rounds, rng, batch=256):
         nn = torch.nn
         torch_layers = []
         for c_in, c_out in channels:
-            torch_layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU()]
+            torch_layers += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.MaxPool2d(2),
+                nn.ReLU(),
+            ]
         torch_model = nn.Sequential(*torch_layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 10))
-        torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        torch_optimizer = torch.optim.SGD(
+            torch_model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4
+        )
         x_torch, y_torch = torch.tensor(x), torch.tensor(y)
 
         def theirs():
@@ -328,7 +344,10 @@ def main(argv=None) -> int:
     print(header)
     print("-" * len(header))
     results = []
-    cases = [(name, lambda s=shape, o=oc, k=k, p=p: conv_case(s, o, k, p, args.rounds, rng)) for name, shape, oc, k, p in CONV_CASES]
+    cases = [
+        (name, lambda s=shape, o=oc, k=k, p=p: conv_case(s, o, k, p, args.rounds, rng))
+        for name, shape, oc, k, p in CONV_CASES
+    ]
     cases.append((POOL_CASE[0], lambda: pool_case(POOL_CASE[1], args.rounds, rng)))
     for name, run in cases:
         r = run()
@@ -350,7 +369,8 @@ def main(argv=None) -> int:
         if "forward_alternating" in r:
             yardstick = (
                 f"; PyTorch's channels-last max-pool forward, alone: {r['torch_forward'] * 1e3:.2f} ms"
-                if r["torch_forward"] else ""
+                if r["torch_forward"]
+                else ""
             )
             others = "PyTorch's calls" if r["torch"] else "our forward + backward"
             print(
@@ -360,8 +380,12 @@ def main(argv=None) -> int:
             )
     if args.step:
         step = training_step_case(args.rounds, rng)
-        ratio = f", {step['ours'] / step['torch']:.2f}x PyTorch's {step['torch'] * 1e3:.0f} ms" if "torch" in step else ""
-        ratio += f", {step['ours'] / step['before']:.2f}x before's {step['before'] * 1e3:.0f} ms" if "before" in step else ""
+        ratio = (
+            f", {step['ours'] / step['torch']:.2f}x PyTorch's {step['torch'] * 1e3:.0f} ms" if "torch" in step else ""
+        )
+        ratio += (
+            f", {step['ours'] / step['before']:.2f}x before's {step['before'] * 1e3:.0f} ms" if "before" in step else ""
+        )
         print(f"\nCIFAR-10 training step, milestone network, batch 256: {step['ours'] * 1e3:.0f} ms{ratio}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print("loops/ours compares forward passes, each timed on its own (the loop versions have no backward pass).")

@@ -13,9 +13,9 @@ keeps the new code either way, exactly as `tito export` would leave it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tito import exporter, notebooks
 from tito.course import Course, Milestone, Module
@@ -119,8 +119,12 @@ def complete_module(
     report = completion.report
     if report.ok:
         store.record_module_completed(
-            module.id, passed=report.passed, failed=report.failed, skipped=report.skipped,
-            seconds=report.seconds, source_hash=source_hash,
+            module.id,
+            passed=report.passed,
+            failed=report.failed,
+            skipped=report.skipped,
+            seconds=report.seconds,
+            source_hash=source_hash,
         )
         completion.recorded = True
         completion.unlocked_modules, completion.unlocked_milestones = unlocked(before, CourseState.read(course, store))

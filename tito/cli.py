@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import typer.core
@@ -57,9 +57,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = None,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour (also: NO_COLOR=1).")] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="Plain output without colour (also: NO_COLOR=1).")
+    ] = False,
 ) -> None:
     if no_color:
         disable_color()

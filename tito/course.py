@@ -145,6 +145,7 @@ class Course:
 
 # --- loading -----------------------------------------------------------------------------------
 
+
 def is_module_id(text: str) -> bool:
     """A module id is two ASCII digits: "01"."""
     return len(text) == 2 and text.isascii() and text.isdigit()
@@ -157,7 +158,9 @@ def is_slug(text: str) -> bool:
 
 TWO_DIGITS = schema.matching('two digits in quotes, like "01"', is_module_id)
 SLUG = schema.matching("a lower-case ASCII Python name, like tensor", is_slug)
-IDS = schema.ListOf(schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]')
+IDS = schema.ListOf(
+    schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]'
+)
 MODULE_FIELDS = schema.Record(
     {
         "id": schema.Field(TWO_DIGITS, required=True),
@@ -177,7 +180,10 @@ MILESTONE_FIELDS = schema.Record(
         "requires": schema.Field(IDS),
         "target": schema.Field(
             schema.Record(
-                {"metric": schema.Field(schema.TEXT, required=True), "at_least": schema.Field(schema.NUMBER, required=True)}
+                {
+                    "metric": schema.Field(schema.TEXT, required=True),
+                    "at_least": schema.Field(schema.NUMBER, required=True),
+                }
             ),
             required=True,
         ),
@@ -194,6 +200,8 @@ COURSE = schema.Record(
     },
     name="a mapping with edition, modules and milestones",
 )
+
+
 def find_root(start: Path | None = None) -> Path:
     """Walk up from `start` (default: the working directory) to the folder holding course.yaml.
 
@@ -242,7 +250,9 @@ def course_from_text(text: str, root: Path) -> Course:
         raise CourseError(f"{path}:1: the manifest is empty; it must list the edition, modules and milestones.")
     version = data.get("schema", 1) if isinstance(data, dict) else 1
     if version != 1:
-        raise CourseError(f"{path}:{schema.line_of(data, 'schema')}: schema {version!r} is not supported (this tito reads schema 1).")
+        raise CourseError(
+            f"{path}:{schema.line_of(data, 'schema')}: schema {version!r} is not supported (this tito reads schema 1)."
+        )
     try:
         schema.check(data, COURSE)
     except schema.SchemaError as exc:
@@ -294,7 +304,11 @@ def _check_references(data, path, modules, milestones):
             fail("modules", index, f"module {module.name} is listed twice.")
         for required in module.requires:
             if required not in seen:
-                fail("modules", index, f"module {module.name} requires {required!r}, which is not a module listed before it.")
+                fail(
+                    "modules",
+                    index,
+                    f"module {module.name} requires {required!r}, which is not a module listed before it.",
+                )
         seen.update((module.id, module.slug))
     module_ids = {m.id for m in modules}
     milestone_ids: set[str] = set()

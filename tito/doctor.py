@@ -32,7 +32,12 @@ class Check:
 def check_python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info[:2] < MIN_PYTHON:
-        return Check("Python", "fail", f"{version} at {sys.executable}", "TinyTorch needs Python 3.10 or newer: install it, then run `tito system doctor`.")
+        return Check(
+            "Python",
+            "fail",
+            f"{version} at {sys.executable}",
+            "TinyTorch needs Python 3.10 or newer: install it, then run `tito system doctor`.",
+        )
     return Check("Python", "ok", f"{version} at {sys.executable}")
 
 
@@ -40,7 +45,12 @@ def check_numpy() -> Check:
     try:
         import numpy
     except ImportError as exc:
-        return Check("NumPy", "fail", f"not importable ({exc})", 'Install it with `pip install -e ".[dev]"`, then run `tito system doctor`.')
+        return Check(
+            "NumPy",
+            "fail",
+            f"not importable ({exc})",
+            'Install it with `pip install -e ".[dev]"`, then run `tito system doctor`.',
+        )
     return Check("NumPy", "ok", f"{numpy.__version__} at {Path(numpy.__file__).parent}")
 
 
@@ -129,25 +139,43 @@ def check_package(course: Course) -> Check:
     )
     try:
         result = subprocess.run(
-            [sys.executable, "-c", script, json.dumps(names)], cwd=course.root, env=test_environment(course),
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "-c", script, json.dumps(names)],
+            cwd=course.root,
+            env=test_environment(course),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     except subprocess.TimeoutExpired:
-        return Check("Package", "fail", "importing tinytorch took over 120 s", "Look for slow top-level code in the exported modules, then run `tito system doctor`.")
+        return Check(
+            "Package",
+            "fail",
+            "importing tinytorch took over 120 s",
+            "Look for slow top-level code in the exported modules, then run `tito system doctor`.",
+        )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
-        return Check("Package", "fail", f"tinytorch does not import: {last}", "Fix the module named above, then run `tito export --all`.")
+        return Check(
+            "Package",
+            "fail",
+            f"tinytorch does not import: {last}",
+            "Fix the module named above, then run `tito export --all`.",
+        )
     found = Path(json.loads(result.stdout.strip().splitlines()[-1])["file"]).resolve().parent
     if found != course.package_root.resolve():
         return Check(
-            "Package", "fail", f"tinytorch imports from {found}, not {course.package_root}",
+            "Package",
+            "fail",
+            f"tinytorch imports from {found}, not {course.package_root}",
             f'Reinstall from the course with `pip install -e ".[dev]"` in {course.root}, then run `tito system doctor`.',
         )
-    return Check("Package", "ok", f"tinytorch imports from {course.package_root}, and so do the {_files(len(names), modules)}")
+    return Check(
+        "Package", "ok", f"tinytorch imports from {course.package_root}, and so do the {_files(len(names), modules)}"
+    )
 
 
 def _files(files: int, modules: int) -> str:
-    """"17 package files of 9 modules": the one way doctor counts what was exported."""
+    """ "17 package files of 9 modules": the one way doctor counts what was exported."""
     return f"{files} package file{'s' if files != 1 else ''} of {modules} module{'s' if modules != 1 else ''}"
 
 
@@ -169,8 +197,15 @@ def check_export(course: Course) -> Check:
 def check_tree(course: Course) -> Check:
     problems = tree_problems(course)
     if problems:
-        return Check("Manifest", "fail", "; ".join(problems), "Make course.yaml and the folders agree, then run `tito system doctor`.")
-    return Check("Manifest", "ok", f"{len(course.modules)} modules and {len(course.milestones)} milestones match the folders")
+        return Check(
+            "Manifest",
+            "fail",
+            "; ".join(problems),
+            "Make course.yaml and the folders agree, then run `tito system doctor`.",
+        )
+    return Check(
+        "Manifest", "ok", f"{len(course.modules)} modules and {len(course.milestones)} milestones match the folders"
+    )
 
 
 def check_progress(course: Course) -> Check:
@@ -182,7 +217,11 @@ def check_progress(course: Course) -> Check:
     except ProgressError as exc:
         return Check("Progress", "fail", str(exc))
     state = "exists" if store.path.exists() else "not created yet"
-    return Check("Progress", "ok", f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} of {len(course.modules)} modules completed")
+    return Check(
+        "Progress",
+        "ok",
+        f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} of {len(course.modules)} modules completed",
+    )
 
 
 def run_checks(course: Course | None) -> list[Check]:

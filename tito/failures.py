@@ -102,7 +102,8 @@ def render(failures: list[Failure], *, show_all: bool = False, again: str = "") 
             lines.append(
                 f"... and {len(hidden)} more group{'s' if len(hidden) != 1 else ''} ({count} failure"
                 f"{'s' if count != 1 else ''}): run `{again} --all-failures` to see them all."
-                if again else f"... and {len(hidden)} more groups ({count} failures)."
+                if again
+                else f"... and {len(hidden)} more groups ({count} failures)."
             )
             break
         lines.extend(block)

@@ -65,7 +65,7 @@ def parse_map(text: str) -> LineMap | None:
     for line in text.splitlines():
         if not line.startswith(PREFIX):
             continue
-        words = line[len(PREFIX):].split()
+        words = line[len(PREFIX) :].split()
         if words and words[0] != "+":
             source = words[0]
         for word in words[1:]:

@@ -104,12 +104,22 @@ class Finished:
 def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = True) -> Finished:
     """Run `command` to the end or to `timeout` seconds; the whole tree dies with tito in any case."""
     posix = os.name == "posix"
-    options = {"start_new_session": True, "preexec_fn": _die_with_parent if sys.platform == "linux" else None} if posix else {}
+    options = (
+        {"start_new_session": True, "preexec_fn": _die_with_parent if sys.platform == "linux" else None}
+        if posix
+        else {}
+    )
     started = time.perf_counter()
     with signals_raise():
         process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None, text=True, errors="replace", **options,
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+            text=True,
+            errors="replace",
+            **options,
         )
         try:
             output, _ = process.communicate(timeout=timeout)

@@ -49,7 +49,12 @@ def starter_text(course: Course, module: Module) -> tuple[str, str]:
     shown = relative(module.source, course.root)
     try:
         result = subprocess.run(
-            ["git", "show", f"HEAD:./{shown}"], cwd=course.root, capture_output=True, text=True, encoding="utf-8", check=False
+            ["git", "show", f"HEAD:./{shown}"],
+            cwd=course.root,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            check=False,
         )
     except OSError:
         raise ResetError(

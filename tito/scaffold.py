@@ -64,7 +64,9 @@ HEADER = """\
 # ---
 """
 
-MODULE = Template(HEADER + '''
+MODULE = Template(
+    HEADER
+    + '''
 # %% [markdown]
 # # Module $id: $title
 #
@@ -96,7 +98,8 @@ def test_unit_$slug():
 if __name__ == "__main__":
     test_unit_$slug()
     print("Module $id: all inline tests passed.")
-''')
+'''
+)
 
 README = Template("""# Module $id: $title
 
@@ -144,7 +147,9 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
     if not is_module_id(module_id):
         raise ScaffoldError(f"{module_id!r} is not a module id (two digits, like 10), {nothing}: run {again}.")
     if not is_slug(slug) or keyword.iskeyword(slug):
-        raise ScaffoldError(f"{slug!r} is not a slug (a lower-case Python name, like batch_norm), {nothing}: run {again}.")
+        raise ScaffoldError(
+            f"{slug!r} is not a slug (a lower-case Python name, like batch_norm), {nothing}: run {again}."
+        )
     for module in course.modules:
         if module_id == module.id or slug == module.slug:
             used = f"id {module_id!r}" if module_id == module.id else f"slug {slug!r}"
@@ -156,7 +161,11 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
         )
     name = f"{module_id}_{slug}"
     same = f"`tito dev new-module {module_id} {slug}`"
-    for path in (course.root / "modules" / name, course.root / "tests" / name, course.package_root / "core" / f"{slug}.py"):
+    for path in (
+        course.root / "modules" / name,
+        course.root / "tests" / name,
+        course.package_root / "core" / f"{slug}.py",
+    ):
         if path.exists():
             raise ScaffoldError(f"{_shown(course, path)} exists already, {nothing}: move it away, then run {same}.")
     target = f"core.{slug}"
@@ -169,8 +178,15 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
 
     title, requires = title_of(slug), (last.id,) if last else ()
     manifest = _with_module(course, module_id, slug, title, requires)
-    words = {**MARKERS, "id": module_id, "slug": slug, "title": title, "name": name, "hours": 1,
-             "prerequisites": ", ".join(f"module {m}" for m in requires) or "none"}
+    words = {
+        **MARKERS,
+        "id": module_id,
+        "slug": slug,
+        "title": title,
+        "name": name,
+        "hours": 1,
+        "prerequisites": ", ".join(f"module {m}" for m in requires) or "none",
+    }
     folder, tests = course.root / "modules" / name, course.root / "tests" / name
     texts = {
         folder / f"{slug}.py": MODULE.substitute(words),

@@ -105,7 +105,7 @@ class TestReport:
         return None
 
     def summary(self) -> str:
-        """"15 of 87 tests passed (inline 5 of 5, package 10 of 82)": counts that cannot be misread."""
+        """ "15 of 87 tests passed (inline 5 of 5, package 10 of 82)": counts that cannot be misread."""
         total = self.passed + self.failed + self.skipped
         text = f"{self.passed} of {total} tests passed (inline {self.inline_passed} of {self.inline}, "
         text += f"package {self.package_passed} of {self.package})"
@@ -168,7 +168,10 @@ def run_module_tests(
     try:
         finished = processes.run(
             pytest_command(course, module, report_path, extra_args),
-            cwd=course.root, env=test_environment(course), timeout=result.timeout, capture=not stream,
+            cwd=course.root,
+            env=test_environment(course),
+            timeout=result.timeout,
+            capture=not stream,
         )
         result.seconds = round(finished.seconds, 2)
         result.output = finished.output[-OUTPUT_TAIL:]

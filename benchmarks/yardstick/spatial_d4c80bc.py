@@ -3,7 +3,35 @@
 # the package, not shipped to students, never edited.
 """Spatial (convolutional networks): the package half of course module 09_spatial."""
 
-__all__ = ['conv_output_size', 'conv2d_loops', 'maxpool2d_loops', 'im2col', 'CHUNK_BYTES', 'set_num_threads', 'get_num_threads', 'conv2d_forward', 'conv2d_backward', 'Conv2dFunction', 'Conv2d', 'maxpool2d_forward', 'maxpool2d_backward', 'avgpool2d_forward', 'avgpool2d_backward', 'MaxPool2dFunction', 'AvgPool2dFunction', 'MaxPool2d', 'AvgPool2d', 'batch_statistics', 'BatchNorm2dFunction', 'BatchNorm2d', 'Flatten', 'SimpleCNN', 'count_parameters', 'receptive_field', 'conv_flops']
+__all__ = [
+    "conv_output_size",
+    "conv2d_loops",
+    "maxpool2d_loops",
+    "im2col",
+    "CHUNK_BYTES",
+    "set_num_threads",
+    "get_num_threads",
+    "conv2d_forward",
+    "conv2d_backward",
+    "Conv2dFunction",
+    "Conv2d",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    "MaxPool2dFunction",
+    "AvgPool2dFunction",
+    "MaxPool2d",
+    "AvgPool2d",
+    "batch_statistics",
+    "BatchNorm2dFunction",
+    "BatchNorm2d",
+    "Flatten",
+    "SimpleCNN",
+    "count_parameters",
+    "receptive_field",
+    "conv_flops",
+]
 
 import contextlib
 import ctypes
@@ -18,7 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinytorch.core.activations import relu
 from tinytorch.core.autograd import Function, is_grad_enabled
 from tinytorch.core.layers import Linear, Module, Parameter, kaiming_uniform
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.core.tensor import as_tensor
 
 
 def _pair(value, name: str) -> tuple:
@@ -170,7 +198,12 @@ def _openblas_thread_control() -> list:
             library = ctypes.CDLL(path)
         except OSError:
             continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+        for prefix, suffix in (
+            ("scipy_openblas", "64_"),
+            ("scipy_openblas", ""),
+            ("openblas", "64_"),
+            ("openblas", ""),
+        ):
             get = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
             set_ = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
             if get is not None and set_ is not None:
@@ -324,8 +357,9 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     return _channels_first(out)
 
 
-def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple,
-                    need_input_grad: bool = True) -> tuple:
+def conv2d_backward(
+    grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple, need_input_grad: bool = True
+) -> tuple:
     """Gradients (dx, dweight, dbias) of conv2d_forward, given grad = dL/dout of shape (N, OC, OH, OW)."""
     n, channels, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
@@ -413,8 +447,11 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"Conv2d(in_channels={self.in_channels}) expects input of shape {expected}, got {x.shape}: "
-                + ("add a batch dimension (x.reshape(1, *x.shape))." if x.ndim == 3 else
-                   "check the previous layer's out_channels.")
+                + (
+                    "add a batch dimension (x.reshape(1, *x.shape))."
+                    if x.ndim == 3
+                    else "check the previous layer's out_channels."
+                )
             )
         if x.dtype != self.weight.dtype:
             raise TypeError(
@@ -458,7 +495,11 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     winner = np.empty((n, oh, ow, c), dtype=index_type) if winners else None
 
     def forward_slice(start, stop):
-        padded = _pad_channels_last(x_cl[start:stop], padding, -np.inf, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
+        padded = (
+            _pad_channels_last(x_cl[start:stop], padding, -np.inf, _WORKERS.scratch)
+            if any(padding)
+            else x_cl[start:stop]
+        )
         best = out[start:stop]
         best_offset = winner[start:stop] if winners else None
         better = _WORKERS.scratch("better", best.shape, bool)
@@ -481,8 +522,9 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     return _channels_first(out), (_channels_first(winner) if winners else None)
 
 
-def _gradient_windows(dx: np.ndarray, start: int, stop: int, kernel_size: tuple, stride: tuple, padding: tuple,
-                      out_size: tuple):
+def _gradient_windows(
+    dx: np.ndarray, start: int, stop: int, kernel_size: tuple, stride: tuple, padding: tuple, out_size: tuple
+):
     """Where a pooling layer's backward pass writes the gradient of slice [start, stop) of dx (N, H, W, C).
 
     Returns (target, write): `target` is dx's slice itself or, with padding, a zeroed padded scratch
@@ -510,8 +552,9 @@ def _gradient_windows(dx: np.ndarray, start: int, stop: int, kernel_size: tuple,
     return target, write
 
 
-def maxpool2d_backward(grad: np.ndarray, winner: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple,
-                       padding: tuple) -> np.ndarray:
+def maxpool2d_backward(
+    grad: np.ndarray, winner: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple
+) -> np.ndarray:
     """Each output's gradient goes back to the input position that won its window."""
     n, c, height, width = x_shape
     (ph, pw), (oh, ow) = padding, grad.shape[2:]
@@ -543,7 +586,9 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     scale = x.dtype.type(1.0 / (kernel_size[0] * kernel_size[1]))
 
     def forward_slice(start, stop):
-        padded = _pad_channels_last(x_cl[start:stop], padding, 0.0, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
+        padded = (
+            _pad_channels_last(x_cl[start:stop], padding, 0.0, _WORKERS.scratch) if any(padding) else x_cl[start:stop]
+        )
         total = out[start:stop]
         # Hint: total = the first offset's values, += every other offset's values, then *= scale.
         for index, offset in enumerate(_offsets(kernel_size)):
@@ -558,7 +603,9 @@ def avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding:
     return _channels_first(out)
 
 
-def avgpool2d_backward(grad: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple) -> np.ndarray:
+def avgpool2d_backward(
+    grad: np.ndarray, x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple
+) -> np.ndarray:
     """Every position of a window receives an equal share of the window's gradient."""
     n, c, height, width = x_shape
     (ph, pw), (oh, ow) = padding, grad.shape[2:]
@@ -624,8 +671,9 @@ class _Pool2d(Module):
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W), got {x.shape}.")
         _pool_output_shape(x.shape, self.kernel_size, self.stride, self.padding)  # raises if it does not fit
-        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                                   **self._options(x))
+        return self.function.apply(
+            x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, **self._options(x)
+        )
 
     def _options(self, x) -> dict:
         return {}
@@ -853,5 +901,7 @@ def conv_flops(layer: Conv2d, input_size, batch: int = 1) -> int:
     height, width = _pair(input_size, "input_size")
     oh = conv_output_size(height, layer.kernel_size[0], layer.stride[0], layer.padding[0])
     ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1])
-    multiply_adds = batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    multiply_adds = (
+        batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    )
     return 2 * multiply_adds

@@ -141,7 +141,11 @@ def run(config=None):
     x_train, x_test = normalize(x_train), normalize(x_test)
 
     train_loader = DataLoader(
-        TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"], transform=augment()
+        TensorDataset(x_train, y_train),
+        batch_size=settings["batch_size"],
+        shuffle=True,
+        seed=settings["seed"],
+        transform=augment(),
     )
     # After each epoch a slice of the test set is enough to watch progress (all of it, twice, would
     # cost a tenth of the run); at the end every test photo is classified, as it is and mirrored.
@@ -156,14 +160,20 @@ def run(config=None):
 
     progress("start", epochs=epochs, batches=len(train_loader), batch_size=settings["batch_size"])
     if len(x_test) > PREVIEW_IMAGES:
-        progress("note", text=f"Test accuracy: on {PREVIEW_IMAGES:,} of the test photos after each epoch; at the end on all "
-                              f"{len(x_test):,}, each seen as it is and mirrored.")
+        progress(
+            "note",
+            text=f"Test accuracy: on {PREVIEW_IMAGES:,} of the test photos after each epoch; at the end on all "
+            f"{len(x_test):,}, each seen as it is and mirrored.",
+        )
     history = trainer.fit(train_loader, epochs=epochs, val_loader=preview_loader, callback=progress)
 
     model.eval()  # the final answers, also drawn as predictions.png and confusion.png
     predictions = predict_with_mirrors(model, x_test)
     test_accuracy = float(np.mean(predictions == y_test))
-    progress("note", text=f"Test accuracy on all {len(x_test):,} test photos, each seen as it is and mirrored: {test_accuracy:.2%}")
+    progress(
+        "note",
+        text=f"Test accuracy on all {len(x_test):,} test photos, each seen as it is and mirrored: {test_accuracy:.2%}",
+    )
     with no_grad():
         maps = feature_maps(model, x_test[0])
     return {

@@ -48,7 +48,9 @@ CONFIG = {
     "seed": 1998,
 }
 SAMPLE_UNIT = "images"  # what the display counts per second
-BLAS_THREADS = 1  # the matrices here are small: extra BLAS threads only wait on each other (see tito/milestones/tuning.py)
+BLAS_THREADS = (
+    1  # the matrices here are small: extra BLAS threads only wait on each other (see tito/milestones/tuning.py)
+)
 MNIST_CONFIG = {"epochs": 8, "batch_size": 64, "lr": 0.005}  # what changes for --dataset mnist
 MNIST_SPLIT_SEED = 10_000  # fixes which 8,000 of the t10k images train when only those are present
 QUICK_TRAIN_IMAGES = 2_000  # --quick: one epoch on at most this many images
@@ -60,11 +62,17 @@ DIGITS = [str(digit) for digit in range(10)]
 def lenet_8x8():
     """LeNet fitted to 8x8 digits: 3x3 kernels keep the size, pooling halves it twice (8 -> 4 -> 2)."""
     return Sequential(
-        Conv2d(1, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),   # 16 x 4 x 4
-        Conv2d(16, 32, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),  # 32 x 2 x 2
+        Conv2d(1, 16, kernel_size=3, padding=1),
+        ReLU(),
+        MaxPool2d(2),  # 16 x 4 x 4
+        Conv2d(16, 32, kernel_size=3, padding=1),
+        ReLU(),
+        MaxPool2d(2),  # 32 x 2 x 2
         Flatten(),
-        Linear(32 * 2 * 2, 120), ReLU(),
-        Linear(120, 84), ReLU(),
+        Linear(32 * 2 * 2, 120),
+        ReLU(),
+        Linear(120, 84),
+        ReLU(),
         Linear(84, 10),
     )
 
@@ -72,18 +80,26 @@ def lenet_8x8():
 def lenet5():
     """LeNet-5 on 28x28 digits (padding 2 stands in for the 32x32 frame of the original)."""
     return Sequential(
-        Conv2d(1, 6, kernel_size=5, padding=2), ReLU(), MaxPool2d(2),  # 6 x 14 x 14
-        Conv2d(6, 16, kernel_size=5), ReLU(), MaxPool2d(2),            # 16 x 5 x 5
+        Conv2d(1, 6, kernel_size=5, padding=2),
+        ReLU(),
+        MaxPool2d(2),  # 6 x 14 x 14
+        Conv2d(6, 16, kernel_size=5),
+        ReLU(),
+        MaxPool2d(2),  # 16 x 5 x 5
         Flatten(),
-        Linear(16 * 5 * 5, 120), ReLU(),
-        Linear(120, 84), ReLU(),
+        Linear(16 * 5 * 5, 120),
+        ReLU(),
+        Linear(120, 84),
+        ReLU(),
         Linear(84, 10),
     )
 
 
 def predict(model, images):
     """The digit the trained network picks for each image (call in eval mode, under no_grad)."""
-    return np.concatenate([model(Tensor(images[i : i + EVAL_BATCH])).data.argmax(axis=1) for i in range(0, len(images), EVAL_BATCH)])
+    return np.concatenate(
+        [model(Tensor(images[i : i + EVAL_BATCH])).data.argmax(axis=1) for i in range(0, len(images), EVAL_BATCH)]
+    )
 
 
 def feature_maps(model, image):
@@ -135,7 +151,9 @@ def run(config=None):
     if settings.get("quick"):
         x_train, y_train = x_train[:QUICK_TRAIN_IMAGES], y_train[:QUICK_TRAIN_IMAGES]
 
-    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
+    train_loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"]
+    )
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH)
     model = lenet_8x8() if dataset == "tinydigits" else lenet5()
     optimizer = Adam(model.parameters(), lr=settings["lr"])

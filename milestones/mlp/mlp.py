@@ -11,8 +11,6 @@ SGD with momentum, the Trainer and the DataLoader.
     tito milestone run mlp                 # or: python milestones/mlp/mlp.py
 """
 
-import numpy as np
-
 from tinytorch import SGD, CrossEntropyLoss, Linear, Sequential, Sigmoid, Tensor, Trainer, no_grad, seed_everything
 from tinytorch.data import DataLoader, TensorDataset
 from tito.datasets import load_tinydigits
@@ -49,7 +47,9 @@ def run(config=None):
     x_train, x_test = x_train.reshape(len(x_train), 64), x_test.reshape(len(x_test), 64)  # a flat vector each
     epochs = settings["epochs"]
 
-    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
+    train_loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"]
+    )
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=512)
     model = build_model()
     optimizer = SGD(model.parameters(), lr=settings["lr"], momentum=MOMENTUM)

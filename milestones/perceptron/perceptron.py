@@ -52,7 +52,14 @@ def decision_boundary(neuron, points, labels):
     xs = ys = np.linspace(-1, 1, BOUNDARY_GRID)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
     classes = predict(neuron, grid).reshape(len(ys), len(xs))
-    return {"xs": xs, "ys": ys, "classes": classes, "points": points, "labels": labels, "title": "the learned line, over the test points"}
+    return {
+        "xs": xs,
+        "ys": ys,
+        "classes": classes,
+        "points": points,
+        "labels": labels,
+        "title": "the learned line, over the test points",
+    }
 
 
 def run(config=None):
@@ -91,11 +98,19 @@ def run(config=None):
         train_accuracy = float(np.mean(predict(neuron, x_train) == y_train))
         test_accuracy = float(np.mean(predict(neuron, x_test) == y_test))
         # The loss is the share of points the rule had to correct; on the test points, the share it gets wrong.
-        progress("epoch", epoch=epoch, loss=mistakes / TRAIN_POINTS, train_accuracy=train_accuracy,
-                 test_accuracy=test_accuracy, test_loss=1 - test_accuracy)
+        progress(
+            "epoch",
+            epoch=epoch,
+            loss=mistakes / TRAIN_POINTS,
+            train_accuracy=train_accuracy,
+            test_accuracy=test_accuracy,
+            test_loss=1 - test_accuracy,
+        )
         if mistakes == 0:
             converged_at = epoch
-            progress("note", text=f"No mistakes in epoch {epoch}: the perceptron has converged, as the theorem promises.")
+            progress(
+                "note", text=f"No mistakes in epoch {epoch}: the perceptron has converged, as the theorem promises."
+            )
             break
 
     w = neuron.weight.data[0]

@@ -104,10 +104,13 @@ def run(config=None):
     single_layer = Linear(2, 1)
     single = train(single_layer, x_train, y_train, x_test, y_test, settings, rng)
     truth_table = accuracy(single_layer, CORNERS, y_test[-4:])
-    progress("note", text=(
-        f"One layer (1969): {single['test_accuracy']:.0%} of the test points, {truth_table:.0%} of the truth table. "
-        "No straight line separates XOR."
-    ))
+    progress(
+        "note",
+        text=(
+            f"One layer (1969): {single['test_accuracy']:.0%} of the test points, {truth_table:.0%} of the truth table. "
+            "No straight line separates XOR."
+        ),
+    )
     progress("note", text=f"Now with a hidden layer of {HIDDEN_UNITS} tanh units, trained by backpropagation (1986):")
 
     network = Sequential(Linear(2, HIDDEN_UNITS), Tanh(), Linear(HIDDEN_UNITS, 1))
@@ -118,8 +121,12 @@ def run(config=None):
         "loss": hidden["loss"],
         "single_layer_test_accuracy": single["test_accuracy"],
         "boundary": [  # drawn side by side as boundary.png
-            decision_boundary(single_layer, x_test, y_test, f"one layer: {single['test_accuracy']:.0%} of the test points"),
-            decision_boundary(network, x_test, y_test, f"hidden layer of {HIDDEN_UNITS} tanh units: {hidden['test_accuracy']:.0%}"),
+            decision_boundary(
+                single_layer, x_test, y_test, f"one layer: {single['test_accuracy']:.0%} of the test points"
+            ),
+            decision_boundary(
+                network, x_test, y_test, f"hidden layer of {HIDDEN_UNITS} tanh units: {hidden['test_accuracy']:.0%}"
+            ),
         ],
     }
 

@@ -963,6 +963,12 @@ def test_unit_engine_matches_the_kernels():
             assert np.allclose(fast, plain)
         for fast, plain in zip(fast_batch_statistics(rows), batch_statistics(rows)):
             assert np.allclose(fast, plain)
+        gamma, (mean, var) = np.array([1.0, 2.0, 0.5]), batch_statistics(rows)
+        inv_std = 1 / np.sqrt(var + 1e-5)
+        dgamma, dbeta = batchnorm_param_grads(dy, rows, mean, inv_std)
+        plain = (batchnorm_input_grad(dy, rows, gamma, mean, inv_std, dgamma, dbeta, len(rows)), dgamma, dbeta)
+        for fast, expected in zip(fast_batchnorm_backward(dy, rows, gamma, mean, inv_std, True), plain):
+            assert np.allclose(fast, expected)
         assert np.array_equal(fast_maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))[0], maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))[0])
     finally:
         CHUNK_BYTES = saved

@@ -26,8 +26,7 @@ def _pair(rng):
 def add(rng):
     "a + b broadcasts like NumPy; a Python number keeps float32."
     a, b, s = _pair(rng)
-    return {"sum": (a + b).data, "plus_number": (a + s).data, "number_plus": (s + a).data,
-            "dtype": str((a + s).dtype)}
+    return {"sum": (a + b).data, "plus_number": (a + s).data, "number_plus": (s + a).data, "dtype": str((a + s).dtype)}
 
 
 @check()
@@ -58,7 +57,7 @@ def power(rng):
 
     x = Tensor(rng.uniform(0.5, 2.0, size=_shape(rng)))
     exponents = [2, 3, 0.5, -1, float(rng.uniform(-2.5, 2.5))]
-    return {f"power_{i}": (x ** e).data for i, e in enumerate(exponents)}
+    return {f"power_{i}": (x**e).data for i, e in enumerate(exponents)}
 
 
 @check()
@@ -79,8 +78,12 @@ def _reduction(rng, name):
     x = Tensor(rng.standard_normal(_shape(rng, 2, 5, ndim=3)))
     axis = int(rng.integers(-3, 3))
     reduce = getattr(x, name)
-    return {"all": reduce().data, "axis": reduce(axis=axis).data, "kept": reduce(axis=axis, keepdims=True).data,
-            "two_axes": reduce(axis=(0, 2)).data}
+    return {
+        "all": reduce().data,
+        "axis": reduce(axis=axis).data,
+        "kept": reduce(axis=axis, keepdims=True).data,
+        "two_axes": reduce(axis=(0, 2)).data,
+    }
 
 
 @check()
@@ -108,8 +111,12 @@ def reshape(rng):
 
     rows, cols = (int(v) for v in rng.integers(2, 6, size=2))
     x = Tensor(rng.standard_normal((rows, cols, 2)))
-    return {"tuple": x.reshape((cols, rows * 2)).data, "sizes": x.reshape(2, rows, cols).data,
-            "inferred": x.reshape(-1, rows).data, "flat": x.flatten().data}
+    return {
+        "tuple": x.reshape((cols, rows * 2)).data,
+        "sizes": x.reshape(2, rows, cols).data,
+        "inferred": x.reshape(-1, rows).data,
+        "flat": x.flatten().data,
+    }
 
 
 @check()
@@ -130,8 +137,13 @@ def index(rng):
     x = Tensor(rng.standard_normal((5, 4, 3)))
     picks = rng.integers(0, 5, size=4)
     mask = x.data[:, 0, 0] > 0
-    return {"integer": x[int(rng.integers(0, 5))].data, "slices": x[1:, ::2, -1].data,
-            "array": x[picks].data, "tensor_index": x[Tensor(picks)].data, "mask": x[mask].data}
+    return {
+        "integer": x[int(rng.integers(0, 5))].data,
+        "slices": x[1:, ::2, -1].data,
+        "array": x[picks].data,
+        "tensor_index": x[Tensor(picks)].data,
+        "mask": x[mask].data,
+    }
 
 
 def _elementwise(rng, name, low=-3.0, high=3.0):
@@ -167,4 +179,3 @@ def clip(rng):
     x = Tensor(rng.standard_normal(_shape(rng)) * 3)
     low, high = sorted(float(v) for v in rng.uniform(-2, 2, size=2))
     return {"low": x.clip(min=low).data, "high": x.clip(max=high).data, "both": x.clip(low, high).data}
-

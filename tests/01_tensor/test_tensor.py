@@ -267,7 +267,16 @@ def test_flatten_refuses_start_after_end():
 
 @pytest.mark.parametrize(
     "index",
-    [1, -1, slice(None, None, -1), (slice(None), 2), (Ellipsis, 0), (None, 1), [0, 0, 1], (np.array([0, 1]), np.array([2, 3]))],
+    [
+        1,
+        -1,
+        slice(None, None, -1),
+        (slice(None), 2),
+        (Ellipsis, 0),
+        (None, 1),
+        [0, 0, 1],
+        (np.array([0, 1]), np.array([2, 3])),
+    ],
 )
 def test_indexing_matches_numpy(index):
     a = np.arange(12, dtype=np.float32).reshape(3, 4)

@@ -105,8 +105,11 @@ def registers_parameters(rng):
     "Module registers Parameters and submodules on assignment."
     net = _net(rng)
     named = list(net.named_parameters())
-    return {"children": len(list(net.children())), "values": np.concatenate([p.data.ravel() for _, p in named]),
-            "count": len(named)}
+    return {
+        "children": len(list(net.children())),
+        "values": np.concatenate([p.data.ravel() for _, p in named]),
+        "count": len(named),
+    }
 
 
 @check()
@@ -114,8 +117,11 @@ def names_parameters(rng):
     "named_parameters gives dotted names, each parameter once."
     net = _net(rng)
     names = [name for name, _ in net.named_parameters()]
-    return {"names": names, "shapes": np.array([len(p.shape) for _, p in net.named_parameters()]),
-            "total": sum(float(p.data.sum()) for _, p in net.named_parameters())}
+    return {
+        "names": names,
+        "shapes": np.array([len(p.shape) for _, p in net.named_parameters()]),
+        "total": sum(float(p.data.sum()) for _, p in net.named_parameters()),
+    }
 
 
 @check()
@@ -126,13 +132,17 @@ def loads_state(rng):
     net.load_state_dict(state)
     loaded = np.concatenate([p.data.ravel() for p in net.parameters()])
     refusals = []
-    for broken in ({k: v for k, v in list(state.items())[1:]},
-                   {**state, next(iter(state)): np.zeros((7, 7))}):
+    for broken in ({k: v for k, v in list(state.items())[1:]}, {**state, next(iter(state)): np.zeros((7, 7))}):
         try:
             net.load_state_dict({k: v * 2 for k, v in broken.items()})
             refusals.append("accepted")
         except ValueError:
             refusals.append("ValueError")
     missing, unexpected = net.load_state_dict({"extra": np.zeros(1), **dict(list(state.items())[1:])}, strict=False)
-    return {"loaded": loaded, "after_refusals": np.concatenate([p.data.ravel() for p in net.parameters()]),
-            "refusals": refusals, "missing": list(missing) or ["(none)"], "unexpected": list(unexpected) or ["(none)"]}
+    return {
+        "loaded": loaded,
+        "after_refusals": np.concatenate([p.data.ravel() for p in net.parameters()]),
+        "refusals": refusals,
+        "missing": list(missing) or ["(none)"],
+        "unexpected": list(unexpected) or ["(none)"],
+    }

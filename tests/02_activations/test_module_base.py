@@ -244,13 +244,7 @@ def test_every_activation_is_a_module_without_parameters(layer):
 
 def test_a_model_prints_every_layer_the_activation_included():
     assert repr(Net()) == (
-        "Net(\n"
-        "  (first): Block(\n"
-        "    (fc): Scale(size=4)\n"
-        "  )\n"
-        "  (act): ReLU()\n"
-        "  (last): Scale(size=4)\n"
-        ")"
+        "Net(\n  (first): Block(\n    (fc): Scale(size=4)\n  )\n  (act): ReLU()\n  (last): Scale(size=4)\n)"
     )
 
 

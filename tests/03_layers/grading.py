@@ -90,12 +90,18 @@ def linear_init(rng):
     np.random.seed(int(rng.integers(2**31)))
     layer, xavier = Linear(n_in, n_out), Linear(n_in, n_out, init="xavier")
     names = [name for name, _ in Linear(n_in, n_out, bias=False).named_parameters()]
-    return {"weight": layer.weight.data, "bias": layer.bias.data,
-            "xavier_weight": xavier.weight.data, "xavier_bias": xavier.bias.data,
-            "registered": np.array([isinstance(layer.weight, Parameter), isinstance(layer.bias, Parameter),
-                                    bool(layer.weight.requires_grad)]),
-            "bias_none": np.array([Linear(n_in, n_out, bias=False).bias is None, names == ["weight"]]),
-            "in_features": n_in, "out_features": n_out}
+    return {
+        "weight": layer.weight.data,
+        "bias": layer.bias.data,
+        "xavier_weight": xavier.weight.data,
+        "xavier_bias": xavier.bias.data,
+        "registered": np.array(
+            [isinstance(layer.weight, Parameter), isinstance(layer.bias, Parameter), bool(layer.weight.requires_grad)]
+        ),
+        "bias_none": np.array([Linear(n_in, n_out, bias=False).bias is None, names == ["weight"]]),
+        "in_features": n_in,
+        "out_features": n_out,
+    }
 
 
 def _linear(rng, n_in, n_out, bias=True):
@@ -160,5 +166,11 @@ def dropout(rng):
     layer = Dropout(p)
     train = layer(x).data
     layer.eval()
-    return {"train": train, "eval": layer(x).data, "zero_p": Dropout(0.0)(x).data, "one_p": Dropout(1.0)(x).data,
-            "p": p, "x": x.data}
+    return {
+        "train": train,
+        "eval": layer(x).data,
+        "zero_p": Dropout(0.0)(x).data,
+        "one_p": Dropout(1.0)(x).data,
+        "p": p,
+        "x": x.data,
+    }

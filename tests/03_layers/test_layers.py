@@ -66,7 +66,14 @@ def test_parameters_children_modules_and_buffers():
     assert all(isinstance(p, Parameter) for p in net.parameters())
     assert [type(c).__name__ for c in net.children()] == ["Block", "Sequential"]
     assert [name for name, _ in net.named_modules()] == [
-        "", "first", "first.fc", "body", "body.0", "body.1", "body.2", "body.3"
+        "",
+        "first",
+        "first.fc",
+        "body",
+        "body.0",
+        "body.1",
+        "body.2",
+        "body.3",
     ], "every layer of the Sequential is a registered Module, the ReLU too"
     assert [type(m).__name__ for m in net.modules()][:3] == ["Net", "Block", "Linear"]
     assert [name for name, _ in net.named_buffers()] == ["first.running"]

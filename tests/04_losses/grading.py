@@ -7,8 +7,10 @@ from tito.grading.declare import check
 
 
 def _reduced(function, prediction, target, **options):
-    return {reduction: function(prediction, target, reduction=reduction, **options).data
-            for reduction in ("mean", "sum", "none")}
+    return {
+        reduction: function(prediction, target, reduction=reduction, **options).data
+        for reduction in ("mean", "sum", "none")
+    }
 
 
 @check()
@@ -38,8 +40,10 @@ def cross_entropy_with_labels(rng):
     logits, rows, classes = _logits(rng)
     labels = rng.integers(0, classes, size=rows)
     smoothing = float(rng.uniform(0.05, 0.3))
-    return {**_reduced(cross_entropy, logits, labels),
-            "smoothed": cross_entropy(logits, labels, label_smoothing=smoothing).data}
+    return {
+        **_reduced(cross_entropy, logits, labels),
+        "smoothed": cross_entropy(logits, labels, label_smoothing=smoothing).data,
+    }
 
 
 @check()
@@ -75,4 +79,3 @@ def binary_cross_entropy_with_logits(rng):
     x[0], x[1] = 500.0, -500.0
     t = (rng.uniform(size=x.shape) > 0.5).astype(float)
     return _reduced(binary_cross_entropy_with_logits, Tensor(x), t)
-

@@ -165,7 +165,9 @@ def test_bce_with_logits_is_exact_at_plus_minus_1000():
 
 def test_bce_clips_probabilities_of_exactly_0_and_1():
     with strict():
-        losses = binary_cross_entropy(Tensor([1.0, 0.0, 1.0, 0.0], dtype=np.float64), [0.0, 1.0, 1.0, 0.0], reduction="none")
+        losses = binary_cross_entropy(
+            Tensor([1.0, 0.0, 1.0, 0.0], dtype=np.float64), [0.0, 1.0, 1.0, 0.0], reduction="none"
+        )
     np.testing.assert_allclose(losses.data[:2], -math.log(1e-7), rtol=1e-6)
     assert np.all(losses.data[2:] < 1e-6)
 
@@ -177,7 +179,9 @@ def test_bce_refuses_values_outside_0_1_and_mismatched_shapes():
         BCEWithLogitsLoss()(Tensor(np.zeros((3, 1))), np.zeros(3))
 
 
-@pytest.mark.parametrize("loss_fn", [MSELoss(), CrossEntropyLoss(label_smoothing=0.1), BCELoss(reduction="sum"), BCEWithLogitsLoss()])
+@pytest.mark.parametrize(
+    "loss_fn", [MSELoss(), CrossEntropyLoss(label_smoothing=0.1), BCELoss(reduction="sum"), BCEWithLogitsLoss()]
+)
 def test_every_loss_is_a_module_without_parameters(loss_fn):
     from tinytorch.nn.module import Module
 

@@ -49,7 +49,7 @@ def power(rng):
     grads = {}
     for i, exponent in enumerate([2, 3, 0.5, -1, float(rng.uniform(-2, 3))]):
         x = _leaf(rng, (4,), 0.5, 2.0)
-        (grads[f"exponent_{i}"],) = _backward(rng, x ** exponent, x)
+        (grads[f"exponent_{i}"],) = _backward(rng, x**exponent, x)
     return grads
 
 
@@ -68,8 +68,12 @@ def matmul(rng):
 
 def _reduction(rng, name):
     grads = {}
-    for key, options in {"all": {}, "axis": {"axis": 1}, "kept": {"axis": -1, "keepdims": True},
-                         "axes": {"axis": (0, 2)}}.items():
+    for key, options in {
+        "all": {},
+        "axis": {"axis": 1},
+        "kept": {"axis": -1, "keepdims": True},
+        "axes": {"axis": (0, 2)},
+    }.items():
         x = _leaf(rng, (2, 3, 4))
         (grads[key],) = _backward(rng, getattr(x, name)(**options), x)
     return grads
@@ -93,8 +97,9 @@ def max_(rng):
     grads = _reduction(rng, "max")
     from tinytorch.core.tensor import Tensor
 
-    tied = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]) * rng.uniform(1, 2), requires_grad=True,
-                  dtype=np.float64)
+    tied = Tensor(
+        np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]) * rng.uniform(1, 2), requires_grad=True, dtype=np.float64
+    )
     (grads["ties"],) = _backward(rng, tied.max(axis=1), tied)
     return grads
 

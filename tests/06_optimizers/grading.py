@@ -66,8 +66,11 @@ def sgd_weight_decay(rng):
 
 
 def _adam_settings(rng):
-    return {"lr": float(rng.uniform(0.001, 0.1)), "betas": (float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.9, 0.999))),
-            "eps": float(10 ** rng.uniform(-8, -3))}
+    return {
+        "lr": float(rng.uniform(0.001, 0.1)),
+        "betas": (float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.9, 0.999))),
+        "eps": float(10 ** rng.uniform(-8, -3)),
+    }
 
 
 @check(weight=2)

@@ -248,7 +248,14 @@ def test_sgd_step_moves_every_mlp_parameter_by_minus_lr_times_grad():
         np.testing.assert_allclose(p.data, old - 0.1 * p.grad.data, rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize("make", [lambda ps: Adam(ps, lr=1e-2), lambda ps: AdamW(ps, lr=1e-2), lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: Adam(ps, lr=1e-2),
+        lambda ps: AdamW(ps, lr=1e-2),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    ],
+)
 def test_every_mlp_parameter_changes_and_the_loss_falls(make):
     model = _mlp()
     params = list(model.parameters())

@@ -70,8 +70,11 @@ def one_cycle(rng):
     for strategy in ("cos", "linear"):
         total, three = int(rng.integers(8, 30)), bool(rng.integers(0, 2))
         peak = float(rng.uniform(0.1, 1))
-        results[strategy] = _schedule(0.1, lambda o: OneCycleLR(o, max_lr=peak, total_steps=total,
-                                                                 anneal_strategy=strategy, three_phase=three), total)
+        results[strategy] = _schedule(
+            0.1,
+            lambda o: OneCycleLR(o, max_lr=peak, total_steps=total, anneal_strategy=strategy, three_phase=three),
+            total,
+        )
     return results
 
 
@@ -83,8 +86,11 @@ def accuracy(rng):
     n, classes = int(rng.integers(5, 30)), int(rng.integers(2, 6))
     scores, labels = rng.standard_normal((n, classes)), rng.integers(0, classes, size=n)
     logits, targets = rng.standard_normal((n, 1)), (rng.uniform(size=n) > 0.5).astype(float)
-    return {"classes": accuracy(scores, labels), "binary": accuracy(logits, targets),
-            "flat_binary": accuracy(logits.ravel(), targets)}
+    return {
+        "classes": accuracy(scores, labels),
+        "binary": accuracy(logits, targets),
+        "flat_binary": accuracy(logits.ravel(), targets),
+    }
 
 
 @check(weight=3)
@@ -106,6 +112,15 @@ def train_epoch(rng):
     trainer = Trainer(model, optimizer, CrossEntropyLoss(), scheduler=scheduler, grad_clip=float(rng.uniform(0.5, 2)))
     seen = []
     result = trainer.train_epoch(batches, callback=lambda event: seen.append(event.loss))
-    return {"loss": result["loss"], "accuracy": result["accuracy"], "samples": result["samples"],
-            "batches": result["batches"], "lr": result["lr"], "weight": model.weight.data, "bias": model.bias.data,
-            "batch_losses": np.array(seen), "epoch": trainer.epoch, "next_lr": optimizer.lr}
+    return {
+        "loss": result["loss"],
+        "accuracy": result["accuracy"],
+        "samples": result["samples"],
+        "batches": result["batches"],
+        "lr": result["lr"],
+        "weight": model.weight.data,
+        "bias": model.bias.data,
+        "batch_losses": np.array(seen),
+        "epoch": trainer.epoch,
+        "next_lr": optimizer.lr,
+    }

@@ -103,7 +103,16 @@ def test_cosine_closed_form_and_torch_values():
     closed = [0.1 + 0.9 * (1 + math.cos(math.pi * t / 5)) / 2 for t in range(8)]
     np.testing.assert_allclose(lrs, closed, rtol=0, atol=1e-12)
     # torch.optim.lr_scheduler.CosineAnnealingLR(T_max=5, eta_min=0.1) from lr 1.0:
-    torch_values = [1.0, 0.914057647469, 0.689057647469, 0.410942352531, 0.185942352531, 0.1, 0.185942352531, 0.410942352531]
+    torch_values = [
+        1.0,
+        0.914057647469,
+        0.689057647469,
+        0.410942352531,
+        0.185942352531,
+        0.1,
+        0.185942352531,
+        0.410942352531,
+    ]
     np.testing.assert_allclose(lrs, torch_values, rtol=0, atol=1e-11)
 
 
@@ -112,29 +121,66 @@ def test_one_cycle_matches_torch_with_momentum_cycling():
     # torch.optim.lr_scheduler.OneCycleLR(max_lr=0.1, total_steps=10), SGD(momentum=0.9), 10 steps:
     np.testing.assert_allclose(
         lrs,
-        [0.004, 0.052, 0.1, 0.095048463201, 0.081174565395, 0.061126202194, 0.038874197806,
-         0.018825834605, 0.004951936799, 4e-07, 0.004951936799],
-        rtol=0, atol=1e-11,
+        [
+            0.004,
+            0.052,
+            0.1,
+            0.095048463201,
+            0.081174565395,
+            0.061126202194,
+            0.038874197806,
+            0.018825834605,
+            0.004951936799,
+            4e-07,
+            0.004951936799,
+        ],
+        rtol=0,
+        atol=1e-11,
     )
     np.testing.assert_allclose(
         momenta,
-        [0.95, 0.9, 0.85, 0.854951556605, 0.868825509907, 0.888873953302, 0.911126046698,
-         0.931174490093, 0.945048443395, 0.95, 0.945048443395],
-        rtol=0, atol=1e-11,
+        [
+            0.95,
+            0.9,
+            0.85,
+            0.854951556605,
+            0.868825509907,
+            0.888873953302,
+            0.911126046698,
+            0.931174490093,
+            0.945048443395,
+            0.95,
+            0.945048443395,
+        ],
+        rtol=0,
+        atol=1e-11,
     )
 
 
 def test_one_cycle_three_phase_linear_cycles_adam_beta1():
-    lrs, betas = _lrs(lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, three_phase=True, anneal_strategy="linear"), 9, "adam")
+    lrs, betas = _lrs(
+        lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, three_phase=True, anneal_strategy="linear"), 9, "adam"
+    )
     np.testing.assert_allclose(
-        lrs, [0.004, 0.052, 0.1, 0.052, 0.004, 0.00320008, 0.00240016, 0.00160024, 0.00080032, 4e-07], rtol=0, atol=1e-11
+        lrs,
+        [0.004, 0.052, 0.1, 0.052, 0.004, 0.00320008, 0.00240016, 0.00160024, 0.00080032, 4e-07],
+        rtol=0,
+        atol=1e-11,
     )
     np.testing.assert_allclose(betas, [0.95, 0.9, 0.85, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95], rtol=0, atol=1e-11)
 
 
 def test_one_cycle_from_epochs_and_steps_per_epoch():
-    make = lambda o: OneCycleLR(o, max_lr=0.1, epochs=2, steps_per_epoch=4, pct_start=0.25, div_factor=10,
-                                final_div_factor=100, cycle_momentum=False)
+    make = lambda o: OneCycleLR(
+        o,
+        max_lr=0.1,
+        epochs=2,
+        steps_per_epoch=4,
+        pct_start=0.25,
+        div_factor=10,
+        final_div_factor=100,
+        cycle_momentum=False,
+    )
     lrs, momenta = _lrs(make, 7)
     np.testing.assert_allclose(
         lrs, [0.01, 0.1, 0.093307968919, 0.075025, 0.05005, 0.025075, 0.006792031081, 0.0001], rtol=0, atol=1e-11
@@ -243,13 +289,21 @@ def test_callback_events_describe_the_run():
     events = []
     trainer.fit(data, epochs=2, callback=events.append)
     assert [(e.kind, e.epoch, e.batch) for e in events] == [
-        ("batch", 1, 1), ("batch", 1, 2), ("batch", 1, 3), ("epoch", 1, 3),
-        ("batch", 2, 1), ("batch", 2, 2), ("batch", 2, 3), ("epoch", 2, 3),
+        ("batch", 1, 1),
+        ("batch", 1, 2),
+        ("batch", 1, 3),
+        ("epoch", 1, 3),
+        ("batch", 2, 1),
+        ("batch", 2, 2),
+        ("batch", 2, 3),
+        ("epoch", 2, 3),
     ]
     assert all(isinstance(e, TrainEvent) and e.epochs == 2 and e.batches == 3 for e in events)
     assert [e.samples for e in events[:4]] == [32, 64, 80, 80]
     batch_losses = [e.loss for e in events[:3]]
-    assert events[2].mean_loss == pytest.approx((32 * batch_losses[0] + 32 * batch_losses[1] + 16 * batch_losses[2]) / 80)
+    assert events[2].mean_loss == pytest.approx(
+        (32 * batch_losses[0] + 32 * batch_losses[1] + 16 * batch_losses[2]) / 80
+    )
     assert events[3].loss == pytest.approx(events[2].mean_loss) == pytest.approx(trainer.history["train_loss"][0])
     assert all(e.seconds > 0 for e in events) and events[1].seconds >= events[0].seconds
     assert events[3].metrics["train_accuracy"] == trainer.history["train_accuracy"][0]
@@ -372,8 +426,17 @@ def test_checkpoint_is_plain_npz_without_pickles(tmp_path):
     with np.load(path, allow_pickle=False) as archive:
         keys = set(archive.files)
         assert all(archive[key].dtype != object for key in keys)
-    assert {"model/0.weight", "model/0.bias", "model/2.weight", "optimizer/lr", "optimizer/0.momentum_buffer",
-            "meta/format", "meta/epoch", "meta/run_name", "meta/config/lr"} <= keys
+    assert {
+        "model/0.weight",
+        "model/0.bias",
+        "model/2.weight",
+        "optimizer/lr",
+        "optimizer/0.momentum_buffer",
+        "meta/format",
+        "meta/epoch",
+        "meta/run_name",
+        "meta/config/lr",
+    } <= keys
     assert zipfile.is_zipfile(path)
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"], "no temporary file left behind"
 
@@ -423,7 +486,9 @@ def test_checkpoint_errors_are_clear(tmp_path):
     np.save(tmp_path / "single.npy", np.zeros(3))
     with pytest.raises(ValueError, match="single array"):
         load_checkpoint(tmp_path / "single.npy", model)
-    np.savez(tmp_path / "pickled.npz", **{"meta/format": np.array(1), "model/weight": np.array([{"x": 1}], dtype=object)})
+    np.savez(
+        tmp_path / "pickled.npz", **{"meta/format": np.array(1), "model/weight": np.array([{"x": 1}], dtype=object)}
+    )
     with pytest.raises(ValueError, match="not a TinyTorch checkpoint .*allow_pickle"):
         load_checkpoint(tmp_path / "pickled.npz", model)
     np.save(tmp_path / "objects.npy", np.array([{"code": "evil"}], dtype=object), allow_pickle=True)

@@ -105,8 +105,12 @@ def _judge_crop(student, reference):
     padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     places = set()
     for i, crop in enumerate(out):
-        spots = [(top, left) for top in range(padded.shape[2] - size + 1) for left in range(padded.shape[3] - size + 1)
-                 if np.array_equal(padded[i, :, top : top + size, left : left + size], crop)]
+        spots = [
+            (top, left)
+            for top in range(padded.shape[2] - size + 1)
+            for left in range(padded.shape[3] - size + 1)
+            if np.array_equal(padded[i, :, top : top + size, left : left + size], crop)
+        ]
         if not spots:
             return f"crop {i} is not a {size}x{size} window of its zero-padded image"
         places.add(spots[0])

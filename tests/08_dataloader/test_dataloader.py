@@ -67,7 +67,7 @@ def test_array_datasets_are_gathered_with_one_index_per_batch():
     batches = list(loader)
     assert dataset.item_calls == 0, "no per-example access"
     assert [len(i) for i in dataset.batch_calls] == [32, 32, 32, 4], "one gather per batch"
-    for indices, (x, y) in zip(dataset.batch_calls, batches):
+    for indices, (_, y) in zip(dataset.batch_calls, batches):
         assert y.data.tolist() == indices.tolist()
 
 
@@ -201,7 +201,9 @@ def test_random_crop_takes_the_same_window_in_every_channel_and_its_own_per_imag
     padded = np.pad(images, ((0, 0), (0, 0), (2, 2), (2, 2)))
     offsets = set()
     for i in range(len(images)):
-        hits = [(y, x) for y in range(7) for x in range(7) if np.array_equal(crops[i], padded[i, :, y : y + 4, x : x + 4])]
+        hits = [
+            (y, x) for y in range(7) for x in range(7) if np.array_equal(crops[i], padded[i, :, y : y + 4, x : x + 4])
+        ]
         assert len(hits) == 1, f"image {i}: its crop is one window of its own padded image, all channels alike"
         offsets.add(hits[0])
     assert len(offsets) > 10, "offsets vary between images"

@@ -32,8 +32,10 @@ def output_size(rng):
     "conv_output_size for random sizes, kernels, strides and paddings."
     from tinytorch.core.spatial import conv_output_size
 
-    cases = [(int(rng.integers(5, 40)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3)))
-             for _ in range(12)]
+    cases = [
+        (int(rng.integers(5, 40)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3)))
+        for _ in range(12)
+    ]
     return {"sizes": np.array([conv_output_size(*case) for case in cases])}
 
 
@@ -45,8 +47,10 @@ def conv_loops(rng):
     stride, padding, kernel = _sizes(rng)
     x = rng.standard_normal((2, 2, int(rng.integers(4, 7)), int(rng.integers(4, 7))))
     weight, bias = rng.standard_normal((3, 2, kernel, kernel)), rng.standard_normal(3)
-    return {"with_bias": conv2d_loops(x, weight, bias, stride=stride, padding=padding),
-            "without_bias": conv2d_loops(x, weight, None, stride=stride, padding=padding)}
+    return {
+        "with_bias": conv2d_loops(x, weight, bias, stride=stride, padding=padding),
+        "without_bias": conv2d_loops(x, weight, None, stride=stride, padding=padding),
+    }
 
 
 @check()
@@ -56,7 +60,9 @@ def max_pool_loops(rng):
 
     kernel = int(rng.integers(2, 4))
     x = rng.standard_normal((2, 2, int(rng.integers(5, 8)), int(rng.integers(5, 8))))
-    return {"out": maxpool2d_loops(x, kernel, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, kernel // 2 + 1)))}
+    return {
+        "out": maxpool2d_loops(x, kernel, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, kernel // 2 + 1)))
+    }
 
 
 def _conv(rng, channels, out_channels, kernel, stride, padding, bias=True):
@@ -74,8 +80,10 @@ def conv_forward(rng):
     "Conv2d's output, with and without bias, stride and padding."
     stride, padding, kernel = _sizes(rng)
     x = _input(rng, (2, 3, int(rng.integers(5, 9)), int(rng.integers(5, 9))), grad=False)
-    return {"with_bias": _conv(rng, 3, 4, kernel, stride, padding)(x).data,
-            "without_bias": _conv(rng, 3, 4, kernel, stride, padding, bias=False)(x).data}
+    return {
+        "with_bias": _conv(rng, 3, 4, kernel, stride, padding)(x).data,
+        "without_bias": _conv(rng, 3, 4, kernel, stride, padding, bias=False)(x).data,
+    }
 
 
 @check(weight=2)
@@ -87,8 +95,12 @@ def conv_backward(rng):
     _backward(rng, layer(x))
     first = _conv(rng, 3, 2, kernel, stride, padding)  # an input that needs no gradient, like images
     _backward(rng, first(_input(rng, x.shape, grad=False)))
-    return {"dx": x.grad.data, "dweight": layer.weight.grad.data, "dbias": layer.bias.grad.data,
-            "first_dweight": first.weight.grad.data}
+    return {
+        "dx": x.grad.data,
+        "dweight": layer.weight.grad.data,
+        "dbias": layer.bias.grad.data,
+        "first_dweight": first.weight.grad.data,
+    }
 
 
 def _pool(rng, kind):
@@ -130,8 +142,14 @@ def batch_norm_training(rng):
     x = _input(rng, (4, 3, int(rng.integers(2, 5)), int(rng.integers(2, 5))))
     out = layer(x)
     _backward(rng, out)
-    return {"out": out.data, "running_mean": layer.running_mean.data, "running_var": layer.running_var.data,
-            "dx": x.grad.data, "dweight": layer.weight.grad.data, "dbias": layer.bias.grad.data}
+    return {
+        "out": out.data,
+        "running_mean": layer.running_mean.data,
+        "running_var": layer.running_var.data,
+        "dx": x.grad.data,
+        "dweight": layer.weight.grad.data,
+        "dbias": layer.bias.grad.data,
+    }
 
 
 @check()
@@ -158,8 +176,11 @@ def simple_cnn(rng):
         param.data[...] = rng.standard_normal(param.shape) * 0.1
     logits = model(_input(rng, (2, channels, 32, 32), grad=False))
     _backward(rng, logits)
-    return {"logits": logits.data, "count": count_parameters(model),
-            "grads": np.concatenate([p.grad.data.ravel() for _, p in model.named_parameters()])}
+    return {
+        "logits": logits.data,
+        "count": count_parameters(model),
+        "grads": np.concatenate([p.grad.data.ravel() for _, p in model.named_parameters()]),
+    }
 
 
 @check()
@@ -172,7 +193,9 @@ def receptive_field(rng):
     for _ in range(int(rng.integers(2, 6))):
         kind = int(rng.integers(0, 4))
         if kind == 0:
-            layers.append(Conv2d(1, 1, (int(rng.integers(1, 6)), int(rng.integers(1, 6))), stride=int(rng.integers(1, 3))))
+            layers.append(
+                Conv2d(1, 1, (int(rng.integers(1, 6)), int(rng.integers(1, 6))), stride=int(rng.integers(1, 3)))
+            )
         elif kind == 1:
             layers.append(MaxPool2d(int(rng.integers(2, 4))))
         elif kind == 2:

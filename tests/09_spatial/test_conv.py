@@ -27,6 +27,7 @@ def cf(array):
     """(N, H, W, C) -> (N, C, H, W)."""
     return array.transpose(0, 3, 1, 2)
 
+
 # (x shape, weight shape, stride, padding): channels 1..4, square and non-square, strides that do not divide.
 CONFIGS = [
     ((2, 3, 7, 7), (4, 3, 3, 3), (1, 1), (1, 1)),
@@ -156,4 +157,6 @@ def test_channels_last_memory_is_invisible():
     pooled, _ = maxpool2d_forward(cl(out.data), (2, 2), (2, 2), (0, 0))
     np.testing.assert_array_equal(cf(pooled), maxpool2d_loops(out.data, 2))
     second = Conv2d(4, 2, kernel_size=2)  # no padding: it reads the channels-last input in place
-    np.testing.assert_allclose(second(out).data, conv2d_loops(reference, second.weight.data, second.bias.data), atol=1e-5)
+    np.testing.assert_allclose(
+        second(out).data, conv2d_loops(reference, second.weight.data, second.bias.data), atol=1e-5
+    )

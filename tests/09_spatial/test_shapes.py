@@ -13,7 +13,9 @@ pytestmark = pytest.mark.m09
 # (kernel, stride, padding, height, width), square and non-square, including kernels as large as the input.
 CASES = [
     (k, s, p, h, w)
-    for k, s, p, (h, w) in itertools.product((1, 2, 3, 5, (3, 1), (2, 4)), (1, 2, 3, (2, 1)), (0, 1, 2, (1, 0)), ((5, 5), (8, 6), (11, 7)))
+    for k, s, p, (h, w) in itertools.product(
+        (1, 2, 3, 5, (3, 1), (2, 4)), (1, 2, 3, (2, 1)), (0, 1, 2, (1, 0)), ((5, 5), (8, 6), (11, 7))
+    )
 ]
 
 
@@ -39,7 +41,9 @@ def test_conv_shape_matches_formula(kernel, stride, padding, height, width):
     assert (conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)) == (oh, ow)
 
 
-@pytest.mark.parametrize("kernel, stride, padding, height, width", [c for c in CASES if max(pair(c[2])) <= min(pair(c[0])) // 2])
+@pytest.mark.parametrize(
+    "kernel, stride, padding, height, width", [c for c in CASES if max(pair(c[2])) <= min(pair(c[0])) // 2]
+)
 @pytest.mark.parametrize("pool", [MaxPool2d, AvgPool2d])
 def test_pool_shape_matches_formula(pool, kernel, stride, padding, height, width):
     (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
@@ -80,7 +84,9 @@ def test_conv_dtype_mismatch_is_an_error_not_an_upcast():
     assert Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4)))).dtype == np.float32
 
 
-@pytest.mark.parametrize("bad", [dict(kernel_size=0), dict(kernel_size=3, stride=0), dict(kernel_size=3, padding=-1), dict(kernel_size=(3,))])
+@pytest.mark.parametrize(
+    "bad", [dict(kernel_size=0), dict(kernel_size=3, stride=0), dict(kernel_size=3, padding=-1), dict(kernel_size=(3,))]
+)
 def test_conv_rejects_bad_settings(bad):
     with pytest.raises(ValueError):
         Conv2d(1, 1, **bad)

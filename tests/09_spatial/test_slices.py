@@ -11,9 +11,9 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from tinytorch.core import spatial
-from tinytorch.nn import engine
 from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from tinytorch.core.tensor import Tensor
+from tinytorch.nn import engine
 
 pytestmark = pytest.mark.m09
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,8 +93,13 @@ def test_importing_and_running_the_layers_leaves_blas_threads_as_they_were():
         "seen.append(blas())\n"
         "print(json.dumps(seen))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     before, after_import, after_layer = json.loads(result.stdout)
     assert before and before == [2] * len(before)

@@ -43,7 +43,11 @@ def test_max_and_average_pooling_values():
 def test_padding_counts_as_minus_infinity_for_max_and_zero_for_average():
     x = Tensor(-np.ones((1, 1, 2, 2), dtype=np.float32))
     assert MaxPool2d(2, stride=1, padding=1)(x).data[0, 0].tolist() == [[-1] * 3] * 3
-    assert AvgPool2d(2, stride=1, padding=1)(x).data[0, 0].tolist() == [[-0.25, -0.5, -0.25], [-0.5, -1, -0.5], [-0.25, -0.5, -0.25]]
+    assert AvgPool2d(2, stride=1, padding=1)(x).data[0, 0].tolist() == [
+        [-0.25, -0.5, -0.25],
+        [-0.5, -1, -0.5],
+        [-0.25, -0.5, -0.25],
+    ]
 
 
 def test_max_pool_ties_give_the_gradient_to_the_first_maximum_once():
@@ -85,7 +89,9 @@ def test_batchnorm_eval_uses_running_statistics():
     bn.eval()
     x = np.random.default_rng(1).standard_normal((3, 2, 2, 2)).astype(np.float32)
     y = bn(Tensor(x)).data
-    expected = (x - np.array([1.0, -2.0]).reshape(1, 2, 1, 1)) / np.sqrt(np.array([4.0, 0.25]).reshape(1, 2, 1, 1) + 1e-5)
+    expected = (x - np.array([1.0, -2.0]).reshape(1, 2, 1, 1)) / np.sqrt(
+        np.array([4.0, 0.25]).reshape(1, 2, 1, 1) + 1e-5
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bn(Tensor(x[:1])).data, y[:1], rtol=1e-6)  # one image alone: same answer
     assert bn.running_mean.data.tolist() == [1.0, -2.0], "eval mode never updates the statistics"
@@ -105,7 +111,10 @@ def test_batchnorm_buffers_are_saved_and_loaded():
 def test_simple_cnn_architecture():
     model = SimpleCNN()
     convs = [model.conv1, model.conv2]
-    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [(3, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (3, 32, (3, 3), (1, 1)),
+        (32, 64, (3, 3), (1, 1)),
+    ]
     assert (model.fc.in_features, model.fc.out_features) == (4096, 10)
     assert count_parameters(model) == (3 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (4096 * 10 + 10)
     assert SimpleCNN(num_classes=5, in_channels=1)(Tensor(np.zeros((2, 1, 32, 32)))).shape == (2, 5)
@@ -135,9 +144,16 @@ def test_a_cnn_with_batchnorm_learns_a_small_batch():
     """A few SGD steps on one batch drive the loss down: the whole stack learns together."""
     rng = np.random.default_rng(4)
     model = Sequential(
-        Conv2d(1, 8, 3, padding=1), BatchNorm2d(8), ReLU(), MaxPool2d(2),
-        Conv2d(8, 8, 3, padding=1), BatchNorm2d(8), ReLU(), AvgPool2d(2),
-        Flatten(), Linear(8 * 2 * 2, 3),
+        Conv2d(1, 8, 3, padding=1),
+        BatchNorm2d(8),
+        ReLU(),
+        MaxPool2d(2),
+        Conv2d(8, 8, 3, padding=1),
+        BatchNorm2d(8),
+        ReLU(),
+        AvgPool2d(2),
+        Flatten(),
+        Linear(8 * 2 * 2, 3),
     )
     x = Tensor(rng.standard_normal((12, 1, 8, 8)))
     y = Tensor(np.arange(12) % 3)

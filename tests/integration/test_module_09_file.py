@@ -48,8 +48,11 @@ def test_a_transposed_weight_gradient_fails_inline_and_is_named(course):
     path = course / SPATIAL
     reference = path.read_text(encoding="utf-8")
     try:
-        edit(path, ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)",
-             ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 1, 0)")
+        edit(
+            path,
+            ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)",
+            ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 1, 0)",
+        )
         result = run_module_file(course)
     finally:
         path.write_text(reference, encoding="utf-8")

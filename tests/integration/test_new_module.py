@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from course_copy import copy_course, tito
 
 pytestmark = pytest.mark.slow
@@ -20,8 +19,14 @@ pytestmark = pytest.mark.slow
 def pytest_in(root, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("TITO_COURSE_ROOT", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_new_module_is_scaffolded_completed_and_tested(tmp_path):

@@ -39,8 +39,12 @@ def fresh_venv(folder: Path) -> Path:
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
     python = folder / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     ours = [path for path in sys.path if path.endswith("site-packages") and os.path.isdir(os.path.join(path, "pip"))]
     (Path(site) / "borrowed.pth").write_text("\n".join(ours) + "\n")
     return python
@@ -49,7 +53,9 @@ def fresh_venv(folder: Path) -> Path:
 def run(python: Path, edition: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "TITO_COURSE_ROOT")}
     env.update(NO_COLOR="1", COLUMNS="200", TITO_NO_TUNING="1")
-    return subprocess.run([str(python), "-m", *args], cwd=edition, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(python), "-m", *args], cwd=edition, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_a_student_edition_installs_tests_and_completes_as_its_readme_says(tmp_path):
@@ -62,7 +68,9 @@ def test_a_student_edition_installs_tests_and_completes_as_its_readme_says(tmp_p
     assert install == 'pip install -e ".[dev]"' and test == "pytest"
 
     python = fresh_venv(tmp_path / "venv")
-    installed = run(python, edition, "pip", "install", "--no-build-isolation", "-e", ".[dev]")  # offline: borrowed build tools
+    installed = run(
+        python, edition, "pip", "install", "--no-build-isolation", "-e", ".[dev]"
+    )  # offline: borrowed build tools
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     fresh = run(python, edition, "pytest")

@@ -46,8 +46,11 @@ def test_with_module_01_stubbed_addition_reaches_module_01s_stub_with_and_withou
 
 
 def test_a_wrong_operator_in_module_01_fails_its_tests_and_a_milestone(course):
-    line = edit(course / "modules" / "01_tensor" / "tensor.py",
-                "return Tensor._wrap(self.data + other.data)", "return Tensor._wrap(self.data - other.data)")
+    line = edit(
+        course / "modules" / "01_tensor" / "tensor.py",
+        "return Tensor._wrap(self.data + other.data)",
+        "return Tensor._wrap(self.data - other.data)",
+    )
     assert line > 0
     assert tito(course, "export", "--all").returncode == 0
     tested = tito(course, "test", "01")
@@ -59,8 +62,11 @@ def test_a_wrong_operator_in_module_01_fails_its_tests_and_a_milestone(course):
 
 
 def test_a_planted_bug_is_reported_at_the_students_line(course):
-    line = edit(course / "modules" / "01_tensor" / "tensor.py",
-                "return Tensor._wrap(self.data * other.data)", "return Tensor._wrap(self.data * other.dat)")
+    line = edit(
+        course / "modules" / "01_tensor" / "tensor.py",
+        "return Tensor._wrap(self.data * other.data)",
+        "return Tensor._wrap(self.data * other.dat)",
+    )
     completed = tito(course, "module", "complete", "01")
     assert completed.returncode == 1
     assert f"modules/01_tensor/tensor.py:{line}" in completed.stdout + completed.stderr

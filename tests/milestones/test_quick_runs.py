@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -79,7 +78,9 @@ def quick_run(course, milestone_id, *options):
         assert_picture(folder / name, picture_size(milestone_id, name))
     assert f"Pictures in .tito/runs/{milestone_id}/{folder.name}/: " in result.output
     assert all(name in result.output for name in pictures)
-    assert record["config"]["quick"] is True and {"epochs", "batch_size", "lr", "seed", "dataset"} <= set(record["config"])
+    assert record["config"]["quick"] is True and {"epochs", "batch_size", "lr", "seed", "dataset"} <= set(
+        record["config"]
+    )
     return record
 
 
@@ -87,7 +88,14 @@ def quick_run(course, milestone_id, *options):
 def test_perceptron_quick(course):
     record = quick_run(course, "perceptron")
     assert 0.5 < record["metrics"]["test_accuracy"] <= 1.0
-    assert record["config"] == {"dataset": "points", "epochs": 1, "batch_size": 1, "lr": 0.1, "seed": 1957, "quick": True}
+    assert record["config"] == {
+        "dataset": "points",
+        "epochs": 1,
+        "batch_size": 1,
+        "lr": 0.1,
+        "seed": 1957,
+        "quick": True,
+    }
 
 
 @pytest.mark.milestone("xor")
@@ -116,7 +124,9 @@ def test_lenet_quick_on_mnist_t10k_files_alone(course, tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "mnist"
     folder.mkdir()
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gz(idx_bytes(rng.integers(0, 256, (50, 28, 28), dtype=np.uint8))))
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gz(idx_bytes(rng.integers(0, 256, (50, 28, 28), dtype=np.uint8)))
+    )
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gz(idx_bytes(rng.integers(0, 10, 50, dtype=np.uint8))))
     record = quick_run(course, "lenet", "--dataset", "mnist", "--data-dir", str(folder))
     assert record["config"]["dataset"] == "mnist"
@@ -125,7 +135,9 @@ def test_lenet_quick_on_mnist_t10k_files_alone(course, tmp_path):
 
 
 @pytest.mark.milestone("mlp")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 def test_a_diverging_trainer_stops_the_run_and_records_nothing(course):
     result = CliRunner().invoke(app, ["milestone", "run", "mlp", "--lr", "1e39", "--no-live"])
     assert result.exit_code == 1

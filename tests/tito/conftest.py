@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from course_builder import FixtureCourse, build_course
 
 
@@ -24,7 +23,6 @@ def fixture_course(tmp_path, monkeypatch) -> FixtureCourse:
     monkeypatch.chdir(fixture.root)
     monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
     return fixture
-
 
 
 @pytest.fixture

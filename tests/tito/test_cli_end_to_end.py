@@ -27,7 +27,10 @@ def test_complete_in_a_subprocess_records_and_leaves_no_stray_files(fixture_cour
     result = subprocess.run(
         [sys.executable, "-m", "tito", "module", "complete", "01"],
         cwd=copy / "modules" / "01_alpha",  # tito finds the course root by walking up
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Module 01_alpha completed." in result.stdout
@@ -37,16 +40,22 @@ def test_complete_in_a_subprocess_records_and_leaves_no_stray_files(fixture_cour
     assert record["modules"]["01"]["tests"]["passed"] == 2
     added = tree(copy) - before
     assert added == {
-        ".tito/progress.yaml", ".tito/progress.yaml.lock",
-        "tinytorch/_catalog.py", "tinytorch/core/__init__.py", "tinytorch/core/alpha.py",
+        ".tito/progress.yaml",
+        ".tito/progress.yaml.lock",
+        "tinytorch/_catalog.py",
+        "tinytorch/core/__init__.py",
+        "tinytorch/core/alpha.py",
     } - ({".tito/progress.yaml.lock"} - tree(copy))  # filelock may remove its lock file
     assert not (fixture_course.root / ".tito").exists()  # the original course was not touched
 
 
 def test_complete_of_an_unknown_module_exits_2_in_a_subprocess(fixture_course):
     result = subprocess.run(
-        [sys.executable, "-m", "tito", "module", "complete", "99"], cwd=fixture_course.root,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "tito", "module", "complete", "99"],
+        cwd=fixture_course.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "01_alpha, 02_beta" in result.stderr

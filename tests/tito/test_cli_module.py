@@ -105,7 +105,7 @@ def test_start_prints_the_file_the_objectives_and_the_next_command(fixture_cours
 
 def test_start_notebook_shows_a_notebook_error_and_exits_1(fixture_course, tito, monkeypatch):
     def refuse(module):
-        raise notebooks.NotebookError("jupytext is not installed: run `pip install -e \".[notebooks]\"`.")
+        raise notebooks.NotebookError('jupytext is not installed: run `pip install -e ".[notebooks]"`.')
 
     monkeypatch.setattr(notebooks, "create_notebook", refuse)
     result = tito("module", "start", "01", "--notebook")
@@ -115,7 +115,9 @@ def test_start_notebook_shows_a_notebook_error_and_exits_1(fixture_course, tito,
 
 def test_complete_calls_the_notebook_sync_first(fixture_course, tito, monkeypatch):
     seen = []
-    monkeypatch.setattr(notebooks, "sync_newer", lambda module: seen.append(module.id) or "Copied alpha.ipynb into alpha.py.")
+    monkeypatch.setattr(
+        notebooks, "sync_newer", lambda module: seen.append(module.id) or "Copied alpha.ipynb into alpha.py."
+    )
     result = tito("module", "complete", "01")
     assert result.exit_code == 0 and seen == ["01"]
     assert "Copied alpha.ipynb into alpha.py." in result.output

@@ -38,7 +38,9 @@ def test_doctor_outside_a_course_fails_with_the_reason(tmp_path, monkeypatch, ti
 
 
 def test_avx512_cpu_with_haswell_kernels_is_a_warning_naming_the_fix(monkeypatch):
-    monkeypatch.setattr(doctor, "blas_info", lambda: {"name": "scipy-openblas", "version": "0.3.31", "coretype": "Haswell"})
+    monkeypatch.setattr(
+        doctor, "blas_info", lambda: {"name": "scipy-openblas", "version": "0.3.31", "coretype": "Haswell"}
+    )
     monkeypatch.setattr(doctor, "cpu_has_avx512", lambda: True)
     blas, avx = doctor.check_blas()
     assert blas.status == "ok" and "core type Haswell" in blas.detail

@@ -33,7 +33,9 @@ GOOD_EVENT = "{at: '2025-01-31T09:00:00Z', event: module_started, module: '01'}"
 def record(schema="1", modules=None, milestones=None, history=None) -> bytes:
     """A progress file that is valid unless one part is replaced by a broken one."""
     modules = modules if modules is not None else "{'01': " + GOOD_MODULE + "}"
-    milestones = milestones if milestones is not None else "{first: {runs: 1, best: " + GOOD_RUN + ", last: " + GOOD_RUN + "}}"
+    milestones = (
+        milestones if milestones is not None else "{first: {runs: 1, best: " + GOOD_RUN + ", last: " + GOOD_RUN + "}}"
+    )
     history = history if history is not None else "[" + GOOD_EVENT + "]"
     return f"schema: {schema}\nmodules: {modules}\nmilestones: {milestones}\nhistory: {history}\n".encode()
 
@@ -51,7 +53,13 @@ def module(**changes) -> str:
 
 
 def run_entry(**changes) -> str:
-    fields = {"at": "'2025-01-31T11:00:00Z'", "achieved": "true", "metrics": "{test_accuracy: 0.95}", "seconds": "3.0", "run_dir": "r"}
+    fields = {
+        "at": "'2025-01-31T11:00:00Z'",
+        "achieved": "true",
+        "metrics": "{test_accuracy: 0.95}",
+        "seconds": "3.0",
+        "run_dir": "r",
+    }
     fields.update(changes)
     body = ", ".join(f"{key}: {value}" for key, value in fields.items() if value is not None)
     return "{first: {runs: 1, last: {" + body + "}}}"
@@ -64,27 +72,54 @@ RECOVER = "tito has not changed it"
 CONTENT_CASES = {
     "empty file": (b"", "progress.yaml is empty"),
     "binary bytes": (bytes(range(256)) * 4, "is not UTF-8 text (byte 0x80 at line 2, column 118)"),
-    "a NUL byte": (record().replace(b"schema: 1", b"schema: 1\x00"), "is not valid YAML (it holds the character U+0000, which YAML does not allow) at line 1"),
+    "a NUL byte": (
+        record().replace(b"schema: 1", b"schema: 1\x00"),
+        "is not valid YAML (it holds the character U+0000, which YAML does not allow) at line 1",
+    ),
     "UTF-16": (record().decode().encode("utf-16"), "is not UTF-8 text (byte 0xff at line 1, column 1)"),
-    "not a mapping": (b"just some words\n", "the file must be a mapping with schema, modules, milestones and history, not 'just some words'"),
+    "not a mapping": (
+        b"just some words\n",
+        "the file must be a mapping with schema, modules, milestones and history, not 'just some words'",
+    ),
     "a list": (b"- schema\n- modules\n", "the file must be a mapping"),
     "not YAML": (b"schema: 1\nmodules: {'01': [\n", "is not valid YAML"),
-    "an impossible date": (record(modules=module(started_at="2025-13-45")), "is not valid YAML (a value cannot be read: month must be in 1..12)"),
+    "an impossible date": (
+        record(modules=module(started_at="2025-13-45")),
+        "is not valid YAML (a value cannot be read: month must be in 1..12)",
+    ),
     "wrong schema": (record(schema="0"), "has schema 0; this tito reads schema 1"),
     "newer schema": (record(schema="2"), "has schema 2, newer than this tito understands (1); upgrade tito"),
     "modules not a mapping": (record(modules="[]"), "modules must be a mapping, not []"),
-    "module key not a string": (record(modules="{1: " + GOOD_MODULE + "}"), "modules has the key 1, which must be a quoted id like '01'"),
-    "bad status": (record(modules=module(status="done")), "modules['01'].status must be one of started, completed, not 'done'"),
+    "module key not a string": (
+        record(modules="{1: " + GOOD_MODULE + "}"),
+        "modules has the key 1, which must be a quoted id like '01'",
+    ),
+    "bad status": (
+        record(modules=module(status="done")),
+        "modules['01'].status must be one of started, completed, not 'done'",
+    ),
     "tests missing keys": (record(modules=module(tests="{failed: 0}")), "modules['01'].tests is missing 'passed'"),
     "tests with a non-int": (
         record(modules=module(tests="{passed: two, failed: 0, skipped: 0}")),
         "modules['01'].tests.passed must be a whole number >= 0, not 'two'",
     ),
-    "seconds not a number": (record(modules=module(seconds="fast")), "modules['01'].seconds must be a finite number >= 0, not 'fast'"),
-    "started_at not a string": (record(modules=module(started_at="5")), "modules['01'].started_at must be a quoted time"),
-    "completed_at an int": (record(modules=module(completed_at="20250131")), "modules['01'].completed_at must be a quoted time"),
+    "seconds not a number": (
+        record(modules=module(seconds="fast")),
+        "modules['01'].seconds must be a finite number >= 0, not 'fast'",
+    ),
+    "started_at not a string": (
+        record(modules=module(started_at="5")),
+        "modules['01'].started_at must be a quoted time",
+    ),
+    "completed_at an int": (
+        record(modules=module(completed_at="20250131")),
+        "modules['01'].completed_at must be a quoted time",
+    ),
     "milestone entry not a mapping": (record(milestones="{first: 3}"), "milestones['first'] must be a mapping, not 3"),
-    "run without metrics": (record(milestones=run_entry(metrics=None)), "milestones['first'].last is missing 'metrics'"),
+    "run without metrics": (
+        record(milestones=run_entry(metrics=None)),
+        "milestones['first'].last is missing 'metrics'",
+    ),
     "metrics not numbers": (
         record(milestones=run_entry(metrics="{test_accuracy: high}")),
         "milestones['first'].last.metrics['test_accuracy'] must be a number, not 'high'",
@@ -285,5 +320,11 @@ def test_aliases_that_expand_exponentially_are_refused_at_once(course):
         done = subprocess.run(
             [sys.executable, "-m", "tito", *command], cwd=course, env=env, capture_output=True, text=True, timeout=60
         )
-        _assert_refused(command, done.returncode, done.stdout + done.stderr, "history[0].laughs must be a text, a number", "`tito module status`")
+        _assert_refused(
+            command,
+            done.returncode,
+            done.stdout + done.stderr,
+            "history[0].laughs must be a text, a number",
+            "`tito module status`",
+        )
     assert snapshot(course) == before

@@ -14,11 +14,21 @@ def test_the_real_manifest_lists_the_course_in_order():
     course = load_course(REPO)
     assert course.edition == "reference"
     assert [m.name for m in course.modules] == [
-        "01_tensor", "02_activations", "03_layers", "04_losses", "05_autograd",
-        "06_optimizers", "07_training", "08_dataloader", "09_spatial",
+        "01_tensor",
+        "02_activations",
+        "03_layers",
+        "04_losses",
+        "05_autograd",
+        "06_optimizers",
+        "07_training",
+        "08_dataloader",
+        "09_spatial",
     ]
     assert [(ms.id, ms.year) for ms in course.milestones][:4] == [
-        ("perceptron", 1957), ("xor", 1969), ("mlp", 1986), ("lenet", 1998),
+        ("perceptron", 1957),
+        ("xor", 1969),
+        ("mlp", 1986),
+        ("lenet", 1998),
     ]
     assert course.milestones[-1].id == "cifar10"
     assert all(0 < ms.target.at_least <= 1 for ms in course.milestones)
@@ -78,9 +88,15 @@ def test_outside_a_course_the_error_says_where_to_run(tmp_path, monkeypatch):
 
 
 BAD_MANIFESTS = {
-    "invalid yaml": ("schema: 1\nedition: reference\nmodules: x: y\n", ":3: not valid YAML (mapping values are not allowed here)"),
+    "invalid yaml": (
+        "schema: 1\nedition: reference\nmodules: x: y\n",
+        ":3: not valid YAML (mapping values are not allowed here)",
+    ),
     "missing slug": ("edition: reference\nmodules:\n  - id: '01'\n    title: T\n", ":3: modules[0] is missing 'slug'"),
-    "unquoted id": ("edition: reference\nmodules:\n  - id: 1\n    slug: a\n    title: A\n", ':3: modules[0].id must be two digits in quotes, like "01", not 1'),
+    "unquoted id": (
+        "edition: reference\nmodules:\n  - id: 1\n    slug: a\n    title: A\n",
+        ':3: modules[0].id must be two digits in quotes, like "01", not 1',
+    ),
     "bad edition": ("edition: teacher\nmodules: []\n", ":1: edition must be one of reference, student"),
     "unknown requirement": (
         "edition: reference\nmodules:\n  - {id: '01', slug: a, title: A, requires: ['02']}\n",

@@ -14,9 +14,9 @@ import textwrap
 
 import pytest
 import yaml
+from course_builder import build_course
 from typer.testing import CliRunner
 
-from course_builder import build_course
 from tito import exporter
 from tito.cli import app
 from tito.progress_store import ProgressStore, file_hash
@@ -111,7 +111,9 @@ def state_in(line: str) -> str:
 
 def next_step(output: str) -> str:
     """What the last line tells the student to do: "start 01", "complete 02" or "milestone first"."""
-    match = re.search(r"`tito (?:module (start|complete) (\d\d)|milestone run (\w+))`", output.rstrip().splitlines()[-1])
+    match = re.search(
+        r"`tito (?:module (start|complete) (\d\d)|milestone run (\w+))`", output.rstrip().splitlines()[-1]
+    )
     assert match, output
     return f"{match[1]} {match[2]}" if match[1] else f"milestone {match[3]}"
 
@@ -214,4 +216,6 @@ def test_what_complete_unlocks_is_what_status_shows_changed(tmp_path, monkeypatc
     now_ready = before - locked()
     assert now_ready == {"03_gamma", "second"}
     assert "Unlocked  module 03_gamma, milestone second" in output
-    assert output.rstrip().endswith("Next: run `tito milestone run second`, or `tito module status` to see where you are.")
+    assert output.rstrip().endswith(
+        "Next: run `tito milestone run second`, or `tito module status` to see where you are."
+    )

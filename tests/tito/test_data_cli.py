@@ -42,7 +42,9 @@ def server(monkeypatch):
             srv.files[f"/mnist/{name}"] = data
         srv.files["/cifar/cifar-10-python.tar.gz"] = CIFAR.archive
         monkeypatch.setitem(registry.DATASETS, "mnist", mnist_dataset(srv.url + "/mnist", MNIST.files))
-        monkeypatch.setitem(registry.DATASETS, "cifar10", cifar_dataset(srv.url + "/cifar", CIFAR.archive, CIFAR.members))
+        monkeypatch.setitem(
+            registry.DATASETS, "cifar10", cifar_dataset(srv.url + "/cifar", CIFAR.archive, CIFAR.members)
+        )
         yield srv
 
 

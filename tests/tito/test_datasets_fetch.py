@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from dataset_fixtures import FileServer, closed_port_url, md5  # noqa: E402
 
 from tito.datasets import fetch as fetch_module  # noqa: E402
-from tito.datasets.fetch import fetch  # noqa: E402
 from tito.datasets.errors import ChecksumError, DownloadError  # noqa: E402
+from tito.datasets.fetch import fetch  # noqa: E402
 from tito.datasets.registry import Resource  # noqa: E402
 
 BODY = bytes(range(256)) * 64  # 16 KiB, small enough to halve four times
@@ -38,7 +38,9 @@ def get(res: Resource, dest: Path, **options) -> Path:
 
 def test_fetch_writes_the_verified_file_and_reports_progress(server, tmp_path):
     seen = []
-    dest = get(resource(server.url + "/data.bin"), tmp_path / "data.bin", on_bytes=lambda n, total: seen.append((n, total)))
+    dest = get(
+        resource(server.url + "/data.bin"), tmp_path / "data.bin", on_bytes=lambda n, total: seen.append((n, total))
+    )
     assert dest.read_bytes() == BODY
     assert seen[-1] == (len(BODY), len(BODY))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]  # no .part left behind

@@ -20,7 +20,10 @@ def test_mnist_has_the_four_official_files_and_their_well_known_md5s():
     }
     for resource in mnist.resources:
         assert any(url == f"http://yann.lecun.com/exdb/mnist/{resource.filename}" for url in resource.urls)
-    assert [r.filename for r in mnist.resources_for("test")] == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert [r.filename for r in mnist.resources_for("test")] == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
 
 
 def test_cifar10_is_the_official_python_tarball():

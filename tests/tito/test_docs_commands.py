@@ -128,7 +128,12 @@ def test_the_scan_finds_the_readme_commands():
 
 
 def test_a_wrong_command_is_caught():
-    for wrong in (["module", "finish", "01"], ["test", "--everything"], ["test", "01", "--timeout", "soon"], ["export", "01", "--al"]):
+    for wrong in (
+        ["module", "finish", "01"],
+        ["test", "--everything"],
+        ["test", "01", "--timeout", "soon"],
+        ["export", "01", "--al"],
+    ):
         with pytest.raises(AssertionError, match="does not parse"):
             parse(wrong)
     parse(["module", "complete", "01"])

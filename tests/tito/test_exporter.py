@@ -122,7 +122,9 @@ def test_cells_may_name_their_own_files_and_the_default_file_gathers_their_names
     assert "import" not in sizes.split("__all__")[1].split("def ")[0], "sizes.py uses none of the module's imports"
     assert "\nimport math\n" in area and "numpy" not in area and "import os" not in area, "only the imports it uses"
     assert "from tinytorch.nn.sizes import _half, alpha_double" in area, "a sibling's names are imported from it"
-    assert "from tinytorch.nn.area import circle" in gathered and "from tinytorch.nn.sizes import alpha_double" in gathered
+    assert (
+        "from tinytorch.nn.area import circle" in gathered and "from tinytorch.nn.sizes import alpha_double" in gathered
+    )
     assert "Hint" not in sizes and "It is one line" not in sizes and "SOLUTION" not in sizes
     assert (package / "nn" / "__init__.py").is_file()
     catalog = (package / "_catalog.py").read_text()

@@ -14,9 +14,9 @@ import sys
 import time
 
 import pytest
+from grading_helpers import grading_course, processes_with, read_csv, reasons, submit, submit_files
 from typer.testing import CliRunner
 
-from grading_helpers import grading_course, processes_with, read_csv, reasons, submit, submit_files
 from tito.cli import app
 from tito.grading.runner import GradingError, find_module_file, grade_students
 from tito.grading.submissions import grade_submissions
@@ -49,7 +49,10 @@ def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
     ]
     bob = (out / "reports" / "bob.md").read_text()
     assert "## 01_calc: 0.400 (2 of 5 points, 2 of 4 checks passed)" in bob
-    assert "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError: TinyTorch 01: implement mul." in bob
+    assert (
+        "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError: TinyTorch 01: implement mul."
+        in bob
+    )
     assert "- `divides`, 2 points (div(a, b) divides)" in bob and "`adds`" not in bob
     assert "graded on the reference 01_calc" in bob  # module 02 builds on the reference calc, not bob's
     assert "a mistake costs marks only in the module where it is" in bob
@@ -76,9 +79,15 @@ def test_the_unchanged_starter_scores_zero_without_running(tmp_path, course):
     from tito.release import build_student_edition
 
     build_student_edition(course, release)
-    folder = submit_files(tmp_path / "subs", "erin", release / "modules" / "01_calc" / "calc.py",
-                          release / "modules" / "02_stats" / "stats.py")
-    (folder / "calc.py").write_text((folder / "calc.py").read_text().replace("# %% [markdown]", "# %% [markdown]\n# my notes"))
+    folder = submit_files(
+        tmp_path / "subs",
+        "erin",
+        release / "modules" / "01_calc" / "calc.py",
+        release / "modules" / "02_stats" / "stats.py",
+    )
+    (folder / "calc.py").write_text(
+        (folder / "calc.py").read_text().replace("# %% [markdown]", "# %% [markdown]\n# my notes")
+    )
 
     (erin,) = grade_students(course, [("erin", folder)], timeout=TIMEOUT)
 
@@ -103,8 +112,9 @@ def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):
     subs = tmp_path / "subs"
     loop, stubborn = submit(subs, "loop", "loop"), submit(subs, "stubborn", "stubborn")
 
-    looped, held = grade_students(course, [("loop", loop), ("stubborn", stubborn)], modules=[course.module("01")],
-                                  timeout=4, workers=2)
+    looped, held = grade_students(
+        course, [("loop", loop), ("stubborn", stubborn)], modules=[course.module("01")], timeout=4, workers=2
+    )
 
     assert looped.modules[0].score == pytest.approx(0.6)  # its own 3 s limit stopped div, the run went on
     assert reasons(looped.modules[0])["divides"] == "did not finish within 3 s"
@@ -116,8 +126,12 @@ def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):
 
 def test_module_files_are_found_in_each_layout_and_symlinks_are_not(tmp_path, course):
     module = course.module("01")
-    for student, relative in {"copy": "modules/01_calc/calc.py", "folder": "01_calc/calc.py",
-                              "flat": "calc.py", "named": "01_calc.py"}.items():
+    for student, relative in {
+        "copy": "modules/01_calc/calc.py",
+        "folder": "01_calc/calc.py",
+        "flat": "calc.py",
+        "named": "01_calc.py",
+    }.items():
         path = tmp_path / student / relative
         path.parent.mkdir(parents=True)
         path.write_text("x = 1\n")
@@ -143,8 +157,9 @@ def test_grade_command_writes_grades_and_prints_a_summary(tmp_path, course, monk
     submit_files(tmp_path / "subs", "alice", course.module("01").source)
     monkeypatch.chdir(course.root)
     monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
-    result = CliRunner().invoke(app, ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades"),
-                                      "--module", "01", "--timeout", "20"])
+    result = CliRunner().invoke(
+        app, ["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades"), "--module", "01", "--timeout", "20"]
+    )
     assert result.exit_code == 0, result.output
     assert "alice: 01 1.00" in result.output
     assert read_csv(tmp_path / "grades" / "grades.csv")[1] == ["alice", "01_calc", "1.000", "4", "0"]
@@ -179,20 +194,25 @@ def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, c
     subs = tmp_path / "subs"
     submit_files(subs, "alice", course.module("01").source)
     own = submit_files(subs, "mallory", course.module("01").source)
-    (own / "calc.py").write_text((own / "calc.py").read_text().replace(
-        "    return np.add(a, b)", "    ctypes.CDLL('libc.so.6')\n    return np.add(a, b)"))
+    (own / "calc.py").write_text(
+        (own / "calc.py")
+        .read_text()
+        .replace("    return np.add(a, b)", "    ctypes.CDLL('libc.so.6')\n    return np.add(a, b)")
+    )
     out = tmp_path / "grades"
 
-    alice, mallory = grade_submissions(course, subs, out, modules=[course.module("01")], timeout=TIMEOUT,
-                                       sandbox=False)
+    alice, mallory = grade_submissions(course, subs, out, modules=[course.module("01")], timeout=TIMEOUT, sandbox=False)
 
     for name in ("alice", "mallory"):
-        assert "graded WITHOUT the operating-system sandbox (--no-sandbox)" in (out / "reports" / f"{name}.md").read_text()
+        assert (
+            "graded WITHOUT the operating-system sandbox (--no-sandbox)" in (out / "reports" / f"{name}.md").read_text()
+        )
     assert alice.modules[0].score == 1.0 and alice.modules[0].refusals == []  # the course's own ctypes call
     assert mallory.modules[0].score == pytest.approx(0.8)
     assert mallory.modules[0].refusals == [
         "tito grade guard refused loading C code through ctypes: submissions may not do this while being graded "
-        "(at: ctypes.CDLL('libc.so.6'))"]
+        "(at: ctypes.CDLL('libc.so.6'))"
+    ]
 
 
 def test_stopping_the_grader_stops_its_runs_and_removes_its_copies(tmp_path, course):
@@ -202,9 +222,23 @@ def test_stopping_the_grader_stops_its_runs_and_removes_its_copies(tmp_path, cou
     env = {k: v for k, v in os.environ.items() if k != "TITO_COURSE_ROOT"}
     env["TMPDIR"] = str(temp)
     grader = subprocess.Popen(
-        [sys.executable, "-m", "tito", "grade", str(tmp_path / "subs"), "--out", str(tmp_path / "grades"),
-         "--module", "01", "--timeout", "300"],
-        cwd=course.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "tito",
+            "grade",
+            str(tmp_path / "subs"),
+            "--out",
+            str(tmp_path / "grades"),
+            "--module",
+            "01",
+            "--timeout",
+            "300",
+        ],
+        cwd=course.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while not list(temp.glob("tito-grade-*/runs/stubborn/01_calc/package")):  # the run has started

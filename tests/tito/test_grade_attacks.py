@@ -22,8 +22,8 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from grading_helpers import grading_course, processes_with, reasons, snapshot, submit, submit_files
+
 from tito.grading.submissions import grade_submissions
 
 TIMEOUT = 20.0
@@ -40,14 +40,21 @@ def scene(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "sentinel.txt").write_text("still here")
-    places = {"COURSE": course.root, "OTHER_FILE": alice / "calc.py", "OUTSIDE": outside,
-              "SENTINEL": outside / "sentinel.txt", "MARKER": str(700000 + os.getpid() % 100000),
-              "GRADER_PID": os.getpid()}
+    places = {
+        "COURSE": course.root,
+        "OTHER_FILE": alice / "calc.py",
+        "OUTSIDE": outside,
+        "SENTINEL": outside / "sentinel.txt",
+        "MARKER": str(700000 + os.getpid() % 100000),
+        "GRADER_PID": os.getpid(),
+    }
     return course, subs, places
 
 
 def _grade(course, subs, out, module="01", **options):
-    grades = grade_submissions(course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2, **options)
+    grades = grade_submissions(
+        course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2, **options
+    )
     return {grade.name: grade.modules[0] for grade in grades}
 
 
@@ -127,16 +134,20 @@ def test_resource_bombs_hit_the_run_limits_and_leave_nothing(tmp_path, scene):
 def test_course_code_in_an_error_message_is_withheld(tmp_path, scene):
     course, subs, places = scene
     quoter = submit_files(subs, "quoter", course.module("02").source)
-    (quoter / "stats.py").write_text((quoter / "stats.py").read_text().replace(
-        "    total = 0.0\n",
-        "    import tinytorch.core.calc as calc\n"
-        "    code = open(calc.__file__).read().split('# tito line map')[0]  # the code, not its line map\n"
-        "    raise RuntimeError(' '.join(code.split())[-120:])\n"))
+    (quoter / "stats.py").write_text(
+        (quoter / "stats.py")
+        .read_text()
+        .replace(
+            "    total = 0.0\n",
+            "    import tinytorch.core.calc as calc\n"
+            "    code = open(calc.__file__).read().split('# tito line map')[0]  # the code, not its line map\n"
+            "    raise RuntimeError(' '.join(code.split())[-120:])\n",
+        )
+    )
 
     graded = _grade(course, subs, tmp_path / "grades", module="02")
 
-    assert reasons(graded["quoter"])["averages"] == (
-        "raised (the message quoted the course's code and is not shown)")
+    assert reasons(graded["quoter"])["averages"] == ("raised (the message quoted the course's code and is not shown)")
     report = (tmp_path / "grades" / "reports" / "quoter.md").read_text()
     assert "np.divide(a, b)" not in report and "np.multiply" not in report
     assert graded["alice"].score == 0.0  # alice sent no stats.py
@@ -145,14 +156,20 @@ def test_course_code_in_an_error_message_is_withheld(tmp_path, scene):
 def test_flooding_the_results_channel_is_cut_off(tmp_path, scene):
     course, subs, places = scene
     flooder = submit_files(subs, "flooder", course.module("01").source)
-    (flooder / "calc.py").write_text((flooder / "calc.py").read_text().replace(
-        "def add(a, b):",
-        "for _fd in range(3, 1024):  # the channel is among them\n"
-        "    try:\n"
-        "        os.write(_fd, bytes(20 * 2**20))\n"
-        "    except OSError:\n"
-        "        pass\n\n\n"
-        "def add(a, b):").replace("import ctypes\n", "import ctypes\nimport os\n"))
+    (flooder / "calc.py").write_text(
+        (flooder / "calc.py")
+        .read_text()
+        .replace(
+            "def add(a, b):",
+            "for _fd in range(3, 1024):  # the channel is among them\n"
+            "    try:\n"
+            "        os.write(_fd, bytes(20 * 2**20))\n"
+            "    except OSError:\n"
+            "        pass\n\n\n"
+            "def add(a, b):",
+        )
+        .replace("import ctypes\n", "import ctypes\nimport os\n")
+    )
 
     graded = _grade(course, subs, tmp_path / "grades")
 

@@ -11,8 +11,8 @@ import ast
 import shutil
 
 import pytest
-
 from grading_helpers import REPO, reasons
+
 from tito.course import load_course
 from tito.grading.kit import build_kit
 from tito.grading.runner import grade_students
@@ -51,13 +51,16 @@ def test_reference_scores_one_starter_zero_and_a_bug_costs_its_own_module(course
     starter = tmp_path / "starter"
     shutil.copytree(kit.root / "edition" / "modules", starter)
 
-    graded = grade_students(course, [("reference", reference), ("buggy", buggy), ("starter", starter)],
-                            kit=kit, workers=2)
+    graded = grade_students(
+        course, [("reference", reference), ("buggy", buggy), ("starter", starter)], kit=kit, workers=2
+    )
 
     scores = {grade.name: {item.module.id: round(item.score, 3) for item in grade.modules} for grade in graded}
     assert scores["reference"] == {m.id: 1.0 for m in course.modules}
     assert scores["starter"] == {m.id: 0.0 for m in course.modules}
-    assert {k: v for k, v in scores["buggy"].items() if k != "03"} == {m.id: 1.0 for m in course.modules if m.id != "03"}
+    assert {k: v for k, v in scores["buggy"].items() if k != "03"} == {
+        m.id: 1.0 for m in course.modules if m.id != "03"
+    }
     assert scores["buggy"]["03"] < 1.0
     failed = {name for name, why in reasons(graded[1].modules[2]).items() if why}
     assert failed == {"linear_forward", "sequential"}
@@ -104,8 +107,9 @@ def test_blanking_any_solution_block_lowers_its_module_score(course, kit, tmp_pa
 
 def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(course, kit, tmp_path):
     reference = _files(tmp_path / "reference", course)
-    (graded,) = grade_students(course, [("reference", reference)], modules=[course.module("09")], kit=kit,
-                               sandbox=False)
+    (graded,) = grade_students(
+        course, [("reference", reference)], modules=[course.module("09")], kit=kit, sandbox=False
+    )
     (spatial,) = graded.modules
     assert spatial.score == 1.0
     assert spatial.refusals == []  # module 09's own ctypes call is given code

@@ -11,9 +11,9 @@ import sys
 import zipfile
 
 import pytest
+from grading_helpers import REPO
 from typer.testing import CliRunner
 
-from grading_helpers import REPO
 from tito.cli import app
 
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
@@ -22,14 +22,34 @@ VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 def validate(results: dict) -> None:
     """Gradescope's documented results.json format (the fields this autograder writes, and their types)."""
     assert isinstance(results, dict)
-    assert set(results) <= {"score", "execution_time", "output", "output_format", "visibility", "stdout_visibility",
-                            "extra_data", "tests", "leaderboard"}
+    assert set(results) <= {
+        "score",
+        "execution_time",
+        "output",
+        "output_format",
+        "visibility",
+        "stdout_visibility",
+        "extra_data",
+        "tests",
+        "leaderboard",
+    }
     assert isinstance(results["score"], (int, float)) and isinstance(results["output"], str)
     assert isinstance(results.get("execution_time", 0), int)
     assert results.get("stdout_visibility", "visible") in VISIBILITY
     for test in results["tests"]:
-        assert set(test) <= {"score", "max_score", "status", "name", "name_format", "number", "output",
-                             "output_format", "tags", "visibility", "extra_data"}
+        assert set(test) <= {
+            "score",
+            "max_score",
+            "status",
+            "name",
+            "name_format",
+            "number",
+            "output",
+            "output_format",
+            "tags",
+            "visibility",
+            "extra_data",
+        }
         assert isinstance(test["name"], str) and isinstance(test["output"], str) and isinstance(test["number"], str)
         assert isinstance(test["score"], (int, float)) and isinstance(test["max_score"], (int, float))
         assert 0 <= test["score"] <= test["max_score"]
@@ -44,8 +64,10 @@ def autograder(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        result = CliRunner().invoke(app, ["release", "gradescope", str(out), "--module", "01", "--module", "03",
-                                          "--module", "05", "--points", "5"])
+        result = CliRunner().invoke(
+            app,
+            ["release", "gradescope", str(out), "--module", "01", "--module", "03", "--module", "05", "--points", "5"],
+        )
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output
@@ -67,10 +89,15 @@ def _run_autograder(source, root, files):
     (root / "submission").mkdir()
     for name, text in files.items():
         (root / "submission" / name).write_text(text, encoding="utf-8")
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "AUTOGRADER_ROOT": str(root),
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+    }
     env.pop("TITO_COURSE_ROOT", None)
-    done = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     validate(results)
@@ -89,8 +116,10 @@ def test_run_autograder_scores_reference_starter_and_a_one_bug_submission(autogr
     reference = _run_autograder(autograder, tmp_path / "reference", _module_texts())
     assert reference["score"] == 15.0
     assert [(t["name"], t["score"], t["max_score"], t["status"]) for t in reference["tests"]] == [
-        ("Module 01: Tensor", 5.0, 5.0, "passed"), ("Module 03: Layers", 5.0, 5.0, "passed"),
-        ("Module 05: Autograd", 5.0, 5.0, "passed")]
+        ("Module 01: Tensor", 5.0, 5.0, "passed"),
+        ("Module 03: Layers", 5.0, 5.0, "passed"),
+        ("Module 05: Autograd", 5.0, 5.0, "passed"),
+    ]
 
     starter = _run_autograder(autograder, tmp_path / "starter", {})
     assert starter["score"] == 0.0 and [t["score"] for t in starter["tests"]] == [0.0, 0.0, 0.0]
@@ -116,8 +145,9 @@ def test_a_container_without_bubblewrap_grades_behind_the_guard_and_says_so(auto
     shutil.copy(REPO / "modules" / "01_tensor" / "tensor.py", root / "submission" / "tensor.py")
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": str(tools)}
     env.pop("TITO_COURSE_ROOT", None)
-    done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "grading behind the in-process guard instead" in done.stdout  # for the instructor's log
     results = json.loads((root / "results" / "results.json").read_text())

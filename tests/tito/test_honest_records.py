@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from course_builder import module_text, package_test_text
+from course_builder import module_text
 
 from tito.processes import descendants
 
@@ -106,8 +106,13 @@ def test_a_signal_to_tito_ends_its_test_processes_and_removes_its_temp_folder(fi
     env = {**os.environ, "TMPDIR": str(temp), "NO_COLOR": "1"}
     env.pop("TITO_COURSE_ROOT", None)
     tito = subprocess.Popen(
-        [sys.executable, "-m", "tito", "module", "complete", "01"], cwd=fixture_course.root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", "tito", "module", "complete", "01"],
+        cwd=fixture_course.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     children: list[int] = []
@@ -145,7 +150,9 @@ def test_a_module_may_not_export_over_another_modules_file(fixture_course, tito)
 
 def test_a_module_may_not_export_over_a_hand_written_file(fixture_course, tito):
     fixture_course.write("tinytorch/core/gamma.py", "# written by hand\nVALUE = 1\n")
-    text = fixture_course.module_file("01").read_text().replace("#| default_exp core.alpha", "#| default_exp core.gamma")
+    text = (
+        fixture_course.module_file("01").read_text().replace("#| default_exp core.alpha", "#| default_exp core.gamma")
+    )
     fixture_course.write("modules/01_alpha/alpha.py", text)
     before = snapshot(fixture_course.root)
     refused(tito("export", "01"), "tinytorch/core/gamma.py was written by hand")
@@ -161,7 +168,8 @@ def _latin1(fixture_course) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [("module", "complete", "01"), ("export", "01"), ("test", "01"), ("export", "--check"), ("export", "--all")]
+    "command",
+    [("module", "complete", "01"), ("export", "01"), ("test", "01"), ("export", "--check"), ("export", "--all")],
 )
 def test_a_byte_that_is_not_utf8_is_one_line_naming_file_line_and_column(fixture_course, tito, command):
     _latin1(fixture_course)

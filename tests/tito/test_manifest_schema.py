@@ -76,11 +76,17 @@ def edit_manifest(fixture, old: str, new: str) -> None:
 # --- bytes that are not a manifest ---------------------------------------------------------------
 
 BINARY = {
-    "random bytes": (bytes([0x8B, 0x1F, 0x00, 0xFF, 0x10, 0x80]) * 50, "is not UTF-8 text (byte 0x8b at line 1, column 1)"),
+    "random bytes": (
+        bytes([0x8B, 0x1F, 0x00, 0xFF, 0x10, 0x80]) * 50,
+        "is not UTF-8 text (byte 0x8b at line 1, column 1)",
+    ),
     "UTF-16": ("schema: 1\nedition: reference\n".encode("utf-16"), "is not UTF-8 text (byte 0xff at line 1, column 1)"),
     "a NUL byte": (b"schema: 1\nedition: reference\x00\n", ":2: not valid YAML (it holds the character U+0000"),
     "empty": (b"", ":1: the manifest is empty"),
-    "an impossible date": (b"schema: 1\nedition: 2025-02-30\n", ":1: not valid YAML (a value cannot be read: day is out of range for month)"),
+    "an impossible date": (
+        b"schema: 1\nedition: 2025-02-30\n",
+        ":1: not valid YAML (a value cannot be read: day is out of range for month)",
+    ),
 }
 
 
@@ -109,7 +115,12 @@ def test_a_fifo_in_place_of_the_manifest_is_refused_without_waiting_on_it(course
     env = {k: v for k, v in os.environ.items() if k != "TITO_COURSE_ROOT"}
     for command in (("module", "status"), ("system", "doctor")):
         done = subprocess.run(
-            [sys.executable, "-m", "tito", *command], cwd=course.root, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "tito", *command],
+            cwd=course.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 1, done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
@@ -129,10 +140,26 @@ def test_a_folder_in_place_of_the_manifest_is_named_not_skipped(course, tito):
 # --- unknown keys and wrong types ----------------------------------------------------------------
 
 UNKNOWN_KEYS = {
-    "require in a module": ("  requires:\n  - '01'\n", "  require:\n  - '01'\n", "modules[1].require is not a known key (did you mean 'requires'?)"),
-    "milestone at top level": ("milestones:\n", "milestone:\n", "milestone is not a known key (did you mean 'milestones'?)"),
-    "atleast in a target": ("at_least: 0.9", "atleast: 0.9", "milestones[0].target.atleast is not a known key (did you mean 'at_least'?)"),
-    "a key like nothing known": ("  hours: 1\n", "  hours: 1\n  colour: red\n", "modules[0].colour is not a known key (the known keys are id, slug, title"),
+    "require in a module": (
+        "  requires:\n  - '01'\n",
+        "  require:\n  - '01'\n",
+        "modules[1].require is not a known key (did you mean 'requires'?)",
+    ),
+    "milestone at top level": (
+        "milestones:\n",
+        "milestone:\n",
+        "milestone is not a known key (did you mean 'milestones'?)",
+    ),
+    "atleast in a target": (
+        "at_least: 0.9",
+        "atleast: 0.9",
+        "milestones[0].target.atleast is not a known key (did you mean 'at_least'?)",
+    ),
+    "a key like nothing known": (
+        "  hours: 1\n",
+        "  hours: 1\n  colour: red\n",
+        "modules[0].colour is not a known key (the known keys are id, slug, title",
+    ),
 }
 
 
@@ -154,16 +181,52 @@ def test_an_unknown_key_is_an_error_naming_it_its_line_and_the_nearest_known_key
 
 
 WRONG_TYPES = {
-    "hours in words": ("  hours: 1\n", "  hours: three\n", "modules[0].hours must be a finite number >= 0, not 'three'"),
-    "timeout zero": ("  hours: 1\n", "  hours: 1\n  timeout: 0\n", "modules[0].timeout must be a finite number > 0, not 0"),
-    "timeout negative": ("  hours: 1\n", "  hours: 1\n  timeout: -5\n", "modules[0].timeout must be a finite number > 0, not -5"),
-    "timeout infinite": ("  hours: 1\n", "  hours: 1\n  timeout: .inf\n", "modules[0].timeout must be a finite number > 0, not inf"),
-    "timeout quoted": ("  hours: 1\n", "  hours: 1\n  timeout: '10'\n", "modules[0].timeout must be a finite number > 0, not '10'"),
-    "requires as text": ("  requires:\n  - '01'\n", "  requires: '01'\n", "modules[1].requires must be a list of quoted ids"),
-    "requires an unquoted id": ("  requires:\n  - '01'\n", "  requires:\n  - 1\n", "modules[1].requires[0] must be a quoted id"),
+    "hours in words": (
+        "  hours: 1\n",
+        "  hours: three\n",
+        "modules[0].hours must be a finite number >= 0, not 'three'",
+    ),
+    "timeout zero": (
+        "  hours: 1\n",
+        "  hours: 1\n  timeout: 0\n",
+        "modules[0].timeout must be a finite number > 0, not 0",
+    ),
+    "timeout negative": (
+        "  hours: 1\n",
+        "  hours: 1\n  timeout: -5\n",
+        "modules[0].timeout must be a finite number > 0, not -5",
+    ),
+    "timeout infinite": (
+        "  hours: 1\n",
+        "  hours: 1\n  timeout: .inf\n",
+        "modules[0].timeout must be a finite number > 0, not inf",
+    ),
+    "timeout quoted": (
+        "  hours: 1\n",
+        "  hours: 1\n  timeout: '10'\n",
+        "modules[0].timeout must be a finite number > 0, not '10'",
+    ),
+    "requires as text": (
+        "  requires:\n  - '01'\n",
+        "  requires: '01'\n",
+        "modules[1].requires must be a list of quoted ids",
+    ),
+    "requires an unquoted id": (
+        "  requires:\n  - '01'\n",
+        "  requires:\n  - 1\n",
+        "modules[1].requires[0] must be a quoted id",
+    ),
     "year as text": ("year: 1957", "year: '1957'", "milestones[0].year must be a whole number, not '1957'"),
-    "target in words": ("at_least: 0.9", "at_least: high", "milestones[0].target.at_least must be a number, not 'high'"),
-    "an edition not known": ("edition: reference", "edition: teacher", "edition must be one of reference, student, not 'teacher'"),
+    "target in words": (
+        "at_least: 0.9",
+        "at_least: high",
+        "milestones[0].target.at_least must be a number, not 'high'",
+    ),
+    "an edition not known": (
+        "edition: reference",
+        "edition: teacher",
+        "edition must be one of reference, student, not 'teacher'",
+    ),
     "a non-ASCII slug": ("slug: alpha", "slug: alphä", "modules[0].slug must be a lower-case ASCII Python name"),
     "a boolean title": ("title: Alpha", "title: yes", "modules[0].title must be a text, not True"),
 }
@@ -230,8 +293,12 @@ def test_in_a_student_edition_a_missing_module_folder_is_brought_back_by_reset(c
     shutil.rmtree(edition / "modules" / "02_beta")
     result = tito("module", "status")
     assert result.exit_code == 1
-    assert_one_line(result.output, "modules/02_beta/ is missing", "bring its starting file back with `tito module reset 02 --yes`")
+    assert_one_line(
+        result.output, "modules/02_beta/ is missing", "bring its starting file back with `tito module reset 02 --yes`"
+    )
     reset = tito("module", "reset", "02", "--yes")
     assert reset.exit_code == 0, reset.output
-    assert (edition / "modules/02_beta/beta.py").read_bytes() == (edition / ".tito/starter/02_beta/beta.py").read_bytes()
+    assert (edition / "modules/02_beta/beta.py").read_bytes() == (
+        edition / ".tito/starter/02_beta/beta.py"
+    ).read_bytes()
     assert tito("module", "status").exit_code == 0

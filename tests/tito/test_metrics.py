@@ -50,4 +50,7 @@ def test_the_target_the_display_and_the_script_log_say_the_same_figure(capsys):
     assert "test 99.2%" in figures_line(0.1, {"train_accuracy": 0.98, "test_accuracy": 0.9917}, 80)
     print_progress("epoch", epoch=1, loss=0.25, train_accuracy=0.98, test_accuracy=0.9917)
     print_result({"test_accuracy": 0.9917})
-    assert capsys.readouterr().out.splitlines() == ["epoch 1  loss 0.2500  train 98%  test 99.17%", "test accuracy 99.17%"]
+    assert capsys.readouterr().out.splitlines() == [
+        "epoch 1  loss 0.2500  train 98%  test 99.17%",
+        "test accuracy 99.17%",
+    ]

@@ -15,8 +15,19 @@ from tito.milestones.events import NonFiniteLoss, Progress
 
 def train_event(kind, epoch, batch, samples, loss, metrics=None):
     """Shaped like tinytorch.core.training.TrainEvent (module 07), without importing it."""
-    return SimpleNamespace(kind=kind, epoch=epoch, epochs=2, batch=batch, batches=3, loss=loss, mean_loss=loss,
-                           samples=samples, seconds=0.1, lr=0.01, metrics=metrics or {})
+    return SimpleNamespace(
+        kind=kind,
+        epoch=epoch,
+        epochs=2,
+        batch=batch,
+        batches=3,
+        loss=loss,
+        mean_loss=loss,
+        samples=samples,
+        seconds=0.1,
+        lr=0.01,
+        metrics=metrics or {},
+    )
 
 
 def test_progress_understands_trainer_events():

@@ -85,7 +85,9 @@ def test_predictions_of_colour_images_with_class_names(tmp_path):
     labels = RNG.integers(0, 10, 200)
     predicted = np.where(np.arange(200) % 7 == 0, (labels + 1) % 10, labels)
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    path = plots.predictions(tmp_path / "predictions.png", TITLE, RNG.uniform(size=(200, 3, 32, 32)), predicted, labels, names)
+    path = plots.predictions(
+        tmp_path / "predictions.png", TITLE, RNG.uniform(size=(200, 3, 32, 32)), predicted, labels, names
+    )
     assert_picture(path, plots.SIZES["predictions"])
 
 
@@ -121,7 +123,14 @@ def boundary_panel(flip: bool = False) -> dict:
     classes = (xs[None, :] + ys[:, None] > 0).astype(int)
     points = RNG.uniform(-1, 1, (60, 2))
     labels = (points.sum(axis=1) > 0).astype(int)
-    return {"xs": xs, "ys": ys, "classes": 1 - classes if flip else classes, "points": points, "labels": labels, "title": "a line"}
+    return {
+        "xs": xs,
+        "ys": ys,
+        "classes": 1 - classes if flip else classes,
+        "points": points,
+        "labels": labels,
+        "title": "a line",
+    }
 
 
 def test_a_decision_boundary_of_one_panel(tmp_path):

@@ -12,14 +12,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from course_builder import build_course
 from typer.testing import CliRunner
 
 from tito.cli import app
 from tito.milestones import plots, tuning
 from tito.milestones.events import NonFiniteLoss, Progress
 from tito.progress_store import ProgressStore
-
-from course_builder import build_course
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from png_checks import assert_picture  # noqa: E402
@@ -113,7 +112,9 @@ def test_student_edition_refuses_and_lists_modules_to_complete(tmp_path, monkeyp
     assert run_dirs(fixture) == []
 
     code, output = run_tito("export", "01")
-    ProgressStore(fixture.course).record_module_completed("01", passed=1, failed=0, skipped=0, seconds=0.1, source_hash="sha256:0")
+    ProgressStore(fixture.course).record_module_completed(
+        "01", passed=1, failed=0, skipped=0, seconds=0.1, source_hash="sha256:0"
+    )
     code, output = run_tito("milestone", "run", "first")
     assert code == 0, output
 
@@ -252,7 +253,9 @@ def test_status_shows_the_best_run(course):
     run_tito("milestone", "run", "first")
     code, output = run_tito("milestone", "status")
     assert code == 0
-    assert "achieved 95%" in output and "test accuracy 95%, epochs 2, seed 0" in output and "1 recorded run(s)" in output
+    assert (
+        "achieved 95%" in output and "test accuracy 95%, epochs 2, seed 0" in output and "1 recorded run(s)" in output
+    )
 
 
 def test_a_progress_file_with_bad_yaml_is_reported_not_overwritten(course):
@@ -345,7 +348,9 @@ def test_speed_settings_go_to_metrics_json_and_to_the_screen_only_with_verbose(c
     assert code == 0, output
     assert ("Speed settings for this process: malloc keeps freed memory (mallopt)." in output) is (flag is not None)
     (folder,) = run_dirs(course)
-    assert json.loads((folder / "metrics.json").read_text())["speed_settings"] == ["malloc keeps freed memory (mallopt)"]
+    assert json.loads((folder / "metrics.json").read_text())["speed_settings"] == [
+        "malloc keeps freed memory (mallopt)"
+    ]
 
 
 # --- the best run -------------------------------------------------------------------------------
@@ -362,7 +367,10 @@ def test_a_tied_run_becomes_the_best_so_the_best_has_the_newest_pictures(course)
 
 
 def test_info_ends_the_story_on_a_full_stop_not_a_dangling_colon(course):
-    course.write("milestones/first/README.md", "# First\n\nNeeds the data set (not shipped):\n\n```bash\ntito data download x\n```\n")
+    course.write(
+        "milestones/first/README.md",
+        "# First\n\nNeeds the data set (not shipped):\n\n```bash\ntito data download x\n```\n",
+    )
     code, output = run_tito("milestone", "info", "first")
     assert code == 0
     assert "Needs the data set (not shipped)." in output and "shipped):" not in output

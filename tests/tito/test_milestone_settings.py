@@ -7,8 +7,8 @@ import sys
 import textwrap
 
 import pytest
-
 from course_builder import REPO, build_course
+
 from tito.course import load_course
 from tito.milestones.settings import ScriptSettings, SettingsError, read_settings
 
@@ -25,14 +25,17 @@ def write_script(fixture, text: str) -> None:
 
 def test_every_setting_is_read_from_its_literal(milestone):
     fixture, first = milestone
-    write_script(fixture, '''
+    write_script(
+        fixture,
+        """
         import numpy  # never imported by the reader
         DATASETS = ("easy", "hard")
         CONFIG: dict = {"dataset": "easy", "epochs": 3}
         SAMPLE_UNIT = "points"
         BLAS_THREADS = 2
         OTHER = numpy.zeros(3)
-    ''')
+    """,
+    )
     assert read_settings(first) == ScriptSettings(("easy", "hard"), {"dataset": "easy", "epochs": 3}, "points", 2)
 
 
@@ -98,7 +101,10 @@ def test_info_and_the_runner_read_the_same_settings(milestone, monkeypatch):
     assert refused.exit_code == 2 and "choose from: easy." in refused.output
     write_script(fixture, "DATASETS = ['easy', 3]\n")
     info = CliRunner().invoke(app, ["milestone", "info", "first"])
-    assert info.exit_code == 0 and "Settings: milestones/first/first.py:1: DATASETS must be a tuple of names" in info.output
+    assert (
+        info.exit_code == 0
+        and "Settings: milestones/first/first.py:1: DATASETS must be a tuple of names" in info.output
+    )
     refused = CliRunner().invoke(app, ["milestone", "run", "first"])
     assert refused.exit_code == 1 and refused.output.rstrip().endswith("then run `tito milestone run first`.")
     assert load_course(fixture.root).milestone("first")  # the manifest is untouched

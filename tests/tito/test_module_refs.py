@@ -31,7 +31,10 @@ COMMANDS = (
 
 def snapshot(root) -> dict:
     return {
-        path.relative_to(root).as_posix(): (stat.S_IMODE(path.lstat().st_mode), path.read_bytes() if path.is_file() else None)
+        path.relative_to(root).as_posix(): (
+            stat.S_IMODE(path.lstat().st_mode),
+            path.read_bytes() if path.is_file() else None,
+        )
         for path in sorted(root.rglob("*"))
         if "__pycache__" not in path.parts
     }

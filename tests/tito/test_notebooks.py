@@ -97,7 +97,9 @@ def test_a_newer_module_file_is_copied_into_the_notebook_keeping_its_outputs(fix
 
     note = sync_newer(module)
 
-    assert note.startswith("alpha.py was saved last, so it was copied into alpha.ipynb (the old alpha.ipynb is saved as ")
+    assert note.startswith(
+        "alpha.py was saved last, so it was copied into alpha.ipynb (the old alpha.ipynb is saved as "
+    )
     cells = jupytext.read(path).cells
     assert any("return x * 2" in cell.source for cell in cells)
     assert [c.outputs for c in cells if "def test_unit_alpha_double" in c.source] == [[output]]
@@ -176,7 +178,9 @@ def test_without_jupytext_a_module_with_no_notebook_syncs_fine(fixture_course, n
 
 def test_without_jupytext_the_message_names_the_extra(fixture_course, no_jupytext):
     module = fixture_course.course.module("01")
-    with pytest.raises(NotebookError, match=re.escape(f"Notebooks need jupytext, which is not installed: run `{INSTALL}`")):
+    with pytest.raises(
+        NotebookError, match=re.escape(f"Notebooks need jupytext, which is not installed: run `{INSTALL}`")
+    ):
         create_notebook(module)
     notebook_path(module).write_text("{}")
     with pytest.raises(NotebookError, match="the `notebooks` extra"):

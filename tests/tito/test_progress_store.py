@@ -6,8 +6,8 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import numpy as np
+import pytest
 import yaml
 
 from tito import progress_store
@@ -77,8 +77,12 @@ def test_a_milestone_with_no_achieved_run_has_no_best(store):
 
 
 def test_numpy_metric_values_are_stored_as_plain_numbers(store):
-    store.record_milestone_run("first", metrics={"test_accuracy": np.float32(0.96)}, seconds=1, achieved=True, run_dir="r")
-    assert type(yaml.safe_load(store.path.read_text())["milestones"]["first"]["best"]["metrics"]["test_accuracy"]) is float
+    store.record_milestone_run(
+        "first", metrics={"test_accuracy": np.float32(0.96)}, seconds=1, achieved=True, run_dir="r"
+    )
+    assert (
+        type(yaml.safe_load(store.path.read_text())["milestones"]["first"]["best"]["metrics"]["test_accuracy"]) is float
+    )
 
 
 def test_each_write_keeps_the_previous_good_file_as_bak(store):
@@ -119,7 +123,10 @@ def test_update_refuses_to_write_a_record_of_the_wrong_shape(store):
 BROKEN_FILES = {
     "not yaml": (b"schema: 1\nmodules: {01: [\n", "is not valid YAML (expected the node content"),
     "a list": (b"- 1\n- 2\n", "the file must be a mapping with schema, modules, milestones and history, not [1, 2]"),
-    "modules as a list": (b"schema: 1\nmodules: []\nmilestones: {}\nhistory: []\n", "modules must be a mapping, not []"),
+    "modules as a list": (
+        b"schema: 1\nmodules: []\nmilestones: {}\nhistory: []\n",
+        "modules must be a mapping, not []",
+    ),
     "a wrong status": (
         b"schema: 1\nmodules: {'01': {status: finished}}\nmilestones: {}\nhistory: []\n",
         "modules['01'].status must be one of started, completed, not 'finished' (line 2)",
@@ -167,7 +174,9 @@ def test_eight_processes_recording_at_once_lose_no_entry(make_course):
         """
     )
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, str(fixture.root), f"{n:02d}"], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(fixture.root), f"{n:02d}"], stderr=subprocess.PIPE, text=True
+        )
         for n in range(1, 9)
     ]
     for process in processes:

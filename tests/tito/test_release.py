@@ -95,7 +95,10 @@ def test_a_block_in_a_plain_function_names_the_function():
     [
         ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "x.py:2: BEGIN SOLUTION is never closed"),
         ("def f():\n    return 1\n    ### END SOLUTION\n", "x.py:3: END SOLUTION without a BEGIN"),
-        ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n", "x.py:3: BEGIN SOLUTION inside the block opened at line 2"),
+        (
+            "def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n",
+            "x.py:3: BEGIN SOLUTION inside the block opened at line 2",
+        ),
     ],
 )
 def test_unbalanced_markers_are_reported_with_their_line(text, message):
@@ -129,12 +132,25 @@ def test_the_gitignore_hides_tito_state_but_not_the_starter_copies(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text(text)
     checked = subprocess.run(
-        ["git", "-C", str(tmp_path), "check-ignore", "--no-index", "--verbose", "--non-matching",
-         ".tito/progress.yaml", ".tito/backups/01_tensor/tensor-1.py", ".tito/starter/01_tensor/tensor.py"],
-        capture_output=True, text=True,
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "check-ignore",
+            "--no-index",
+            "--verbose",
+            "--non-matching",
+            ".tito/progress.yaml",
+            ".tito/backups/01_tensor/tensor-1.py",
+            ".tito/starter/01_tensor/tensor.py",
+        ],
+        capture_output=True,
+        text=True,
     )
-    ignored = {line.split("\t")[1]: not line.startswith("::") and not line.split("\t")[0].endswith(":!/.tito/starter/")
-               for line in checked.stdout.splitlines()}
+    ignored = {
+        line.split("\t")[1]: not line.startswith("::") and not line.split("\t")[0].endswith(":!/.tito/starter/")
+        for line in checked.stdout.splitlines()
+    }
     assert ignored == {
         ".tito/progress.yaml": True,
         ".tito/backups/01_tensor/tensor-1.py": True,
@@ -225,14 +241,20 @@ def test_an_out_folder_inside_the_course_is_refused_and_nothing_is_written(make_
         where = str(tmp_path / "link" / "student")
     monkeypatch.chdir(fixture.root)
     monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
-    before = sorted((p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    before = sorted(
+        (p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*")
+    )
     result = CliRunner().invoke(app, ["release", "student", where])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "is inside the course" in lines[0], result.output
-    assert lines[0].endswith(f"choose a folder outside it: `tito release student {fixture.root.parent / 'course-student'}`.")
-    after = sorted((p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*"))
+    assert lines[0].endswith(
+        f"choose a folder outside it: `tito release student {fixture.root.parent / 'course-student'}`."
+    )
+    after = sorted(
+        (p.relative_to(tmp_path).as_posix(), p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*")
+    )
     assert after == before
 
 

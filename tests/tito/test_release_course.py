@@ -86,10 +86,13 @@ def test_the_edition_has_no_state_history_caches_or_generated_code(reference, ed
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or ".egg-info" in n]
     assert sorted(n for n in names if n.startswith(".tito/") and "/" in n[6:]) == sorted(
         f".tito/starter/{m.name}" if i == 0 else f".tito/starter/{m.name}/{m.source.name}"
-        for m in reference.modules if m.source.is_file() for i in (0, 1)
+        for m in reference.modules
+        if m.source.is_file()
+        for i in (0, 1)
     )
     generated = [
-        p.relative_to(edition).as_posix() for p in edition.rglob("*.py")
+        p.relative_to(edition).as_posix()
+        for p in edition.rglob("*.py")
         if exporter.GENERATED_MARK in p.read_text(encoding="utf-8").split("\n", 1)[0]
     ]
     assert generated == ["tinytorch/_catalog.py"]
@@ -186,7 +189,9 @@ def venv_borrowing_our_tools(folder):
     python = folder / "bin" / "python"
     site_packages = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     ours = [path for path in sys.path if path.endswith("site-packages") and os.path.isdir(os.path.join(path, "pip"))]
     (Path(site_packages) / "borrowed_tools.pth").write_text("\n".join(ours) + "\n")
@@ -198,11 +203,14 @@ def test_pip_install_editable_works_in_the_edition(edition, tmp_path):
     python = venv_borrowing_our_tools(tmp_path / "venv")
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(edition)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stderr
     where = subprocess.run(
         [str(python), "-c", "import tinytorch, tito; print(tinytorch.__file__); print(tito.__file__)"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert where.stdout.split() == [str(edition / "tinytorch/__init__.py"), str(edition / "tito/__init__.py")]

@@ -60,7 +60,9 @@ def test_the_new_module_fails_until_solved_then_completes(course, tito):
     unsolved = tito("module", "complete", "03")
     assert unsolved.exit_code == 1 and "NotImplementedError: TinyTorch 03: implement gamma" in unsolved.output
     source = load_course(course.root).module("03").source
-    source.write_text(source.read_text().replace('raise NotImplementedError("TinyTorch 03: implement gamma")', "return x"))
+    source.write_text(
+        source.read_text().replace('raise NotImplementedError("TinyTorch 03: implement gamma")', "return x")
+    )
     solved = tito("module", "complete", "03")
     assert solved.exit_code == 0, solved.output
     assert "2 of 2 tests passed (inline 1 of 1, package 1 of 1)" in solved.output
@@ -69,8 +71,14 @@ def test_the_new_module_fails_until_solved_then_completes(course, tito):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["02", "gamma"], "Module 02_beta already uses the id '02', so nothing was written: run `tito dev new-module 03 gamma`."),
-        (["03", "beta"], "Module 02_beta already uses the slug 'beta', so nothing was written: run `tito dev new-module 03 SLUG`."),
+        (
+            ["02", "gamma"],
+            "Module 02_beta already uses the id '02', so nothing was written: run `tito dev new-module 03 gamma`.",
+        ),
+        (
+            ["03", "beta"],
+            "Module 02_beta already uses the slug 'beta', so nothing was written: run `tito dev new-module 03 SLUG`.",
+        ),
         (["3", "gamma"], "'3' is not a module id (two digits, like 10)"),
         (["ab", "gamma"], "'ab' is not a module id"),
         (["03", "Gamma"], "'Gamma' is not a slug (a lower-case Python name, like batch_norm)"),
@@ -94,7 +102,10 @@ def test_an_existing_folder_is_refused_writing_nothing(course, tito, folder):
     before = snapshot(course.root)
     result = tito("dev", "new-module", "03", "gamma")
     assert result.exit_code == 2
-    assert f"{folder} exists already, so nothing was written: move it away, then run `tito dev new-module 03 gamma`." in result.output
+    assert (
+        f"{folder} exists already, so nothing was written: move it away, then run `tito dev new-module 03 gamma`."
+        in result.output
+    )
     assert snapshot(course.root) == before
 
 

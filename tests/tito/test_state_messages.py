@@ -36,7 +36,9 @@ def test_every_state_has_its_own_message(student_course, tito):
     assert "Fix modules/01_alpha/alpha.py:18 (the first failure above), then run `tito test 01`." in failing.output
     failing_complete = tito("module", "complete", "01")
     assert failing_complete.exit_code == 1
-    assert "nothing was recorded" in failing_complete.output and "run `tito module complete 01`" in failing_complete.output
+    assert (
+        "nothing was recorded" in failing_complete.output and "run `tito module complete 01`" in failing_complete.output
+    )
 
     student_course.write("modules/01_alpha/alpha.py", module_text("alpha"))
     passing = tito("test", "01")

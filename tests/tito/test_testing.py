@@ -112,7 +112,9 @@ def test_extra_args_reach_pytest(fixture_course):
 def _collect(root, *args):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
-        cwd=root, capture_output=True, text=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     return [line for line in result.stdout.splitlines() if "::" in line]
 

@@ -21,7 +21,7 @@ def show_failures(report: TestReport, *, show_all: bool, again: str) -> None:
 
 
 def fix_and_rerun(course: Course, module: Module, report: TestReport, again: str, outcome: str = "") -> str:
-    """"<problem>; <outcome>. Fix <the first failure's place>, then run `<again>`."."""
+    """ "<problem>; <outcome>. Fix <the first failure's place>, then run `<again>`."."""
     place = failures.first_place(report.failures) or shown(course, module.source)
     first = " (the first failure above)" if report.failures else ""
     return f"{report.problem()}{'; ' + outcome if outcome else ''}. Fix {place}{first}, then run `{again}`."

@@ -6,8 +6,8 @@ from typing import NoReturn
 
 import typer
 
-from tito.course import Course, CourseError, Module, NotInCourseError, load_course, missing_module_folders
 from tito.console import error_console
+from tito.course import Course, CourseError, Module, NotInCourseError, load_course, missing_module_folders
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

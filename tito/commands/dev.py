@@ -15,8 +15,12 @@ app = typer.Typer(help="Tools for course authors: add a module to the course.", 
 
 @app.command("new-module")
 def new_module(
-    module_id: Annotated[str, typer.Argument(metavar="NN", help="The new module's id: two digits, after the last module's.")],
-    slug: Annotated[str, typer.Argument(metavar="SLUG", help="Its slug: a lower-case Python name, such as normalization.")],
+    module_id: Annotated[
+        str, typer.Argument(metavar="NN", help="The new module's id: two digits, after the last module's.")
+    ],
+    slug: Annotated[
+        str, typer.Argument(metavar="SLUG", help="Its slug: a lower-case Python name, such as normalization.")
+    ],
 ) -> None:
     """Add a module: its course.yaml entry, its module file, its README and its tests folder."""
     course = load_course_or_exit()
@@ -31,7 +35,9 @@ def new_module(
             f"`tito dev new-module {module_id} {slug}`."
         )
     out = console()
-    out.print(f"Added module {plan.name} ({plan.title}), requiring {', '.join(plan.requires) or 'nothing'}:", markup=False)
+    out.print(
+        f"Added module {plan.name} ({plan.title}), requiring {', '.join(plan.requires) or 'nothing'}:", markup=False
+    )
     for path in written:
         out.print(f"  {shown(course, path)}", markup=False)
     source = shown(course, written[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,10 @@ from tito.console import console
 
 
 def export(
-    modules: Annotated[Optional[list[str]], typer.Argument(help="Modules to export (09, 9, spatial or 09_spatial).", metavar="MODULE", show_default=False)] = None,
+    modules: Annotated[
+        list[str] | None,
+        typer.Argument(help="Modules to export (09, 9, spatial or 09_spatial).", metavar="MODULE", show_default=False),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Export every module in course.yaml.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 listing files that differ.")] = False,
 ) -> None:
@@ -39,8 +42,10 @@ def export(
         written = exporter.write_plans(course, plans)
     except OSError as exc:
         again = " ".join(modules) if modules else "--all"
-        fail(f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); files not yet replaced are "
-             f"intact. Fix that, then run `tito export {again}`.")
+        fail(
+            f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); files not yet replaced are "
+            f"intact. Fix that, then run `tito export {again}`."
+        )
     for plan in plans:
         if plan.module is not None:
             state = "written" if plan.target in written else "unchanged"

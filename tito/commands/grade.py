@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,13 +17,22 @@ def _interrupt(signum, frame) -> None:
 
 
 def grade(
-    submissions: Annotated[Path, typer.Argument(help="Folder holding one folder per student (a course copy or just module files).")],
+    submissions: Annotated[
+        Path, typer.Argument(help="Folder holding one folder per student (a course copy or just module files).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Where grades.csv and reports/ are written.")] = Path("grades"),
-    module: Annotated[Optional[list[str]], typer.Option("--module", "-m", help="Grade only these modules (repeatable).")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Runs at once (default: CPU count).")] = None,
+    module: Annotated[
+        list[str] | None, typer.Option("--module", "-m", help="Grade only these modules (repeatable).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Runs at once (default: CPU count).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's checks.")] = 60.0,
-    keep_temp: Annotated[bool, typer.Option("--keep-temp", help="Keep the temporary grading folder to inspect.")] = False,
-    no_sandbox: Annotated[bool, typer.Option("--no-sandbox", help="Grade without bubblewrap (an in-process guard only; every report says so).")] = False,
+    keep_temp: Annotated[
+        bool, typer.Option("--keep-temp", help="Keep the temporary grading folder to inspect.")
+    ] = False,
+    no_sandbox: Annotated[
+        bool,
+        typer.Option("--no-sandbox", help="Grade without bubblewrap (an in-process guard only; every report says so)."),
+    ] = False,
 ) -> None:
     """Grade each student's module files: checks run in a bubblewrap sandbox, verdicts made outside it.
 
@@ -46,11 +55,22 @@ def grade(
         out_console.print(f"{student.name}: {', '.join(parts)}", markup=False)
 
     if no_sandbox:
-        out_console.print("Warning: grading without the sandbox (--no-sandbox); every report will say so.", markup=False)
+        out_console.print(
+            "Warning: grading without the sandbox (--no-sandbox); every report will say so.", markup=False
+        )
     previous = signal.signal(signal.SIGTERM, _interrupt)  # so a `kill` also stops the graded processes
     try:
-        grade_submissions(course, submissions, out, modules=chosen, workers=workers, timeout=timeout,
-                          sandbox=not no_sandbox, keep_temp=keep_temp, on_graded=show)
+        grade_submissions(
+            course,
+            submissions,
+            out,
+            modules=chosen,
+            workers=workers,
+            timeout=timeout,
+            sandbox=not no_sandbox,
+            keep_temp=keep_temp,
+            on_graded=show,
+        )
     except SubmissionsError as exc:
         fail(str(exc), code=2)
     except GradingError as exc:
@@ -58,5 +78,9 @@ def grade(
     finally:
         signal.signal(signal.SIGTERM, previous)
     shown = out.resolve()
-    out_console.print(f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "
-                      f"read them with `cat {shown / 'grades.csv'}`.", markup=False, soft_wrap=True)
+    out_console.print(
+        f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "
+        f"read them with `cat {shown / 'grades.csv'}`.",
+        markup=False,
+        soft_wrap=True,
+    )

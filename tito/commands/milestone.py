@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -68,7 +68,9 @@ def status() -> None:
         out.print(f"[bold]{milestone.id}[/bold] ({milestone.year}) {milestone.title}: {_state(state, milestone)}")
         best = state.best_run(milestone)
         if best:
-            out.print(f"  best run {best['at']}, {best['seconds']:.1f} s, {metrics_text(best['metrics'])}; files in {best['run_dir']}")
+            out.print(
+                f"  best run {best['at']}, {best['seconds']:.1f} s, {metrics_text(best['metrics'])}; files in {best['run_dir']}"
+            )
             out.print(f"  {state.milestone_entry(milestone).get('runs', 0)} recorded run(s)")
     out.print("Runs that missed their target are kept in .tito/runs/<id>/ but not recorded here.")
 
@@ -101,7 +103,8 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
         out.print(summary, soft_wrap=False)
     missing = {m.id for m in state.missing(milestone.requires)}
     needs = ", ".join(
-        f"{course.module(key).id} {course.module(key).slug}" + (" (not done)" if course.module(key).id in missing else "")
+        f"{course.module(key).id} {course.module(key).slug}"
+        + (" (not done)" if course.module(key).id in missing else "")
         for key in milestone.requires
     )
     out.print(f"Target: {milestone.target.describe()}")
@@ -115,7 +118,9 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
             out.print("Defaults: " + ", ".join(f"{k}={v}" for k, v in settings.config.items()), markup=False)
         if settings.datasets:
             out.print("Datasets: " + ", ".join(settings.datasets), markup=False)
-    out.print(f"Script: {relative(script_path(milestone), course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}")
+    out.print(
+        f"Script: {relative(script_path(milestone), course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}"
+    )
     out.print(f"State: {_state(state, milestone)}")
     out.print(f"Run it with `tito milestone run {milestone.id}`.")
 
@@ -127,23 +132,33 @@ def _print_pictures(pictures: list[Path], where: str) -> None:
     if pictures:
         console().print(f"Pictures in {where}/: " + ", ".join(path.name for path in pictures) + ".", markup=False)
     elif not plots.available():
-        console().print("No pictures: matplotlib is not installed. Run `pip install matplotlib` to draw them next time.", markup=False)
+        console().print(
+            "No pictures: matplotlib is not installed. Run `pip install matplotlib` to draw them next time.",
+            markup=False,
+        )
 
 
 @app.command()
 def run(
     milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A milestone id, such as lenet.")],
-    dataset: Annotated[Optional[str], typer.Option(help="Train on another data set the milestone offers (see `info`).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Number of passes over the training set.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per training step.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate (the peak, for one-cycle schedules).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for weights, shuffling and augmentation.")] = None,
-    data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Read the data set's files from DIR instead of the cache.")
+    dataset: Annotated[
+        str | None, typer.Option(help="Train on another data set the milestone offers (see `info`).")
     ] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A run of a few seconds that checks the pipeline; not judged.")] = False,
+    epochs: Annotated[int | None, typer.Option(help="Number of passes over the training set.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Images per training step.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (the peak, for one-cycle schedules).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed for weights, shuffling and augmentation.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", metavar="DIR", help="Read the data set's files from DIR instead of the cache."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A run of a few seconds that checks the pipeline; not judged.")
+    ] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live display.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also say how tito tuned this process for speed.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also say how tito tuned this process for speed.")
+    ] = False,
 ) -> None:
     """Train a milestone; exit 0 when it reaches its target (recorded in .tito/progress.yaml), 1 when not."""
     from tito.milestones.display import make_display
@@ -154,7 +169,10 @@ def run(
     state_or_exit(course)  # a record that cannot be written stops us before training, not after
     options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
     out = console()
-    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}" + (" (quick run)" if quick else ""))
+    out.print(
+        f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}"
+        + (" (quick run)" if quick else "")
+    )
     try:
         with make_display(out, live=not no_live) as display:
             result = run_milestone(course, milestone, options, display=display, verbose=verbose)
@@ -173,7 +191,9 @@ def run(
     out.print(f"{metric_name(milestone.target.metric)} {shown} in {result.seconds:.1f} s. Files: {where}/")
     _print_pictures(result.pictures, where)
     if quick:
-        out.print(f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing.")
+        out.print(
+            f"Quick run finished: the pipeline works. Run `tito milestone run {milestone.id}` for the real thing."
+        )
         return
     if result.achieved:
         out.print("[green]Target reached[/green]: recorded in .tito/progress.yaml. See `tito milestone status`.")

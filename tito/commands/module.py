@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich import box
@@ -14,9 +14,17 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from tito import exporter, notebooks
-from tito.commands.common import fail, load_course_or_exit, progress_or_exit, resolve_module, shown, state_or_exit, styled
 from tito.checking import PrerequisiteError, complete_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
+from tito.commands.common import (
+    fail,
+    load_course_or_exit,
+    progress_or_exit,
+    resolve_module,
+    shown,
+    state_or_exit,
+    styled,
+)
 from tito.console import console
 from tito.course import Module
 from tito.course_state import CourseState
@@ -26,7 +34,9 @@ from tito.testing import MissingTestsError
 
 app = typer.Typer(help="List, start, complete and reset course modules.", no_args_is_help=True)
 
-ModuleArg = Annotated[str, typer.Argument(help="The module: 09, 9, spatial or 09_spatial.", metavar="MODULE", show_default=False)]
+ModuleArg = Annotated[
+    str, typer.Argument(help="The module: 09, 9, spatial or 09_spatial.", metavar="MODULE", show_default=False)
+]
 
 
 @app.command("list")
@@ -34,7 +44,12 @@ def list_modules() -> None:
     """List the course's modules in order, with their prerequisites, estimated hours and files."""
     course = load_course_or_exit()
     _store, state = state_or_exit(course)
-    table = Table(title=f"{course.name} modules ({course.edition} edition)", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"{course.name} modules ({course.edition} edition)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("Module", no_wrap=True)
     table.add_column("Title", min_width=14)  # the one column that wraps, so the rest fit 80 columns
     table.add_column("Hours", justify="right", no_wrap=True)
@@ -59,7 +74,7 @@ def list_modules() -> None:
 
 
 def compact_ids(ids) -> str:
-    """"01-04" for 01, 02, 03, 04; "01, 03" where there is a gap."""
+    """ "01-04" for 01, 02, 03, 04; "01, 03" where there is a gap."""
     numbers = [int(i) for i in ids] if all(str(i).isdigit() for i in ids) else None
     if not numbers or len(numbers) < 3 or numbers != list(range(numbers[0], numbers[0] + len(numbers))):
         return ", ".join(ids)
@@ -128,7 +143,9 @@ def status() -> None:
     bar = ProgressBar(total=max(total, 1), completed=completed, width=40)
     out.print(bar, f" {completed}/{total} modules completed")
     for module in changed:
-        out.print(f"{module.name} changed after it was completed: run `tito module complete {module.id}` to check it again.")
+        out.print(
+            f"{module.name} changed after it was completed: run `tito module complete {module.id}` to check it again."
+        )
     _print_next_step(state)
 
 
@@ -171,7 +188,9 @@ def readme_objectives(module: Module) -> list[str]:
 @app.command("start")
 def start(
     module_name: ModuleArg,
-    notebook: Annotated[bool, typer.Option("--notebook", help="Also create a Jupyter notebook paired with the module file.")] = False,
+    notebook: Annotated[
+        bool, typer.Option("--notebook", help="Also create a Jupyter notebook paired with the module file.")
+    ] = False,
 ) -> None:
     """Start a module: print its file, its objectives and how to work on it."""
     course = load_course_or_exit()
@@ -199,7 +218,7 @@ def start(
             fail(str(exc))
         out.print(f"Notebook: {shown(course, path)}. {notebooks.open_hint(module, path)}", markup=False)
     if course.edition == "student":
-        task = f"replace each `raise NotImplementedError(\"TinyTorch {module.id}: ...\")` with your code"
+        task = f'replace each `raise NotImplementedError("TinyTorch {module.id}: ...")` with your code'
     else:
         task = "this reference edition has every solution filled in between ### BEGIN SOLUTION and ### END SOLUTION"
     out.print(
@@ -214,8 +233,10 @@ def start(
 def complete(
     module_name: ModuleArg,
     timeout: Annotated[
-        Optional[float],
-        typer.Option("--timeout", min=1, help="Stop the tests after this many seconds (default: course.yaml's, else 600)."),
+        float | None,
+        typer.Option(
+            "--timeout", min=1, help="Stop the tests after this many seconds (default: course.yaml's, else 600)."
+        ),
     ] = None,
     all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,
 ) -> None:
@@ -242,8 +263,10 @@ def complete(
     except ProgressError as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); nothing was recorded. "
-             f"Fix that, then run `{again}`.")
+        fail(
+            f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); nothing was recorded. "
+            f"Fix that, then run `{again}`."
+        )
 
     if result.notebook_note:
         out.print(result.notebook_note, markup=False)
@@ -269,7 +292,9 @@ def complete(
     _store, state = state_or_exit(course)
     upcoming = state.next_module()
     if result.unlocked_milestones:
-        out.print(f"Next: run `tito milestone run {result.unlocked_milestones[0].id}`, or `tito module status` to see where you are.")
+        out.print(
+            f"Next: run `tito milestone run {result.unlocked_milestones[0].id}`, or `tito module status` to see where you are."
+        )
     elif upcoming is not None:
         out.print(f"Next: run `tito module start {upcoming.id}`.")
     else:
@@ -297,8 +322,12 @@ def reset(
     origin = "git HEAD" if course.edition == "reference" else "the starter copy in .tito/starter/"
     if not yes:
         if not sys.stdin.isatty():
-            fail(f"Resetting replaces {shown(course, module.source)}: run `tito module reset {module.id} --yes`.", code=2)
-        if not typer.confirm(f"Replace {shown(course, module.source)} with its version from {origin}? A backup is kept."):
+            fail(
+                f"Resetting replaces {shown(course, module.source)}: run `tito module reset {module.id} --yes`.", code=2
+            )
+        if not typer.confirm(
+            f"Replace {shown(course, module.source)} with its version from {origin}? A backup is kept."
+        ):
             fail(f"Nothing was changed; run `tito module reset {module.id} --yes` to reset without asking.")
     try:
         result = reset_module_file(course, module)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,15 +53,20 @@ def student(
     )
     show.print(
         f'Next: `cd {release.out}`, `pip install -e ".[dev]"` (as its README says), then `tito module status`.',
-        markup=False, soft_wrap=True,
+        markup=False,
+        soft_wrap=True,
     )
 
 
 @app.command("gradescope")
 def gradescope(
     out: Annotated[Path, typer.Argument(help="Folder to write autograder.zip to (made if missing).")],
-    module: Annotated[Optional[list[str]], typer.Option("--module", "-m", help="Grade only these modules (repeatable; default: all).")] = None,
-    points: Annotated[float, typer.Option("--points", min=0.01, help="Points each module is worth on Gradescope.")] = 10.0,
+    module: Annotated[
+        list[str] | None, typer.Option("--module", "-m", help="Grade only these modules (repeatable; default: all).")
+    ] = None,
+    points: Annotated[
+        float, typer.Option("--points", min=0.01, help="Points each module is worth on Gradescope.")
+    ] = 10.0,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's checks.")] = 60.0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT/autograder.zip.")] = False,
 ) -> None:
@@ -80,7 +85,15 @@ def gradescope(
     except GradescopeError as exc:
         fail(str(exc), code=2)
     show = console()
-    show.print(f"Gradescope autograder written to {target}: modules {', '.join(m.id for m in chosen)}, "
-               f"{points:g} points each.", markup=False, soft_wrap=True)
-    show.print("Next: upload it in your assignment's Configure Autograder page, then submit the reference "
-               "files to check that every module scores full marks.", markup=False, soft_wrap=True)
+    show.print(
+        f"Gradescope autograder written to {target}: modules {', '.join(m.id for m in chosen)}, "
+        f"{points:g} points each.",
+        markup=False,
+        soft_wrap=True,
+    )
+    show.print(
+        "Next: upload it in your assignment's Configure Autograder page, then submit the reference "
+        "files to check that every module scores full marks.",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -37,5 +37,7 @@ def doctor() -> None:
             out.print(f"{check.name}: {check.advice}", markup=False)
     failed = [check.name for check in checks if check.status == "fail"]
     if failed:
-        fail(f"{len(failed)} check(s) failed ({', '.join(failed)}): fix them as shown above, then run `tito system doctor`.")
+        fail(
+            f"{len(failed)} check(s) failed ({', '.join(failed)}): fix them as shown above, then run `tito system doctor`."
+        )
     out.print("Everything tito needs is in place: run `tito module status` to see where you are.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,7 +19,8 @@ from tito.testing import MissingTestsError
 
 def run_tests(
     modules: Annotated[
-        Optional[list[str]], typer.Argument(help="Modules to test (09, 9, spatial or 09_spatial).", metavar="MODULE", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Modules to test (09, 9, spatial or 09_spatial).", metavar="MODULE", show_default=False),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Test every module that has a module file.")] = False,
     no_export: Annotated[
@@ -27,11 +28,13 @@ def run_tests(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show pytest's own output as it runs.")] = False,
     keyword: Annotated[
-        Optional[str], typer.Option("--keyword", "-k", help="Only tests whose names match this pytest -k expression.")
+        str | None, typer.Option("--keyword", "-k", help="Only tests whose names match this pytest -k expression.")
     ] = None,
     timeout: Annotated[
-        Optional[float],
-        typer.Option("--timeout", min=1, help="Stop a module's tests after this many seconds (default: course.yaml's, else 600)."),
+        float | None,
+        typer.Option(
+            "--timeout", min=1, help="Stop a module's tests after this many seconds (default: course.yaml's, else 600)."
+        ),
     ] = None,
     all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,
 ) -> None:
@@ -70,8 +73,12 @@ def run_tests(
         report = checked.report
         style = "green" if report.ok else "red"
         table.add_row(
-            f"[{style}]{module.name}[/]", str(report.passed), str(report.failed), str(report.skipped),
-            str(report.errors), f"{report.seconds:g}",
+            f"[{style}]{module.name}[/]",
+            str(report.passed),
+            str(report.failed),
+            str(report.skipped),
+            str(report.errors),
+            f"{report.seconds:g}",
         )
         if not report.ok:
             failing.append((module, report))

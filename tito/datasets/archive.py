@@ -39,7 +39,9 @@ def check_member(member: tarfile.TarInfo, target: Path, archive: Path | str = "t
     root = Path(target).resolve()
 
     def refuse(why: str):
-        raise UnsafeArchiveError(f"{archive}: refusing to extract member {member.name!r}: {why}. Nothing was extracted.")
+        raise UnsafeArchiveError(
+            f"{archive}: refusing to extract member {member.name!r}: {why}. Nothing was extracted."
+        )
 
     name = member.name
     if _is_absolute(name):

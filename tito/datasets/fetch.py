@@ -13,8 +13,8 @@ import http.client
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
@@ -24,7 +24,7 @@ from tito.datasets.errors import ChecksumError, DownloadError
 from tito.datasets.registry import Resource
 
 # Called with (bytes so far, total bytes or None) as a download progresses.
-ByteHook = Callable[[int, Optional[int]], None]
+ByteHook = Callable[[int, int | None], None]
 
 USER_AGENT = f"tinytorch-tito/{__version__}"
 

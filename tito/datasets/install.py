@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 from tito.datasets.archive import safe_extract
 from tito.datasets.cache import check_file, dataset_dir, staging_dir
 from tito.datasets.checksums import file_digest
-from tito.datasets.fetch import fetch
-from tito.datasets.errors import ChecksumError, DataError, DownloadError, MissingDataError
 from tito.datasets.download_bar import download_bar
+from tito.datasets.errors import ChecksumError, DataError, DownloadError, MissingDataError
+from tito.datasets.fetch import fetch
 from tito.datasets.registry import Dataset, FileSum, Resource
 from tito.files import atomic_copy
 
@@ -51,7 +51,9 @@ def download(
                 fetch(resource, staged, retries=retries, backoff=backoff, timeout=timeout, on_bytes=on_bytes)
             except DownloadError as exc:
                 rest = needed[position:]
-                raise DownloadError(f"{exc} To install {dataset.name} offline, {fetch_by_hand(dataset, rest)}.") from None
+                raise DownloadError(
+                    f"{exc} To install {dataset.name} offline, {fetch_by_hand(dataset, rest)}."
+                ) from None
         try:
             installed += install_resource(resource, staged, folder)
         finally:
@@ -68,7 +70,9 @@ def import_path(dataset: Dataset, path: Path, *, root: Path | None = None) -> li
         raise DataError(f"{dataset.name} ships with the course in {dataset_dir(dataset)}: there is nothing to import.")
     path = Path(path).expanduser()
     if not path.exists():
-        raise MissingDataError(f"{path} does not exist: give the path of a downloaded file or of a folder holding them.")
+        raise MissingDataError(
+            f"{path} does not exist: give the path of a downloaded file or of a folder holding them."
+        )
     found = _find_files(dataset, path)
     for source, expected in found:
         _check_before_import(source, expected)
@@ -157,7 +161,9 @@ def _find_files(dataset: Dataset, path: Path) -> list[tuple[Path, Resource | Fil
 
 
 def _check_before_import(source: Path, expected: Resource | FileSum) -> None:
-    name, digest = (expected.filename, expected.md5) if isinstance(expected, Resource) else (expected.path, expected.digest)
+    name, digest = (
+        (expected.filename, expected.md5) if isinstance(expected, Resource) else (expected.path, expected.digest)
+    )
     algorithm = "md5" if isinstance(expected, Resource) else expected.algorithm
     got = file_digest(source, algorithm)
     if got != digest:

@@ -15,8 +15,8 @@ you use your own copy in the official layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -79,7 +79,9 @@ def load_mnist(data_dir: str | Path | None = None, *, split: str | None = None, 
             image_path, label_path = (_find_idx(Path(data_dir), stem, name) for stem in MNIST_STEMS[name])
         images, labels = read_idx(image_path), read_idx(label_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{image_path} and {label_path} do not fit together: shapes {images.shape} and {labels.shape}.")
+            raise DataError(
+                f"{image_path} and {label_path} do not fit together: shapes {images.shape} and {labels.shape}."
+            )
         return _scaled(images, 255.0), labels.astype(np.int64)
 
     return _splits(split, part)

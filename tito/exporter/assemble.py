@@ -92,7 +92,11 @@ def import_text(item: PoolImport, keep: list[ast.alias]) -> list[tuple[int | Non
     if len(keep) == len(item.node.names):
         return list(item.lines)
     node = item.node
-    trimmed = ast.ImportFrom(module=node.module, names=keep, level=0) if isinstance(node, ast.ImportFrom) else ast.Import(names=keep)
+    trimmed = (
+        ast.ImportFrom(module=node.module, names=keep, level=0)
+        if isinstance(node, ast.ImportFrom)
+        else ast.Import(names=keep)
+    )
     return [(item.lines[0][0], ast.unparse(trimmed))]
 
 
@@ -127,6 +131,7 @@ def sibling_imports(part: Part, parts: dict, pool_names: set) -> tuple[list[tupl
 
 def check_no_cycles(uses: dict[str, set], where: str) -> None:
     """Sibling files importing each other would fail at import time: say so now."""
+
     def reaches(start, goal, seen):
         for nxt in uses.get(start, ()):
             if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):

@@ -54,8 +54,12 @@ def encode(kind: str, check: str = "", values: dict | None = None, error: str | 
                 header["text"][str(key)] = normal
             else:
                 data = normal.tobytes()
-                header["arrays"][str(key)] = {"dtype": normal.dtype.str, "shape": list(normal.shape),
-                                              "offset": offset, "nbytes": len(data)}
+                header["arrays"][str(key)] = {
+                    "dtype": normal.dtype.str,
+                    "shape": list(normal.shape),
+                    "offset": offset,
+                    "nbytes": len(data),
+                }
                 chunks.append(data)
                 offset += len(data)
     except ValueError as exc:

@@ -29,9 +29,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 CHECKS_FILE = "grading.py"  # in tests/NN_slug/; not a test_*.py name, so pytest never collects it
 DEFAULT_RTOL = 1e-4
@@ -53,8 +53,14 @@ class Check:
     judge: Callable | None = None  # judge(student: dict, reference: dict) -> reason or None
 
 
-def check(weight: float = 1.0, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-          seconds: float = DEFAULT_SECONDS, judge: Callable | None = None) -> Callable:
+def check(
+    weight: float = 1.0,
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    seconds: float = DEFAULT_SECONDS,
+    judge: Callable | None = None,
+) -> Callable:
     """Mark a function as a graded check worth `weight` points (see the module docstring)."""
     if not weight > 0:
         raise ValueError(f"a check's weight must be positive, got {weight!r}.")

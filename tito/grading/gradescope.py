@@ -59,11 +59,19 @@ class GradescopeError(Exception):
     """The autograder cannot be built; the message says why."""
 
 
-def build_autograder(course: Course, out: Path, modules: list[Module], points: float,
-                     timeout: float = DEFAULT_TIMEOUT, force: bool = False) -> Path:
+def build_autograder(
+    course: Course,
+    out: Path,
+    modules: list[Module],
+    points: float,
+    timeout: float = DEFAULT_TIMEOUT,
+    force: bool = False,
+) -> Path:
     """Write OUT/autograder.zip for `modules`; see the module docstring."""
     if course.edition != "reference":
-        raise GradescopeError(f"{course.manifest} says edition: {course.edition}; build the autograder from the reference edition.")
+        raise GradescopeError(
+            f"{course.manifest} says edition: {course.edition}; build the autograder from the reference edition."
+        )
     missing = [m.name for m in modules if not (m.tests / CHECKS_FILE).is_file()]
     if missing:
         raise GradescopeError(f"no graded checks for {', '.join(missing)}: write tests/<module>/{CHECKS_FILE} first.")
@@ -99,20 +107,24 @@ def results(course: Course, root: Path) -> dict:
         grades = grade_students(course, [("submission", root / "submission")], **options)
     except SandboxUnavailable as exc:
         print(f"tito: {exc}; grading behind the in-process guard instead.", flush=True)
-        notes.append("This submission was graded without the operating-system sandbox, which this container "
-                      "cannot start; your instructor has been told.")
+        notes.append(
+            "This submission was graded without the operating-system sandbox, which this container "
+            "cannot start; your instructor has been told."
+        )
         grades = grade_students(course, [("submission", root / "submission")], sandbox=False, **options)
     tests = []
     for item in grades[0].modules:
-        tests.append({
-            "name": f"Module {item.module.id}: {item.module.title}",
-            "number": item.module.id,
-            "score": round(points * item.score, 2),
-            "max_score": points,
-            "status": "passed" if item.score == 1.0 else "failed",
-            "output": "\n".join(module_section(item)).strip(),
-            "visibility": "visible",
-        })
+        tests.append(
+            {
+                "name": f"Module {item.module.id}: {item.module.title}",
+                "number": item.module.id,
+                "score": round(points * item.score, 2),
+                "max_score": points,
+                "status": "passed" if item.score == 1.0 else "failed",
+                "output": "\n".join(module_section(item)).strip(),
+                "visibility": "visible",
+            }
+        )
     return {
         "score": round(sum(test["score"] for test in tests), 2),
         "execution_time": round(time.monotonic() - started),
@@ -129,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         data = results(load_course(root / "source" / "course"), root)
     except GradingError as exc:
         print(f"tito: could not grade: {exc}", flush=True)
-        data = {"score": 0.0, "output": "The autograder could not grade this submission; your instructor has been "
-                                         "told (the error is in the autograder's output).", "tests": []}
+        data = {
+            "score": 0.0,
+            "output": "The autograder could not grade this submission; your instructor has been "
+            "told (the error is in the autograder's output).",
+            "tests": [],
+        }
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, json.dumps(data, indent=2) + "\n")
     print(f"tito: wrote {target} (score {data['score']}).", flush=True)

@@ -215,4 +215,3 @@ def make_hook(policy: Policy):
             busy.on = False
 
     return hook
-

@@ -85,7 +85,7 @@ def _writer(fd: int):
     def send(data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[write(fd, view):]
+            view = view[write(fd, view) :]
 
     return send
 
@@ -107,8 +107,11 @@ def student(job: dict) -> None:
         from tito.grading import guard
 
         guard.prepare()
-        guard.install(guard.Policy(**job["guard"], report=lambda text, line: send(
-            channel.encode("refusal", error=text, line=line))))
+        guard.install(
+            guard.Policy(
+                **job["guard"], report=lambda text, line: send(channel.encode("refusal", error=text, line=line))
+            )
+        )
     sys.dont_write_bytecode = True
     os.chdir(job["workdir"])
     _use_package(job["package"])

@@ -60,8 +60,9 @@ class Running:
                 kill_tree(pid)
 
 
-def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Running,
-        channel_limit: int = MAX_CHANNEL_BYTES) -> Outcome:
+def run(
+    argv: list[str], *, env: dict, cwd: str, timeout: float, running: Running, channel_limit: int = MAX_CHANNEL_BYTES
+) -> Outcome:
     """Run `argv` with the channel on a descriptor named in its job; see the module docstring."""
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
@@ -69,8 +70,14 @@ def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Runnin
     started = time.monotonic()
     try:
         process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(write_end,), start_new_session=True,
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_end,),
+            start_new_session=True,
         )
     finally:
         os.close(write_end)
@@ -83,8 +90,14 @@ def run(argv: list[str], *, env: dict, cwd: str, timeout: float, running: Runnin
         running.discard(process.pid)
         os.close(read_end)
         process.stdout.close()
-    return Outcome(channel, tail.decode("utf-8", "replace"), process.returncode, timed_out, overflowed,
-                   round(time.monotonic() - started, 3))
+    return Outcome(
+        channel,
+        tail.decode("utf-8", "replace"),
+        process.returncode,
+        timed_out,
+        overflowed,
+        round(time.monotonic() - started, 3),
+    )
 
 
 def _collect(process, channel_fd: int, deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:

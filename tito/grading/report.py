@@ -44,8 +44,11 @@ def module_section(item: ModuleGrade) -> list[str]:
     failed = [r for r in item.results if not r.passed]
     if failed:
         lines += ["", "Failed checks:", ""]
-        lines += [f"- `{r.check.name}`, {r.check.weight:g} point{'s' if r.check.weight != 1 else ''} "
-                  f"({r.check.description.rstrip('.')}): {r.reason.rstrip('.')}." for r in failed]
+        lines += [
+            f"- `{r.check.name}`, {r.check.weight:g} point{'s' if r.check.weight != 1 else ''} "
+            f"({r.check.description.rstrip('.')}): {r.reason.rstrip('.')}."
+            for r in failed
+        ]
     if item.refusals:
         lines += ["", "The guard refused (your code's own attempts):", ""] + [f"- {line}" for line in item.refusals]
     return lines
@@ -63,8 +66,11 @@ def write_report(out: Path, grade: StudentGrade) -> Path:
     lines = [f"# {grade.name}", "", f"Score: {total:.2f} of {len(grade.modules)} modules.", "", FAIRNESS, ""]
     for item in grade.modules:
         earned, possible = points(item)
-        lines += [f"## {item.module.name}: {item.score:.3f} ({earned:g} of {possible:g} points, "
-                  f"{item.passed} of {len(item.results)} checks passed)", ""]
+        lines += [
+            f"## {item.module.name}: {item.score:.3f} ({earned:g} of {possible:g} points, "
+            f"{item.passed} of {len(item.results)} checks passed)",
+            "",
+        ]
         lines += module_section(item)
         lines.append("")
     path = Path(out) / "reports" / f"{grade.name}.md"

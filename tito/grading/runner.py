@@ -18,10 +18,10 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import tito
 from tito import exporter
@@ -30,8 +30,16 @@ from tito.grading import channel, process
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
 from tito.grading.kit import Kit, KitError, build_kit
-from tito.grading.sandbox import PACKAGE_INSIDE, CHECKS_INSIDE, FIRST_UID, TOOL_INSIDE, Sandbox, SandboxError, \
-    python_folders, sandbox_environment
+from tito.grading.sandbox import (
+    CHECKS_INSIDE,
+    FIRST_UID,
+    PACKAGE_INSIDE,
+    TOOL_INSIDE,
+    Sandbox,
+    SandboxError,
+    python_folders,
+    sandbox_environment,
+)
 from tito.grading.starter import unchanged_from_starter
 from tito.grading.verdict import InfrastructureError, ModuleGrade, StudentGrade, all_failed, assess
 
@@ -85,8 +93,12 @@ def find_module_file(folder: Path, module: Module) -> Path | None:
     """The student's file for `module`: a course copy's modules/NN_slug/slug.py, NN_slug/slug.py,
     slug.py or NN_slug.py in their folder. Symlinks and files outside the folder are ignored."""
     root = folder.resolve()
-    for relative in (f"modules/{module.name}/{module.slug}.py", f"{module.name}/{module.slug}.py",
-                     f"{module.slug}.py", f"{module.name}.py"):
+    for relative in (
+        f"modules/{module.name}/{module.slug}.py",
+        f"{module.name}/{module.slug}.py",
+        f"{module.slug}.py",
+        f"{module.name}.py",
+    ):
         path = folder / relative
         if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
             continue
@@ -183,11 +195,17 @@ class _Grader:
         for grade, index in runs:
             module = self.kit.modules[index]
             path = find_module_file(grade.folder, module)
-            self.runs[(grade.name, index)] = _Run(grade.name, module, path.relative_to(grade.folder).as_posix(),
-                                                  self.texts[(grade.name, module.id)], secrets.randbits(62))
+            self.runs[(grade.name, index)] = _Run(
+                grade.name,
+                module,
+                path.relative_to(grade.folder).as_posix(),
+                self.texts[(grade.name, module.id)],
+                secrets.randbits(62),
+            )
         references = self._reference_batches()
-        done = self._parallel({key: (self._run, run, references[run.module.id][run.seed])
-                               for key, run in self.runs.items()})
+        done = self._parallel(
+            {key: (self._run, run, references[run.module.id][run.seed]) for key, run in self.runs.items()}
+        )
         for grade, index in runs:
             grade.modules[index] = done[(grade.name, index)]
         for grade in grades:
@@ -204,13 +222,13 @@ class _Grader:
         path = find_module_file(grade.folder, module)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
         if data is None:
-            return all_failed(module, checks, f"not graded: no {module.slug}.py was found in the submission",
-                              **details)
+            return all_failed(module, checks, f"not graded: no {module.slug}.py was found in the submission", **details)
         source = path.relative_to(grade.folder).as_posix()
         text = data.decode("utf-8", "replace")
         if unchanged_from_starter(text, self.kit.starters.get(module.id, "")):
-            return all_failed(module, checks, "not graded: every solution block is as the starter left it",
-                              source=source, **details)
+            return all_failed(
+                module, checks, "not graded: every solution block is as the starter left it", source=source, **details
+            )
         self.texts[(grade.name, module.id)] = data
         return None
 
@@ -219,8 +237,9 @@ class _Grader:
         wanted: dict[str, list[int]] = {}
         for run in self.runs.values():
             wanted.setdefault(run.module.id, []).append(run.seed)
-        return self._parallel({mid: (self._reference, self.kit.course.module(mid), seeds)
-                               for mid, seeds in wanted.items()})
+        return self._parallel(
+            {mid: (self._reference, self.kit.course.module(mid), seeds) for mid, seeds in wanted.items()}
+        )
 
     def _parallel(self, calls: dict) -> dict:
         """{key: function(*args)} for {key: (function, *args)}, `workers` at a time. On any failure
@@ -240,11 +259,20 @@ class _Grader:
         folder = self.temp / "reference-results" / module.name
         folder.mkdir(parents=True)
         runs = [(seed, str(folder / f"{seed}.bin")) for seed in seeds]
-        job = {"mode": "reference", "package": str(self.kit.reference(module)),
-               "checks": str(self.kit.checks_file(module)), "runs": runs}
+        job = {
+            "mode": "reference",
+            "package": str(self.kit.reference(module)),
+            "checks": str(self.kit.checks_file(module)),
+            "runs": runs,
+        }
         env = {**sandbox_environment(), "HOME": str(folder), "TMPDIR": str(folder)}
-        outcome = process.run(self._python(job, _tool_folder()), env=env, cwd=str(folder),
-                              timeout=30 + self.timeout * len(seeds), running=self.running)
+        outcome = process.run(
+            self._python(job, _tool_folder()),
+            env=env,
+            cwd=str(folder),
+            timeout=30 + self.timeout * len(seeds),
+            running=self.running,
+        )
         streams = {}
         for seed, path in runs:
             stream = channel.decode(Path(path).read_bytes() if Path(path).exists() else b"")
@@ -282,8 +310,15 @@ class _Grader:
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         try:
-            assess(grade, checks, channel.decode(outcome.channel), reference, outcome, self.scrubber,
-                   self._given_lines(module))
+            assess(
+                grade,
+                checks,
+                channel.decode(outcome.channel),
+                reference,
+                outcome,
+                self.scrubber,
+                self._given_lines(module),
+            )
         except InfrastructureError as exc:
             raise GradingError(f"grading {run.student}'s {module.name} failed before any check ran: {exc}") from None
         if not self.keep:
@@ -314,22 +349,38 @@ class _Grader:
         return None
 
     def _command(self, run: _Run, work: Path, uid: int):
-        limits = {"RLIMIT_CPU": int(self.timeout) + 5, "RLIMIT_AS": MEMORY_BYTES, "RLIMIT_FSIZE": FILE_BYTES,
-                  "RLIMIT_NOFILE": 256, "RLIMIT_CORE": 0}
+        limits = {
+            "RLIMIT_CPU": int(self.timeout) + 5,
+            "RLIMIT_AS": MEMORY_BYTES,
+            "RLIMIT_FSIZE": FILE_BYTES,
+            "RLIMIT_NOFILE": 256,
+            "RLIMIT_CORE": 0,
+        }
         job = {"mode": "student", "fd": "@CHANNEL_FD@", "seed": run.seed, "limits": limits}
         if self.box is not None:
             limits["RLIMIT_NPROC"] = MAX_PROCESSES
-            job.update(package=PACKAGE_INSIDE, checks=CHECKS_INSIDE, workdir="/tmp",
-                       uid=uid if self.box.as_root else None)
+            job.update(
+                package=PACKAGE_INSIDE, checks=CHECKS_INSIDE, workdir="/tmp", uid=uid if self.box.as_root else None
+            )
             argv = self.box.command(work / "package", self.kit.checks_file(run.module), self._python(job, TOOL_INSIDE))
             return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(work)
         package, scratch = str(work / "package"), str(work / "scratch")
-        job.update(package=package, checks=str(self.kit.checks_file(run.module)), workdir=scratch, guard={
-            "writable": (scratch,), "hidden": tuple(str(h) for h in self.hidden),
-            "readable": (*python_folders(), str(Path(tito.__file__).resolve().parent), package,
-                         str(self.kit.checks_file(run.module))),
-            "package": str(work / "package" / "tinytorch"),
-        })
+        job.update(
+            package=package,
+            checks=str(self.kit.checks_file(run.module)),
+            workdir=scratch,
+            guard={
+                "writable": (scratch,),
+                "hidden": tuple(str(h) for h in self.hidden),
+                "readable": (
+                    *python_folders(),
+                    str(Path(tito.__file__).resolve().parent),
+                    package,
+                    str(self.kit.checks_file(run.module)),
+                ),
+                "package": str(work / "package" / "tinytorch"),
+            },
+        )
         env = {**sandbox_environment(), "HOME": scratch, "TMPDIR": scratch}
         return self._python(job, _tool_folder()), env, scratch
 

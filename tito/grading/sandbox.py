@@ -63,7 +63,7 @@ class Sandbox:
     masks: tuple[str, ...] = ()  # covered with an empty tmpfs: see `masks_for`
 
     @classmethod
-    def find(cls, hidden=()) -> "Sandbox":
+    def find(cls, hidden=()) -> Sandbox:
         path = shutil.which("bwrap")
         if path is None or os.name != "posix":
             raise SandboxError(INSTALL_HINT)
@@ -76,15 +76,29 @@ class Sandbox:
         """bwrap's command line for `program`, with `package` and `checks` bound as the run's inputs."""
         args = [self.bwrap]
         if self.as_root:
-            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                     "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            args += [
+                "--unshare-ipc",
+                "--unshare-pid",
+                "--unshare-net",
+                "--unshare-uts",
+                "--unshare-cgroup-try",
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "CAP_SETUID",
+                "--cap-add",
+                "CAP_SETGID",
+            ]
         else:
             args += ["--unshare-all"]
         args += ["--die-with-parent", "--new-session", "--clearenv"]
         for name, value in sandbox_environment().items():
             args += ["--setenv", name, value]
         # The scratch tmpfs first: a Python installed under /tmp (a CI runner's venv) is bound on top of it.
-        mounts: list[tuple[str, ...]] = [("--size", str(SCRATCH_BYTES), "--tmpfs", WORK_INSIDE), ("--ro-bind", "/usr", "/usr")]
+        mounts: list[tuple[str, ...]] = [
+            ("--size", str(SCRATCH_BYTES), "--tmpfs", WORK_INSIDE),
+            ("--ro-bind", "/usr", "/usr"),
+        ]
         for name in SYSTEM_LINKS:
             host = Path("/") / name
             if host.is_symlink():
@@ -94,10 +108,16 @@ class Sandbox:
         mounts.append(("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"))
         mounts += [("--ro-bind", folder, folder) for folder in self.python_folders]
         mounts += [("--tmpfs", folder) for folder in self.masks]
-        mounts += [("--ro-bind", folder, folder) for folder in python_paths()  # a Python inside a covered folder
-                   if any(_inside(folder, mask) and folder != mask for mask in self.masks)]
-        mounts += [("--ro-bind", str(Path(tito.__file__).resolve().parent), f"{TOOL_INSIDE}/tito"),
-                   ("--ro-bind", str(package), PACKAGE_INSIDE), ("--ro-bind", str(checks), CHECKS_INSIDE)]
+        mounts += [
+            ("--ro-bind", folder, folder)
+            for folder in python_paths()  # a Python inside a covered folder
+            if any(_inside(folder, mask) and folder != mask for mask in self.masks)
+        ]
+        mounts += [
+            ("--ro-bind", str(Path(tito.__file__).resolve().parent), f"{TOOL_INSIDE}/tito"),
+            ("--ro-bind", str(package), PACKAGE_INSIDE),
+            ("--ro-bind", str(checks), CHECKS_INSIDE),
+        ]
         made: set[str] = {"/"}
         for mount in mounts:
             for parent in reversed(Path(mount[-1]).parents):  # bwrap would make missing parents mode 0700
@@ -114,15 +134,26 @@ class Sandbox:
         """Start a sandbox that imports NumPy; SandboxError with bwrap's own words if it cannot."""
         program = [sys.executable, "-I", "-c", "import numpy"]
         if self.as_root:
-            program = [sys.executable, "-I", "-c",
-                       f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); import numpy"]
+            program = [
+                sys.executable,
+                "-I",
+                "-c",
+                f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); import numpy",
+            ]
         try:
             with tempfile.TemporaryDirectory() as empty:
                 os.chmod(empty, 0o755)
-                done = subprocess.run(self.command(Path(empty), Path(tito.__file__), program), capture_output=True,
-                                      text=True, timeout=60, stdin=subprocess.DEVNULL)
+                done = subprocess.run(
+                    self.command(Path(empty), Path(tito.__file__), program),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SandboxError(f"bubblewrap did not start a sandbox ({exc}); grade with --no-sandbox, or fix bwrap.")
+            raise SandboxError(
+                f"bubblewrap did not start a sandbox ({exc}); grade with --no-sandbox, or fix bwrap."
+            ) from None
         if done.returncode != 0:
             said = " ".join((done.stderr or done.stdout).strip().split())[-300:]
             raise SandboxError(
@@ -155,8 +186,10 @@ def masks_for(folders, hidden) -> tuple[str, ...]:
     edition would hand the solutions to every run)."""
     bound = ["/usr", *folders]
     masks = [h for h in hidden if any(_inside(h, b) for b in bound)]
-    for site_folder in {*site_packages(), *(str(p) for b in ("/usr/lib", "/usr/local/lib")
-                                           for p in Path(b).glob("python3*/*-packages"))}:
+    for site_folder in {
+        *site_packages(),
+        *(str(p) for b in ("/usr/lib", "/usr/local/lib") for p in Path(b).glob("python3*/*-packages")),
+    }:
         candidate = Path(site_folder) / "tinytorch"
         if candidate.is_dir() and any(_inside(str(candidate.resolve()), b) for b in bound):
             masks.append(str(candidate.resolve()))
@@ -182,8 +215,14 @@ def python_folders() -> tuple[str, ...]:
 
 def python_paths() -> list[str]:
     """Every folder of this Python installation, real paths, shortest first."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)}
+    paths = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        os.path.dirname(sys.executable),
+    }
     paths |= {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
     paths |= set(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
     return sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}, key=len)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tito.course import Course, Module
 from tito.grading.report import write_grades, write_report
-from tito.grading.runner import DEFAULT_TIMEOUT, GradingError, SubmissionsError, find_students, grade_students, \
-    safe_name
+from tito.grading.runner import (
+    DEFAULT_TIMEOUT,
+    GradingError,
+    SubmissionsError,
+    find_students,
+    grade_students,
+    safe_name,
+)
 from tito.grading.verdict import StudentGrade
 
 
@@ -37,8 +43,15 @@ def grade_submissions(
     if not students:
         raise SubmissionsError(f"{submissions} has no student folders: put each submission in its own folder.")
     grades = grade_students(
-        course, _unique_names(students), modules=modules, workers=workers, timeout=timeout, sandbox=sandbox,
-        keep_temp=keep_temp, hidden=(submissions, out), on_graded=on_graded,
+        course,
+        _unique_names(students),
+        modules=modules,
+        workers=workers,
+        timeout=timeout,
+        sandbox=sandbox,
+        keep_temp=keep_temp,
+        hidden=(submissions, out),
+        on_graded=on_graded,
     )
     write_grades(out, grades)
     for grade in grades:

@@ -61,8 +61,15 @@ class InfrastructureError(Exception):
     """The run never started its checks (the sandbox itself failed): the grader's problem, not the student's."""
 
 
-def assess(grade: ModuleGrade, checks: list[Check], student: Stream, reference: Stream, outcome: Outcome,
-           scrubber: Scrubber, given_lines: set[str]) -> ModuleGrade:
+def assess(
+    grade: ModuleGrade,
+    checks: list[Check],
+    student: Stream,
+    reference: Stream,
+    outcome: Outcome,
+    scrubber: Scrubber,
+    given_lines: set[str],
+) -> ModuleGrade:
     """Fill `grade.results` by comparing each check's student record with its reference record."""
     if not any(r.kind == "hello" for r in student.records):
         tail = " ".join(outcome.output_tail.split())[-400:]

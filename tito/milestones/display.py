@@ -47,7 +47,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def speed_text(per_second: float | None, unit: str) -> str:
-    """"2,310 images/s", or "" before there is anything to measure."""
+    """ "2,310 images/s", or "" before there is anything to measure."""
     return f"{per_second:,.0f} {unit}/s" if per_second else ""
 
 
@@ -89,7 +89,9 @@ class _Clock:
         return self.elapsed() * (1 - self.done) / self.done
 
 
-def epoch_line(epochs: int, epoch: int, metrics: dict, elapsed: float, per_second: float | None, unit: str = "samples") -> str:
+def epoch_line(
+    epochs: int, epoch: int, metrics: dict, elapsed: float, per_second: float | None, unit: str = "samples"
+) -> str:
     """One finished epoch as a line: the same words in the live list and in plain logs."""
     width = len(str(epochs))
     loss = metrics.get("loss")

@@ -46,8 +46,15 @@ def as_event(event, values: dict) -> tuple[str, dict]:
     if isinstance(event, str):
         return event, values
     if event.kind == "batch":
-        return "batch", {"epoch": event.epoch, "batch": event.batch, "loss": event.loss,
-                         "epochs": event.epochs, "batches": event.batches, "seen": event.samples, "lr": event.lr}
+        return "batch", {
+            "epoch": event.epoch,
+            "batch": event.batch,
+            "loss": event.loss,
+            "epochs": event.epochs,
+            "batches": event.batches,
+            "seen": event.samples,
+            "lr": event.lr,
+        }
     row = dict(event.metrics)
     return "epoch", {
         "epoch": event.epoch,
@@ -76,7 +83,9 @@ class Progress:
         self.settings: dict = {}  # what the script said it uses (its "settings" event)
         self.history: list[dict] = []  # one entry per finished epoch
         self.batch_losses: list[float] = []
-        self.batch_epochs: list[float] = []  # where each batch loss lies on the epoch axis (2.5: halfway through epoch 3)
+        self.batch_epochs: list[
+            float
+        ] = []  # where each batch loss lies on the epoch axis (2.5: halfway through epoch 3)
         self.notes: list[str] = []
         self.samples = 0  # training samples seen, all epochs
         self.started = None

@@ -14,10 +14,10 @@ import numbers
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
@@ -251,19 +251,43 @@ def _pictures(title: str, progress: Progress, raw: dict) -> list[tuple[str, Call
 
     wanted = []
     if progress.batch_losses:
-        wanted.append(("curves.png", lambda path: plots.training_curves(
-            path, title, progress.batch_epochs, progress.batch_losses, progress.history)))
+        wanted.append(
+            (
+                "curves.png",
+                lambda path: plots.training_curves(
+                    path, title, progress.batch_epochs, progress.batch_losses, progress.history
+                ),
+            )
+        )
     if has("filters"):
         wanted.append(("filters.png", lambda path: plots.first_layer_filters(path, title, raw["filters"])))
     if has("feature_maps"):  # the maps are those of the first test image
-        wanted.append(("feature_maps.png", lambda path: plots.feature_maps(
-            path, title, raw["test_images"][0] if has("test_images") else None, raw["feature_maps"])))
+        wanted.append(
+            (
+                "feature_maps.png",
+                lambda path: plots.feature_maps(
+                    path, title, raw["test_images"][0] if has("test_images") else None, raw["feature_maps"]
+                ),
+            )
+        )
     if has("test_images", "test_predictions", "test_labels"):
-        wanted.append(("predictions.png", lambda path: plots.predictions(
-            path, title, raw["test_images"], raw["test_predictions"], raw["test_labels"], raw.get("class_names"))))
+        wanted.append(
+            (
+                "predictions.png",
+                lambda path: plots.predictions(
+                    path, title, raw["test_images"], raw["test_predictions"], raw["test_labels"], raw.get("class_names")
+                ),
+            )
+        )
     if has("test_predictions", "test_labels"):
-        wanted.append(("confusion.png", lambda path: plots.confusion_matrix(
-            path, title, raw["test_predictions"], raw["test_labels"], raw.get("class_names"))))
+        wanted.append(
+            (
+                "confusion.png",
+                lambda path: plots.confusion_matrix(
+                    path, title, raw["test_predictions"], raw["test_labels"], raw.get("class_names")
+                ),
+            )
+        )
     if has("boundary"):
         wanted.append(("boundary.png", lambda path: plots.decision_boundary(path, title, raw["boundary"])))
     return wanted
@@ -286,5 +310,6 @@ def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, not
 def _diverged(exc: Exception) -> bool:
     """Is `exc` the Trainer's own NaN/inf stop (module 07's TrainingDivergedError, wherever it lives)?"""
     return any(
-        kind.__name__ == "TrainingDivergedError" and kind.__module__.startswith("tinytorch.") for kind in type(exc).__mro__
+        kind.__name__ == "TrainingDivergedError" and kind.__module__.startswith("tinytorch.")
+        for kind in type(exc).__mro__
     )

@@ -56,7 +56,10 @@ CHECKS = {
     "DATASETS": (lambda v: isinstance(v, (tuple, list)) and all(isinstance(d, str) for d in v), "a tuple of names"),
     "CONFIG": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a dict with text keys"),
     "SAMPLE_UNIT": (lambda v: isinstance(v, str) and bool(v), "a word such as 'images'"),
-    "BLAS_THREADS": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number of at least 1"),
+    "BLAS_THREADS": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "a whole number of at least 1",
+    ),
 }
 
 

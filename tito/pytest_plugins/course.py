@@ -103,7 +103,7 @@ def _all_requirements(course: Course, module: Module) -> list[str]:
 
 
 def _ids(ids: list) -> str:
-    """"01-09" for a run of consecutive module ids, else "01, 03, 05"."""
+    """ "01-09" for a run of consecutive module ids, else "01, 03, 05"."""
     numbers = [int(i) for i in ids]
     if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
         return f"{ids[0]}-{ids[-1]}"
@@ -162,12 +162,16 @@ def pytest_collection_modifyitems(session, config, items):
     placeholders = []
     for key, message in waiting.items():
         module = course.module(key)
-        placeholder = NotReady.from_parent(session, name=module.name, nodeid=module.name, message=message, path=module.source)
+        placeholder = NotReady.from_parent(
+            session, name=module.name, nodeid=module.name, message=message, path=module.source
+        )
         placeholder.add_marker(module.marker)  # so `pytest -m m03` still reports module 03's state
         placeholders.append(placeholder)
     for key, message in milestones_waiting.items():
         name = f"milestone {key}"
-        placeholder = NotReady.from_parent(session, name=name, nodeid=name, message=message, path=course.milestone(key).folder)
+        placeholder = NotReady.from_parent(
+            session, name=name, nodeid=name, message=message, path=course.milestone(key).folder
+        )
         placeholder.add_marker("slow")
         placeholders.append(placeholder)
     items[:] = placeholders + kept

@@ -20,7 +20,7 @@ MODULE_FILES = "modules" + os.sep
 
 
 def student_location(tb, rootdir: str) -> str | None:
-    """"modules/NN_slug/slug.py:LINE" of the deepest frame in a module file (directly or through the
+    """ "modules/NN_slug/slug.py:LINE" of the deepest frame in a module file (directly or through the
     package's line map), or None when the failure never passed through one."""
     found = None
     for frame in traceback.extract_tb(tb):
@@ -44,9 +44,11 @@ def _rewrite_entries(reprtraceback) -> None:
 def rewrite(longrepr) -> None:
     """Map every file:line of a failure report (chained exceptions included) to the module file."""
     chain = getattr(longrepr, "chain", None)
-    parts = [(element[0], element[1]) for element in chain] if chain else [
-        (getattr(longrepr, "reprtraceback", None), getattr(longrepr, "reprcrash", None))
-    ]
+    parts = (
+        [(element[0], element[1]) for element in chain]
+        if chain
+        else [(getattr(longrepr, "reprtraceback", None), getattr(longrepr, "reprcrash", None))]
+    )
     for reprtraceback, crash in parts:
         _rewrite_entries(reprtraceback)
         if crash is not None and getattr(crash, "path", None):

@@ -71,7 +71,7 @@ def failure(report, rootdir: str) -> dict:
     text = crash.message if crash is not None else (str(longrepr).strip().splitlines() or ["failed"])[-1]
     exception = getattr(report, "exception_name", "")
     if exception and text.startswith(exception + ": "):
-        text = text[len(exception) + 2:]
+        text = text[len(exception) + 2 :]
     elif not exception:  # a collection error: pytest gives only text, "Name: message" at best
         name, _, rest = text.partition(": ")
         if name.replace(".", "").isidentifier():
@@ -109,10 +109,14 @@ class Recorder:
         spec = importlib.util.find_spec("tinytorch")
         found = Path(spec.origin).resolve().parent if spec and spec.origin else None
         if found != Path(self.package).resolve():
-            self.errors.append({
-                "id": "tinytorch", "exception": "", "where": "",
-                "message": f"the tests would import tinytorch from {found}, not the course tree's {self.package}",
-            })
+            self.errors.append(
+                {
+                    "id": "tinytorch",
+                    "exception": "",
+                    "where": "",
+                    "message": f"the tests would import tinytorch from {found}, not the course tree's {self.package}",
+                }
+            )
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -125,16 +129,26 @@ class Recorder:
             if kind == "inline" and self.marker:
                 item.add_marker(self.marker)
             elif kind == "package" and self.marker and item.get_closest_marker(self.marker) is None:
-                self.errors.append({
-                    "id": item.nodeid, "exception": "", "where": item.nodeid.split("::")[0],
-                    "message": f"has no {self.marker} marker: add `pytestmark = pytest.mark.{self.marker}` to its file",
-                })
+                self.errors.append(
+                    {
+                        "id": item.nodeid,
+                        "exception": "",
+                        "where": item.nodeid.split("::")[0],
+                        "message": f"has no {self.marker} marker: add `pytestmark = pytest.mark.{self.marker}` to its file",
+                    }
+                )
 
     def pytest_runtest_logreport(self, report):
         entry = self.tests.setdefault(
             report.nodeid,
-            {"id": report.nodeid, "kind": self.kinds.get(report.nodeid, "other"), "outcome": "passed",
-             "exception": "", "message": "", "where": ""},
+            {
+                "id": report.nodeid,
+                "kind": self.kinds.get(report.nodeid, "other"),
+                "outcome": "passed",
+                "exception": "",
+                "message": "",
+                "where": "",
+            },
         )
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if hasattr(report, "wasxfail"):

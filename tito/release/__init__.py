@@ -34,7 +34,7 @@ from tito.release.selection import (
     student_gitignore,
     student_manifest,
 )
-from tito.release.solutions import SolutionBlock, _what_to_implement, find_blocks, stub_line, strip_solutions
+from tito.release.solutions import SolutionBlock, _what_to_implement, find_blocks, strip_solutions, stub_line
 
 __all__ = [
     "INSTRUCTOR_ONLY",

@@ -58,9 +58,7 @@ def check_out_folder(course: Course, out: Path, force: bool) -> Path:
         raise ReleaseUsageError(f"{out} is a file, not a folder; choose an empty or new folder.")
     held = [entry.name for entry in out.iterdir()] if out.exists() else []
     if held and not force:
-        raise ReleaseUsageError(
-            f"{out} is not empty; choose a new folder or pass --force to replace what is in it."
-        )
+        raise ReleaseUsageError(f"{out} is not empty; choose a new folder or pass --force to replace what is in it.")
     if held and MANIFEST_NAME not in held and held != [".git"]:
         raise ReleaseUsageError(
             f"{out} holds files but no {MANIFEST_NAME}, so it is not an earlier edition and --force will not "

@@ -21,15 +21,29 @@ STARTER_DIR = Path(".tito") / "starter"
 # Never part of an edition: local state, version control, caches, build outputs, environments.
 LEFT_OUT_NAMES = frozenset(
     {
-        ".git", ".tito", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints",
-        ".mypy_cache", ".ruff_cache", ".venv", "venv", "build", "dist",
+        ".git",
+        ".tito",
+        "__pycache__",
+        ".pytest_cache",
+        ".hypothesis",
+        ".ipynb_checkpoints",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".venv",
+        "venv",
+        "build",
+        "dist",
     }
 )
 LEFT_OUT_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 # Tests of tito itself: they check the tool against the reference solutions, so they cannot pass in
 # a student edition and some of them hold solution text on purpose (the leak check, grading fixtures).
 INSTRUCTOR_ONLY = (  # the last: graded checks
-    "tests/tito", "tests/integration", "tests/fixtures/grading", "benchmarks/yardstick", "tests/*/grading.py",
+    "tests/tito",
+    "tests/integration",
+    "tests/fixtures/grading",
+    "benchmarks/yardstick",
+    "tests/*/grading.py",
 )
 
 # The student edition's README: the student's guide, kept at the reference's root as this file.
@@ -67,13 +81,17 @@ def _git_files(root: Path) -> list[str] | None:
     try:
         inside = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if inside.returncode != 0 or inside.stdout.strip() != "true":
             return None
         listed = subprocess.run(
             ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True, timeout=60, check=True,
+            capture_output=True,
+            timeout=60,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -95,9 +113,7 @@ def is_generated(path: Path) -> bool:
 
 def student_manifest(text: str) -> str:
     """course.yaml with its `edition:` line saying student; every other line (and comment) kept."""
-    new, count = re.subn(
-        r"""^(edition:[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#]+)""", r"\1student", text, count=1, flags=re.M
-    )
+    new, count = re.subn(r"""^(edition:[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#]+)""", r"\1student", text, count=1, flags=re.M)
     if count != 1:
         raise ReleaseError(f"{MANIFEST_NAME}: no top-level 'edition:' line to set to student.")
     return new

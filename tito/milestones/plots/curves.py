@@ -26,11 +26,15 @@ def moving_mean(values: list[float], window: int) -> list[float]:
 
 def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
     """(epochs, values) of one figure of the history, skipping epochs where it is missing or NaN."""
-    pairs = [(h["epoch"], float(h[key])) for h in history if isinstance(h.get(key), (int, float)) and math.isfinite(h[key])]
+    pairs = [
+        (h["epoch"], float(h[key])) for h in history if isinstance(h.get(key), (int, float)) and math.isfinite(h[key])
+    ]
     return [epoch for epoch, _ in pairs], [value for _, value in pairs]
 
 
-def training_curves(path: Path, title: str, batch_epochs: list[float], batch_losses: list[float], history: list[dict]) -> Path:
+def training_curves(
+    path: Path, title: str, batch_epochs: list[float], batch_losses: list[float], history: list[dict]
+) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     last = max([math.ceil(x) for x in batch_epochs] + [h["epoch"] for h in history] + [1])
@@ -41,11 +45,15 @@ def training_curves(path: Path, title: str, batch_epochs: list[float], batch_los
 
     if batch_losses:
         label = "train, each batch" if window == 1 else f"train, mean of {window} batches"
-        loss_ax.plot(batch_epochs, moving_mean(batch_losses, window), linewidth=1, color="tab:blue", alpha=0.6, label=label)
+        loss_ax.plot(
+            batch_epochs, moving_mean(batch_losses, window), linewidth=1, color="tab:blue", alpha=0.6, label=label
+        )
     for key, label, style in (("loss", "train, epoch mean", "o"), ("test_loss", "test", "s-")):
         epochs, values = _series(history, key)
         if epochs:
-            loss_ax.plot(epochs, values, style, color="tab:blue" if key == "loss" else "tab:orange", label=label, markersize=5)
+            loss_ax.plot(
+                epochs, values, style, color="tab:blue" if key == "loss" else "tab:orange", label=label, markersize=5
+            )
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
     loss_ax.set_ylim(bottom=0)
 

@@ -77,7 +77,9 @@ def feature_maps(path: Path, title: str, image, maps) -> Path:
         low, high = float(block.min()), float(block.max())
         for column, channel in enumerate(strongest, start=1):
             ax = fig.add_subplot(grid[row, column])
-            ax.imshow(block[channel], cmap="magma", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest")
+            ax.imshow(
+                block[channel], cmap="magma", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest"
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(f"ch {channel}", fontsize=7, labelpad=1)
@@ -114,7 +116,9 @@ def predictions(path: Path, title: str, images, predicted, labels, class_names=N
         if guess == truth:
             ax.set_title(class_name(class_names, guess), fontsize=8, color=RIGHT)
         else:
-            ax.set_title(f"{class_name(class_names, guess)}\ntrue: {class_name(class_names, truth)}", fontsize=8, color=WRONG)
+            ax.set_title(
+                f"{class_name(class_names, guess)}\ntrue: {class_name(class_names, truth)}", fontsize=8, color=WRONG
+            )
     mistakes = int(np.sum(predicted != labels))
     if mistakes > MOST_MISTAKES:
         which = f"{MOST_MISTAKES} of the {mistakes} mistakes among the first {len(labels)} come first"

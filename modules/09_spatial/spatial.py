@@ -409,10 +409,10 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     dweight = (cols.T @ dout).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
+        blocks = dout @ weight.transpose(2, 3, 0, 1).reshape(kh * kw, out_channels, channels)  # one per offset
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
-        for u, v in _offsets((kh, kw)):
-            block = (dout @ weight[:, :, u, v]).reshape(n, oh, ow, channels)
-            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block
+        for block, (u, v) in zip(blocks, _offsets((kh, kw))):
+            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(n, oh, ow, channels)
         dx = dx_padded[:, ph : ph + height, pw : pw + width]
     ### END SOLUTION
     return dx, np.ascontiguousarray(dweight), dbias
@@ -983,7 +983,9 @@ def test_unit_engine_matches_the_kernels():
 # backward passes hand the engine channels-last views of the arrays. Outputs keep channels-last memory
 # under PyTorch's (N, C, H, W) shape (a transposed view, free), so the next convolution, batch norm or
 # pooling layer reads them in channels-last order again at no cost, and any other operation sees an
-# ordinary (N, C, H, W) array: NumPy follows the strides.
+# ordinary (N, C, H, W) array: NumPy follows the strides. Input in the usual (N, C, H, W) memory (a batch
+# of photos) is copied into channels-last memory once per layer call, not once per slice and again in
+# the backward pass.
 #
 # `Conv2d`'s initial weights follow He et al. (2015): uniform in +-sqrt(6 / fan_in) with
 # fan_in = C*KH*KW, which keeps the variance of the activations steady from layer to layer when each
@@ -999,7 +1001,7 @@ class Conv2dFunction(Function):
     """The differentiable convolution: inputs (x, weight) or (x, weight, bias), x (N, C, H, W)."""
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
-        x_cl = _channels_last(x)
+        x_cl = np.ascontiguousarray(_channels_last(x))  # free for a conv's own output; one copy for photos
         self.save_for_backward(x_cl, weight, stride, padding, bias is not None)
         return _channels_first(fast_conv2d_forward(x_cl, weight, bias, stride, padding))
 

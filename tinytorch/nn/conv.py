@@ -20,7 +20,7 @@ class Conv2dFunction(Function):
     """The differentiable convolution: inputs (x, weight) or (x, weight, bias), x (N, C, H, W)."""
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
-        x_cl = _channels_last(x)
+        x_cl = np.ascontiguousarray(_channels_last(x))  # free for a conv's own output; one copy for photos
         self.save_for_backward(x_cl, weight, stride, padding, bias is not None)
         return _channels_first(fast_conv2d_forward(x_cl, weight, bias, stride, padding))
 
@@ -85,4 +85,4 @@ class Conv2d(Module):
             f"padding={self.padding}, bias={self.bias is not None}"
         )
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=62 14=64 19-86=998
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=62 14=64 19-86=1000

@@ -163,10 +163,10 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     dweight = (cols.T @ dout).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
+        blocks = dout @ weight.transpose(2, 3, 0, 1).reshape(kh * kw, out_channels, channels)  # one per offset
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
-        for u, v in _offsets((kh, kw)):
-            block = (dout @ weight[:, :, u, v]).reshape(n, oh, ow, channels)
-            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block
+        for block, (u, v) in zip(blocks, _offsets((kh, kw))):
+            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(n, oh, ow, channels)
         dx = dx_padded[:, ph : ph + height, pw : pw + width]
     return dx, np.ascontiguousarray(dweight), dbias
 

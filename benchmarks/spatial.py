@@ -246,7 +246,7 @@ def training_step_case(rounds, rng, batch=256):
 
     def step_of(conv, norm, pool):
         layers = []
-        for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU (after the pool: a quarter of the work)
+        for c_in, c_out in channels:  # conv, batch norm, max-pool, ReLU: the milestone's layer sizes
             layers += [conv(c_in, c_out, 3, padding=1, bias=False), norm(c_out), pool(2), ReLU()]
         model = Sequential(*layers, Flatten(), Linear(128 * 4 * 4, 10))
         optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="timed calls of each function (default 15)")
     parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: tinytorch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall-clock (default) or CPU seconds")
-    parser.add_argument("--step", action="store_true", help="also time a CIFAR-10 training step (batch 128)")
+    parser.add_argument("--step", action="store_true", help="also time a CIFAR-10 training step (batch 256)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be positive")
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
         ratio += (
             f", {step['ours'] / step['before']:.2f}x before's {step['before'] * 1e3:.0f} ms" if "before" in step else ""
         )
-        print(f"\nCIFAR-10 training step, milestone network, batch 256: {step['ours'] * 1e3:.0f} ms{ratio}")
+        print(f"\nCIFAR-10 training step, the milestone's layer sizes, batch 256: {step['ours'] * 1e3:.0f} ms{ratio}")
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print("loops/ours compares forward passes, each timed on its own (the loop versions have no backward pass).")
     slowest = max((r["ours"] / r["before"] for name, r in results if r["before"] and "conv" in name), default=None)

@@ -72,6 +72,13 @@ def test_a_student_edition_installs_tests_and_completes_as_its_readme_says(tmp_p
         python, edition, "pip", "install", "--no-build-isolation", "-e", ".[dev]"
     )  # offline: borrowed build tools
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    packages = subprocess.run(
+        [str(python), "-c", "import tinytorch, tito; print(tinytorch.__file__); print(tito.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert packages.stdout.split() == [str(edition / "tinytorch/__init__.py"), str(edition / "tito/__init__.py")]
 
     fresh = run(python, edition, "pytest")
     assert fresh.returncode == 1

@@ -7,7 +7,6 @@ solution line of every module file in course.yaml and searches every file of the
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
 import subprocess
@@ -176,41 +175,3 @@ def test_a_student_completes_module_01_only_once_the_code_is_written(reference, 
     assert tensor.read_text() == (course_root / ".tito/starter/01_tensor/tensor.py").read_text()
     backups = list((course_root / ".tito/backups/01_tensor").iterdir())
     assert [b.read_text() for b in backups] == [written]
-
-
-def venv_borrowing_our_tools(folder):
-    """A fresh venv that sees this test run's pip and setuptools (the dev extra's) and nothing else.
-
-    Not --system-site-packages: the base Python may carry an old setuptools, or none (3.12). A .pth
-    line puts our site-packages on its path; the .pth files inside it (our own editable install of
-    this course) are not run, so the venv's only tinytorch is the one it installs.
-    """
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
-    python = folder / "bin" / "python"
-    site_packages = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = [path for path in sys.path if path.endswith("site-packages") and os.path.isdir(os.path.join(path, "pip"))]
-    (Path(site_packages) / "borrowed_tools.pth").write_text("\n".join(ours) + "\n")
-    return python
-
-
-@pytest.mark.slow
-def test_pip_install_editable_works_in_the_edition(edition, tmp_path):
-    python = venv_borrowing_our_tools(tmp_path / "venv")
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(edition)],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr
-    where = subprocess.run(
-        [str(python), "-c", "import tinytorch, tito; print(tinytorch.__file__); print(tito.__file__)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert where.stdout.split() == [str(edition / "tinytorch/__init__.py"), str(edition / "tito/__init__.py")]

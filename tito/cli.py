@@ -24,7 +24,7 @@ def _flags_render_as_flags() -> None:
     """
     option = getattr(typer.core, "TyperOption", None)
     original = getattr(option, "display_type_rich", None)
-    if original is None or getattr(original, "_tito_flag_fix", False):
+    if option is None or original is None or getattr(original, "_tito_flag_fix", False):
         return
 
     def display_type_rich(self, ctx):
@@ -32,7 +32,7 @@ def _flags_render_as_flags() -> None:
             return None
         return original(self, ctx)
 
-    display_type_rich._tito_flag_fix = True
+    display_type_rich._tito_flag_fix = True  # type: ignore[attr-defined]  # marks typer's method as patched
     option.display_type_rich = display_type_rich
 
 

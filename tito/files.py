@@ -37,13 +37,14 @@ class FileRefused(OSError):
 
     def __init__(self, path, problem: str, code: int = errno.EINVAL):
         super().__init__(code, problem, str(path))
+        self.problem = problem  # `strerror` holds the same words, but OSError types it as str | None
 
 
 def problem(exc: OSError, doing: str = "read") -> str:
     """What went wrong, as words to follow a path: "is a folder, not a regular file" or
     "cannot be read (Permission denied)"."""
     if isinstance(exc, FileRefused):
-        return exc.strerror
+        return exc.problem
     return f"cannot be {doing} ({exc.strerror or exc})"
 
 

@@ -103,7 +103,7 @@ def source_location(path, line: int | None) -> tuple[str, int | None]:
     A mapped location names the module file relative to the course root, as the student sees it.
     """
     mapping = read_map(path) if line is not None else None
-    module_line = mapping.module_line(int(line)) if mapping is not None else None
-    if module_line is None:
+    module_line = mapping.module_line(int(line)) if mapping is not None and line is not None else None
+    if mapping is None or module_line is None:
         return os.fspath(path), line
     return mapping.source, module_line

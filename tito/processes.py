@@ -104,11 +104,6 @@ class Finished:
 def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = True) -> Finished:
     """Run `command` to the end or to `timeout` seconds; the whole tree dies with tito in any case."""
     posix = os.name == "posix"
-    options = (
-        {"start_new_session": True, "preexec_fn": _die_with_parent if sys.platform == "linux" else None}
-        if posix
-        else {}
-    )
     started = time.perf_counter()
     with signals_raise():
         process = subprocess.Popen(
@@ -119,7 +114,8 @@ def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = 
             stderr=subprocess.STDOUT if capture else None,
             text=True,
             errors="replace",
-            **options,
+            start_new_session=posix,
+            preexec_fn=_die_with_parent if posix and sys.platform == "linux" else None,
         )
         try:
             output, _ = process.communicate(timeout=timeout)

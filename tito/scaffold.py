@@ -232,6 +232,8 @@ def _with_module(course: Course, module_id: str, slug: str, title: str, requires
         document = yaml.compose(text)
     except yaml.YAMLError:
         raise ScaffoldError(f"{MANIFEST_NAME} cannot be read as YAML: {by_hand}", code=1) from None
+    if not isinstance(document, yaml.MappingNode):  # empty, or not `key: value` settings at the top
+        raise ScaffoldError(f"{MANIFEST_NAME} lists its modules in a form tito does not extend: {by_hand}", code=1)
     modules = next((value for key, value in document.value if key.value == "modules"), None)
     if not isinstance(modules, yaml.SequenceNode) or modules.flow_style or not modules.value:
         raise ScaffoldError(f"{MANIFEST_NAME} lists its modules in a form tito does not extend: {by_hand}", code=1)

@@ -32,6 +32,7 @@ def _state(state: CourseState, milestone: Milestone) -> str:
     shown = state.milestone_state(milestone)
     if shown == "achieved":
         best = state.best_run(milestone)
+        assert best is not None  # "achieved" means a best run is on record
         figure = milestone.target.format(best["metrics"].get(milestone.target.metric))
         return f"{styled(shown)} {figure} ({best.get('seconds', 0):.0f} s)"
     if shown == "locked":

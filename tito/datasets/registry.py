@@ -73,8 +73,9 @@ class Dataset:
         return self.splits[split]
 
     def download_size(self) -> int | None:
-        sizes = [r.size for r in self.resources]
-        return None if not sizes or None in sizes else sum(sizes)
+        """Bytes to download for every resource, or None when any size is unknown (or there are none)."""
+        sizes = [r.size for r in self.resources if r.size is not None]
+        return sum(sizes) if sizes and len(sizes) == len(self.resources) else None
 
 
 # --- the entries -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ class Part:
 class PoolImport:
     """One top-level import statement of the module's exported cells."""
 
-    node: ast.stmt
+    node: ast.Import | ast.ImportFrom
     lines: tuple[tuple[int, str], ...]
 
     def bound(self) -> list[tuple[str, ast.alias]]:
@@ -49,10 +49,11 @@ def split_imports(cell_lines: list[tuple[int, str]], where: str) -> tuple[list[P
     except SyntaxError as exc:
         number = cell_lines[(exc.lineno or 1) - 1][0] if cell_lines else 1
         raise ExportError(f"{where}:{number}: this exported cell does not compile on its own: {exc.msg}.") from None
-    imports, taken = [], set()
+    imports: list[PoolImport] = []
+    taken: set[int] = set()
     for node in tree.body:
         if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0):
-            span = range(node.lineno - 1, node.end_lineno)
+            span = range(node.lineno - 1, node.end_lineno or node.lineno)
             imports.append(PoolImport(node, tuple(cell_lines[i] for i in span)))
             taken.update(span)
     rest = [line for i, line in enumerate(cell_lines) if i not in taken]
@@ -79,11 +80,11 @@ def names_in(code: str) -> tuple[set, list, set]:
             if not name.startswith("_") and name != "__all__" and name not in public:
                 public.append(name)
     used = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            used.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
-            used.add(node.value)  # a string annotation such as -> "Tensor"
+    for element in ast.walk(tree):
+        if isinstance(element, ast.Name):
+            used.add(element.id)
+        elif isinstance(element, ast.Constant) and isinstance(element.value, str) and element.value.isidentifier():
+            used.add(element.value)  # a string annotation such as -> "Tensor"
     return defined, public, used
 
 
@@ -116,9 +117,10 @@ def choose_imports(part: Part, pool: list[PoolImport]) -> list[tuple[int | None,
     return chosen
 
 
-def sibling_imports(part: Part, parts: dict, pool_names: set) -> tuple[list[tuple[None, str]], set]:
+def sibling_imports(part: Part, parts: dict, pool_names: set) -> tuple[list[tuple[int | None, str]], set]:
     """`from tinytorch.<sibling> import ...` lines for names this part reads from its siblings."""
-    lines, siblings = [], set()
+    lines: list[tuple[int | None, str]] = []
+    siblings = set()
     for target, other in parts.items():
         if other is part:
             continue

@@ -85,7 +85,8 @@ def read_source(path: Path, shown: str | None = None) -> str:
 def parse_cells(text: str) -> list[Cell]:
     """Split a percent-format file into cells; lines before the first `# %%` are a header cell."""
     cells: list[Cell] = []
-    kind, start, body = "header", 1, []
+    kind, start = "header", 1
+    body: list[str] = []
 
     def close():
         directives = {}

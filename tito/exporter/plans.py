@@ -109,11 +109,11 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
         if not part.lines:
             continue
         siblings, uses[target] = assemble.sibling_imports(part, parts, pool_names)
-        imports = assemble.choose_imports(part, pool) + siblings
+        import_lines = assemble.choose_imports(part, pool) + siblings
         body = part.lines
         if target == default and sum(1 for other in parts.values() if other.lines) > 1:
             body = body + [(None, line) for line in MOVED]  # names that moved to the module's other files
-        plans.append(_plan(course, module, target, part.public, imports, body, shown, "the package half of"))
+        plans.append(_plan(course, module, target, part.public, import_lines, body, shown, "the package half of"))
     assemble.check_no_cycles(uses, shown)
     if default not in {plan.dotted for plan in plans}:
         plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))

@@ -134,7 +134,7 @@ def _decode_one(data: bytes, position: int, max_elements: int) -> tuple[Record, 
         if nbytes != count * dtype.itemsize or offset < 0 or offset + nbytes > len(body):
             raise ValueError("array outside the body")
         arrays[str(key)] = np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape)
-    text = {}
+    text: dict[str, str | list[str]] = {}
     for key, value in dict(header.get("text") or {}).items():
         if isinstance(value, str):
             text[str(key)] = value[:MAX_TEXT_CHARS]

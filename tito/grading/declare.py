@@ -67,7 +67,7 @@ def check(
 
     def mark(function: Callable) -> Callable:
         lines = (function.__doc__ or "").strip().splitlines()
-        function.graded_check = Check(
+        function.graded_check = Check(  # type: ignore[attr-defined]  # Callable cannot declare a function's attributes
             name=function.__name__,
             description=lines[0].strip() if lines else function.__name__.replace("_", " "),
             weight=float(weight),

@@ -22,6 +22,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from tito.course import Course, Module, load_course
 from tito.files import atomic_write
@@ -101,18 +102,19 @@ def results(course: Course, root: Path) -> dict:
     config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
     modules = [course.module(key) for key in config["modules"]]
     points = float(config["points_per_module"])
+    timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
+    submission = [("submission", root / "submission")]
     started, notes = time.monotonic(), []
-    options = {"modules": modules, "timeout": float(config.get("timeout", DEFAULT_TIMEOUT)), "hidden": (root,)}
     try:
-        grades = grade_students(course, [("submission", root / "submission")], **options)
+        grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,))
     except SandboxUnavailable as exc:
         print(f"tito: {exc}; grading behind the in-process guard instead.", flush=True)
         notes.append(
             "This submission was graded without the operating-system sandbox, which this container "
             "cannot start; your instructor has been told."
         )
-        grades = grade_students(course, [("submission", root / "submission")], sandbox=False, **options)
-    tests = []
+        grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,), sandbox=False)
+    tests: list[dict[str, Any]] = []  # results.json's "tests", as Gradescope's specification names them
     for item in grades[0].modules:
         tests.append(
             {

@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 
 # Events whose path arguments (by position) are written or deleted, and where their dir_fd sits.
 WRITES = {
@@ -94,7 +96,7 @@ class Policy:
     hidden: tuple[str, ...]
     readable: tuple[str, ...] = ()
     package: str = ""  # the student's package folder: refusals name the line there that caused them
-    report: object = None  # report(message, line of the student's package or "") for each refusal
+    report: Callable[[str, str], None] | None = None  # report(message, student's package line or "") per refusal
 
 
 def prepare() -> None:
@@ -160,7 +162,7 @@ def make_hook(policy: Policy):
 
     def culprit() -> str:
         """The innermost line of the student's package on the stack, or "" when none is."""
-        frame = getframe(1)
+        frame: FrameType | None = getframe(1)
         while frame is not None:
             if package != "/" and frame.f_code.co_filename.startswith(package):
                 return getline(frame.f_code.co_filename, frame.f_lineno).strip()

@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from tito.processes import kill_tree
 
@@ -81,15 +82,17 @@ def run(
         )
     finally:
         os.close(write_end)
+    output = process.stdout
+    assert output is not None  # stdout=PIPE above
     running.add(process.pid)
     try:
-        channel, tail, timed_out, overflowed = _collect(process, read_end, started + timeout, channel_limit)
+        channel, tail, timed_out, overflowed = _collect(process, output, read_end, started + timeout, channel_limit)
     finally:
         kill_tree(process.pid)
         process.wait()
         running.discard(process.pid)
         os.close(read_end)
-        process.stdout.close()
+        output.close()
     return Outcome(
         channel,
         tail.decode("utf-8", "replace"),
@@ -100,12 +103,15 @@ def run(
     )
 
 
-def _collect(process, channel_fd: int, deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:
-    chunks, size, tail = [], 0, b""
+def _collect(
+    process: subprocess.Popen[bytes], output: IO[bytes], channel_fd: int, deadline: float, limit: int
+) -> tuple[bytes, bytes, bool, bool]:
+    chunks: list[bytes] = []
+    size, tail = 0, b""
     timed_out = overflowed = False
     selector = selectors.DefaultSelector()
     selector.register(channel_fd, selectors.EVENT_READ, "channel")
-    selector.register(process.stdout, selectors.EVENT_READ, "output")
+    selector.register(output, selectors.EVENT_READ, "output")
     exited_at = None
     while selector.get_map():
         now = time.monotonic()

@@ -41,7 +41,7 @@ from tito.grading.sandbox import (
     sandbox_environment,
 )
 from tito.grading.starter import unchanged_from_starter
-from tito.grading.verdict import InfrastructureError, ModuleGrade, StudentGrade, all_failed, assess
+from tito.grading.verdict import GradeDetails, InfrastructureError, ModuleGrade, StudentGrade, all_failed, assess
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one module's checks
 MEMORY_BYTES = 2 * 1024**3
@@ -174,7 +174,8 @@ class _Grader:
         self.workers = workers
         self.keep = False  # keep each run's folder (--keep-temp)
         self.scrubber = Scrubber(kit.secrets)
-        self.texts: dict[tuple[str, str], bytes] = {}  # (student, module id) -> the file to grade
+        # (student, module id) -> (the file to grade, relative to their folder; its bytes)
+        self.files: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
         self.uids: queue.Queue = queue.Queue()
         for slot in range(workers):
@@ -188,20 +189,14 @@ class _Grader:
                 placeholder = self._without_run(grade, module)
                 if placeholder is None:
                     runs.append((grade, len(grade.modules)))
-                    grade.modules.append(None)
+                    grade.modules.append(ModuleGrade(module, []))  # replaced by its run's grade below
                 else:
                     grade.modules.append(placeholder)
             grades.append(grade)
         for grade, index in runs:
             module = self.kit.modules[index]
-            path = find_module_file(grade.folder, module)
-            self.runs[(grade.name, index)] = _Run(
-                grade.name,
-                module,
-                path.relative_to(grade.folder).as_posix(),
-                self.texts[(grade.name, module.id)],
-                secrets.randbits(62),
-            )
+            source, data = self.files[(grade.name, module.id)]
+            self.runs[(grade.name, index)] = _Run(grade.name, module, source, data, secrets.randbits(62))
         references = self._reference_batches()
         done = self._parallel(
             {key: (self._run, run, references[run.module.id][run.seed]) for key, run in self.runs.items()}
@@ -216,12 +211,12 @@ class _Grader:
     def _without_run(self, grade: StudentGrade, module: Module) -> ModuleGrade | None:
         """The grade of a module that needs no run (no file, or the starter), or None."""
         checks = self.kit.checks[module.id]
-        details = {"prerequisites": [m.name for m in self.kit.prerequisites(module)]}
+        details: GradeDetails = {"prerequisites": [m.name for m in self.kit.prerequisites(module)]}
         if self.box is None:
             details["notes"] = [NO_SANDBOX_WARNING]
         path = find_module_file(grade.folder, module)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
-        if data is None:
+        if path is None or data is None:
             return all_failed(module, checks, f"not graded: no {module.slug}.py was found in the submission", **details)
         source = path.relative_to(grade.folder).as_posix()
         text = data.decode("utf-8", "replace")
@@ -229,7 +224,7 @@ class _Grader:
             return all_failed(
                 module, checks, "not graded: every solution block is as the starter left it", source=source, **details
             )
-        self.texts[(grade.name, module.id)] = data
+        self.files[(grade.name, module.id)] = (source, data)
         return None
 
     def _reference_batches(self) -> dict[str, dict[int, channel.Stream]]:
@@ -293,7 +288,10 @@ class _Grader:
 
     def _run(self, run: _Run, reference: channel.Stream) -> ModuleGrade:
         module, checks = run.module, self.kit.checks[run.module.id]
-        details = {"source": run.source, "prerequisites": [m.name for m in self.kit.prerequisites(module)]}
+        details: GradeDetails = {
+            "source": run.source,
+            "prerequisites": [m.name for m in self.kit.prerequisites(module)],
+        }
         if self.box is None:
             details["notes"] = [NO_SANDBOX_WARNING]
         work = self.temp / "runs" / safe_name(run.student) / module.name

@@ -12,10 +12,13 @@ import ast
 
 STUB_PREFIX = "TinyTorch"
 
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
-def _stub_functions(tree: ast.AST) -> dict[str, ast.AST]:
+
+def _stub_functions(tree: ast.AST) -> dict[str, Function]:
     """qualified name -> function node, for every function whose body holds a starter stub."""
-    found: dict[str, ast.AST] = {}
+    found: dict[str, Function] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
@@ -29,7 +32,7 @@ def _stub_functions(tree: ast.AST) -> dict[str, ast.AST]:
     return found
 
 
-def _has_stub(function: ast.AST) -> bool:
+def _has_stub(function: Function) -> bool:
     for node in ast.walk(function):
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             call = node.exc
@@ -40,7 +43,7 @@ def _has_stub(function: ast.AST) -> bool:
     return False
 
 
-def _body(function: ast.AST) -> str:
+def _body(function: Definition) -> str:
     body = list(function.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
         body = body[1:]  # the docstring
@@ -56,7 +59,7 @@ def unchanged_from_starter(submitted: str, starter: str) -> bool:
         return False  # not the starter; the export will say what is wrong with it
     if not starter_functions:
         return False
-    submitted_functions = {}
+    submitted_functions: dict[str, Definition] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):

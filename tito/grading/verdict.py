@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from tito.course import Module
 from tito.grading.channel import Stream
@@ -43,6 +44,14 @@ class ModuleGrade:
     @property
     def failed(self) -> int:
         return len(self.results) - self.passed
+
+
+class GradeDetails(TypedDict, total=False):
+    """The ModuleGrade fields known before its checks run (keyword arguments of ModuleGrade and all_failed)."""
+
+    source: str | None
+    prerequisites: list[str]
+    notes: list[str]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
 from tito.metrics import metric_text
@@ -185,8 +185,8 @@ class LiveDisplay(PlainDisplay):
 
     def __init__(self, console: Console):
         super().__init__(console)
-        self.running_loss = None
-        self.last_epoch = None  # the last finished epoch's figures
+        self.running_loss: float | None = None
+        self.last_epoch: dict | None = None  # the last finished epoch's figures
         self.bar = _BarWithFigures(
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(bar_width=None),
@@ -198,7 +198,7 @@ class LiveDisplay(PlainDisplay):
             transient=True,
             refresh_per_second=self.REFRESHES_PER_SECOND,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self):
         self.bar.start()

@@ -83,15 +83,14 @@ class Progress:
         self.settings: dict = {}  # what the script said it uses (its "settings" event)
         self.history: list[dict] = []  # one entry per finished epoch
         self.batch_losses: list[float] = []
-        self.batch_epochs: list[
-            float
-        ] = []  # where each batch loss lies on the epoch axis (2.5: halfway through epoch 3)
+        # where each batch loss lies on the epoch axis (2.5: halfway through epoch 3)
+        self.batch_epochs: list[float] = []
         self.notes: list[str] = []
         self.samples = 0  # training samples seen, all epochs
-        self.started = None
+        self.started: float | None = None
         self.running_loss: float | None = None  # this epoch's mean batch loss so far
         self._seen = 0
-        self._running = (None, 0.0, 0)  # (epoch, sum of loss x samples, samples)
+        self._running: tuple[int | None, float, int] = (None, 0.0, 0)  # (epoch, sum of loss x samples, samples)
 
     def __call__(self, event, **values) -> None:
         event, values = as_event(event, values)
@@ -127,7 +126,7 @@ class Progress:
         self.batch_losses.append(loss)
         self.batch_epochs.append(epoch - 1 + batch / self.batches if self.batches else float(epoch))
         self.samples += int(samples)
-        _, total, weight = self._running if self._running[0] == epoch else (epoch, 0.0, 0)
+        total, weight = self._running[1:] if self._running[0] == epoch else (0.0, 0)
         count = int(samples) or 1  # a script that does not count samples gets a plain mean
         total, weight = total + loss * count, weight + count
         self._running, self.running_loss = (epoch, total, weight), total / weight

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol, TypeGuard
 
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
@@ -88,6 +89,7 @@ def load_script(milestone: Milestone):
     if not path.is_file():
         raise MilestoneError(f"Milestone {milestone.id} has no script at {path}: the course is incomplete.")
     spec = importlib.util.spec_from_file_location(f"milestone_{milestone.id}", path)
+    assert spec is not None and spec.loader is not None  # a path ending in .py always has a source loader
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     if not callable(getattr(script, "run", None)):
@@ -185,7 +187,8 @@ def run_milestone(
         "speed_settings": settings,
     }
     start = time.perf_counter()
-    stopped, raw = None, {}
+    stopped: str | None = None
+    raw: dict = {}
     try:
         raw = script.run(config) or {}
     except NonFiniteLoss as exc:
@@ -307,7 +310,15 @@ def _draw(milestone: Milestone, folder: Path, progress: Progress, raw: dict, not
     return drawn
 
 
-def _diverged(exc: Exception) -> bool:
+class _Diverged(Protocol):
+    """What the runner reads from module 07's TrainingDivergedError (`lr` too, where it has one)."""
+
+    epoch: int
+    batch: int
+    loss: float
+
+
+def _diverged(exc: Exception) -> TypeGuard[_Diverged]:
     """Is `exc` the Trainer's own NaN/inf stop (module 07's TrainingDivergedError, wherever it lives)?"""
     return any(
         kind.__name__ == "TrainingDivergedError" and kind.__module__.startswith("tinytorch.")

@@ -49,7 +49,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return "", set()
-    vendor, flags = "", set()
+    vendor, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

@@ -38,7 +38,7 @@ class NotReady(pytest.Item):
     def runtest(self):
         raise NotReadyError(self.message)
 
-    def repr_failure(self, excinfo):
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: str | None = None) -> str:
         return self.message
 
     def reportinfo(self):
@@ -152,7 +152,7 @@ def pytest_collection_modifyitems(session, config, items):
         marker = item.get_closest_marker("milestone")
         milestone = course.milestone(marker.args[0]) if marker else None
         missing = [key for key in (milestone.requires if milestone else ()) if key in waiting]
-        if missing:
+        if milestone is not None and missing:
             first = course.module(missing[0])
             milestones_waiting[milestone.id] = (
                 f"waiting for modules {_ids(missing)} to be exported first: run `tito module complete {first.id}`."

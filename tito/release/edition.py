@@ -121,7 +121,7 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
                 raise ReleaseError(str(exc)) from None
             raise ReleaseError(f"{name} holds a NUL byte, so it is not a Python text file; remove it or fix it.")
         found = find_blocks(text, name) if text is not None else []
-        if found:
+        if text is not None and found:
             new, count = strip_solutions(text, name, _module_id(course, name))
             blocks.extend(found)
             stripped_texts.append(new)

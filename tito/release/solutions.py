@@ -30,7 +30,8 @@ class SolutionBlock:
 def find_blocks(text: str, path: str) -> list[SolutionBlock]:
     """Every solution block in `text`; unbalanced markers raise ReleaseError naming the line."""
     blocks: list[SolutionBlock] = []
-    open_at, indent, body = 0, "", []
+    open_at, indent = 0, ""
+    body: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         begin = BEGIN.match(line)
         if begin:
@@ -49,12 +50,12 @@ def find_blocks(text: str, path: str) -> list[SolutionBlock]:
     return blocks
 
 
-SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
-def _enclosing_scopes(tree: ast.AST, line: int) -> list[ast.AST]:
+def _enclosing_scopes(tree: ast.AST, line: int) -> list[Scope]:
     """The classes and functions whose lines hold `line`, outermost first (their spans nest)."""
-    scopes = [n for n in ast.walk(tree) if isinstance(n, SCOPES) and n.lineno <= line <= (n.end_lineno or n.lineno)]
+    scopes = [n for n in ast.walk(tree) if isinstance(n, Scope) and n.lineno <= line <= (n.end_lineno or n.lineno)]
     return sorted(scopes, key=lambda node: node.lineno)
 
 

@@ -114,6 +114,17 @@ def test_tuning_can_be_switched_off():
     assert tuning.apply(environ) == [] and environ == {"TITO_NO_TUNING": "1"}
 
 
+def test_switched_off_tuning_leaves_the_blas_threads_alone():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert tuning.set_blas_threads(before[0] + 1 if before else 2, {"TITO_NO_TUNING": "1"}) is False
+    assert blas_threads() == before
+
+
 @pytest.mark.parametrize(
     "argv, training",
     [

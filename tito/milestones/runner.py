@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import numbers
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -170,7 +169,7 @@ def run_milestone(
     script = load_script(milestone)
     check_script_package(course, script)
     threads = declared.blas_threads
-    if threads and not os.environ.get("TITO_NO_TUNING") and tuning.set_blas_threads(threads):
+    if threads and tuning.set_blas_threads(threads):
         settings.append(f"BLAS threads: {threads}")
     if verbose and settings and display is not None:
         display.message("Speed settings for this process: " + "; ".join(settings) + ".")

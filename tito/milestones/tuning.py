@@ -85,11 +85,12 @@ def tune_malloc() -> bool:
 
 
 def set_blas_threads(count: int, environ=os.environ) -> bool:
-    """Let BLAS use `count` threads from now on; False if the user chose already or no BLAS is found.
+    """Let BLAS use `count` threads from now on; False if tuning is off, the user chose already, or no
+    BLAS is found.
 
     threadpoolctl, the library made for this, finds NumPy's BLAS (OpenBLAS, MKL or BLIS) and sets it.
     """
-    if "OPENBLAS_NUM_THREADS" in environ or "OMP_NUM_THREADS" in environ:
+    if environ.get("TITO_NO_TUNING") or "OPENBLAS_NUM_THREADS" in environ or "OMP_NUM_THREADS" in environ:
         return False
     import numpy  # noqa: F401  (loads BLAS, so that it can be found)
     from threadpoolctl import threadpool_info, threadpool_limits

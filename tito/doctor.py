@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.course import Course, tree_problems
+from tito.milestones.tuning import cpu_flags  # the one reader of /proc/cpuinfo
 
 MIN_PYTHON = (3, 10)
 # OpenBLAS core types whose kernels use AVX-512.
@@ -80,14 +81,8 @@ def blas_info() -> dict:
 
 def cpu_has_avx512() -> bool | None:
     """True/False from /proc/cpuinfo's flags; None where that cannot be read (not Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return "avx512f" in line.split()
-    except OSError:
-        return None
-    return None
+    _, flags = cpu_flags()
+    return "avx512f" in flags if flags else None
 
 
 def check_blas() -> list[Check]:

@@ -64,9 +64,14 @@ def find(name: str, asked: str = "tinytorch"):
         raise _not_exported(name, module_id) from None
 
 
-def namespace(package: str, hidden: tuple = ()) -> tuple:
-    """(__getattr__, __dir__, __all__) for a package that offers the catalog's names living under it."""
-    names = sorted(name for name, (where, _) in NAMES.items() if where.startswith(package + ".") and where not in hidden)
+def namespace(package: str) -> tuple:
+    """(__getattr__, __dir__, __all__) for a package that offers the catalog's names living under it.
+
+    The MACHINERY files' names are left out: they are imported from where they live.
+    """
+    names = sorted(
+        name for name, (where, _) in NAMES.items() if where.startswith(package + ".") and where not in MACHINERY
+    )
 
     def getattr_(name: str):
         if name in names:
@@ -81,7 +86,7 @@ def namespace(package: str, hidden: tuple = ()) -> tuple:
     return getattr_, (lambda: names), names
 
 
-_getattr, _dir, __all__ = namespace("tinytorch", hidden=MACHINERY)
+_getattr, _dir, __all__ = namespace("tinytorch")
 
 
 def __getattr__(name: str):

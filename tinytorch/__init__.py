@@ -22,6 +22,7 @@ soon as module 05 is exported, and never before.
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from tinytorch._catalog import MODULES, NAMES
@@ -75,7 +76,9 @@ def namespace(package: str) -> tuple:
 
     def getattr_(name: str):
         if name in names:
-            return find(name, package)
+            value = find(name, package)
+            setattr(sys.modules[package], name, value)  # found once: later reads are plain attribute reads
+            return value
         if _exported(f"{package}.{name}"):  # a file of the package, as tinytorch.nn.init
             return importlib.import_module(f"{package}.{name}")
         where = NAMES.get(name, (None,))[0]
@@ -92,9 +95,7 @@ _getattr, _dir, __all__ = namespace("tinytorch")
 def __getattr__(name: str):
     if name in SUBPACKAGES:
         return importlib.import_module(f"tinytorch.{name}")
-    value = _getattr(name)
-    globals()[name] = value
-    return value
+    return _getattr(name)
 
 
 def __dir__():

@@ -22,6 +22,7 @@ soon as module 05 is exported, and never before.
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from tinytorch._catalog import MODULES, NAMES
@@ -64,13 +65,20 @@ def find(name: str, asked: str = "tinytorch"):
         raise _not_exported(name, module_id) from None
 
 
-def namespace(package: str, hidden: tuple = ()) -> tuple:
-    """(__getattr__, __dir__, __all__) for a package that offers the catalog's names living under it."""
-    names = sorted(name for name, (where, _) in NAMES.items() if where.startswith(package + ".") and where not in hidden)
+def namespace(package: str) -> tuple:
+    """(__getattr__, __dir__, __all__) for a package that offers the catalog's names living under it.
+
+    The MACHINERY files' names are left out: they are imported from where they live.
+    """
+    names = sorted(
+        name for name, (where, _) in NAMES.items() if where.startswith(package + ".") and where not in MACHINERY
+    )
 
     def getattr_(name: str):
         if name in names:
-            return find(name, package)
+            value = find(name, package)
+            setattr(sys.modules[package], name, value)  # found once: later reads are plain attribute reads
+            return value
         if _exported(f"{package}.{name}"):  # a file of the package, as tinytorch.nn.init
             return importlib.import_module(f"{package}.{name}")
         where = NAMES.get(name, (None,))[0]
@@ -81,15 +89,13 @@ def namespace(package: str, hidden: tuple = ()) -> tuple:
     return getattr_, (lambda: names), names
 
 
-_getattr, _dir, __all__ = namespace("tinytorch", hidden=MACHINERY)
+_getattr, _dir, __all__ = namespace("tinytorch")
 
 
 def __getattr__(name: str):
     if name in SUBPACKAGES:
         return importlib.import_module(f"tinytorch.{name}")
-    value = _getattr(name)
-    globals()[name] = value
-    return value
+    return _getattr(name)
 
 
 def __dir__():

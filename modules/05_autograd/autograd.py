@@ -50,7 +50,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul, _normalize_axes, _power, as_tensor
+from tinytorch.core.tensor import Tensor, _normalize_axes, _power, as_tensor
 
 # %% [markdown]
 # ## Grad mode
@@ -407,8 +407,9 @@ class Pow(Function):
     """a ** exponent for a constant exponent."""
 
     def forward(self, a, exponent):
+        out = module01_value("__pow__", a, exponent=exponent)  # module 01 refuses a Tensor exponent first
         self.save_for_backward(a, np.asarray(exponent, dtype=a.dtype))  # a float32 x stays float32
-        return module01_value("__pow__", a, exponent=exponent)
+        return out
 
     def backward(self, grad):
         # Hint: grad * exponent * a ** (exponent - 1), on arrays: `_power(a, exponent - 1)` from module 01
@@ -569,7 +570,7 @@ def test_unit_reductions():
 class Reshape(Function):
     def forward(self, a, shape):
         self.save_for_backward(a.shape)
-        return module01("reshape")(Tensor._wrap(a), shape)
+        return module01("reshape")(Tensor._wrap(a), *shape)  # (6, 4) or ((6, 4),): module 01 takes both
 
     def backward(self, grad):
         (shape,) = self.saved
@@ -702,9 +703,10 @@ def test_unit_elementwise():
 # ## Installing the Functions on Tensor
 #
 # Each Tensor operation becomes a call to its Function, which calls your module 01 method for the value.
-# Module 01's checks (shapes for matmul, dims for permute, scalars adopting the tensor's dtype) run
-# first, exactly as before. Each wrapper remembers the method it wraps (`module01_operation`), so
-# `enable_autograd()` can run twice without wrapping a wrapper, and `module01()` always finds your code.
+# Module 01's checks (shapes for matmul, a number as the exponent, the forms of a shape) run there, in
+# your method, so a wrapper repeats none of them: it only hands the Function its arguments. Each wrapper
+# remembers the method it wraps (`module01_operation`), so `enable_autograd()` can run twice without
+# wrapping a wrapper, and `module01()` always finds your code.
 
 # %%
 #| export autograd.install
@@ -713,24 +715,6 @@ def _binary(function):
         return function.apply(self, as_tensor(other, like=self))
 
     return operation
-
-
-def _matmul(self, other):
-    other = as_tensor(other, like=self)
-    _check_matmul(self.shape, other.shape)
-    return MatMul.apply(self, other)
-
-
-def _pow(self, exponent):
-    if isinstance(exponent, Tensor):
-        raise TypeError("Only a number can be an exponent here: write x ** 2, not x ** tensor.")
-    return Pow.apply(self, exponent=exponent)
-
-
-def _reshape(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return Reshape.apply(self, shape=shape)
 
 
 def _getitem(self, index):
@@ -745,12 +729,12 @@ DIFFERENTIABLE_OPERATIONS = {
     "__mul__": _binary(Mul),
     "__truediv__": _binary(Div),
     "__neg__": lambda self: Neg.apply(self),
-    "__pow__": _pow,
-    "__matmul__": _matmul,
+    "__pow__": lambda self, exponent: Pow.apply(self, exponent=exponent),
+    "__matmul__": _binary(MatMul),
     "sum": lambda self, axis=None, keepdims=False: Sum.apply(self, axis=axis, keepdims=keepdims),
     "mean": lambda self, axis=None, keepdims=False: Mean.apply(self, axis=axis, keepdims=keepdims),
     "max": lambda self, axis=None, keepdims=False: Max.apply(self, axis=axis, keepdims=keepdims),
-    "reshape": _reshape,
+    "reshape": lambda self, *shape: Reshape.apply(self, shape=shape),
     "permute": lambda self, *dims: Permute.apply(self, dims=_normalize_axes(dims, self.ndim)),
     "__getitem__": _getitem,
     "exp": lambda self: Exp.apply(self),

@@ -6,6 +6,4 @@ them are machinery: import them from tinytorch.autograd.ops and tinytorch.autogr
 
 from tinytorch import namespace as _namespace
 
-__getattr__, __dir__, __all__ = _namespace(
-    "tinytorch.autograd", hidden=("tinytorch.autograd.ops", "tinytorch.autograd.install")
-)
+__getattr__, __dir__, __all__ = _namespace("tinytorch.autograd")

@@ -8,4 +8,4 @@ runs the spatial kernels over threads is machinery: import it from tinytorch.nn.
 
 from tinytorch import namespace as _namespace
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.nn", hidden=("tinytorch.nn.engine",))
+__getattr__, __dir__, __all__ = _namespace("tinytorch.nn")

@@ -82,8 +82,11 @@ def namespace(package: str) -> tuple:
         if _exported(f"{package}.{name}"):  # a file of the package, as tinytorch.nn.init
             return importlib.import_module(f"{package}.{name}")
         where = NAMES.get(name, (None,))[0]
-        if where is not None:
+        if where in MACHINERY:
             raise AttributeError(f"{package}.{name} is machinery, not the user's API: import it from {where}.")
+        if where is not None:  # a name of another package, as tinytorch.optim.Linear
+            home = ".".join(where.split(".")[:2])
+            raise AttributeError(f"module {package!r} has no attribute {name!r}: import it from {home}.")
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return getattr_, (lambda: names), names

@@ -1,0 +1,31 @@
+"""The package's face: names offered where they live, machinery kept out, wrong packages pointed home."""
+
+from __future__ import annotations
+
+import pytest
+
+import tinytorch
+import tinytorch.nn
+import tinytorch.optim
+
+
+def test_a_layer_is_offered_by_its_package_and_at_the_top():
+    assert tinytorch.nn.Linear is tinytorch.Linear
+    assert "Linear" in dir(tinytorch.nn) and "Linear" in tinytorch.__all__
+
+
+def test_the_engine_is_machinery_reached_only_through_its_own_file():
+    assert "fast_conv2d_forward" not in tinytorch.nn.__all__
+    with pytest.raises(AttributeError, match=r"tinytorch.nn.fast_conv2d_forward is machinery.*tinytorch.nn.engine"):
+        tinytorch.nn.fast_conv2d_forward  # noqa: B018
+
+
+def test_a_name_asked_of_the_wrong_package_is_pointed_to_its_own():
+    with pytest.raises(AttributeError) as error:
+        tinytorch.optim.Linear  # noqa: B018
+    assert str(error.value) == "module 'tinytorch.optim' has no attribute 'Linear': import it from tinytorch.nn."
+
+
+def test_an_unknown_name_is_an_ordinary_attribute_error():
+    with pytest.raises(AttributeError, match=r"^module 'tinytorch.nn' has no attribute 'Nonesuch'$"):
+        tinytorch.nn.Nonesuch  # noqa: B018

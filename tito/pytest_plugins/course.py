@@ -54,6 +54,9 @@ def _course(config) -> Course:
             raise pytest.UsageError(str(exc)) from None
         config._tito_course = course
         config._tito_waiting = _waiting_modules(course)
+        config._tito_sources = {module.source.resolve(): module for module in course.modules}
+        config._tito_suites = [(module.tests.resolve(), module) for module in course.modules]
+        config._tito_module_of = {}
     return course
 
 
@@ -110,19 +113,24 @@ def _ids(ids: list) -> str:
     return ", ".join(ids)
 
 
-def _module_of(course: Course, path: Path) -> Module | None:
-    path = Path(path).resolve()
-    for module in course.modules:
-        if path == module.source.resolve() or module.tests.resolve() in (path, *path.parents):
-            return module
-    return None
+def _module_of(config, path: Path) -> Module | None:
+    """The module whose file or test folder holds `path`. Collection asks once per test, so each
+    path is resolved once (the module paths were resolved with the course)."""
+    _course(config)
+    cache = config._tito_module_of
+    if path not in cache:
+        resolved = Path(path).resolve()
+        module = config._tito_sources.get(resolved)
+        if module is None:
+            module = next((m for suite, m in config._tito_suites if suite in (resolved, *resolved.parents)), None)
+        cache[path] = module
+    return cache[path]
 
 
 def pytest_ignore_collect(collection_path, config):
     if _tito_run(config):
         return None
-    course = _course(config)
-    module = _module_of(course, collection_path)
+    module = _module_of(config, collection_path)
     if module is not None and module.id in config._tito_waiting:
         return True
     return None
@@ -130,10 +138,10 @@ def pytest_ignore_collect(collection_path, config):
 
 def pytest_collect_file(file_path: Path, parent):
     """Module files are collected because course.yaml lists them (unless pytest was given them)."""
-    course = _course(parent.config)
+    _course(parent.config)
     if file_path.suffix != ".py" or parent.session.isinitpath(file_path):
         return None
-    if any(file_path.resolve() == module.source.resolve() for module in course.modules):
+    if file_path.resolve() in parent.config._tito_sources:
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
@@ -141,7 +149,7 @@ def pytest_collect_file(file_path: Path, parent):
 def pytest_collection_modifyitems(session, config, items):
     course = _course(config)
     for item in items:
-        module = _module_of(course, item.path)
+        module = _module_of(config, item.path)
         if module is not None:
             item.add_marker(module.marker)
     if _tito_run(config):

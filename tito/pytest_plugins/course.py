@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.course import Course, CourseError, Module, load_course
+from tito.course import Course, CourseError, Module, compact_ids, load_course
 
 
 class NotReadyError(Exception):
@@ -88,7 +88,7 @@ def _waiting_modules(course: Course) -> dict[str, str]:
         missing = [course.module(key) for key in _all_requirements(course, module) if key not in exported]
         if missing:
             waiting[module.id] = (
-                f"waiting for {_ids([m.id for m in missing])} to be exported first: run "
+                f"waiting for {compact_ids([m.id for m in missing])} to be exported first: run "
                 f"`tito module complete {missing[0].id}`."
             )
     return waiting
@@ -103,14 +103,6 @@ def _all_requirements(course: Course, module: Module) -> list[str]:
             wanted.add(key)
             queue.extend(course.module(key).requires)
     return [m.id for m in course.modules if m.id in wanted]
-
-
-def _ids(ids: list) -> str:
-    """ "01-09" for a run of consecutive module ids, else "01, 03, 05"."""
-    numbers = [int(i) for i in ids]
-    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"{ids[0]}-{ids[-1]}"
-    return ", ".join(ids)
 
 
 def _module_of(config, path: Path) -> Module | None:
@@ -163,7 +155,7 @@ def pytest_collection_modifyitems(session, config, items):
         if milestone is not None and missing:
             first = course.module(missing[0])
             milestones_waiting[milestone.id] = (
-                f"waiting for modules {_ids(missing)} to be exported first: run `tito module complete {first.id}`."
+                f"waiting for modules {compact_ids(missing)} to be exported first: run `tito module complete {first.id}`."
             )
         else:
             kept.append(item)

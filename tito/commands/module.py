@@ -281,7 +281,8 @@ def complete(
     summary.add_row("Unlocked", ", ".join(unlocked) if unlocked else "nothing new")
     out.print(f"[green bold]Module {module.name} completed.[/]")
     out.print(summary)
-    _store, state = state_or_exit(course)
+    state = result.state
+    assert state is not None  # a recorded completion carries the state it left
     upcoming = state.next_module()
     if result.unlocked_milestones:
         out.print(

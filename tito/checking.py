@@ -41,6 +41,7 @@ class ModuleCheck:
 @dataclass
 class Completion(ModuleCheck):
     recorded: bool = False
+    state: CourseState | None = None  # the course's state once the completion is recorded
     unlocked_modules: list[Module] = field(default_factory=list)
     unlocked_milestones: list[Milestone] = field(default_factory=list)
 
@@ -127,5 +128,6 @@ def complete_module(
             source_hash=source_hash,
         )
         completion.recorded = True
-        completion.unlocked_modules, completion.unlocked_milestones = unlocked(before, CourseState.read(course, store))
+        completion.state = CourseState.read(course, store)
+        completion.unlocked_modules, completion.unlocked_milestones = unlocked(before, completion.state)
     return completion

@@ -8,8 +8,13 @@ import typer
 import typer.core
 
 from tito import __version__
+from tito.commands import data as data_cmd
+from tito.commands import dev as dev_cmd
 from tito.commands import export as export_cmd
+from tito.commands import grade as grade_cmd
+from tito.commands import milestone as milestone_cmd
 from tito.commands import module as module_cmd
+from tito.commands import release as release_cmd
 from tito.commands import system as system_cmd
 from tito.commands import test as test_cmd
 from tito.console import disable_color
@@ -71,14 +76,6 @@ app.add_typer(module_cmd.app, name="module")
 app.command("test")(test_cmd.run_tests)
 app.command("export")(export_cmd.export)
 app.add_typer(system_cmd.app, name="system")
-
-# Command groups built by their own modules.
-from tito.commands import data as data_cmd  # noqa: E402
-from tito.commands import dev as dev_cmd  # noqa: E402
-from tito.commands import grade as grade_cmd  # noqa: E402
-from tito.commands import milestone as milestone_cmd  # noqa: E402
-from tito.commands import release as release_cmd  # noqa: E402
-
 app.add_typer(milestone_cmd.app, name="milestone")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(release_cmd.app, name="release")

@@ -143,6 +143,14 @@ class Course:
         return [m.name for m in self.modules]
 
 
+def compact_ids(ids) -> str:
+    """ "01-04" for 01, 02, 03, 04; "01, 03" where there is a gap (how messages list module ids)."""
+    numbers = [int(i) for i in ids] if all(str(i).isdigit() for i in ids) else None
+    if not numbers or len(numbers) < 3 or numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        return ", ".join(ids)
+    return f"{ids[0]}-{ids[-1]}"
+
+
 # --- loading -----------------------------------------------------------------------------------
 
 

@@ -26,6 +26,17 @@ def fixture_course(tmp_path, monkeypatch) -> FixtureCourse:
 
 
 @pytest.fixture
+def plain_output(monkeypatch):
+    """Wide plain output (no colour, no wrapping), and doctor's package import (a subprocess) skipped."""
+    from tito import console, doctor
+
+    monkeypatch.setenv("COLUMNS", "4000")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(console, "_console", None)
+    monkeypatch.setattr(doctor, "check_package", lambda course: doctor.Check("Package", "ok", "not checked here"))
+
+
+@pytest.fixture
 def tito():
     """Run a tito command in-process: tito("module", "complete", "01") -> click Result."""
     from typer.testing import CliRunner

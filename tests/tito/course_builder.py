@@ -8,6 +8,7 @@ need no numpy: module NN_slug exports one function, `slug_double(x)`, so a test 
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -127,3 +128,18 @@ def build_course(root: Path, count: int = 2, *, edition: str = "reference", mile
     shutil.copyfile(REPO / "tinytorch" / "__init__.py", root / "tinytorch" / "__init__.py")
     fixture.write(".gitignore", ".tito/\n__pycache__/\n")
     return fixture
+
+
+def snapshot(root: Path) -> dict:
+    """Every path under `root` with its kind, mode and (for regular files) bytes; caches aside.
+
+    Compare two snapshots to prove a refused command left the course exactly as it was.
+    """
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if "__pycache__" in path.parts:
+            continue
+        info = path.lstat()
+        content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+        found[path.relative_to(root).as_posix()] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
+    return found

@@ -11,15 +11,12 @@ was. The FIFO case runs in a real process with a time limit, since a FIFO that i
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from tito import console as tito_console
-from tito import doctor
+from course_builder import snapshot
 
 STATE = ".tito/progress.yaml"
 GOOD_MODULE = (
@@ -201,25 +198,9 @@ COMMANDS = (
 )
 
 
-def snapshot(root: Path) -> dict:
-    """Every path of the course with its kind, mode and (for regular files) bytes; caches aside."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts:
-            continue
-        info = path.lstat()
-        content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
-        found[path.relative_to(root).as_posix()] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
-    return found
-
-
 @pytest.fixture
-def course(fixture_course, monkeypatch):
+def course(fixture_course, plain_output):
     """The fixture course, with wide plain output and doctor's package import (a subprocess) skipped."""
-    monkeypatch.setenv("COLUMNS", "4000")
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setattr(tito_console, "_console", None)
-    monkeypatch.setattr(doctor, "check_package", lambda course: doctor.Check("Package", "ok", "not checked here"))
     yield fixture_course.root
     state = fixture_course.root / ".tito"
     if state.is_dir() and not state.is_symlink():

@@ -10,9 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from course_builder import snapshot
 
-from tito import console as tito_console
-from tito import doctor
 from tito.course import CourseError, load_course
 from tito.release import build_student_edition
 
@@ -28,24 +27,9 @@ COMMANDS = (
 
 
 @pytest.fixture
-def course(fixture_course, monkeypatch):
+def course(fixture_course, plain_output):
     """The fixture course, with wide plain output and doctor's package import (a subprocess) skipped."""
-    monkeypatch.setenv("COLUMNS", "4000")
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setattr(tito_console, "_console", None)
-    monkeypatch.setattr(doctor, "check_package", lambda course: doctor.Check("Package", "ok", "not checked here"))
     return fixture_course
-
-
-def snapshot(root) -> dict:
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts:
-            continue
-        info = path.lstat()
-        content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
-        found[path.relative_to(root).as_posix()] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
-    return found
 
 
 def assert_one_line(output: str, *expected: str) -> str:

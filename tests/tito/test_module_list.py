@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.commands.module import compact_ids
-from tito.course import load_course
+from tito.course import compact_ids, load_course
 from tito.progress_store import ProgressStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +9,7 @@ import typer
 
 from tito.commands.common import fail, load_course_or_exit, resolve_modules
 from tito.console import console
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+from tito.processes import signals_raise
 
 
 def grade(
@@ -58,25 +54,23 @@ def grade(
         out_console.print(
             "Warning: grading without the sandbox (--no-sandbox); every report will say so.", markup=False
         )
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so a `kill` also stops the graded processes
     try:
-        grade_submissions(
-            course,
-            submissions,
-            out,
-            modules=chosen,
-            workers=workers,
-            timeout=timeout,
-            sandbox=not no_sandbox,
-            keep_temp=keep_temp,
-            on_graded=show,
-        )
+        with signals_raise():  # so a `kill` or a closed terminal also stops the graded processes
+            grade_submissions(
+                course,
+                submissions,
+                out,
+                modules=chosen,
+                workers=workers,
+                timeout=timeout,
+                sandbox=not no_sandbox,
+                keep_temp=keep_temp,
+                on_graded=show,
+            )
     except SubmissionsError as exc:
         fail(str(exc), code=2)
     except GradingError as exc:
         fail(str(exc))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     shown = out.resolve()
     out_console.print(
         f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "

@@ -26,7 +26,7 @@ from tito.commands.common import (
     styled,
 )
 from tito.console import console
-from tito.course import Module
+from tito.course import Module, compact_ids
 from tito.course_state import CourseState
 from tito.progress_store import ProgressError
 from tito.restore import ResetError, reset_module_file
@@ -71,14 +71,6 @@ def list_modules() -> None:
         out.print(f"Start the first one with `tito module start {course.modules[0].id}`.")
     else:
         _print_next_step(state)
-
-
-def compact_ids(ids) -> str:
-    """ "01-04" for 01, 02, 03, 04; "01, 03" where there is a gap."""
-    numbers = [int(i) for i in ids] if all(str(i).isdigit() for i in ids) else None
-    if not numbers or len(numbers) < 3 or numbers != list(range(numbers[0], numbers[0] + len(numbers))):
-        return ", ".join(ids)
-    return f"{ids[0]}-{ids[-1]}"
 
 
 def _print_next_step(state: CourseState) -> None:
@@ -289,7 +281,8 @@ def complete(
     summary.add_row("Unlocked", ", ".join(unlocked) if unlocked else "nothing new")
     out.print(f"[green bold]Module {module.name} completed.[/]")
     out.print(summary)
-    _store, state = state_or_exit(course)
+    state = result.state
+    assert state is not None  # a recorded completion carries the state it left
     upcoming = state.next_module()
     if result.unlocked_milestones:
         out.print(

@@ -149,8 +149,8 @@ def check_no_cycles(uses: dict[str, set], where: str) -> None:
                 )
 
 
-def render(header: str, docstring: str, names: list, imports: list, body: list, source: str) -> tuple[str, list]:
-    """The file's text and its (package line, module line) pairs."""
+def render(header: str, docstring: str, names: list, imports: list, body: list, source: str) -> str:
+    """The file's text, ending in its line map back to `source`."""
     out: list[tuple[int | None, str]] = [(None, header), (None, f'"""{docstring}"""'), (None, "")]
     out.append((None, f"__all__ = {names!r}"))
     if imports:
@@ -161,4 +161,4 @@ def render(header: str, docstring: str, names: list, imports: list, body: list, 
     text = "\n".join(line for _, line in out) + "\n"
     if pairs:
         text += "\n" + linemap.format_map(source, linemap.runs_from_pairs(pairs))
-    return text, pairs
+    return text

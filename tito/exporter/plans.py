@@ -124,7 +124,7 @@ def _plan(course, module, target, names, imports, body, shown, role) -> ExportPl
     header = f"# {GENERATED_MARK} from {shown}: edit that file, not this one."
     docstring = f"{module.title}: {role} course module {module.name}."
     path = target_path(course, target)
-    text, _pairs = assemble.render(header, docstring, list(names), imports, body, shown)
+    text = assemble.render(header, docstring, list(names), imports, body, shown)
     try:
         compile(text, str(path), "exec")
     except SyntaxError as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.course import Course, CourseError, Module, load_course
+from tito.course import Course, CourseError, Module, compact_ids, load_course
 
 
 class NotReadyError(Exception):
@@ -54,6 +54,9 @@ def _course(config) -> Course:
             raise pytest.UsageError(str(exc)) from None
         config._tito_course = course
         config._tito_waiting = _waiting_modules(course)
+        config._tito_sources = {module.source.resolve(): module for module in course.modules}
+        config._tito_suites = [(module.tests.resolve(), module) for module in course.modules]
+        config._tito_module_of = {}
     return course
 
 
@@ -85,7 +88,7 @@ def _waiting_modules(course: Course) -> dict[str, str]:
         missing = [course.module(key) for key in _all_requirements(course, module) if key not in exported]
         if missing:
             waiting[module.id] = (
-                f"waiting for {_ids([m.id for m in missing])} to be exported first: run "
+                f"waiting for {compact_ids([m.id for m in missing])} to be exported first: run "
                 f"`tito module complete {missing[0].id}`."
             )
     return waiting
@@ -102,27 +105,24 @@ def _all_requirements(course: Course, module: Module) -> list[str]:
     return [m.id for m in course.modules if m.id in wanted]
 
 
-def _ids(ids: list) -> str:
-    """ "01-09" for a run of consecutive module ids, else "01, 03, 05"."""
-    numbers = [int(i) for i in ids]
-    if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"{ids[0]}-{ids[-1]}"
-    return ", ".join(ids)
-
-
-def _module_of(course: Course, path: Path) -> Module | None:
-    path = Path(path).resolve()
-    for module in course.modules:
-        if path == module.source.resolve() or module.tests.resolve() in (path, *path.parents):
-            return module
-    return None
+def _module_of(config, path: Path) -> Module | None:
+    """The module whose file or test folder holds `path`. Collection asks once per test, so each
+    path is resolved once (the module paths were resolved with the course)."""
+    _course(config)
+    cache = config._tito_module_of
+    if path not in cache:
+        resolved = Path(path).resolve()
+        module = config._tito_sources.get(resolved)
+        if module is None:
+            module = next((m for suite, m in config._tito_suites if suite in (resolved, *resolved.parents)), None)
+        cache[path] = module
+    return cache[path]
 
 
 def pytest_ignore_collect(collection_path, config):
     if _tito_run(config):
         return None
-    course = _course(config)
-    module = _module_of(course, collection_path)
+    module = _module_of(config, collection_path)
     if module is not None and module.id in config._tito_waiting:
         return True
     return None
@@ -130,10 +130,10 @@ def pytest_ignore_collect(collection_path, config):
 
 def pytest_collect_file(file_path: Path, parent):
     """Module files are collected because course.yaml lists them (unless pytest was given them)."""
-    course = _course(parent.config)
+    _course(parent.config)
     if file_path.suffix != ".py" or parent.session.isinitpath(file_path):
         return None
-    if any(file_path.resolve() == module.source.resolve() for module in course.modules):
+    if file_path.resolve() in parent.config._tito_sources:
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
@@ -141,7 +141,7 @@ def pytest_collect_file(file_path: Path, parent):
 def pytest_collection_modifyitems(session, config, items):
     course = _course(config)
     for item in items:
-        module = _module_of(course, item.path)
+        module = _module_of(config, item.path)
         if module is not None:
             item.add_marker(module.marker)
     if _tito_run(config):
@@ -155,7 +155,7 @@ def pytest_collection_modifyitems(session, config, items):
         if milestone is not None and missing:
             first = course.module(missing[0])
             milestones_waiting[milestone.id] = (
-                f"waiting for modules {_ids(missing)} to be exported first: run `tito module complete {first.id}`."
+                f"waiting for modules {compact_ids(missing)} to be exported first: run `tito module complete {first.id}`."
             )
         else:
             kept.append(item)

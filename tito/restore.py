@@ -38,13 +38,18 @@ def starter_text(course: Course, module: Module) -> tuple[str, str]:
     """(text, origin) of the module file's starting version for this course's edition."""
     if course.edition == "student":
         path = starter_path(course, module)
+        shown = relative(path, course.root)
         try:
-            return path.read_text(encoding="utf-8"), relative(path, course.root)
-        except OSError:
+            return files.read_text(path), shown
+        except FileNotFoundError:
             raise ResetError(
-                f"There is no starter copy of {module.name} at {relative(path, course.root)}: ask your "
-                "instructor for the student edition's .tito/starter folder, then run "
-                f"`tito module reset {module.id}`."
+                f"There is no starter copy of {module.name} at {shown}: ask your instructor for the student "
+                f"edition's .tito/starter folder, then run `tito module reset {module.id}`."
+            ) from None
+        except OSError as exc:  # a folder, a FIFO, unreadable, not UTF-8: refused without hanging
+            raise ResetError(
+                f"The starter copy {shown} {files.problem(exc)}: put the student edition's copy of that file "
+                f"back, then run `tito module reset {module.id}`."
             ) from None
     shown = relative(module.source, course.root)
     try:

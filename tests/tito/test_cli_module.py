@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from course_builder import module_text
@@ -173,6 +175,23 @@ def test_reset_in_a_student_edition_uses_the_starter_copy(make_course, tito, mon
     result = tito("module", "reset", "alpha", "--yes")
     assert result.exit_code == 0
     assert (fixture.root / "modules" / "01_alpha" / "alpha.py").read_text() == starter
+
+
+def test_reset_refuses_a_starter_copy_that_is_a_fifo_or_not_utf8_without_hanging(make_course, tito, monkeypatch):
+    fixture = make_course("student", edition="student")
+    monkeypatch.chdir(fixture.root)
+    source = fixture.root / "modules" / "01_alpha" / "alpha.py"
+    before = source.read_bytes()
+    starter = fixture.root / ".tito" / "starter" / "01_alpha" / "alpha.py"
+    starter.parent.mkdir(parents=True)
+    os.mkfifo(starter)
+    fifo = tito("module", "reset", "01", "--yes")
+    assert fifo.exit_code == 1 and "FIFO" in fifo.output and "Traceback" not in fifo.output
+    starter.unlink()
+    starter.write_bytes(b"x = 1  # caf\xe9\n")
+    latin = tito("module", "reset", "01", "--yes")
+    assert latin.exit_code == 1 and "is not UTF-8 text" in latin.output
+    assert source.read_bytes() == before
 
 
 def test_reset_asks_before_replacing_and_needs_yes_when_not_interactive(fixture_course, tito):

@@ -24,7 +24,7 @@ from pathlib import Path
 from tito import exporter
 from tito.course import MANIFEST_NAME, Course, CourseError, Module, load_course
 from tito.grading.declare import CHECKS_FILE, Check, load_checks
-from tito.release import ReleaseError, build_student_edition, find_blocks, normalise, published_lines, secret_lines
+from tito.release import ReleaseError, build_student_edition
 
 
 class KitError(Exception):
@@ -70,7 +70,7 @@ def build_kit(course: Course, root: Path, modules: list[Module]) -> Kit:
         )
     kit = Kit(course, root, list(modules))
     try:
-        build_student_edition(course, root / "edition", check_leaks=False)
+        release = build_student_edition(course, root / "edition", check_leaks=False)
     except ReleaseError as exc:
         raise KitError(f"cannot make the student edition to compare submissions with: {exc}") from None
     edition = root / "edition"
@@ -89,7 +89,7 @@ def build_kit(course: Course, root: Path, modules: list[Module]) -> Kit:
             raise KitError(f"{module.tests / CHECKS_FILE} declares no checks: mark check functions with @check.")
         _skeleton(kit, module, kit.template(module), kit.prerequisites(module))
         _skeleton(kit, module, kit.reference(module), [*kit.prerequisites(module), module])
-    kit.secrets = _solution_lines(course, edition)
+    kit.secrets = sorted(release.secrets)  # the solution lines as the release's leak check sees them
     return kit
 
 
@@ -116,15 +116,3 @@ def _skeleton(kit: Kit, module: Module, target: Path, from_reference: list[Modul
         os.chmod(folder, 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)
-
-
-def _solution_lines(course: Course, edition: Path) -> list[str]:
-    """Every solution line worth hiding (as the release's leak check sees them)."""
-    blocks, stripped = [], []
-    for module in course.modules:
-        if module.source.is_file():
-            blocks += find_blocks(module.source.read_text(encoding="utf-8"), str(module.source))
-        starter = edition / "modules" / module.name / f"{module.slug}.py"
-        if starter.is_file():
-            stripped.append(starter.read_text(encoding="utf-8"))
-    return sorted(normalise(line) for line in secret_lines(blocks, published_lines(stripped)))

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import tito
 from tito import exporter
-from tito.course import Course, Module, load_course
+from tito.course import Course, Module
 from tito.grading import channel, process
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.kit import Kit, KitError, build_kit
+from tito.grading.kit import Kit, KitError, build_kit, export_copy, readable_by_all
 from tito.grading.sandbox import (
     CHECKS_INSIDE,
     FIRST_UID,
@@ -327,23 +327,16 @@ class _Grader:
         """work/package/tinytorch: the module's template with the student's file exported into it (the
         rest of the copy, with the prerequisites' reference files, is deleted); the problem, if any."""
         course_copy = work / "stage"
-        shutil.copytree(self.kit.template(run.module), course_copy)
-        target = course_copy / "modules" / run.module.name / f"{run.module.slug}.py"
-        target.write_bytes(run.text)
-        os.chmod(target, 0o644)
-        (work / "scratch").mkdir()
+        (work / "scratch").mkdir(parents=True)
         try:
-            staged = load_course(course_copy)
-            exporter.write_plans(staged, exporter.plan_export(staged, [staged.module(run.module.id)]))
+            export_copy(self.kit.template(run.module), run.module, run.text, course_copy)
         except exporter.ExportError as exc:
+            target = course_copy / "modules" / run.module.name / f"{run.module.slug}.py"
             return str(exc).replace(str(target), run.source).replace(str(course_copy) + "/", "")
         (work / "package").mkdir()
         os.replace(course_copy / "tinytorch", work / "package" / "tinytorch")
         shutil.rmtree(course_copy)
-        for folder, _, files in os.walk(work / "package"):
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o644)
+        readable_by_all(work / "package")
         return None
 
     def _command(self, run: _Run, work: Path, uid: int):

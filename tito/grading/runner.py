@@ -177,6 +177,10 @@ class _Grader:
         # (student, module id) -> (the file to grade, relative to their folder; its bytes)
         self.files: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
+        # module id -> the starter's own lines: a guard refusal caused by one of them is not the student's doing
+        self.given_lines = {
+            m.id: {line.strip() for line in kit.starters.get(m.id, "").splitlines()} - {""} for m in kit.modules
+        }
         self.uids: queue.Queue = queue.Queue()
         for slot in range(workers):
             self.uids.put(FIRST_UID + slot)
@@ -211,9 +215,7 @@ class _Grader:
     def _without_run(self, grade: StudentGrade, module: Module) -> ModuleGrade | None:
         """The grade of a module that needs no run (no file, or the starter), or None."""
         checks = self.kit.checks[module.id]
-        details: GradeDetails = {"prerequisites": [m.name for m in self.kit.prerequisites(module)]}
-        if self.box is None:
-            details["notes"] = [NO_SANDBOX_WARNING]
+        details = self._details(module)
         path = find_module_file(grade.folder, module)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
         if path is None or data is None:
@@ -221,11 +223,16 @@ class _Grader:
         source = path.relative_to(grade.folder).as_posix()
         text = data.decode("utf-8", "replace")
         if unchanged_from_starter(text, self.kit.starters.get(module.id, "")):
-            return all_failed(
-                module, checks, "not graded: every solution block is as the starter left it", source=source, **details
-            )
+            details["source"] = source
+            return all_failed(module, checks, "not graded: every solution block is as the starter left it", **details)
         self.files[(grade.name, module.id)] = (source, data)
         return None
+
+    def _details(self, module: Module, source: str | None = None) -> GradeDetails:
+        """What a module's grade says whatever its checks do: the file, the reference prerequisites, the
+        no-sandbox warning."""
+        notes = [NO_SANDBOX_WARNING] if self.box is None else []
+        return {"source": source, "prerequisites": [m.name for m in self.kit.prerequisites(module)], "notes": notes}
 
     def _reference_batches(self) -> dict[str, dict[int, channel.Stream]]:
         """module id -> seed -> the reference's records, one trusted process per module."""
@@ -288,16 +295,11 @@ class _Grader:
 
     def _run(self, run: _Run, reference: channel.Stream) -> ModuleGrade:
         module, checks = run.module, self.kit.checks[run.module.id]
-        details: GradeDetails = {
-            "source": run.source,
-            "prerequisites": [m.name for m in self.kit.prerequisites(module)],
-        }
-        if self.box is None:
-            details["notes"] = [NO_SANDBOX_WARNING]
+        details = self._details(module, run.source)
         work = self.temp / "runs" / safe_name(run.student) / module.name
         problem = self._stage(run, work)
         if problem:
-            details["notes"] = [*details.get("notes", []), f"your file does not export: {self.scrubber.clean(problem)}"]
+            details["notes"].append(f"your file does not export: {self.scrubber.clean(problem)}")
             return all_failed(module, checks, "not graded: the file does not export", **details)
         uid = self.uids.get()
         try:
@@ -315,7 +317,7 @@ class _Grader:
                 reference,
                 outcome,
                 self.scrubber,
-                self._given_lines(module),
+                self.given_lines[module.id],
             )
         except InfrastructureError as exc:
             raise GradingError(f"grading {run.student}'s {module.name} failed before any check ran: {exc}") from None
@@ -378,9 +380,6 @@ class _Grader:
     @staticmethod
     def _python(job: dict, tool: str) -> list[str]:
         return [sys.executable, "-I", "-c", BOOTSTRAP.format(tool=tool, job=job)]
-
-    def _given_lines(self, module: Module) -> set[str]:
-        return {line.strip() for line in self.kit.starters.get(module.id, "").splitlines()} - {""}
 
 
 def _tool_folder() -> str:

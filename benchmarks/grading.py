@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tito.course import load_course  # noqa: E402
 from tito.grading.kit import build_kit  # noqa: E402
-from tito.grading.runner import FIRST_UID, grade_students  # noqa: E402
+from tito.grading.runner import grade_students  # noqa: E402
 from tito.grading.sandbox import Sandbox  # noqa: E402
 
 
@@ -51,9 +51,7 @@ def parse_args():
 def sandbox_start(box: Sandbox, repeats: int) -> tuple[float, float]:
     """Median seconds for python + NumPy started directly, and inside the sandbox."""
     program = [sys.executable, "-I", "-c", "import numpy"]
-    inner = list(program)
-    if box.as_root:  # as a graded run does: become a user of its own first
-        inner[-1] = f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); import numpy"
+    inner = box.numpy_program()  # as a graded run does (as root: a user of its own first)
     with tempfile.TemporaryDirectory() as empty:
         os.chmod(empty, 0o755)
         boxed = box.command(Path(empty), Path(__file__), inner)

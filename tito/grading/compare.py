@@ -75,10 +75,11 @@ class Scrubber:
                 self.windows.add(text)
             for start in range(len(text) - WINDOW + 1):
                 self.windows.add(text[start : start + WINDOW])
+        self.sizes = sorted({WINDOW} | {len(w) for w in self.windows if len(w) < WINDOW})  # window lengths to try
 
     def clean(self, message: str) -> str:
         text = " ".join(str(message).split())
-        for size in {WINDOW} | {len(w) for w in self.windows if len(w) < WINDOW}:
+        for size in self.sizes:
             for start in range(max(0, len(text) - size + 1)):
                 if text[start : start + size] in self.windows:
                     return "(the message quoted the course's code and is not shown)"

@@ -6,8 +6,9 @@
   starter. A student's run copies it, drops in their file for module NN and exports that alone:
   module NN is graded on the reference implementation of everything it builds on, so one bug costs
   marks in one module only.
-- `reference/NN_slug/`: the same with the reference module NN exported too; the grader runs the
-  checks on it in its own, unsandboxed process.
+- `reference/NN_slug/`: a copy of the template with the reference module NN exported into it, made by
+  `export_copy` as a student's package is; the grader runs the checks on it in its own, unsandboxed
+  process.
 - `checks/NN_slug.py`: the module's checks (tests/NN_slug/grading.py of the instructor's course).
 
 Only `tinytorch/` of a run's copy and its checks file are ever shown to the sandbox: the reference
@@ -24,7 +25,7 @@ from pathlib import Path
 from tito import exporter
 from tito.course import MANIFEST_NAME, Course, CourseError, Module, load_course
 from tito.grading.declare import CHECKS_FILE, Check, load_checks
-from tito.release import ReleaseError, build_student_edition, find_blocks, normalise, published_lines, secret_lines
+from tito.release import ReleaseError, build_student_edition
 
 
 class KitError(Exception):
@@ -70,7 +71,7 @@ def build_kit(course: Course, root: Path, modules: list[Module]) -> Kit:
         )
     kit = Kit(course, root, list(modules))
     try:
-        build_student_edition(course, root / "edition", check_leaks=False)
+        release = build_student_edition(course, root / "edition", check_leaks=False)
     except ReleaseError as exc:
         raise KitError(f"cannot make the student edition to compare submissions with: {exc}") from None
     edition = root / "edition"
@@ -88,8 +89,12 @@ def build_kit(course: Course, root: Path, modules: list[Module]) -> Kit:
         if not kit.checks[module.id]:
             raise KitError(f"{module.tests / CHECKS_FILE} declares no checks: mark check functions with @check.")
         _skeleton(kit, module, kit.template(module), kit.prerequisites(module))
-        _skeleton(kit, module, kit.reference(module), [*kit.prerequisites(module), module])
-    kit.secrets = _solution_lines(course, edition)
+        try:
+            export_copy(kit.template(module), module, module.source.read_bytes(), kit.reference(module))
+        except (OSError, CourseError, exporter.ExportError) as exc:
+            raise KitError(f"the reference edition does not export for grading {module.name}: {exc}") from None
+        readable_by_all(kit.reference(module))
+    kit.secrets = sorted(release.secrets)  # the solution lines as the release's leak check sees them
     return kit
 
 
@@ -112,19 +117,24 @@ def _skeleton(kit: Kit, module: Module, target: Path, from_reference: list[Modul
             exporter.write_plans(skeleton, exporter.plan_export(skeleton, chosen))
     except (CourseError, exporter.ExportError) as exc:
         raise KitError(f"the reference edition does not export for grading {module.name}: {exc}") from None
-    for folder, _, files in os.walk(target):  # readable by the sandbox's own user when grading as root
-        os.chmod(folder, 0o755)
+    readable_by_all(target)
+
+
+def export_copy(template: Path, module: Module, text: bytes, target: Path) -> None:
+    """Copy `template` to `target`, make `text` its file of `module` and export that module alone into
+    its tinytorch/: the one way a student's package and the reference's are made, so they differ only
+    in that file. ExportError (or CourseError) when it does not export."""
+    shutil.copytree(template, target)
+    path = target / "modules" / module.name / f"{module.slug}.py"
+    path.write_bytes(text)
+    os.chmod(path, 0o644)
+    staged = load_course(target)
+    exporter.write_plans(staged, exporter.plan_export(staged, [staged.module(module.id)]))
+
+
+def readable_by_all(folder: Path) -> None:
+    """Folders 0755, files 0644: readable by the sandbox's own user when grading as root."""
+    for parent, _, files in os.walk(folder):
+        os.chmod(parent, 0o755)
         for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
-
-
-def _solution_lines(course: Course, edition: Path) -> list[str]:
-    """Every solution line worth hiding (as the release's leak check sees them)."""
-    blocks, stripped = [], []
-    for module in course.modules:
-        if module.source.is_file():
-            blocks += find_blocks(module.source.read_text(encoding="utf-8"), str(module.source))
-        starter = edition / "modules" / module.name / f"{module.slug}.py"
-        if starter.is_file():
-            stripped.append(starter.read_text(encoding="utf-8"))
-    return sorted(normalise(line) for line in secret_lines(blocks, published_lines(stripped)))
+            os.chmod(os.path.join(parent, name), 0o644)

@@ -54,18 +54,12 @@ def module_section(item: ModuleGrade) -> list[str]:
     return lines
 
 
-def points(item: ModuleGrade) -> tuple[float, float]:
-    """(points earned, points possible) of a module: each check's weight."""
-    total = sum(r.check.weight for r in item.results)
-    return sum(r.check.weight for r in item.results if r.passed), total
-
-
 def write_report(out: Path, grade: StudentGrade) -> Path:
     """reports/<student>.md: the score of each module and why it is not higher."""
     total = sum(item.score for item in grade.modules)
     lines = [f"# {grade.name}", "", f"Score: {total:.2f} of {len(grade.modules)} modules.", "", FAIRNESS, ""]
     for item in grade.modules:
-        earned, possible = points(item)
+        earned, possible = item.points
         lines += [
             f"## {item.module.name}: {item.score:.3f} ({earned:g} of {possible:g} points, "
             f"{item.passed} of {len(item.results)} checks passed)",

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import tito
 from tito import exporter
-from tito.course import Course, Module, load_course
+from tito.course import Course, Module
 from tito.grading import channel, process
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.kit import Kit, KitError, build_kit
+from tito.grading.kit import Kit, KitError, build_kit, export_copy, readable_by_all
 from tito.grading.sandbox import (
     CHECKS_INSIDE,
     FIRST_UID,
@@ -177,6 +177,10 @@ class _Grader:
         # (student, module id) -> (the file to grade, relative to their folder; its bytes)
         self.files: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
+        # module id -> the starter's own lines: a guard refusal caused by one of them is not the student's doing
+        self.given_lines = {
+            m.id: {line.strip() for line in kit.starters.get(m.id, "").splitlines()} - {""} for m in kit.modules
+        }
         self.uids: queue.Queue = queue.Queue()
         for slot in range(workers):
             self.uids.put(FIRST_UID + slot)
@@ -211,9 +215,7 @@ class _Grader:
     def _without_run(self, grade: StudentGrade, module: Module) -> ModuleGrade | None:
         """The grade of a module that needs no run (no file, or the starter), or None."""
         checks = self.kit.checks[module.id]
-        details: GradeDetails = {"prerequisites": [m.name for m in self.kit.prerequisites(module)]}
-        if self.box is None:
-            details["notes"] = [NO_SANDBOX_WARNING]
+        details = self._details(module)
         path = find_module_file(grade.folder, module)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
         if path is None or data is None:
@@ -221,11 +223,16 @@ class _Grader:
         source = path.relative_to(grade.folder).as_posix()
         text = data.decode("utf-8", "replace")
         if unchanged_from_starter(text, self.kit.starters.get(module.id, "")):
-            return all_failed(
-                module, checks, "not graded: every solution block is as the starter left it", source=source, **details
-            )
+            details["source"] = source
+            return all_failed(module, checks, "not graded: every solution block is as the starter left it", **details)
         self.files[(grade.name, module.id)] = (source, data)
         return None
+
+    def _details(self, module: Module, source: str | None = None) -> GradeDetails:
+        """What a module's grade says whatever its checks do: the file, the reference prerequisites, the
+        no-sandbox warning."""
+        notes = [NO_SANDBOX_WARNING] if self.box is None else []
+        return {"source": source, "prerequisites": [m.name for m in self.kit.prerequisites(module)], "notes": notes}
 
     def _reference_batches(self) -> dict[str, dict[int, channel.Stream]]:
         """module id -> seed -> the reference's records, one trusted process per module."""
@@ -288,16 +295,11 @@ class _Grader:
 
     def _run(self, run: _Run, reference: channel.Stream) -> ModuleGrade:
         module, checks = run.module, self.kit.checks[run.module.id]
-        details: GradeDetails = {
-            "source": run.source,
-            "prerequisites": [m.name for m in self.kit.prerequisites(module)],
-        }
-        if self.box is None:
-            details["notes"] = [NO_SANDBOX_WARNING]
+        details = self._details(module, run.source)
         work = self.temp / "runs" / safe_name(run.student) / module.name
         problem = self._stage(run, work)
         if problem:
-            details["notes"] = [*details.get("notes", []), f"your file does not export: {self.scrubber.clean(problem)}"]
+            details["notes"].append(f"your file does not export: {self.scrubber.clean(problem)}")
             return all_failed(module, checks, "not graded: the file does not export", **details)
         uid = self.uids.get()
         try:
@@ -315,7 +317,7 @@ class _Grader:
                 reference,
                 outcome,
                 self.scrubber,
-                self._given_lines(module),
+                self.given_lines[module.id],
             )
         except InfrastructureError as exc:
             raise GradingError(f"grading {run.student}'s {module.name} failed before any check ran: {exc}") from None
@@ -327,23 +329,16 @@ class _Grader:
         """work/package/tinytorch: the module's template with the student's file exported into it (the
         rest of the copy, with the prerequisites' reference files, is deleted); the problem, if any."""
         course_copy = work / "stage"
-        shutil.copytree(self.kit.template(run.module), course_copy)
-        target = course_copy / "modules" / run.module.name / f"{run.module.slug}.py"
-        target.write_bytes(run.text)
-        os.chmod(target, 0o644)
-        (work / "scratch").mkdir()
+        (work / "scratch").mkdir(parents=True)
         try:
-            staged = load_course(course_copy)
-            exporter.write_plans(staged, exporter.plan_export(staged, [staged.module(run.module.id)]))
+            export_copy(self.kit.template(run.module), run.module, run.text, course_copy)
         except exporter.ExportError as exc:
+            target = course_copy / "modules" / run.module.name / f"{run.module.slug}.py"
             return str(exc).replace(str(target), run.source).replace(str(course_copy) + "/", "")
         (work / "package").mkdir()
         os.replace(course_copy / "tinytorch", work / "package" / "tinytorch")
         shutil.rmtree(course_copy)
-        for folder, _, files in os.walk(work / "package"):
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o644)
+        readable_by_all(work / "package")
         return None
 
     def _command(self, run: _Run, work: Path, uid: int):
@@ -385,9 +380,6 @@ class _Grader:
     @staticmethod
     def _python(job: dict, tool: str) -> list[str]:
         return [sys.executable, "-I", "-c", BOOTSTRAP.format(tool=tool, job=job)]
-
-    def _given_lines(self, module: Module) -> set[str]:
-        return {line.strip() for line in self.kit.starters.get(module.id, "").splitlines()} - {""}
 
 
 def _tool_folder() -> str:

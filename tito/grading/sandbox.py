@@ -130,16 +130,16 @@ class Sandbox:
         args += ["--proc", "/proc", "--dev", "/dev", "--chdir", WORK_INSIDE, "--", *program]
         return args
 
+    def numpy_program(self) -> list[str]:
+        """Python importing NumPy as a graded run would: as root, after becoming a user of its own."""
+        code = "import numpy"
+        if self.as_root:
+            code = f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); {code}"
+        return [sys.executable, "-I", "-c", code]
+
     def probe(self) -> None:
         """Start a sandbox that imports NumPy; SandboxError with bwrap's own words if it cannot."""
-        program = [sys.executable, "-I", "-c", "import numpy"]
-        if self.as_root:
-            program = [
-                sys.executable,
-                "-I",
-                "-c",
-                f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); import numpy",
-            ]
+        program = self.numpy_program()
         try:
             with tempfile.TemporaryDirectory() as empty:
                 os.chmod(empty, 0o755)

@@ -9,6 +9,7 @@ idea comes from nbgrader, which compares a returned notebook's cells against wha
 from __future__ import annotations
 
 import ast
+import functools
 
 STUB_PREFIX = "TinyTorch"
 
@@ -50,15 +51,25 @@ def _body(function: Definition) -> str:
     return ast.dump(ast.Module(body=body, type_ignores=[]), annotate_fields=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _starter_bodies(starter: str) -> tuple[tuple[str, str], ...] | None:
+    """(qualified name, body) of every function holding a stub; None when the starter does not parse.
+    Worked out once per starter, not once per student."""
+    try:
+        return tuple((name, _body(function)) for name, function in _stub_functions(ast.parse(starter)).items())
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
 def unchanged_from_starter(submitted: str, starter: str) -> bool:
     """True when every function holding a stub in `starter` is the same in `submitted`."""
+    expected = _starter_bodies(starter)
+    if not expected:
+        return False  # a starter that does not parse, or has no stubs, is nothing to be unchanged from
     try:
-        starter_functions = _stub_functions(ast.parse(starter))
         submitted_tree = ast.parse(submitted)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False  # not the starter; the export will say what is wrong with it
-    if not starter_functions:
-        return False
     submitted_functions: dict[str, Definition] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
@@ -69,7 +80,4 @@ def unchanged_from_starter(submitted: str, starter: str) -> bool:
                 visit(child, name + ".")
 
     visit(submitted_tree, "")
-    return all(
-        name in submitted_functions and _body(submitted_functions[name]) == _body(function)
-        for name, function in starter_functions.items()
-    )
+    return all(name in submitted_functions and _body(submitted_functions[name]) == body for name, body in expected)

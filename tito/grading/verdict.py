@@ -33,9 +33,14 @@ class ModuleGrade:
     seconds: float = 0.0
 
     @property
+    def points(self) -> tuple[float, float]:
+        """(points earned, points possible): the weights of the checks passed, and of all its checks."""
+        return sum(r.check.weight for r in self.results if r.passed), sum(r.check.weight for r in self.results)
+
+    @property
     def score(self) -> float:
-        total = sum(r.check.weight for r in self.results)
-        return sum(r.check.weight for r in self.results if r.passed) / total if total else 0.0
+        earned, possible = self.points
+        return earned / possible if possible else 0.0
 
     @property
     def passed(self) -> int:

@@ -40,7 +40,8 @@ class Release:
     instructor_only_left_out: list[str] = field(default_factory=list)
     notebooks_left_out: list[str] = field(default_factory=list)
     starters: list[str] = field(default_factory=list)
-    secrets_checked: int = 0
+    secrets: dict[str, str] = field(default_factory=dict)  # solution lines no edition may hold -> where from
+    secrets_checked: int = 0  # how many of them the leak check searched for (0 when it was skipped)
 
 
 def check_out_folder(course: Course, out: Path, force: bool) -> Path:
@@ -150,9 +151,9 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
             shutil.copy2(module.source, starter)
             release.starters.append(starter.relative_to(build).as_posix())
 
+    release.secrets = secrets = secret_lines(blocks, published_lines(stripped_texts))
     if not check_leaks:
         return release
-    secrets = secret_lines(blocks, published_lines(stripped_texts))
     release.secrets_checked = len(secrets)
     leaks = find_leaks(build, secrets, skip=(STARTER_DIR.as_posix(),))  # starters copy the module files
     if leaks:

@@ -54,6 +54,10 @@ def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
         in bob
     )
     assert "- `divides`, 2 points (div(a, b) divides)" in bob and "`adds`" not in bob
+    stub_line = 1 + (subs / "bob" / "calc.py").read_text().splitlines().index(
+        '    raise NotImplementedError("TinyTorch 01: implement mul")'
+    )
+    assert f"implement mul. Raised at calc.py:{stub_line}." in bob, "the line of bob's own file, not the package's"
     assert "graded on the reference 01_calc" in bob  # module 02 builds on the reference calc, not bob's
     assert "a mistake costs marks only in the module where it is" in bob
     assert "no stats.py was found in the submission" in bob
@@ -213,6 +217,8 @@ def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, c
         "tito grade guard refused loading C code through ctypes: submissions may not do this while being graded "
         "(at: ctypes.CDLL('libc.so.6'))"
     ]
+    ctypes_line = 1 + (own / "calc.py").read_text().splitlines().index("    ctypes.CDLL('libc.so.6')")
+    assert [r.where for r in mallory.modules[0].results if not r.passed] == [f"calc.py:{ctypes_line}"]
 
 
 def test_stopping_the_grader_stops_its_runs_and_removes_its_copies(tmp_path, course):

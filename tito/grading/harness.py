@@ -21,6 +21,8 @@ import sys
 from tito.grading import channel
 from tito.grading.declare import load_checks, rng_for
 
+FRAMES_SENT = 8  # the innermost package frames of a failing check, enough to reach the student's line
+
 
 class CheckTimeout(BaseException):
     """A check ran past its own time limit (raised by the interval timer)."""
@@ -31,8 +33,29 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def run_checks(checks_path: str, seed: int, send) -> None:
-    """Run every check with its own generator; `send(bytes)` each result as soon as it is known."""
+def _package_frames(exc: BaseException, package: str) -> str:
+    """Where in the package the exception passed, innermost first: "tinytorch/nn/linear.py:42;...".
+
+    The grader maps these through the package's line maps to the student's own file and line.
+    """
+    if not package:
+        return ""
+    root = os.path.join(package, "")
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root):
+            frames.append(f"{filename[len(root) :]}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    return ";".join(frames[::-1][:FRAMES_SENT])  # a record's extra fields are plain strings
+
+
+def run_checks(checks_path: str, seed: int, send, package: str = "") -> None:
+    """Run every check with its own generator; `send(bytes)` each result as soon as it is known.
+
+    `package` is the folder the student's tinytorch is imported from: a check that raises also sends
+    where in it the exception passed.
+    """
     try:
         checks = load_checks(checks_path)
     except BaseException as exc:  # noqa: BLE001 - reported, never raised into the grader
@@ -55,7 +78,7 @@ def run_checks(checks_path: str, seed: int, send) -> None:
             record = channel.encode("check", item.name, timeout=item.seconds)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
             signal.setitimer(signal.ITIMER_REAL, 0)
-            record = channel.encode("check", item.name, error=_first_line(exc))
+            record = channel.encode("check", item.name, error=_first_line(exc), where=_package_frames(exc, package))
         send(record)
 
 
@@ -117,7 +140,7 @@ def student(job: dict) -> None:
     _use_package(job["package"])
     send(channel.encode("hello"))
     try:
-        run_checks(job["checks"], int(job["seed"]), send)
+        run_checks(job["checks"], int(job["seed"]), send, package=job["package"])
         send(channel.encode("end"))
     finally:
         exit_now(0)  # no atexit handlers: a submission may have registered one that never returns

@@ -47,6 +47,7 @@ def module_section(item: ModuleGrade) -> list[str]:
         lines += [
             f"- `{r.check.name}`, {r.check.weight:g} point{'s' if r.check.weight != 1 else ''} "
             f"({r.check.description.rstrip('.')}): {r.reason.rstrip('.')}."
+            + (f" Raised at {r.where}." if r.where else "")
             for r in failed
         ]
     if item.refusals:

@@ -41,7 +41,15 @@ from tito.grading.sandbox import (
     sandbox_environment,
 )
 from tito.grading.starter import unchanged_from_starter
-from tito.grading.verdict import GradeDetails, InfrastructureError, ModuleGrade, StudentGrade, all_failed, assess
+from tito.grading.verdict import (
+    GradeDetails,
+    InfrastructureError,
+    ModuleGrade,
+    StudentGrade,
+    all_failed,
+    assess,
+    student_line,
+)
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one module's checks
 MEMORY_BYTES = 2 * 1024**3
@@ -318,6 +326,7 @@ class _Grader:
                 outcome,
                 self.scrubber,
                 self.given_lines[module.id],
+                lambda frames: student_line(frames, work / "package", module, run.source),
             )
         except InfrastructureError as exc:
             raise GradingError(f"grading {run.student}'s {module.name} failed before any check ran: {exc}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -11,6 +13,7 @@ from tito.grading.channel import Stream
 from tito.grading.compare import Scrubber, judge
 from tito.grading.declare import Check
 from tito.grading.process import MAX_CHANNEL_BYTES, Outcome
+from tito.linemap import source_location
 
 
 @dataclass
@@ -18,6 +21,7 @@ class CheckResult:
     check: Check
     passed: bool
     reason: str = ""
+    where: str = ""  # the student's file and line a failing check raised at, when it raised in their code
 
 
 @dataclass
@@ -71,6 +75,30 @@ def all_failed(module: Module, checks: list[Check], reason: str, **details) -> M
     return ModuleGrade(module, [CheckResult(c, False, reason) for c in checks], **details)
 
 
+PACKAGE_FRAME = re.compile(r"(tinytorch/[A-Za-z0-9_/]+\.py):(\d{1,7})")
+
+
+def student_line(frames: object, package: Path, module: Module, shown: str) -> str:
+    """Where in the student's own file a check raised, as "calc.py:12"; "" when it raised elsewhere.
+
+    `frames` is what the run sent: its package frames, innermost first ("tinytorch/core/calc.py:40;...").
+    The first one whose line map points into the student's module file wins, named as the report
+    names that file.
+
+    The frames come from the student's process, so each must look like a package path (no "..") and is
+    read through the line map of the grader's own copy of that package file.
+    """
+    own = f"modules/{module.name}/{module.source.name}"
+    for frame in frames.split(";") if isinstance(frames, str) else []:
+        match = PACKAGE_FRAME.fullmatch(frame)
+        if match is None or not (package / match[1]).is_file():  # never open a FIFO the run left behind
+            continue
+        source, line = source_location(package / match[1], int(match[2]))
+        if source == own and line is not None:
+            return f"{shown}:{line}"
+    return ""
+
+
 class InfrastructureError(Exception):
     """The run never started its checks (the sandbox itself failed): the grader's problem, not the student's."""
 
@@ -83,6 +111,7 @@ def assess(
     outcome: Outcome,
     scrubber: Scrubber,
     given_lines: set[str],
+    locate: Callable[[object], str] = lambda frames: "",
 ) -> ModuleGrade:
     """Fill `grade.results` by comparing each check's student record with its reference record."""
     if not any(r.kind == "hello" for r in student.records):
@@ -108,7 +137,8 @@ def assess(
         elif records[0].extra.get("timeout") is not None:
             grade.results.append(CheckResult(item, False, f"did not finish within {item.seconds:g} s"))
         elif records[0].error is not None:
-            grade.results.append(CheckResult(item, False, f"raised {scrubber.clean(records[0].error)}"))
+            where = locate(records[0].extra.get("where"))
+            grade.results.append(CheckResult(item, False, f"raised {scrubber.clean(records[0].error)}", where))
         else:
             reason = judge(item, records[0].values(), expected[item.name].values())
             grade.results.append(CheckResult(item, reason is None, reason or ""))

@@ -82,23 +82,47 @@ def read_only(path: Path) -> bool:
     return not mode & 0o222 or not os.access(path, os.W_OK)
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of a regular file; anything else is refused without being opened (no FIFO hangs)."""
+READ_LIMIT = 64 * 1024**2  # bytes: no file tito reads is near this (the largest module file is ~100 KB)
+
+
+def size_words(size: int) -> str:
+    """A size a person reads: "812 bytes", "3.2 MB"."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def read_bytes(path: Path, limit: int = READ_LIMIT) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is refused without being
+    opened (no FIFO hangs), and a bigger file is refused with its size (no reading for minutes)."""
     path = Path(path)
     refusal = not_regular(path)
     if refusal:
         raise FileRefused(path, refusal)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        mode = os.fstat(fd).st_mode  # it may have changed since the look above
-        if not stat.S_ISREG(mode):
-            raise FileRefused(path, f"is {kind(mode)}, not a regular file")
+        status = os.fstat(fd)  # it may have changed since the look above
+        if not stat.S_ISREG(status.st_mode):
+            raise FileRefused(path, f"is {kind(status.st_mode)}, not a regular file")
+        if status.st_size > limit:
+            raise FileRefused(path, _too_big(status.st_size, limit), errno.EFBIG)
         with os.fdopen(fd, "rb") as handle:
             fd = -1
-            return handle.read()
+            data = handle.read(limit + 1)
     finally:
         if fd >= 0:
             os.close(fd)
+    if len(data) > limit:  # it grew while being read
+        raise FileRefused(path, _too_big(len(data), limit), errno.EFBIG)
+    return data
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"is {size_words(size)}, more than the {size_words(limit)} tito reads from such a file"
 
 
 def utf8_error_position(data: bytes, exc: UnicodeDecodeError) -> tuple[int, int]:
@@ -107,9 +131,9 @@ def utf8_error_position(data: bytes, exc: UnicodeDecodeError) -> tuple[int, int]
     return before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, limit: int = READ_LIMIT) -> str:
     """A regular file's text as UTF-8; other bytes are refused with where the first one is."""
-    data = read_bytes(path)
+    data = read_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

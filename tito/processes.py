@@ -4,9 +4,13 @@ tito runs a module's tests in a pytest subprocess. Whatever happens, that proces
 started must stop with tito, and tito's temporary folders must go:
 
 - the child starts a session of its own (its own process group), so a kill reaches its whole group;
-- on Linux it also gets PR_SET_PDEATHSIG, so it is killed even if tito itself is SIGKILLed;
+- on Linux it also gets PR_SET_PDEATHSIG, so it is killed even if tito itself is SIGKILLed, and tito
+  makes itself a child subreaper, so a daemon the tests start (double fork, setsid) becomes tito's
+  child instead of init's: when the run ends, whatever it left running is killed and counted;
 - on a time limit, and on Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while it runs, tito kills the
-  tree: the group, plus any descendant that started a session of its own, found through /proc;
+  tree: the group, plus any descendant that started a session of its own, found through /proc (psutil
+  on macOS and Windows, where there is no /proc);
+- the output goes to a temporary file, so a leftover process holding it open never holds tito;
 - `signals_raise()` turns SIGTERM and SIGHUP into `Stopped` (a KeyboardInterrupt), so the `finally`
   blocks that remove temporary folders run, exactly as they do for Ctrl-C.
 
@@ -21,11 +25,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+POSIX = os.name == "posix"
+LINUX = sys.platform.startswith("linux")
+OUTPUT_TAIL_BYTES = 64 * 1024
 
 
 class Stopped(KeyboardInterrupt):
@@ -66,31 +75,104 @@ def _die_with_parent() -> None:
         pass
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, read from /proc (Linux); [] where /proc cannot tell."""
-    found, queue = [], [pid]
-    while queue:
-        parent = queue.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                children = [int(c) for c in task.read_text().split()]
-            except (OSError, ValueError):
-                continue
-            found.extend(children)
-            queue.extend(children)
+def become_subreaper() -> bool:
+    """Linux: make tito the parent of every orphan below it (PR_SET_CHILD_SUBREAPER), so a daemon a
+    test starts (double fork, setsid) stays in view and can be ended. False where it is not possible."""
+    if not LINUX:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid`, read from /proc (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.extend(int(c) for c in task.read_text().split())
+        except (OSError, ValueError):
+            continue
     return found
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL the process group led by `pid` and every descendant, whatever group it moved to."""
-    if os.name != "posix":
-        return
-    below = descendants(pid)
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-    for child in below:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: /proc on Linux, psutil elsewhere; [] where neither can tell."""
+    if not LINUX:
+        return _psutil_descendants(pid)
+    found, queue = [], [pid]
+    while queue:
+        below = children(queue.pop())
+        found.extend(below)
+        queue.extend(below)
+    return found
+
+
+def _psutil_descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # psutil missing, or the process already gone: nothing more to find
+        return []
+
+
+def _kill(pid: int) -> None:
+    if POSIX:
         with contextlib.suppress(OSError):
-            os.kill(child, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        return
+    try:
+        import psutil
+
+        psutil.Process(pid).kill()
+    except Exception:  # already gone
+        pass
+
+
+def kill_tree(pid: int) -> None:
+    """Kill the process `pid`, its process group (POSIX) and every descendant, whatever group it moved to."""
+    below = descendants(pid)
+    if POSIX:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    _kill(pid)
+    for child in below:
+        _kill(child)
+
+
+def end_leftovers(known: set[int]) -> int:
+    """Kill and reap every process below tito that is not below a child in `known`; return how many.
+
+    With tito a subreaper (Linux), what a run left behind (daemons included) has become tito's child,
+    so it is found here. A few rounds, because a process may fork while it is being killed.
+    """
+    ended: set[int] = set()
+    for _ in range(20):
+        found = [pid for pid in children(os.getpid()) if pid not in known] if LINUX else []
+        found = [p for pid in found for p in (pid, *descendants(pid))]
+        alive = [pid for pid in found if _running(pid)]
+        if not alive:
+            break
+        for pid in alive:
+            _kill(pid)
+            ended.add(pid)
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.01)
+    return len(ended)
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z"
 
 
 @dataclass
@@ -99,34 +181,52 @@ class Finished:
     exit_code: int | None  # None when it was stopped at the time limit
     timed_out: bool
     seconds: float
+    left_running: int = 0  # processes the run started that were still running when it ended (tito ended them)
 
 
 def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = True) -> Finished:
-    """Run `command` to the end or to `timeout` seconds; the whole tree dies with tito in any case."""
-    posix = os.name == "posix"
+    """Run `command` to the end or to `timeout` seconds; the whole tree dies with tito in any case.
+
+    Output goes to a temporary file, not a pipe, so a process the run left behind holding it open
+    cannot make tito wait: the time limit bounds tito's wait for the command itself, nothing else.
+    """
     started = time.perf_counter()
-    with signals_raise():
+    become_subreaper()
+    known = set(children(os.getpid())) if LINUX else set()
+    with signals_raise(), tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
-            stdout=subprocess.PIPE if capture else None,
+            stdin=subprocess.DEVNULL,
+            stdout=sink if capture else None,
             stderr=subprocess.STDOUT if capture else None,
-            text=True,
-            errors="replace",
-            start_new_session=posix,
-            preexec_fn=_die_with_parent if posix and sys.platform == "linux" else None,
+            start_new_session=POSIX,
+            preexec_fn=_die_with_parent if LINUX else None,
+            creationflags=0 if POSIX else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
+        timed_out = False
         try:
-            output, _ = process.communicate(timeout=timeout)
-            kill_tree(process.pid)  # anything the run left behind in its group
-            return Finished(output or "", process.returncode, False, time.perf_counter() - started)
-        except subprocess.TimeoutExpired:
-            kill_tree(process.pid)
-            output, _ = process.communicate()
-            return Finished(output or "", None, True, time.perf_counter() - started)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            kill_tree(process.pid)  # the time limit, or anything the run left behind in its group
+            process.wait()
         except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: the tree goes with us
             kill_tree(process.pid)
             process.kill()
             process.wait()
+            end_leftovers(known)
             raise
+        left = end_leftovers(known)
+        seconds = time.perf_counter() - started
+        output = _tail(sink) if capture else ""
+    return Finished(output, None if timed_out else process.returncode, timed_out, seconds, left)
+
+
+def _tail(sink, limit: int = OUTPUT_TAIL_BYTES) -> str:
+    """The last `limit` bytes the command wrote, as text."""
+    size = sink.seek(0, os.SEEK_END)
+    sink.seek(max(0, size - limit))
+    return sink.read().decode("utf-8", "replace")

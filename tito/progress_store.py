@@ -19,6 +19,7 @@ on Windows) with timeouts, so tito does not carry its own platform branches it c
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from collections.abc import Callable
@@ -34,6 +35,7 @@ SCHEMA = 1
 FILE_NAME = "progress.yaml"
 HISTORY_LIMIT = 200
 LOCK_TIMEOUT_S = 30.0
+READ_LIMIT = 4 * 1024**2  # bytes; a record of 200 history events is a few KB
 MODULE_STATUSES = ("started", "completed")
 
 
@@ -108,6 +110,9 @@ class ProgressStore:
         self.path: Path = course.state_dir / FILE_NAME
         self.backup_path: Path = self.path.with_name(FILE_NAME + ".bak")
         self.lock_path: Path = self.path.with_name(FILE_NAME + ".lock")
+        self.held_path: Path = self.path.with_name(FILE_NAME + ".held")
+        self.held: dict | None = None  # the record as this store first read it (or last wrote it)
+        self.held_existed = False  # ... and whether the file was there then
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -118,10 +123,17 @@ class ProgressStore:
         be written next time.
         """
         self._check_state_files()
+        data, existed = self._load(self.path)
+        if self.held is None:  # what this command started from: update() will not lose it
+            self.held, self.held_existed = copy.deepcopy(data), existed
+        return data
+
+    def _load(self, path: Path) -> tuple[dict, bool]:
+        """The record in `path` and whether the file exists; ProgressError when it cannot be used."""
         try:
-            text = files.read_text(self.path)
+            text = files.read_text(path, READ_LIMIT)
         except FileNotFoundError:
-            return empty_progress()
+            return empty_progress(), False
         except OSError as exc:
             raise self._error(files.problem(exc)) from None
         try:
@@ -131,7 +143,7 @@ class ProgressStore:
         problem = shape_problem(data)
         if problem:
             raise self._error(problem)
-        return data
+        return data, True
 
     def module_state(self, module_id: str) -> dict | None:
         """The record of one module (by any name course.module accepts), or None if never started."""
@@ -157,8 +169,8 @@ class ProgressStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S):
-                data = self.read()
-                existed = self.path.exists()
+                data, existed = self._load(self.path)
+                self._refuse_lost_record(data, existed)
                 fn(data)
                 if isinstance(data.get("modules"), dict):
                     data["modules"] = dict(sorted(data["modules"].items(), key=lambda item: str(item[0])))
@@ -166,11 +178,11 @@ class ProgressStore:
                 problem = shape_problem(data)
                 if problem:  # a bug in the caller; refuse to write a file we could not read back
                     raise ValueError(f"refusing to write a progress record that {problem}")
-                text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
-                text += yaml.safe_dump(schema.plain(data), sort_keys=False, allow_unicode=True)
+                text = _dump(data)
                 if existed:
                     files.atomic_copy(self.path, self.backup_path)
                 files.atomic_write(self.path, text)
+                self.held, self.held_existed = copy.deepcopy(data), True
                 return data
         except Timeout:
             raise ProgressError(
@@ -184,6 +196,30 @@ class ProgressStore:
                 f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self._shown()} is "
                 "unchanged. Fix that, then run `tito module status`."
             ) from None
+
+    def _refuse_lost_record(self, data: dict, existed: bool) -> None:
+        """The record is merged, never rebuilt from nothing: if the file this command read has vanished,
+        or lost a module or milestone entry tito never removes, something else changed it mid-run.
+        Refuse, keeping the record this command read (put back, or beside the file as .held)."""
+        held = self.held
+        if held is None or not self.held_existed:
+            return
+        if not existed:
+            files.atomic_write(self.path, _dump(held))
+            raise ProgressError(
+                f"{self._shown()} vanished while this command ran (a test or another program deleted it), so "
+                "tito recorded nothing; it put back the record it read at the start. Run the command again."
+            )
+        lost = [f"module {key}" for key in held["modules"] if key not in data["modules"]]
+        lost += [f"milestone {key}" for key in held["milestones"] if key not in data["milestones"]]
+        if lost:
+            files.atomic_write(self.held_path, _dump(held))
+            raise ProgressError(
+                f"{self._shown()} changed while this command ran and lost the record of {', '.join(lost[:3])} "
+                f"(a test or another program rewrote it), so tito recorded nothing. The record it read at the "
+                f"start is in {self._shown(self.held_path)}: put it back with `mv {self._shown(self.held_path)} "
+                f"{self._shown()}`, then run the command again."
+            )
 
     def record_module_started(self, module_id: str) -> dict:
         key = self._module_id(module_id)
@@ -264,7 +300,11 @@ class ProgressStore:
     def _shown(self, path: Path | None = None) -> str:
         """A path as the student types it, relative to the course root (a symlink is not followed)."""
         path = Path(path or self.path)
-        for candidate in (path, path.resolve()):
+        try:
+            candidates = (path, path.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            candidates = (path,)
+        for candidate in candidates:
             try:
                 return candidate.relative_to(self.course.root).as_posix()
             except ValueError:
@@ -293,8 +333,16 @@ class ProgressStore:
             fix = f"Move it away with `mv {shown} {shown}.broken`"
         return ProgressError(f"{shown} {problem}; tito has not changed anything. {fix}, then run `tito module status`.")
 
+    def _backup_usable(self) -> bool:
+        """True when progress.yaml.bak is a record tito could read (the advice to restore it works)."""
+        try:
+            text = files.read_text(self.backup_path, READ_LIMIT)
+            return shape_problem(schema.load_yaml(text)) is None
+        except (OSError, schema.SchemaError):
+            return False
+
     def _error(self, problem: str) -> ProgressError:
-        if self.backup_path.is_file():
+        if self._backup_usable():
             recover = (
                 f"tito has not changed it. To recover, restore the last good copy with "
                 f"`cp {self._shown(self.backup_path)} {self._shown()}`, or move the file away to start "
@@ -328,6 +376,11 @@ def shape_problem(data) -> str | None:
     except schema.SchemaError as exc:
         return f"does not have the expected shape: {exc}" + (f" (line {exc.line})" if exc.line else "")
     return None
+
+
+def _dump(data: dict) -> str:
+    text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
+    return text + yaml.safe_dump(schema.plain(data), sort_keys=False, allow_unicode=True)
 
 
 def _event(data: dict, event: str, **fields) -> None:

@@ -185,7 +185,27 @@ class _LineLoader(yaml.SafeLoader):
     """The safe loader, whose mappings remember where their keys were written."""
 
 
+def _refuse_duplicate_keys(loader, node) -> None:
+    """A key written twice in one mapping is refused: YAML would silently keep the last value.
+    (Keys a `<<` merge brings in may be overridden, as YAML intends.)"""
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            first = seen.get(key)
+        except TypeError:
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {_show(key)} is written twice (first at line {first})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+
+
 def _construct_mapping(loader, node, deep=False):
+    _refuse_duplicate_keys(loader, node)
     loader.flatten_mapping(node)
     mapping = _Mapping()
     mapping.line = node.start_mark.line + 1

@@ -28,12 +28,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import processes
+from tito import files, processes
 from tito.course import Course, Module
 
 REPORT_PLUGIN = "tito.pytest_plugins.report"
-DEFAULT_TIMEOUT = 600.0  # seconds for one module's tests, unless course.yaml or --timeout says otherwise
+SESSION_PLUGIN = "tito.pytest_plugins.session"
+DEFAULT_TIMEOUT = 600.0  # seconds for one module's tests in the reference edition (an instructor's machine)
+STUDENT_TIMEOUT = (
+    120.0  # ... in a student edition: a module's tests take seconds, an endless loop should not take 10 min
+)
+MAX_TIMEOUT = 86400.0  # the longest time limit anyone may ask for: a day
 OUTPUT_TAIL = 4000
+REPORT_LIMIT = 64 * 1024**2  # bytes of the JSON report tito will read
 
 
 class MissingTestsError(Exception):
@@ -74,6 +80,9 @@ class TestReport:
     timeout: float | None = None
     output: str = ""  # the tail of pytest's own output, kept to explain a crash
     whole: bool = True  # every test was selected (no -k): then inline and package tests must both run
+    incomplete: str | None = None  # why the run did not run to its end, when it did not
+    running: str = ""  # what was running when the time limit stopped it ("tests/...::test_x", "collecting ...")
+    left_running: int = 0  # processes the tests left running after they ended (tito ended them)
 
     @property
     def ran(self) -> int:
@@ -86,10 +95,16 @@ class TestReport:
     def problem(self) -> str | None:
         """One sentence saying why the run is not ok, or None when it is."""
         if self.timed_out:
+            where = f" while {self.running} ran" if self.running else ""
+            if self.running.startswith("collecting "):
+                where = f" while pytest was {self.running} (importing it)"
             return (
-                f"the tests of {self.module} reached the time limit of {self.timeout:g} s and were stopped: look "
-                "for an endless loop, in particular in code that runs when the module is imported"
+                f"the tests of {self.module} reached the time limit of {self.timeout:g} s{where} and were "
+                "stopped: look for an endless loop or a wait there, in particular in code that runs when the "
+                "module is imported"
             )
+        if self.incomplete:
+            return self.incomplete
         if self.failed or self.errors:
             parts = [f"{self.failed} failed"] if self.failed else []
             parts += [f"{self.errors} error{'s' if self.errors != 1 else ''}"] if self.errors else []
@@ -102,7 +117,15 @@ class TestReport:
             return f"the module file of {self.module} has no inline tests (test_unit_* functions) that ran"
         if self.package == 0:
             return f"the package tests of {self.module} (tests/{self.module}/) collected no tests"
-        return None
+        return self._left_running()
+
+    def _left_running(self) -> str | None:
+        if not self.left_running:
+            return None
+        return (
+            f"the tests of {self.module} passed but left {self.left_running} process(es) running after they "
+            "ended (tito ended them): a test must end every process it starts"
+        )
 
     def summary(self) -> str:
         """ "15 of 87 tests passed (inline 5 of 5, package 10 of 82)": counts that cannot be misread."""
@@ -116,11 +139,15 @@ class TestReport:
         return text + f" in {self.seconds:g} s"
 
 
-def pytest_command(course: Course, module: Module, report_path: Path, extra_args=()) -> list[str]:
+def pytest_command(
+    course: Course, module: Module, report_path: Path, extra_args=(), session_path: Path | None = None
+) -> list[str]:
     """The command line `run_module_tests` runs (in the course root)."""
     targets = [path for path in (module.source, module.tests) if path.exists()]
     command = [sys.executable, "-m", "pytest", *(str(path) for path in targets)]
     command += ["-p", REPORT_PLUGIN, "--tito-report", str(report_path), "--tito-marker", module.marker]
+    if session_path is not None:
+        command += ["-p", SESSION_PLUGIN, "--tito-session", str(session_path)]
     command += ["--tito-inline", str(module.source), "--tito-suite", str(module.tests)]
     command += ["--tito-package", str(course.package_root), f"--rootdir={course.root}"]
     command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", *extra_args]
@@ -137,9 +164,11 @@ def test_environment(course: Course) -> dict:
     return env
 
 
-def module_timeout(module: Module, timeout: float | None = None) -> float:
-    """The time limit for a module's tests: --timeout, else course.yaml's `timeout`, else 600 s."""
-    return float(timeout or getattr(module, "timeout", None) or DEFAULT_TIMEOUT)
+def module_timeout(module: Module, timeout: float | None = None, edition: str = "reference") -> float:
+    """The time limit for a module's tests: --timeout, else course.yaml's `timeout`, else 120 s in a
+    student edition and 600 s in the reference."""
+    default = STUDENT_TIMEOUT if edition == "student" else DEFAULT_TIMEOUT
+    return float(timeout or getattr(module, "timeout", None) or default)
 
 
 def require_tests(course: Course, module: Module) -> None:
@@ -162,12 +191,13 @@ def run_module_tests(
     Raises MissingTestsError when the package test folder is missing.
     """
     require_tests(course, module)
-    result = TestReport(module=module.name, timeout=module_timeout(module, timeout), whole=not extra_args)
+    limit = module_timeout(module, timeout, course.edition)
+    result = TestReport(module=module.name, timeout=limit, whole=not extra_args)
     workdir = Path(tempfile.mkdtemp(prefix="tito-test-"))
-    report_path = workdir / "report.json"
+    report_path, session_path = workdir / "report.json", workdir / "session.json"
     try:
         finished = processes.run(
-            pytest_command(course, module, report_path, extra_args),
+            pytest_command(course, module, report_path, extra_args, session_path),
             cwd=course.root,
             env=test_environment(course),
             timeout=result.timeout,
@@ -176,7 +206,10 @@ def run_module_tests(
         result.seconds = round(finished.seconds, 2)
         result.output = finished.output[-OUTPUT_TAIL:]
         result.exit_code, result.timed_out = finished.exit_code, finished.timed_out
+        result.left_running = finished.left_running
+        session = _read_json(session_path)
         _read_report(result, report_path)
+        _check_whole(result, session if isinstance(session, dict) else {})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
@@ -187,16 +220,63 @@ def _error(result: TestReport, test_id: str, message: str) -> None:
     result.failures.append(Failure(test_id, "", "error", "", message, ""))
 
 
+def _read_json(path: Path):
+    """A JSON file the test run wrote, or None when it is missing, too big or not JSON."""
+    try:
+        return json.loads(files.read_bytes(path, limit=REPORT_LIMIT))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _check_whole(result: TestReport, session: dict) -> None:
+    """A pass is a whole run: pytest's loop ran to its end and every collected test has an outcome."""
+    result.running = str(session.get("current") or "")[:300]
+    if result.timed_out or result.failed or result.errors:
+        return
+    collected = session.get("collected")
+    counted = result.passed + result.failed + result.skipped
+    if counted == 0 and collected in (0, None) and result.exit_code in (0, 5):
+        return  # nothing was collected: problem() says no tests ran
+    if session.get("finished") is not True or result.exit_code != 0:
+        where = f" during {result.running}" if result.running else ""
+        result.incomplete = (
+            f"the tests of {result.module} stopped before their end{where} (pytest exit code "
+            f"{result.exit_code}, {counted} of {collected if isinstance(collected, int) else 'the'} collected "
+            "tests reported): a test raised KeyboardInterrupt, called pytest.exit or sys.exit, or ended the "
+            "test process; only a whole run counts"
+        )
+    elif not isinstance(collected, int) or isinstance(collected, bool) or collected != counted:
+        result.incomplete = (
+            f"the tests of {result.module} reported {counted} outcomes for {collected} collected tests, so "
+            "the run cannot be trusted: a test changed pytest's reporting or tito's report file"
+        )
+
+
 def _read_report(result: TestReport, report_path: Path) -> None:
     if result.timed_out:
         _error(result, result.module, f"stopped at the time limit of {result.timeout:g} s")
         return
-    try:
-        data = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    data = _read_json(report_path)
+    if not isinstance(data, dict):
         tail = "\n".join(result.output.strip().splitlines()[-15:])
         _error(result, result.module, f"pytest exited with code {result.exit_code} without a report:\n{tail}".rstrip())
         return
+    try:
+        _count(result, data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        _error(result, result.module, "tito's report of the test run was changed or damaged by a test; nothing counts")
+
+
+OUTCOMES = ("passed", "failed", "skipped", "error")
+
+
+def _count(result: TestReport, data: dict) -> None:
+    fields = ("id", "kind", "outcome", "message")
+    for entry in [*data["tests"], *data["errors"]]:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(name, ""), str) for name in fields):
+            raise TypeError("not a test entry")
+    if any(test["outcome"] not in OUTCOMES for test in data["tests"]):
+        raise ValueError("unknown outcome")
     for test in data["tests"]:
         outcome, kind = test["outcome"], test["kind"]
         if outcome == "passed":

@@ -121,10 +121,16 @@ def dotted_target(value: str, where: str, directive: str) -> str:
 
 
 def default_exp(cells: list[Cell], where: str) -> str | None:
-    """The package module named by `#| default_exp`, such as "core.tensor"."""
-    for cell in cells:
-        if cell.kind == "code" and "default_exp" in cell.directives:
-            return dotted_target(cell.directives["default_exp"], f"{where}:{cell.line}", "default_exp")
+    """The package module named by `#| default_exp`, such as "core.tensor"; a module file has at most one."""
+    found = [cell for cell in cells if cell.kind == "code" and "default_exp" in cell.directives]
+    if len(found) > 1:
+        lines = ", ".join(str(cell.line) for cell in found)
+        raise ExportError(
+            f"{where}:{found[1].line}: a module file names its package file once, but '#| default_exp' appears "
+            f"{len(found)} times (lines {lines}): keep one and remove the others."
+        )
+    if found:
+        return dotted_target(found[0].directives["default_exp"], f"{where}:{found[0].line}", "default_exp")
     return None
 
 

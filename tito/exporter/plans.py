@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tito import files
 from tito.course import Course, Module
 from tito.exporter import assemble
 from tito.exporter.assemble import GENERATED_MARK, Part
@@ -42,7 +43,7 @@ class ExportPlan:
 
     def differs(self) -> bool:
         try:
-            return self.target.read_text(encoding="utf-8") != self.text
+            return files.read_text(self.target) != self.text  # a FIFO is refused, never opened
         except OSError:
             return True
 
@@ -76,10 +77,15 @@ def declared_targets(course: Course, module: Module) -> set[str]:
 def plan_module(course: Course, module: Module) -> list[ExportPlan]:
     """Build (but do not write) the package files of one module. Raises ExportError."""
     text, shown = _source(course, module)
+    if "\0" in text:  # compile() would say so without a line
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise ExportError(f"{shown}:{line}: the file holds a NUL byte, which Python source cannot: delete it.")
     try:
         compile(text, shown, "exec")
     except SyntaxError as exc:
-        raise ExportError(f"{shown}:{exc.lineno}: syntax error: {exc.msg}.") from None
+        raise ExportError(f"{shown}:{exc.lineno or 1}: syntax error: {exc.msg}.") from None
+    except (ValueError, MemoryError, RecursionError) as exc:  # too deeply nested, too big
+        raise ExportError(f"{shown}:1: Python cannot compile it ({type(exc).__name__}: {exc}).") from None
     cells = parse_cells(text)
     default = default_exp(cells, shown)
     if default is None:
@@ -193,6 +199,8 @@ def generated_from(first_line: str) -> str | None:
 
 
 def _first_line(path: Path) -> str | None:
+    if files.not_regular(path):  # a FIFO would block the open for ever
+        return None
     try:
         with path.open("r", encoding="utf-8", errors="replace") as handle:
             return handle.readline()

@@ -1,6 +1,8 @@
 """The one rich Console tito prints through, honouring NO_COLOR and --no-color.
 
 With either, output is plain text: no colours and no other terminal styling, so it pipes cleanly.
+Emoji codes are off: `root:x:0` in a title is text, not `root❌0`; user data printed inside markup is
+escaped where it is printed (rich.markup.escape).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ def _plain() -> bool:
 def console() -> Console:
     global _console
     if _console is None:
-        _console = Console(no_color=_plain(), color_system=None if _plain() else "auto", highlight=False)
+        _console = Console(no_color=_plain(), color_system=None if _plain() else "auto", highlight=False, emoji=False)
     return _console
 
 
 def error_console() -> Console:
-    return Console(stderr=True, no_color=_plain(), color_system=None if _plain() else "auto", highlight=False)
+    return Console(
+        stderr=True, no_color=_plain(), color_system=None if _plain() else "auto", highlight=False, emoji=False
+    )
 
 
 def disable_color() -> None:

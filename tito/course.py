@@ -14,6 +14,8 @@ from tito import files, schema
 from tito.metrics import metric_name, metric_text
 
 MANIFEST_NAME = "course.yaml"
+MANIFEST_LIMIT = 4 * 1024**2  # bytes; a course of 20 modules is a few KB
+MAX_REFERENCE = 64  # characters in a module or milestone reference ("09", "spatial", "09_spatial")
 EDITIONS = ("reference", "student")
 
 
@@ -127,6 +129,8 @@ class Course:
         Python's int() would read some of them.
         """
         text = str(key).strip().lower()
+        if len(text) > MAX_REFERENCE:
+            raise KeyError(key)
         number = int(text) if text.isascii() and text.isdigit() else None
         for m in self.modules:
             if text in (m.id, m.slug, m.name) or number == m.number:
@@ -134,6 +138,8 @@ class Course:
         raise KeyError(key)
 
     def milestone(self, key: str) -> Milestone:
+        if len(str(key)) > MAX_REFERENCE:
+            raise KeyError(key)
         for ms in self.milestones:
             if ms.id == str(key).strip().lower():
                 return ms
@@ -164,6 +170,10 @@ def is_slug(text: str) -> bool:
     return text.isascii() and text.isidentifier() and text == text.lower()
 
 
+SECONDS = schema.Kind(
+    "a number of seconds from 1 to 86400",
+    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 86400,
+)
 TWO_DIGITS = schema.matching('two digits in quotes, like "01"', is_module_id)
 SLUG = schema.matching("a lower-case ASCII Python name, like tensor", is_slug)
 IDS = schema.ListOf(
@@ -176,7 +186,7 @@ MODULE_FIELDS = schema.Record(
         "title": schema.Field(schema.TEXT, required=True),
         "requires": schema.Field(IDS),
         "hours": schema.Field(schema.NOT_NEGATIVE),
-        "timeout": schema.Field(schema.POSITIVE),  # seconds for `complete` and `test`; tito's default when absent
+        "timeout": schema.Field(SECONDS),  # seconds for `complete` and `test`; tito's default when absent
     },
     name="a mapping with id, slug and title",
 )
@@ -239,17 +249,18 @@ def load_course(root: Path | None = None) -> Course:
     Raises CourseError with the file, the line where known, and what is wrong.
     """
     root = find_root() if root is None else Path(root).resolve()
-    path = root / MANIFEST_NAME
     try:
-        text = files.read_text(path)
+        text = files.read_text(root / MANIFEST_NAME, MANIFEST_LIMIT)
     except OSError as exc:
-        raise CourseError(f"{path} {files.problem(exc)}.") from None
+        raise CourseError(f"{MANIFEST_NAME} {files.problem(exc)}.") from None
     return course_from_text(text, root)
 
 
 def course_from_text(text: str, root: Path) -> Course:
-    """The course a manifest's text describes, checked exactly as load_course checks course.yaml."""
-    path = root / MANIFEST_NAME
+    """The course a manifest's text describes, checked exactly as load_course checks course.yaml.
+
+    Errors name the file as the person in the course types it: course.yaml (relative to the course)."""
+    path = MANIFEST_NAME
     try:
         data = schema.load_yaml(text)
     except schema.SchemaError as exc:

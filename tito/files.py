@@ -89,11 +89,12 @@ def size_words(size: int) -> str:
     """A size a person reads: "812 bytes", "3.2 MB"."""
     if size < 1024:
         return f"{size} bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        size /= 1024
-        if size < 1024 or unit == "TB":
-            return f"{size:.1f} {unit}"
-    return f"{size} bytes"
+    amount = float(size)
+    for unit in ("KB", "MB", "GB"):
+        amount /= 1024
+        if amount < 1024:
+            break
+    return f"{amount:.1f} {unit}"
 
 
 def read_bytes(path: Path, limit: int = READ_LIMIT) -> bytes:

@@ -300,10 +300,11 @@ class ProgressStore:
     def _shown(self, path: Path | None = None) -> str:
         """A path as the student types it, relative to the course root (a symlink is not followed)."""
         path = Path(path or self.path)
+        candidates = [path]
         try:
-            candidates = (path, path.resolve())
+            candidates.append(path.resolve())
         except (OSError, RuntimeError):  # a symlink loop
-            candidates = (path,)
+            pass
         for candidate in candidates:
             try:
                 return candidate.relative_to(self.course.root).as_posix()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NoReturn
 
 import typer
@@ -45,12 +46,30 @@ def load_course_or_exit(*, need_module_folders: bool = True) -> Course:
     return course
 
 
+MAX_SECONDS = 86400.0  # the longest time limit an option may ask for: a day
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` as echoed back in a message: at most `limit` characters, marked when cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def finite_seconds(value: float | None) -> float | None:
+    """A typer callback: a time limit is a finite number of seconds (click's range lets NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(
+            f"{shorten(str(value))} is not a number of seconds; give one from 1 to {MAX_SECONDS:g}."
+        )
+    return value
+
+
 def resolve_module(course: Course, key: str) -> Module:
     try:
         return course.module(key)
     except KeyError:
         fail(
-            f"No module {key!r}; the valid names are {', '.join(course.module_names())} "
+            f"No module {shorten(key)!r}; the valid names are {', '.join(course.module_names())} "
             "(or just the number or the slug): run `tito module list` to see them.",
             code=2,
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tito.commands.common import fail, load_course_or_exit, state_or_exit, styled
@@ -53,7 +54,7 @@ def list_() -> None:
     table.add_column("state", no_wrap=True)
     for milestone in course.milestones:
         target = f">= {milestone.target.format(milestone.target.at_least)}"
-        table.add_row(milestone.id, str(milestone.year), milestone.title, target, _state(state, milestone))
+        table.add_row(milestone.id, str(milestone.year), escape(milestone.title), target, _state(state, milestone))
     out = console()
     out.print(table)
     out.print("Run one with `tito milestone run ID`; `tito milestone info ID` tells its story.")
@@ -66,7 +67,9 @@ def status() -> None:
     _store, state = state_or_exit(course)
     out = console()
     for milestone in course.milestones:
-        out.print(f"[bold]{milestone.id}[/bold] ({milestone.year}) {milestone.title}: {_state(state, milestone)}")
+        out.print(
+            f"[bold]{milestone.id}[/bold] ({milestone.year}) {escape(milestone.title)}: {_state(state, milestone)}"
+        )
         best = state.best_run(milestone)
         if best:
             out.print(
@@ -98,7 +101,7 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
     milestone = _milestone(course, milestone_id)
     _store, state = state_or_exit(course)
     out = console()
-    out.print(f"[bold]{milestone.title}[/bold] ({milestone.year})")
+    out.print(f"[bold]{escape(milestone.title)}[/bold] ({milestone.year})")
     summary = _readme_summary(milestone.folder / "README.md")
     if summary:
         out.print(summary, soft_wrap=False)
@@ -171,7 +174,7 @@ def run(
     options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
     out = console()
     out.print(
-        f"[bold]{milestone.title}[/bold] ({milestone.year}), target {milestone.target.describe()}"
+        f"[bold]{escape(milestone.title)}[/bold] ({milestone.year}), target {milestone.target.describe()}"
         + (" (quick run)" if quick else "")
     )
     try:

@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.padding import Padding
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from tito import exporter, notebooks
+from tito import exporter, files, notebooks
 from tito.checking import PrerequisiteError, complete_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
 from tito.commands.common import (
+    MAX_SECONDS,
     fail,
+    finite_seconds,
     load_course_or_exit,
     progress_or_exit,
     resolve_module,
@@ -45,7 +48,7 @@ def list_modules() -> None:
     course = load_course_or_exit()
     _store, state = state_or_exit(course)
     table = Table(
-        title=f"{course.name} modules ({course.edition} edition)",
+        title=escape(f"{course.name} modules ({course.edition} edition)"),
         box=box.SIMPLE_HEAD,
         show_edge=False,
         collapse_padding=True,
@@ -58,7 +61,7 @@ def list_modules() -> None:
     for module in course.modules:
         table.add_row(
             module.id,
-            module.title,
+            escape(module.title),
             f"{module.hours:g}",
             compact_ids(module.requires) or "-",
             shown(course, module.source) if module.source.exists() else "(missing)",
@@ -92,7 +95,7 @@ def status() -> None:
     _store, state = state_or_exit(course)
     out = console()
 
-    table = Table(title=f"{course.name}: modules")
+    table = Table(title=escape(f"{course.name}: modules"))
     for column in ("Module", "State", "Date", "Tests", "Seconds"):
         table.add_column(column)
     changed = []
@@ -113,7 +116,7 @@ def status() -> None:
     out.print(table)
 
     if course.milestones:
-        milestones = Table(title=f"{course.name}: milestones")
+        milestones = Table(title=escape(f"{course.name}: milestones"))
         for column in ("Milestone", "Year", "Target", "State", "Best", "Runs"):
             milestones.add_column(column)
         for milestone in course.milestones:
@@ -197,7 +200,7 @@ def start(
         fail(str(exc))
 
     out = console()
-    out.print(f"[bold]Module {module.id}: {module.title}[/] (about {module.hours:g} h)")
+    out.print(f"[bold]Module {module.id}: {escape(module.title)}[/] (about {module.hours:g} h)")
     out.print(f"File: {shown(course, module.source)}")
     objectives = readme_objectives(module)
     if objectives:
@@ -227,7 +230,11 @@ def complete(
     timeout: Annotated[
         float | None,
         typer.Option(
-            "--timeout", min=1, help="Stop the tests after this many seconds (default: course.yaml's, else 600)."
+            "--timeout",
+            min=1,
+            max=MAX_SECONDS,
+            callback=finite_seconds,
+            help="Stop the tests after this many seconds (default: course.yaml's, else 120 in a student edition, 600 in the reference).",
         ),
     ] = None,
     all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,
@@ -254,11 +261,9 @@ def complete(
         fail(f"{exc} Nothing was written or recorded; fix it, then run `{again}`.")
     except ProgressError as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(
-            f"Could not write {exc.filename or 'a package file'} ({exc.strerror}); nothing was recorded. "
-            f"Fix that, then run `{again}`."
-        )
+    except OSError as exc:  # the module file or a package file is in the way (a folder, a FIFO), a full disk
+        where = shown(course, exc.filename) if exc.filename else "a package file"
+        fail(f"{where} {files.problem(exc, 'read or written')}; nothing was recorded. Fix that, then run `{again}`.")
 
     if result.notebook_note:
         out.print(result.notebook_note, markup=False)

@@ -11,7 +11,7 @@ from rich.table import Table
 from tito import exporter, notebooks
 from tito.checking import PrerequisiteError, check_module
 from tito.commands.checks_view import fix_and_rerun, show_failures, stopped
-from tito.commands.common import fail, load_course_or_exit, resolve_modules, state_or_exit
+from tito.commands.common import MAX_SECONDS, fail, finite_seconds, load_course_or_exit, resolve_modules, state_or_exit
 from tito.console import console
 from tito.course import Course, Module
 from tito.testing import MissingTestsError
@@ -33,7 +33,11 @@ def run_tests(
     timeout: Annotated[
         float | None,
         typer.Option(
-            "--timeout", min=1, help="Stop a module's tests after this many seconds (default: course.yaml's, else 600)."
+            "--timeout",
+            min=1,
+            max=MAX_SECONDS,
+            callback=finite_seconds,
+            help="Stop a module's tests after this many seconds (default: course.yaml's, else 120 in a student edition, 600 in the reference).",
         ),
     ] = None,
     all_failures: Annotated[bool, typer.Option("--all-failures", help="Show every failure, not a screenful.")] = False,

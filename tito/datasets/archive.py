@@ -8,7 +8,9 @@ archive. Only plain files, folders and links inside the target are allowed.
 
 from __future__ import annotations
 
+import lzma
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tito.datasets.errors import UnsafeArchiveError
@@ -29,8 +31,10 @@ def safe_extract(archive: Path, target: Path) -> list[Path]:
                 tar.extractall(target, members=members)
     except getattr(tarfile, "FilterError", ()) as exc:  # the standard library's own guard caught something
         raise UnsafeArchiveError(f"{archive}: refusing to extract it ({exc}). Nothing usable was extracted.") from None
-    except (tarfile.TarError, EOFError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise UnsafeArchiveError(f"{archive} is not a readable tar archive ({exc}).") from None
+    except OSError as exc:  # a full disk, a read-only folder, a damaged bz2 stream
+        raise UnsafeArchiveError(f"{archive} could not be extracted into {target} ({exc.strerror or exc}).") from None
     return [target / m.name for m in members if m.isfile()]
 
 

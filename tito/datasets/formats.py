@@ -11,15 +11,24 @@ from pathlib import Path
 
 import numpy as np
 
+from tito import files
 from tito.datasets.errors import DataError
 
 # IDX type codes (the third byte of the magic number) and the dtype each one means, big-endian.
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def _require_regular(path: Path) -> None:
+    """A FIFO or a device would block `open` or never end: refuse it by name."""
+    problem = files.not_regular(path)
+    if problem:
+        raise DataError(f"{path} {problem}; replace it with the real file.")
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzipped or not): magic 00 00 TYPE NDIM, NDIM big-endian sizes, then the data."""
     path = Path(path)
+    _require_regular(path)
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -63,6 +72,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one pickled CIFAR-10 batch: images uint8 (N, 3, 32, 32) and labels int64 (N,)."""
     path = Path(path)
+    _require_regular(path)
     try:
         with open(path, "rb") as f:
             batch = _ArrayUnpickler(f, encoding="bytes").load()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tito import files
 from tito.datasets import install, registry
 from tito.datasets.cache import SUMS_FILE, check_file, checksum_message, dataset_dir, read_sums
 from tito.datasets.errors import ChecksumError, DataError, MissingDataError
@@ -33,6 +34,23 @@ MNIST_STEMS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 CIFAR10_BATCHES = {"train": tuple(f"data_batch_{k}" for k in range(1, 6)), "test": ("test_batch",)}
+
+
+def _read_npz(path: Path, wanted: list[str]) -> dict:
+    """The arrays of an .npz archive; a damaged or foreign file is a DataError naming it, never a traceback."""
+    if files.not_regular(path):
+        raise DataError(f"{path} is not a regular file; remove it and give a folder holding the real file.")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except Exception as exc:  # BadZipFile, a bad array header, a truncated member, a pickle...
+        raise DataError(
+            f"{path} is not a NumPy archive tito can read ({type(exc).__name__}); replace it with the course's copy."
+        ) from None
+    missing = [key for key in wanted if key not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks the arrays {', '.join(missing)}; replace it with the course's copy.")
+    return arrays
 
 
 def load_tinydigits(data_dir: str | Path | None = None, *, split: str | None = None, download: bool = False):
@@ -53,8 +71,7 @@ def load_tinydigits(data_dir: str | Path | None = None, *, split: str | None = N
         for expected in read_sums(folder / SUMS_FILE):
             state = check_file(expected, folder / expected.path)
             _require_ok(state, "restore it with `git checkout -- datasets/tinydigits`.")
-    with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
+    arrays = _read_npz(path, [f"{kind}_{name}" for name in ("train", "test") for kind in ("x", "y")])
 
     def part(name: str):
         return _scaled(arrays[f"x_{name}"], 16.0), arrays[f"y_{name}"].astype(np.int64)

@@ -24,11 +24,16 @@ CATALOG_NAME = "_catalog.py"
 GENERATED_FROM = re.compile(r" from (modules/\S+\.py): edit that file")
 
 
-def relative(path: Path, root: Path) -> str:
+def relative(path: Path | str, root: Path) -> str:
+    """`path` as a person in the course types it: relative to `root` when it is inside it."""
+    path = Path(path)
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    except (ValueError, OSError, RuntimeError):  # outside the course, or a symlink loop
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return path.as_posix()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ installed) -> ProgressStore (only when the target was reached).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import numbers
 import sys
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, TypeGuard
 
+from tito import files
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
 from tito.datasets.errors import DataError
@@ -27,6 +29,11 @@ from tito.milestones import plots, rundir, tuning
 from tito.milestones.events import NonFiniteLoss, Progress
 from tito.milestones.settings import ScriptSettings, SettingsError, read_settings, script_path
 from tito.progress_store import ProgressStore
+
+MAX_EPOCHS = 10_000
+MAX_BATCH = 1_000_000
+MAX_SEED = 2**32 - 1  # NumPy's seeds
+MAX_LR = 100.0
 
 
 class MilestoneError(Exception):
@@ -128,13 +135,22 @@ def check_options(milestone: Milestone, settings: ScriptSettings, options: RunOp
     if options.dataset is not None and options.dataset not in datasets:
         choices = ", ".join(datasets) if datasets else "none (it has one fixed data set)"
         raise MilestoneError(f"Milestone {milestone.id} has no dataset {options.dataset!r}; choose from: {choices}.", 2)
-    for name, value in (("--epochs", options.epochs), ("--batch-size", options.batch_size)):
-        if value is not None and value < 1:
-            raise MilestoneError(f"{name} must be at least 1, got {value}.", 2)
-    if options.lr is not None and not options.lr > 0:
-        raise MilestoneError(f"--lr must be a positive number, got {options.lr}.", 2)
+    for name, value, low, high in (
+        ("--epochs", options.epochs, 1, MAX_EPOCHS),
+        ("--batch-size", options.batch_size, 1, MAX_BATCH),
+        ("--seed", options.seed, 0, MAX_SEED),
+    ):
+        if value is not None and not low <= value <= high:
+            raise MilestoneError(f"{name} must be a whole number from {low} to {high}, got {_short(value)}.", 2)
+    if options.lr is not None and not 0 < options.lr <= MAX_LR:
+        raise MilestoneError(f"--lr must be a number above 0 and at most {MAX_LR:g}, got {_short(options.lr)}.", 2)
     if options.data_dir is not None and not Path(options.data_dir).is_dir():
         raise MilestoneError(f"--data-dir {options.data_dir} is not a folder.", 2)
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else text[:20] + "..."
 
 
 def numeric_metrics(metrics: dict) -> dict:
@@ -195,8 +211,9 @@ def run_milestone(
     except DataError as exc:  # a missing or damaged data set: its message says what to do
         raise MilestoneError(str(exc)) from None
     except KeyboardInterrupt:
-        folder = rundir.new_run_dir(course, milestone.id, now=started)
-        _write_record(folder, record, progress, time.perf_counter() - start, {}, "interrupted (Ctrl-C)", False)
+        with contextlib.suppress(OSError):  # the record of an interrupted run is kept when it can be
+            folder = rundir.new_run_dir(course, milestone.id, now=started)
+            _write_record(folder, record, progress, time.perf_counter() - start, {}, "interrupted (Ctrl-C)", False)
         raise
     except Exception as exc:
         if not _diverged(exc):
@@ -204,11 +221,26 @@ def run_milestone(
         stopped = str(NonFiniteLoss(exc.epoch, exc.batch, exc.loss, getattr(exc, "lr", None)))
     seconds = time.perf_counter() - start
 
-    folder = rundir.new_run_dir(course, milestone.id, now=started)
-    result = RunResult(milestone, folder, seconds, numeric_metrics(raw), quick=options.quick, stopped=stopped)
-    value, target = result.target_value, milestone.target
-    result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
-    _write_record(folder, record, progress, seconds, result.metrics, stopped, result.achieved)
+    metrics = numeric_metrics(raw)
+    target = milestone.target
+    if stopped is None and not options.quick and target.metric not in metrics:
+        measured = ", ".join(sorted(metrics)) or "none"
+        raise MilestoneError(
+            f"course.yaml's target for milestone {milestone.id} is {target.metric}, which its script does not "
+            f"measure (it returned: {measured}); nothing was recorded. Fix the target's metric in course.yaml."
+        )
+    try:
+        folder = rundir.new_run_dir(course, milestone.id, now=started)
+        result = RunResult(milestone, folder, seconds, metrics, quick=options.quick, stopped=stopped)
+        value = result.target_value
+        result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
+        _write_record(folder, record, progress, seconds, result.metrics, stopped, result.achieved)
+    except OSError as exc:
+        where = relative(Path(exc.filename), course.root) if exc.filename else relative(course.state_dir, course.root)
+        raise MilestoneError(
+            f"{where} {files.problem(exc, 'written')}, so the run's record could not be kept and nothing was "
+            f"recorded. Free some space or fix that, then run `tito milestone run {milestone.id}` again."
+        ) from None
     result.pictures = _draw(milestone, folder, progress, raw, result.notes)
     if result.achieved:
         store.record_milestone_run(

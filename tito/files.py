@@ -89,11 +89,11 @@ def size_words(size: int) -> str:
     """A size a person reads: "812 bytes", "3.2 MB"."""
     if size < 1024:
         return f"{size} bytes"
-    amount = float(size)
-    for unit in ("KB", "MB", "GB"):
-        amount /= 1024
+    amount, unit = size / 1024, "KB"
+    for bigger in ("MB", "GB"):
         if amount < 1024:
             break
+        amount, unit = amount / 1024, bigger
     return f"{amount:.1f} {unit}"
 
 

@@ -111,7 +111,7 @@ def test_a_malformed_manifest_names_the_file_and_line(tmp_path, case):
     (tmp_path / "course.yaml").write_text(text)
     with pytest.raises(CourseError) as error:
         load_course(tmp_path)
-    assert str(error.value).startswith(str(tmp_path / "course.yaml"))
+    assert str(error.value).startswith("course.yaml")
     assert expected in str(error.value)
 
 

@@ -173,22 +173,22 @@ WRONG_TYPES = {
     "timeout zero": (
         "  hours: 1\n",
         "  hours: 1\n  timeout: 0\n",
-        "modules[0].timeout must be a finite number > 0, not 0",
+        "modules[0].timeout must be a number of seconds from 1 to 86400, not 0",
     ),
     "timeout negative": (
         "  hours: 1\n",
         "  hours: 1\n  timeout: -5\n",
-        "modules[0].timeout must be a finite number > 0, not -5",
+        "modules[0].timeout must be a number of seconds from 1 to 86400, not -5",
     ),
     "timeout infinite": (
         "  hours: 1\n",
         "  hours: 1\n  timeout: .inf\n",
-        "modules[0].timeout must be a finite number > 0, not inf",
+        "modules[0].timeout must be a number of seconds from 1 to 86400, not inf",
     ),
     "timeout quoted": (
         "  hours: 1\n",
         "  hours: 1\n  timeout: '10'\n",
-        "modules[0].timeout must be a finite number > 0, not '10'",
+        "modules[0].timeout must be a number of seconds from 1 to 86400, not '10'",
     ),
     "requires as text": (
         "  requires:\n  - '01'\n",

@@ -64,6 +64,13 @@ def finite_seconds(value: float | None) -> float | None:
     return value
 
 
+def finite_number(value: float | None) -> float | None:
+    """A typer callback for any other number option: finite (click's range lets NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{shorten(str(value))} is not a finite number.")
+    return value
+
+
 def resolve_module(course: Course, key: str) -> Module:
     try:
         return course.module(key)

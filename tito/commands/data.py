@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from tito import datasets
-from tito.commands.common import fail
+from tito.commands.common import MAX_SECONDS, fail, finite_seconds
 from tito.console import console
 from tito.datasets.cache import ENV_VAR
 
@@ -75,8 +75,13 @@ def list_() -> None:
 def download(
     name: NameArg,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even what is already cached.")] = False,
-    retries: Annotated[int, typer.Option(min=0, help="Extra attempts per URL when a transfer breaks.")] = 3,
-    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the server before retrying.")] = 30.0,
+    retries: Annotated[int, typer.Option(min=0, max=100, help="Extra attempts per URL when a transfer breaks.")] = 3,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1, max=MAX_SECONDS, callback=finite_seconds, help="Seconds to wait for the server before retrying."
+        ),
+    ] = 30.0,
 ) -> None:
     """Download a dataset into the cache, verifying every file's checksum before keeping it."""
     dataset = _dataset(name)

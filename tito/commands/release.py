@@ -7,11 +7,25 @@ from typing import Annotated
 
 import typer
 
-from tito.commands.common import fail, load_course_or_exit, resolve_modules
+from tito import files
+from tito.commands.common import MAX_SECONDS, fail, finite_number, finite_seconds, load_course_or_exit, resolve_modules
 from tito.console import console
 from tito.release import ReleaseError, ReleaseUsageError, build_student_edition
 
 app = typer.Typer(help="Make editions of the course to hand out (instructors).", no_args_is_help=True)
+
+
+def refuse_out_inside(course, out: Path, kind: str) -> None:
+    """Every release writes outside the course: inside it, the next student edition would copy it
+    (an autograder.zip holds the solutions)."""
+    root, where = course.root.resolve(), Path(out).expanduser().resolve()
+    if where == root or root in where.parents:
+        fail(
+            f"{out} is inside the course, and what a release writes there would travel with the course "
+            f"(an autograder holds the solutions): choose a folder outside it, such as "
+            f"`tito release {kind} {root.parent / (root.name + '-' + kind)}`.",
+            code=2,
+        )
 
 
 @app.command("student")
@@ -35,13 +49,19 @@ def student(
         fail(str(exc), code=2)
     except ReleaseError as exc:
         fail(f"{exc} Nothing was written.")
+    except OSError as exc:  # a read-only or full file system under OUT
+        where = exc.filename or out
+        fail(
+            f"{where} {files.problem(exc, 'written')}; the edition was not written. Choose another folder or free space."
+        )
     blocks = sum(release.stripped.values())
     show = console()
     show.print(f"Student edition written to {release.out}", markup=False, soft_wrap=True)
     show.print(
         f"  {release.files} files; {blocks} solution blocks replaced in {len(release.stripped)} files; "
         f"{len(release.generated_left_out)} generated package files and "
-        f"{len(release.instructor_only_left_out)} files of tito's own tests and graded checks left out.",
+        f"{len(release.instructor_only_left_out)} files of tito's own tests and graded checks left out; "
+        f"{len(release.unlisted_left_out)} files outside the course's known folders left out.",
         markup=False,
         soft_wrap=True,
     )
@@ -65,9 +85,21 @@ def gradescope(
         list[str] | None, typer.Option("--module", "-m", help="Grade only these modules (repeatable; default: all).")
     ] = None,
     points: Annotated[
-        float, typer.Option("--points", min=0.01, help="Points each module is worth on Gradescope.")
+        float,
+        typer.Option(
+            "--points", min=0.01, max=10000, callback=finite_number, help="Points each module is worth on Gradescope."
+        ),
     ] = 10.0,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds allowed for one module's checks.")] = 60.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            max=MAX_SECONDS,
+            callback=finite_seconds,
+            help="Seconds allowed for one module's checks.",
+        ),
+    ] = 60.0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT/autograder.zip.")] = False,
 ) -> None:
     """Write OUT/autograder.zip: a Gradescope autograder that grades with this course's checks.
@@ -80,10 +112,13 @@ def gradescope(
 
     course = load_course_or_exit()
     chosen = resolve_modules(course, module) if module else list(course.modules)
+    refuse_out_inside(course, out, "gradescope")
     try:
         target = build_autograder(course, out, chosen, points, timeout=timeout, force=force)
     except GradescopeError as exc:
         fail(str(exc), code=2)
+    except OSError as exc:  # a read-only or full file system under OUT
+        fail(f"{exc.filename or out} {files.problem(exc, 'written')}; choose another folder or free space.")
     show = console()
     show.print(
         f"Gradescope autograder written to {target}: modules {', '.join(m.id for m in chosen)}, "

@@ -23,6 +23,7 @@ from tito.release.selection import (
     _module_id,
     course_files,
     is_generated,
+    listed,
     student_gitignore,
     student_manifest,
 )
@@ -39,6 +40,7 @@ class Release:
     generated_left_out: list[str] = field(default_factory=list)
     instructor_only_left_out: list[str] = field(default_factory=list)
     notebooks_left_out: list[str] = field(default_factory=list)
+    unlisted_left_out: list[str] = field(default_factory=list)  # not on the allowlist (selection.listed)
     starters: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # solution lines no edition may hold -> where from
     secrets_checked: int = 0  # how many of them the leak check searched for (0 when it was skipped)
@@ -105,6 +107,9 @@ def _build(course: Course, build: Path, out: Path, check_leaks: bool = True) -> 
             continue  # the edition's README is the student's guide, written below
         if any(fnmatchcase(name, prefix) or name.startswith(prefix + "/") for prefix in INSTRUCTOR_ONLY):
             release.instructor_only_left_out.append(name)
+            continue
+        if not listed(course, name):
+            release.unlisted_left_out.append(name)
             continue
         if source.resolve() != catalog.resolve() and is_generated(source):
             release.generated_left_out.append(name)

@@ -46,6 +46,39 @@ INSTRUCTOR_ONLY = (  # the last: graded checks
     "tests/*/grading.py",
 )
 
+# An edition is built from an allowlist, never from "everything but": the manifest's own folders
+# (modules/NN_slug/, tests/NN_slug/, milestones/<id>/), the folders of the framework and its tool,
+# and the known top-level files. Anything else in the course (an autograder.zip, instructor notes, the
+# instructor's CI in .ci/, a stray build) stays behind, whatever its name.
+EDITION_FILES = frozenset(
+    {
+        MANIFEST_NAME,
+        "pyproject.toml",
+        "README.md",
+        "README.student.md",
+        ".gitignore",
+        "conftest.py",
+        "CONTRIBUTING.md",
+        "LICENSE",
+        "LICENSE.md",
+        "LICENSE.txt",
+        "milestones/README.md",
+        "tests/conftest.py",
+        "tests/__init__.py",
+    }
+)
+EDITION_FOLDERS = ("tito", "tinytorch", "datasets", "docs", "benchmarks", "tests/fixtures", "tests/milestones")
+
+
+def listed(course: Course, name: str) -> bool:
+    """Is `name` (a relative posix path) one of the files an edition may hold, by the allowlist above?"""
+    if name in EDITION_FILES:
+        return True
+    folders = [*EDITION_FOLDERS, *(f"modules/{m.name}" for m in course.modules)]
+    folders += [f"tests/{m.name}" for m in course.modules] + [f"milestones/{ms.id}" for ms in course.milestones]
+    return any(name.startswith(folder + "/") for folder in folders)
+
+
 # The student edition's README: the student's guide, kept at the reference's root as this file.
 STUDENT_README = "README.student.md"
 

@@ -61,6 +61,9 @@ def main() -> None:
         where = f"{_shown(exc.filename)} " if exc.filename else ""
         print(f"Error: {where}{problem(exc, 'read or written')}; tito stopped there.", file=sys.stderr)
         sys.exit(1)
+    finally:  # the work is done and its exit code decided: a late signal must not kill the exit itself
+        for signum in CAUGHT:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _shown(path) -> str:

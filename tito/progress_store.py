@@ -200,26 +200,50 @@ class ProgressStore:
     def _refuse_lost_record(self, data: dict, existed: bool) -> None:
         """The record is merged, never rebuilt from nothing: if the file this command read has vanished,
         or lost a module or milestone entry tito never removes, something else changed it mid-run.
-        Refuse, keeping the record this command read (put back, or beside the file as .held)."""
+        Put back the record this command read and refuse to record anything."""
+        lost = self._lost(data, existed)
+        if lost:
+            self._put_back()
+            raise ProgressError(
+                f"{self._shown()} {lost} while this command ran (a test or another program changed it), so tito "
+                "recorded nothing; it put back the record it read at the start. Run the command again."
+            )
+
+    def _lost(self, data: dict, existed: bool) -> str | None:
+        """How the record on disk lost what this store held ("vanished", "lost module 01"), or None."""
         held = self.held
         if held is None or not self.held_existed:
-            return
+            return None
         if not existed:
-            files.atomic_write(self.path, _dump(held))
-            raise ProgressError(
-                f"{self._shown()} vanished while this command ran (a test or another program deleted it), so "
-                "tito recorded nothing; it put back the record it read at the start. Run the command again."
-            )
+            return "vanished"
         lost = [f"module {key}" for key in held["modules"] if key not in data["modules"]]
         lost += [f"milestone {key}" for key in held["milestones"] if key not in data["milestones"]]
-        if lost:
-            files.atomic_write(self.held_path, _dump(held))
-            raise ProgressError(
-                f"{self._shown()} changed while this command ran and lost the record of {', '.join(lost[:3])} "
-                f"(a test or another program rewrote it), so tito recorded nothing. The record it read at the "
-                f"start is in {self._shown(self.held_path)}: put it back with `mv {self._shown(self.held_path)} "
-                f"{self._shown()}`, then run the command again."
-            )
+        return f"lost the record of {', '.join(lost[:3])}" if lost else None
+
+    def _put_back(self) -> None:
+        assert self.held is not None
+        files.atomic_write(self.path, _dump(self.held))
+
+    def keep_held(self) -> str | None:
+        """After a test run: if the record lost what this store read before it (a test deleted or
+        rewrote it), put that back and say so in words; None when nothing was lost."""
+        from filelock import FileLock, Timeout
+
+        if self.held is None:
+            return None
+        try:
+            with FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S):
+                try:
+                    data, existed = self._load(self.path)
+                    lost = self._lost(data, existed)
+                except ProgressError:  # a test left something unreadable in its place
+                    lost = "became unreadable" if self.held_existed else None
+                if not lost:
+                    return None
+                self._put_back()
+        except (Timeout, OSError):
+            return f"a test changed {self._shown()} and tito could not put it back; run `tito module status`"
+        return f"a test changed {self._shown()} (it {lost}); tito put back the record it held"
 
     def record_module_started(self, module_id: str) -> dict:
         key = self._module_id(module_id)

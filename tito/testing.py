@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tito import files, processes
 from tito.course import Course, Module
+from tito.progress_store import ProgressError, ProgressStore
 
 REPORT_PLUGIN = "tito.pytest_plugins.report"
 SESSION_PLUGIN = "tito.pytest_plugins.session"
@@ -83,6 +84,7 @@ class TestReport:
     incomplete: str | None = None  # why the run did not run to its end, when it did not
     running: str = ""  # what was running when the time limit stopped it ("tests/...::test_x", "collecting ...")
     left_running: int = 0  # processes the tests left running after they ended (tito ended them)
+    state_changed: str | None = None  # what a test did to tito's progress record (tito put it back)
 
     @property
     def ran(self) -> int:
@@ -103,6 +105,8 @@ class TestReport:
                 "stopped: look for an endless loop or a wait there, in particular in code that runs when the "
                 "module is imported"
             )
+        if self.state_changed:
+            return f"{self.state_changed}: tests must leave tito's state alone, so this run does not count"
         if self.incomplete:
             return self.incomplete
         if self.failed or self.errors:
@@ -191,6 +195,7 @@ def run_module_tests(
     Raises MissingTestsError when the package test folder is missing.
     """
     require_tests(course, module)
+    record = _hold_record(course)
     limit = module_timeout(module, timeout, course.edition)
     result = TestReport(module=module.name, timeout=limit, whole=not extra_args)
     workdir = Path(tempfile.mkdtemp(prefix="tito-test-"))
@@ -207,12 +212,24 @@ def run_module_tests(
         result.output = finished.output[-OUTPUT_TAIL:]
         result.exit_code, result.timed_out = finished.exit_code, finished.timed_out
         result.left_running = finished.left_running
+        result.state_changed = record.keep_held() if record is not None else None
         session = _read_json(session_path)
         _read_report(result, report_path)
         _check_whole(result, session if isinstance(session, dict) else {})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _hold_record(course: Course) -> ProgressStore | None:
+    """The progress record as it is before the tests run, so a test that deletes or rewrites it is
+    caught and undone (ProgressStore.keep_held); None when there is no usable record to keep."""
+    store = ProgressStore(course)
+    try:
+        store.read()
+    except ProgressError:
+        return None
+    return store
 
 
 def _error(result: TestReport, test_id: str, message: str) -> None:

@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from course_builder import module_text
 
 from tito import processes
-from tito.progress_store import ProgressStore
+from tito.progress_store import ProgressError, ProgressStore
 
+PROGRESS = ".tito/progress.yaml"
 PACKAGE_TEST = "tests/01_alpha/test_zz_{name}.py"
 
 
@@ -136,7 +135,7 @@ def test_a_progress_file_deleted_by_a_test_is_refused_and_the_held_record_kept(f
         "def test_delete():\n    os.remove('.tito/progress.yaml')\n",
     )
     line = one_line_error(tito("module", "complete", "02"))
-    assert "vanished" in line and "recorded nothing" in line
+    assert "it vanished" in line and "tito put back the record it held" in line and "nothing was recorded" in line
     modules = record(fixture_course)["modules"]
     assert modules["01"]["status"] == "completed" and "02" not in modules
 
@@ -150,9 +149,25 @@ def test_a_progress_file_rewritten_without_an_entry_is_refused(fixture_course, t
         "        handle.write('schema: 1\\nmodules: {}\\nmilestones: {}\\nhistory: []\\n')\n",
     )
     line = one_line_error(tito("module", "complete", "02"))
-    assert "lost the record of module 01" in line and "progress.yaml.held" in line
-    held = yaml.safe_load((fixture_course.root / ".tito/progress.yaml.held").read_text())
-    assert held["modules"]["01"]["status"] == "completed"
+    assert "lost the record of module 01" in line and "tito put back the record it held" in line
+    modules = record(fixture_course)["modules"]
+    assert modules["01"]["status"] == "completed" and "02" not in modules
+
+
+@pytest.mark.parametrize("change", ["delete", "rewrite"])
+def test_the_store_refuses_to_write_over_a_record_that_lost_what_it_held(fixture_course, tito, change):
+    assert tito("module", "complete", "01").exit_code == 0
+    store = ProgressStore(fixture_course.course)
+    store.read()  # what this command holds
+    path = fixture_course.root / PROGRESS
+    if change == "delete":
+        path.unlink()
+    else:
+        path.write_text("schema: 1\nmodules: {}\nmilestones: {}\nhistory: []\n")
+    with pytest.raises(ProgressError, match="recorded nothing; it put back the record it read"):
+        store.record_module_started("02")
+    modules = record(fixture_course)["modules"]
+    assert modules["01"]["status"] == "completed" and "02" not in modules
 
 
 # --- 5. every process a command starts ends with it ------------------------------------------------------

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tito.commands.common import fail, load_course_or_exit, state_or_exit, styled
+from tito.commands.common import fail, load_course_or_exit, shorten, state_or_exit, styled
 from tito.console import console
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
@@ -25,7 +25,7 @@ def _milestone(course: Course, key: str) -> Milestone:
         return course.milestone(key)
     except KeyError:
         names = ", ".join(m.id for m in course.milestones)
-        fail(f"No milestone {key!r}. Valid milestones: {names}.", code=2)
+        fail(f"No milestone {shorten(key)!r}. Valid milestones: {names}.", code=2)
 
 
 def _state(state: CourseState, milestone: Milestone) -> str:

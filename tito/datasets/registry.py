@@ -158,5 +158,5 @@ def get(name: str) -> Dataset:
     """The entry called `name`, or an error that lists the valid names."""
     key = name.strip().lower()
     if key not in DATASETS:
-        raise UnknownDatasetError(f"No dataset {name!r}. Valid datasets: {', '.join(DATASETS)}.")
+        raise UnknownDatasetError(f"No dataset {name[:40]!r}. Valid datasets: {', '.join(DATASETS)}.")
     return DATASETS[key]

@@ -134,7 +134,9 @@ def check_options(milestone: Milestone, settings: ScriptSettings, options: RunOp
     datasets = settings.datasets
     if options.dataset is not None and options.dataset not in datasets:
         choices = ", ".join(datasets) if datasets else "none (it has one fixed data set)"
-        raise MilestoneError(f"Milestone {milestone.id} has no dataset {options.dataset!r}; choose from: {choices}.", 2)
+        raise MilestoneError(
+            f"Milestone {milestone.id} has no dataset {_short(options.dataset)!r}; choose from: {choices}.", 2
+        )
     for name, value, low, high in (
         ("--epochs", options.epochs, 1, MAX_EPOCHS),
         ("--batch-size", options.batch_size, 1, MAX_BATCH),

@@ -211,8 +211,8 @@ def test_progress_rejects_an_unknown_event():
     [
         (["run", "nope"], "Valid milestones: first"),
         (["run", "first", "--dataset", "imagenet"], "choose from: easy, hard, ctrl-c"),
-        (["run", "first", "--epochs", "0"], "--epochs must be at least 1"),
-        (["run", "first", "--lr", "-1"], "--lr must be a positive number"),
+        (["run", "first", "--epochs", "0"], "--epochs must be a whole number from 1"),
+        (["run", "first", "--lr", "-1"], "--lr must be a number above 0"),
         (["run", "first", "--data-dir", "no/such/dir"], "is not a folder"),
         (["info", "nope"], "Valid milestones: first"),
     ],

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from tito import files
 from tito.commands.common import fail, load_course_or_exit, shorten, state_or_exit, styled
 from tito.console import console
 from tito.course import Course, Milestone
@@ -79,10 +80,13 @@ def status() -> None:
     out.print("Runs that missed their target are kept in .tito/runs/<id>/ but not recorded here.")
 
 
+README_LIMIT = 1024**2
+
+
 def _readme_summary(path: Path) -> str:
     """The README's first paragraph after its title."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = files.read_text(path, README_LIMIT)  # a FIFO or a huge file is refused, never read
     except OSError:
         return ""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith("#")]

@@ -160,7 +160,7 @@ def _check_prerequisites(state: CourseState, module: Module, action: str) -> Non
 def readme_objectives(module: Module) -> list[str]:
     """The lines under the README's first heading that mentions objectives, or [] if there is none."""
     try:
-        lines = module.readme.read_text(encoding="utf-8").splitlines()
+        lines = files.read_text(module.readme, 1024**2).splitlines()  # a FIFO or a huge file is refused
     except OSError:
         return []
     for index, line in enumerate(lines):

@@ -11,6 +11,13 @@ the course tree's `tinytorch`, never another installed copy (the plugin checks a
 It runs under a time limit enforced on its whole process tree, and ends with tito however tito ends
 (tito/processes.py).
 
+A pass is a whole run. A second small plugin (tito/pytest_plugins/session.py) writes how far pytest got:
+the test running now (named when the time limit stops it) and whether its loop ran to the end. The
+report counts only when the loop finished, pytest exited 0, and every collected test has an outcome;
+a test that raised KeyboardInterrupt, called pytest.exit or rewrote the report does not count, nor
+does a run whose tests deleted or rewrote the progress record (put back), nor one that left a
+process running (ended by tito).
+
     from tito.course import load_course
     from tito.testing import run_module_tests
     course = load_course()
@@ -34,11 +41,10 @@ from tito.progress_store import ProgressError, ProgressStore
 
 REPORT_PLUGIN = "tito.pytest_plugins.report"
 SESSION_PLUGIN = "tito.pytest_plugins.session"
-DEFAULT_TIMEOUT = 600.0  # seconds for one module's tests in the reference edition (an instructor's machine)
-STUDENT_TIMEOUT = (
-    120.0  # ... in a student edition: a module's tests take seconds, an endless loop should not take 10 min
-)
-MAX_TIMEOUT = 86400.0  # the longest time limit anyone may ask for: a day
+# Seconds for one module's tests unless course.yaml or --timeout says otherwise: an instructor's
+# reference runs everything; a student's module takes seconds, and an endless loop should not cost 10 min.
+DEFAULT_TIMEOUT = 600.0
+STUDENT_TIMEOUT = 120.0
 OUTPUT_TAIL = 4000
 REPORT_LIMIT = 64 * 1024**2  # bytes of the JSON report tito will read
 

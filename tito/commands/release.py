@@ -15,15 +15,15 @@ from tito.release import ReleaseError, ReleaseUsageError, build_student_edition
 app = typer.Typer(help="Make editions of the course to hand out (instructors).", no_args_is_help=True)
 
 
-def refuse_out_inside(course, out: Path, kind: str) -> None:
-    """Every release writes outside the course: inside it, the next student edition would copy it
-    (an autograder.zip holds the solutions)."""
+def refuse_out_inside(course, out: Path) -> None:
+    """The autograder is written outside the course: inside it, it would travel with the course (an
+    autograder.zip holds the solutions). A student edition refuses the same (release/edition.py)."""
     root, where = course.root.resolve(), Path(out).expanduser().resolve()
     if where == root or root in where.parents:
         fail(
             f"{out} is inside the course, and what a release writes there would travel with the course "
             f"(an autograder holds the solutions): choose a folder outside it, such as "
-            f"`tito release {kind} {root.parent / (root.name + '-' + kind)}`.",
+            f"`tito release gradescope {root.parent / (root.name + '-gradescope')}`.",
             code=2,
         )
 
@@ -112,7 +112,7 @@ def gradescope(
 
     course = load_course_or_exit()
     chosen = resolve_modules(course, module) if module else list(course.modules)
-    refuse_out_inside(course, out, "gradescope")
+    refuse_out_inside(course, out)
     try:
         target = build_autograder(course, out, chosen, points, timeout=timeout, force=force)
     except GradescopeError as exc:

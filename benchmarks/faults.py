@@ -544,6 +544,8 @@ HOSTILE_TESTS = {
     "empties progress": f"def test_x():\n    open('.tito/progress.yaml', 'w').write({GOOD_RECORD!r})\n",
     "endless loop": "def test_x():\n    while True:\n        pass\n",
     "sleeps": "def test_x():\n    time.sleep(300)\n",
+    "prints without end": "def test_x():\n    while True:\n        print('x' * 4096)\n",
+    "writes to fd 1 without end": "def test_x():\n    while True:\n        os.write(1, b'y' * 65536)\n",
     "chdir": "def test_x():\n    os.chdir('/')\n",
     "closes stdout": "def test_x():\n    os.close(1)\n",
 }

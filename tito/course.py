@@ -14,7 +14,7 @@ from tito import files, schema
 from tito.metrics import metric_name, metric_text
 
 MANIFEST_NAME = "course.yaml"
-MANIFEST_LIMIT = 4 * 1024**2  # bytes; a course of 20 modules is a few KB
+MANIFEST_LIMIT = 1024**2  # bytes; a course of 20 modules is a few KB, and YAML parses ~0.3 MB/s
 MAX_REFERENCE = 64  # characters in a module or milestone reference ("09", "spatial", "09_spatial")
 EDITIONS = ("reference", "student")
 

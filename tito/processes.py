@@ -10,7 +10,8 @@ started must stop with tito, and tito's temporary folders must go:
 - on a time limit, and on Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while it runs, tito kills the
   tree: the group, plus any descendant that started a session of its own, found through /proc (psutil
   on macOS and Windows, where there is no /proc);
-- the output goes to a temporary file, so a leftover process holding it open never holds tito;
+- the output is read by a thread that keeps its tail, so neither endless printing nor a leftover
+  process holding the pipe open can hold tito;
 - `signals_raise()` turns SIGTERM and SIGHUP into `Stopped` (a KeyboardInterrupt), so the `finally`
   blocks that remove temporary folders run, exactly as they do for Ctrl-C.
 
@@ -25,7 +26,7 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,24 +188,26 @@ class Finished:
 def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = True) -> Finished:
     """Run `command` to the end or to `timeout` seconds; the whole tree dies with tito in any case.
 
-    Output goes to a temporary file, not a pipe, so a process the run left behind holding it open
-    cannot make tito wait: the time limit bounds tito's wait for the command itself, nothing else.
+    The output is read by a thread that keeps only its last OUTPUT_TAIL_BYTES, so a test that prints
+    without end costs memory for nothing but that tail, and tito waits for the command itself, never
+    for a pipe a leftover process holds open: the time limit bounds tito's wait, nothing else.
     """
     started = time.perf_counter()
     become_subreaper()
     known = set(children(os.getpid())) if LINUX else set()
-    with signals_raise(), tempfile.TemporaryFile() as sink:
+    with signals_raise():
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=sink if capture else None,
+            stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.STDOUT if capture else None,
             start_new_session=POSIX,
             preexec_fn=_die_with_parent if LINUX else None,
             creationflags=0 if POSIX else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
+        tail = _Tail(process.stdout) if capture else None
         timed_out = False
         try:
             try:
@@ -221,12 +224,28 @@ def run(command: list[str], *, cwd, env, timeout: float | None, capture: bool = 
             raise
         left = end_leftovers(known)
         seconds = time.perf_counter() - started
-        output = _tail(sink) if capture else ""
+        output = tail.text() if tail is not None else ""
     return Finished(output, None if timed_out else process.returncode, timed_out, seconds, left)
 
 
-def _tail(sink, limit: int = OUTPUT_TAIL_BYTES) -> str:
-    """The last `limit` bytes the command wrote, as text."""
-    size = sink.seek(0, os.SEEK_END)
-    sink.seek(max(0, size - limit))
-    return sink.read().decode("utf-8", "replace")
+class _Tail(threading.Thread):
+    """Reads a pipe to its end in the background, keeping only its last OUTPUT_TAIL_BYTES."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe, self.data = pipe, b""
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while chunk := os.read(self.pipe.fileno(), 65536):
+                self.data = (self.data + chunk)[-OUTPUT_TAIL_BYTES:]
+        except (OSError, ValueError):
+            pass
+
+    def text(self) -> str:
+        """What was read, once the writers are gone (a writer out of reach is not waited for long)."""
+        self.join(timeout=2.0)
+        if not self.is_alive():
+            self.pipe.close()
+        return self.data.decode("utf-8", "replace")

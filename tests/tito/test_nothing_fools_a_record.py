@@ -247,7 +247,14 @@ def test_a_huge_progress_file_is_refused_at_once_with_its_size(fixture_course, t
     started = time.monotonic()
     line = one_line_error(tito("module", "status"))
     assert time.monotonic() - started < 5
-    assert ".tito/progress.yaml is 5.0 MB, more than the 4.0 MB" in line
+    assert ".tito/progress.yaml is 5.0 MB, more than the 1.0 MB" in line
+
+
+def test_a_command_that_prints_without_end_costs_only_the_tail(tmp_path):
+    script = "import os\nfor _ in range(2000):\n    os.write(1, b'x' * 65536)\nos.write(1, b'END')\n"
+    finished = processes.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), timeout=60)
+    assert finished.exit_code == 0 and finished.output.endswith("END")
+    assert len(finished.output) <= processes.OUTPUT_TAIL_BYTES
 
 
 # --- 7. Windows: the time limit stops the tree without POSIX groups ------------------------------------------

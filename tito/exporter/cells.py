@@ -64,12 +64,15 @@ class Cell:
         return kept
 
 
+MODULE_LIMIT = 8 * 1024**2  # bytes; the longest module file is ~100 KB
+
+
 def read_source(path: Path, shown: str | None = None) -> str:
     """A module file's text. Module files are UTF-8 (a byte-order mark is allowed); any other byte is
     an ExportError naming the file, line and column and how to fix it."""
     shown = shown or str(path)
     try:
-        data = files.read_bytes(Path(path))  # a FIFO or a folder is refused, never opened
+        data = files.read_bytes(Path(path), MODULE_LIMIT)  # a FIFO or a folder is refused, never opened
     except OSError as exc:
         raise ExportError(f"{shown}: cannot read the module file ({exc.strerror}).") from None
     try:

@@ -481,7 +481,7 @@ def reference_cases() -> list[Case]:
         (["module", "complete", "01", "--timeout"], ["0", "inf", "nan", "1e308", "-inf"]),
         (["milestone", "run", "first", "--seed"], ["-1", str(2**64), "x", "1.5"]),
         (["milestone", "run", "first", "--epochs"], ["0", "-1", str(10**30)]),
-        (["milestone", "run", "first", "--lr"], ["0", "-1", "inf", "nan", "1e308"]),
+        (["milestone", "run", "first", "--lr"], ["0", "-1", "inf", "nan", "-1e308"]),
         (["milestone", "run", "first", "--batch-size"], ["0", str(10**20)]),
         (["data", "download", "tinydigits", "--timeout"], ["0", "inf", "nan"]),
         (["data", "download", "tinydigits", "--retries"], ["-1", str(10**20)]),

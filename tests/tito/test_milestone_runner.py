@@ -212,7 +212,7 @@ def test_progress_rejects_an_unknown_event():
         (["run", "nope"], "Valid milestones: first"),
         (["run", "first", "--dataset", "imagenet"], "choose from: easy, hard, ctrl-c"),
         (["run", "first", "--epochs", "0"], "--epochs must be a whole number from 1"),
-        (["run", "first", "--lr", "-1"], "--lr must be a number above 0"),
+        (["run", "first", "--lr", "-1"], "--lr must be a finite number above 0"),
         (["run", "first", "--data-dir", "no/such/dir"], "is not a folder"),
         (["info", "nope"], "Valid milestones: first"),
     ],

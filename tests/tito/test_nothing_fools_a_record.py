@@ -318,8 +318,8 @@ def milestone_course(fixture_course, monkeypatch):
     [
         (["--seed", "-1"], "--seed must be a whole number from 0"),
         (["--seed", str(2**64)], "--seed must be a whole number from 0"),
-        (["--lr", "inf"], "--lr must be a number above 0"),
-        (["--lr", "nan"], "--lr must be a number above 0"),
+        (["--lr", "inf"], "--lr must be a finite number above 0"),
+        (["--lr", "nan"], "--lr must be a finite number above 0"),
         (["--epochs", str(10**30)], "--epochs must be a whole number from 1"),
     ],
 )

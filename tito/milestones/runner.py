@@ -33,7 +33,7 @@ from tito.progress_store import ProgressStore
 MAX_EPOCHS = 10_000
 MAX_BATCH = 1_000_000
 MAX_SEED = 2**32 - 1  # NumPy's seeds
-MAX_LR = 100.0
+MAX_LR = 1e300  # finite: a huge rate diverges and the run says so; infinity or NaN is not a rate
 
 
 class MilestoneError(Exception):
@@ -145,7 +145,7 @@ def check_options(milestone: Milestone, settings: ScriptSettings, options: RunOp
         if value is not None and not low <= value <= high:
             raise MilestoneError(f"{name} must be a whole number from {low} to {high}, got {_short(value)}.", 2)
     if options.lr is not None and not 0 < options.lr <= MAX_LR:
-        raise MilestoneError(f"--lr must be a number above 0 and at most {MAX_LR:g}, got {_short(options.lr)}.", 2)
+        raise MilestoneError(f"--lr must be a finite number above 0, got {_short(options.lr)}.", 2)
     if options.data_dir is not None and not Path(options.data_dir).is_dir():
         raise MilestoneError(f"--data-dir {options.data_dir} is not a folder.", 2)
 

@@ -10,33 +10,33 @@
 #     name: python3
 # ---
 
+
 # %% [markdown]
 # # Module 09: Spatial (convolutional networks)
 #
 # A photograph is not a list of numbers. Neighbouring pixels belong together, and a cat is a cat
 # whether it sits on the left of the picture or on the right. Convolutional networks build both facts
 # into the layer itself: a small filter looks at one neighbourhood at a time, and the *same* filter
-# slides over every position of the image. In this module you build the layers of every classic CNN.
+# slides over every position of the image. In this module you build the layers of every classic CNN,
+# and the two tricks of the mobile ones: grouped (depthwise) and dilated convolutions.
 #
 # You write, in this order, each followed at once by its test:
 # 1. the output size of a sliding window;
 # 2. convolution and max pooling as explicit loops, straight from their definitions;
 # 3. **im2col**, one copy that lays every window of a whole batch out as a row of a matrix;
-# 4. the convolution as im2col and **one matrix multiply**;
-# 5. its backward pass: the weight, bias and input gradients, checked against finite differences;
+# 4. the convolution as im2col and **one matrix multiply** (a stack of them, with groups);
+# 5. its backward pass, checked against finite differences;
 # 6. max and average pooling, forward and backward;
-# 7. batch normalisation's statistics and backward pass.
+# 7. batch normalisation's statistics and backward pass;
+# 8. the receptive field of a stack of layers.
 #
-# Then comes given code, to read rather than write: **making it fast** (slices of the batch sized to
-# the cache, spread over the cores, calling *your* kernels on each slice), and the layers built on it:
-# `Conv2d`, `MaxPool2d`, `AvgPool2d`, `BatchNorm2d`, `Flatten`, and `SimpleCNN`, a complete network.
-#
-# **The systems view.** A convolution is a lot of arithmetic on very few weights: `Conv2d(32, 64, 3)`
-# has 18,496 parameters but on a batch of 128 images of 16x16 it performs 1.2 billion floating-point
-# operations. Written as Python loops that takes minutes; written as one matrix multiply it takes a
-# few milliseconds, because BLAS runs the multiply at close to the processor's peak. The price is
-# memory: im2col copies every input pixel once per kernel position (9 times for a 3x3 kernel). The
-# cells at the end measure all of this on your machine, and draw what a trained network has learned.
+# Given, to read: the layers built on your kernels (`Conv2d`, `DepthwiseSeparableConv2d`, `MaxPool2d`,
+# `AvgPool2d`, `BatchNorm2d`, `Flatten`, `SimpleCNN`), and the engine that runs your kernels on slices
+# of the batch on every core (a framework file of its own, introduced below). Then short measurements,
+# each with a question: what a 7x7 kernel costs against three 3x3s, what depthwise-separable saves,
+# what a training step holds in memory, strided convolution against pooling. Longer demonstrations
+# (loops against vectorised code, the filters a trained network learns) are in the companion file
+# [demos.py](demos.py).
 #
 # Run this file (`python modules/09_spatial/spatial.py`) at any stage: it runs every test, then the
 # measurements, and ends with how many tests pass and which functions are still to write.
@@ -46,11 +46,7 @@
 
 # %%
 #| export
-import contextlib
-import os
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -58,6 +54,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinytorch.autograd.function import Function
 from tinytorch.autograd.gradcheck import gradcheck
 from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.nn import engine
 from tinytorch.nn.activations import relu
 from tinytorch.nn.init import kaiming_uniform
 from tinytorch.nn.linear import Linear
@@ -67,10 +64,11 @@ from tinytorch.nn.module import Module, Parameter
 # ## Sizes first: what comes out of a convolution
 #
 # A kernel of size K slides over an input of size H with step S (the stride), after P zeros are added
-# on each border (the padding). The first window starts at 0, the last must end inside the padded
-# input of size H + 2P, so the number of positions is
+# on each border (the padding). A *dilated* kernel (dilation D) spreads its K taps D pixels apart, so it
+# spans D*(K-1)+1 pixels with the same K weights. The first window starts at 0, the last must end
+# inside the padded input of size H + 2P, so the number of positions is
 #
-#     output size = (H + 2P - K) // S + 1
+#     output size = (H + 2P - D*(K-1) - 1) // S + 1
 #
 # Two cases to remember: a 3x3 kernel with padding 1 and stride 1 keeps the size ("same" padding),
 # and a 2x2 pool with stride 2 halves it. Every layer in this module takes its sizes as an int (the
@@ -86,10 +84,10 @@ def _pair(value, name: str) -> tuple:
     return int(pair[0]), int(pair[1])
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
-    """How many positions a kernel takes along one axis: (size + 2*padding - kernel_size) // stride + 1."""
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """How many positions a kernel takes along one axis: (size + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1."""
     ### BEGIN SOLUTION
-    positions = (size + 2 * padding - kernel_size) // stride + 1
+    positions = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
     ### END SOLUTION
     if positions < 1:
         raise ValueError(
@@ -104,13 +102,14 @@ def test_unit_output_size():
     assert conv_output_size(32, 3, 1, 1) == 32, "3x3 with padding 1 keeps the size"
     assert conv_output_size(32, 2, 2, 0) == 16, "a 2x2 pool with stride 2 halves it"
     assert conv_output_size(28, 5) == 24 and conv_output_size(7, 3, 2, 1) == 4 and conv_output_size(9, 3, 2, 1) == 5
+    assert conv_output_size(10, 3, dilation=2) == 6, "a 3-tap kernel with dilation 2 spans 5 pixels"
     try:
         conv_output_size(2, 5)
     except ValueError as error:
         assert "does not fit" in str(error)
     else:
         raise AssertionError("a kernel larger than the padded input must raise")
-    print("output size: (H + 2P - K) // S + 1, and a kernel that does not fit is refused")
+    print("output size: (H + 2P - D(K-1) - 1) // S + 1, and a kernel that does not fit is refused")
 
 
 # %% [markdown]
@@ -120,16 +119,18 @@ def test_unit_output_size():
 # position (i, j) is the bias plus the sum, over every input channel and kernel offset, of input times
 # weight:
 #
-#     out[n, o, i, j] = bias[o] + sum over c, u, v of  x[n, c, i*S + u, j*S + v] * weight[o, c, u, v]
+#     out[n, o, i, j] = bias[o] + sum over c, u, v of  x[n, c, i*S + u*D, j*S + v*D] * weight[o, c, u, v]
 #
-# (x padded with P zeros on each border.) The function below is that formula and nothing else: seven
-# nested loops, one multiply-add at a time. It is the reference every faster version is tested against,
-# and a measurement of how slow Python is at arithmetic: every multiply-add costs a few hundred
-# nanoseconds of interpreter work. Max pooling by the definition is the same walk with `max` instead of
-# a weighted sum, over each channel on its own.
+# (x padded with P zeros on each border; D is the dilation, 1 for an ordinary kernel.) **Groups** split
+# the channels into G independent convolutions: input channels and output channels are cut into G equal
+# parts, and output channel `o` of group g = o // (OC/G) sees only the C/G input channels of its group,
+# so the weights are (OC, C/G, KH, KW) and `c` above runs over the group's channels, g*C/G + c. With G = C
+# every channel has its own filter: a *depthwise* convolution, the heart of mobile networks.
 #
-# (Deep-learning "convolution" is, strictly, cross-correlation: the kernel is not flipped. Nothing is
-# lost, since the network learns the kernel either way.)
+# The function below is that formula and nothing else: seven nested loops, one multiply-add at a time.
+# It is the reference every faster version is tested against. Max pooling by the definition is the
+# same walk with `max` instead of a weighted sum, over each channel on its own. (Deep-learning
+# "convolution" is, strictly, cross-correlation: the kernel is not flipped.)
 
 # %%
 #| export nn.kernels
@@ -141,35 +142,36 @@ def _pad_spatial(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
-def conv2d_loops(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
+def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     """Convolution by the definition, one multiply-add at a time (for teaching and for tests).
 
-    x (N, C, H, W), weight (OC, C, KH, KW), bias (OC,) or None; NumPy arrays or Tensors.
+    x (N, C, H, W), weight (OC, C // groups, KH, KW), bias (OC,) or None; NumPy arrays or Tensors.
     """
     x, weight = np.asarray(getattr(x, "data", x)), np.asarray(getattr(weight, "data", weight))
     bias = None if bias is None else np.asarray(getattr(bias, "data", bias))
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
-    n_images, channels, height, width = x.shape
-    out_channels, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    n_images, _, height, width = x.shape
+    out_channels, group_channels, kh, kw = weight.shape
+    oh, ow = conv_output_size(height, kh, sh, ph, dh), conv_output_size(width, kw, sw, pw, dw)
     xp = _pad_spatial(x, (ph, pw))
     out = np.zeros((n_images, out_channels, oh, ow), dtype=np.result_type(x, weight))
-    # Hint: loop n, o, i, j over the output; start each total at the bias (or 0), then add
-    # xp[n, c, i*sh + u, j*sw + v] * weight[o, c, u, v] for every c, u, v.
+    # Hint: loop n, o, i, j over the output; g = o // (out_channels // groups) is o's group. Start each
+    # total at the bias (or 0), then add xp[n, g*group_channels + c, i*sh + u*dh, j*sw + v*dw] * weight[o, c, u, v]
+    # for every c in range(group_channels), u and v.
     ### BEGIN SOLUTION
     for n in range(n_images):
         for o in range(out_channels):
+            first = (o // (out_channels // groups)) * group_channels  # the group's first input channel
             for i in range(oh):
                 for j in range(ow):
                     total = 0.0 if bias is None else bias[o]
-                    for c in range(channels):
+                    for c in range(group_channels):
                         for u in range(kh):
                             for v in range(kw):
-                                total += xp[n, c, i * sh + u, j * sw + v] * weight[o, c, u, v]
+                                total += xp[n, first + c, i * sh + u * dh, j * sw + v * dw] * weight[o, c, u, v]
                     out[n, o, i, j] = total
     ### END SOLUTION
     return out
-
 
 def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     """Max pooling by the definition, one comparison at a time (for teaching and for tests)."""
@@ -208,9 +210,13 @@ def test_unit_loops():
     assert out.shape == (1, 2, 4, 4) and out[0, 0, 0, 0] == 0 + 1 + 4 + 5 and out[0, 1, 1, 1] == 100 + 45
     strided = conv2d_loops(image, corner, stride=(2, 1))
     assert strided.shape == (1, 1, 2, 3) and strided[0, 0, 1].tolist() == [8, 9, 10]
+    two = np.concatenate([image, 10 * image], axis=1)  # two channels
+    assert np.array_equal(conv2d_loops(two, np.ones((2, 1, 1, 1)), groups=2), two), "a group sees its own channels only"
+    dilated = conv2d_loops(image, np.ones((1, 1, 2, 2)), dilation=2)
+    assert dilated.shape == (1, 1, 2, 2) and dilated[0, 0, 0, 0] == 0 + 2 + 8 + 10, "taps two pixels apart"
     assert maxpool2d_loops(image, 2).tolist() == [[[[5, 7], [13, 15]]]]
     assert maxpool2d_loops(-image, 3, stride=1, padding=1)[0, 0, 0, 0] == 0, "padding never wins a max"
-    print("loops: a one-pixel kernel copies the image, ones sum each window, strides skip, max pooling keeps maxima")
+    print("loops: a one-pixel kernel copies the image, ones sum each window, strides skip, groups split, dilation spreads")
 
 
 # %% [markdown]
@@ -271,28 +277,30 @@ def _window_values(x: np.ndarray, offset: tuple, stride: tuple, out_size: tuple)
 # one entry of `cols @ W`. That rearrangement is called im2col ("image to columns").
 #
 # **Windows without copying.** `numpy.lib.stride_tricks.sliding_window_view` gives a view of every
-# window: for a padded input (N, H, W, C) and axes (1, 2), an array of shape (N, OH', OW', C, KH, KW)
-# whose elements *are* the input's memory, read with clever strides, no copy made. A stride S > 1 is a
-# slice `[:, ::S, ::S]` of that view. Only when we reshape the windows into `cols` is anything copied,
-# and we do it in one go: transpose the view to (N, OH, OW, KH, KW, C), so each row reads in (u, v, c)
-# order, and reshape it to (N*OH*OW, KH*KW*C).
+# window: for a padded input (N, H, W, C) and a window of E x F pixels on axes (1, 2), an array of shape
+# (N, OH', OW', C, E, F) whose elements *are* the input's memory, read with clever strides, no copy made.
+# A stride S > 1 is a slice `[:, ::S, ::S]` of that view, and a dilation D takes every D-th pixel of a
+# window of D*(K-1)+1 pixels: `[..., ::D, ::D]`. Only when we reshape the windows into `cols` is anything
+# copied, and we do it in one go: transpose the view to (N, OH, OW, KH, KW, C), so each row reads in
+# (u, v, c) order, and reshape it to (N*OH*OW, KH*KW*C).
 #
 # **The memory bill.** `cols` holds KH*KW copies of every input pixel: for a 3x3 kernel, 9 times the
-# input. For the second convolution of SimpleCNN on a batch of 128 that is 36 MiB. "Making it fast",
-# below, shows how the layers avoid ever holding it all at once.
+# input. For the second convolution of SimpleCNN on a batch of 128 that is 36 MiB; the engine (below)
+# builds it a few images at a time.
 
 # %%
 #| export nn.kernels
-def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple) -> np.ndarray:
+def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple = (1, 1)) -> np.ndarray:
     """Every window of x (N, H, W, C) as one row: a (N*OH*OW, KH*KW*C) matrix, columns in (u, v, c) order."""
     kh, kw = kernel_size
-    sh, sw = stride
+    (sh, sw), (dh, dw) = stride, dilation
     padded = _pad_channels_last(x, padding)
-    # Hint: sliding_window_view(padded, (kh, kw), axis=(1, 2)) views every window as (N, OH', OW', C, KH, KW);
-    # slice [:, ::sh, ::sw] for the stride, transpose it to (N, OH, OW, KH, KW, C) and reshape it to
-    # (N*OH*OW, KH*KW*C): that reshape is the one copy.
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)  # the pixels a dilated window covers
+    # Hint: sliding_window_view(padded, span, axis=(1, 2)) views every window as (N, OH', OW', C, E, F);
+    # slice [:, ::sh, ::sw, :, ::dh, ::dw] for the stride and the dilation, transpose it to
+    # (N, OH, OW, KH, KW, C) and reshape it to (N*OH*OW, KH*KW*C): that reshape is the one copy.
     ### BEGIN SOLUTION
-    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (N, OH, OW, C, KH, KW)
+    windows = sliding_window_view(padded, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]  # (N, OH, OW, C, KH, KW)
     n, oh, ow, c = windows.shape[:4]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c)
     ### END SOLUTION
@@ -306,7 +314,9 @@ def test_unit_im2col():
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
     row = 1 * 9 + 2 * 3 + 1  # image 1, output pixel (2, 1): the window starts at row 2, column 1 * 2
     assert np.array_equal(cols[row], padded[1, 2:4, 2:5, :].reshape(-1)), "one row is one window in (u, v, c) order"
-    print("im2col: (N*OH*OW, KH*KW*C) rows, each one window read in (u, v, c) order, strides and padding included")
+    dilated = im2col(x, (2, 2), (1, 1), (0, 0), (2, 3))
+    assert dilated.shape == (2 * 2 * 2, 2 * 2 * 3) and np.array_equal(dilated[0], x[0, ::2, ::3].reshape(-1))
+    print("im2col: (N*OH*OW, KH*KW*C) rows, each one window in (u, v, c) order; strides, padding and dilation")
 
 
 # %% [markdown]
@@ -316,25 +326,46 @@ def test_unit_im2col():
 # the rows of `cols` (`_weight_matrix`, given), the whole layer is `cols @ W`, plus the bias added to
 # every row. The product has one row per output pixel, (N*OH*OW) rows, and one column per output
 # channel: reshaped to (N, OH, OW, OC), that *is* the channels-last output. No transpose needed.
+#
+# **Groups are a stack of matrix multiplies.** With G groups, group g's outputs see only group g's
+# columns of `cols`. `_grouped` (given) cuts `cols` into a stack (G, rows, KH*KW*C/G), and
+# `_weight_matrix` lays group g's kernels out as the g-th matrix of a stack (G, KH*KW*C/G, OC/G); then
+# `@`, which multiplies stacks matrix by matrix, gives (G, rows, OC/G), and `_ungrouped` puts the groups'
+# channels side by side again, (rows, OC). With G = 1 every one of these steps is a free reshape.
 
 # %%
 #| export nn.kernels
-def _weight_matrix(weight: np.ndarray) -> np.ndarray:
-    """Kernels (OC, C, KH, KW) as the columns of a (KH*KW*C, OC) matrix, rows in im2col's (u, v, c) order."""
-    out_channels = weight.shape[0]
-    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0)).reshape(-1, out_channels)
+def _weight_matrix(weight: np.ndarray, groups: int = 1) -> np.ndarray:
+    """Kernels (OC, C/G, KH, KW) as a stack of G matrices (G, KH*KW*C/G, OC/G), rows in im2col's (u, v, c) order."""
+    out_channels, group_channels, kh, kw = weight.shape
+    stacked = weight.reshape(groups, out_channels // groups, group_channels, kh, kw).transpose(0, 3, 4, 2, 1)
+    return np.ascontiguousarray(stacked).reshape(groups, kh * kw * group_channels, out_channels // groups)
 
 
-def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple) -> np.ndarray:
-    """Convolution of x (N, H, W, C) with weight (OC, C, KH, KW) and bias (OC,) or None: (N, OH, OW, OC)."""
-    n, height, width, _ = x.shape
+def _grouped(cols: np.ndarray, channels: int, groups: int) -> np.ndarray:
+    """im2col's (rows, KH*KW*C) as a stack (G, rows, KH*KW*C/G): group g's channels of every window."""
+    rows = cols.shape[0]
+    return cols.reshape(rows, -1, groups, channels // groups).transpose(2, 0, 1, 3).reshape(groups, rows, -1)
+
+
+def _ungrouped(stack: np.ndarray) -> np.ndarray:
+    """A stack (G, rows, K) back to (rows, G*K): the groups side by side, group 0's columns first."""
+    groups, rows, k = stack.shape
+    return stack.transpose(1, 0, 2).reshape(rows, groups * k)
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple, dilation: tuple = (1, 1),
+                   groups: int = 1) -> np.ndarray:
+    """Convolution of x (N, H, W, C) with weight (OC, C/G, KH, KW) and bias (OC,) or None: (N, OH, OW, OC)."""
+    n, height, width, channels = x.shape
     out_channels, _, kh, kw = weight.shape
-    oh = conv_output_size(height, kh, stride[0], padding[0])
-    ow = conv_output_size(width, kw, stride[1], padding[1])
-    # Hint: im2col, times _weight_matrix(weight), plus the bias when there is one (it broadcasts over
-    # the rows), reshaped to (n, oh, ow, out_channels).
+    oh = conv_output_size(height, kh, stride[0], padding[0], dilation[0])
+    ow = conv_output_size(width, kw, stride[1], padding[1], dilation[1])
+    # Hint: _grouped(im2col(...), channels, groups) @ _weight_matrix(weight, groups), _ungrouped, plus the
+    # bias when there is one (it broadcasts over the rows), reshaped to (n, oh, ow, out_channels).
     ### BEGIN SOLUTION
-    rows = im2col(x, (kh, kw), stride, padding) @ _weight_matrix(weight)
+    cols = _grouped(im2col(x, (kh, kw), stride, padding, dilation), channels, groups)
+    rows = _ungrouped(cols @ _weight_matrix(weight, groups))
     if bias is not None:
         rows += bias
     return rows.reshape(n, oh, ow, out_channels)
@@ -344,15 +375,17 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
 # %%
 def test_unit_conv_forward():
     rng = np.random.default_rng(0)
-    for x_shape, w_shape, stride, padding in (
-        ((2, 3, 7, 6), (4, 3, 3, 2), (1, 1), (0, 0)),
-        ((1, 2, 9, 7), (3, 2, 3, 3), (2, 1), (1, 1)),
-        ((2, 1, 6, 8), (2, 1, 2, 4), (2, 3), (2, 1)),
+    for x_shape, w_shape, stride, padding, dilation, groups in (
+        ((2, 3, 7, 6), (4, 3, 3, 2), (1, 1), (0, 0), (1, 1), 1),
+        ((1, 2, 9, 7), (3, 2, 3, 3), (2, 1), (1, 1), (1, 1), 1),
+        ((2, 1, 6, 8), (2, 1, 2, 4), (2, 3), (2, 1), (1, 1), 1),
+        ((2, 4, 8, 7), (6, 2, 3, 2), (1, 2), (2, 1), (2, 1), 2),
+        ((1, 3, 7, 7), (3, 1, 3, 3), (1, 1), (1, 1), (1, 2), 3),  # depthwise
     ):
         x, weight, bias = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
-        fast = conv2d_forward(_channels_last(x), weight, bias, stride, padding)
-        assert np.allclose(_channels_first(fast), conv2d_loops(x, weight, bias, stride, padding), atol=1e-12)
-    print("conv2d_forward: im2col + one matrix multiply equals the seven loops, for strides, paddings and rectangles")
+        fast = conv2d_forward(_channels_last(x), weight, bias, stride, padding, dilation, groups)
+        assert np.allclose(_channels_first(fast), conv2d_loops(x, weight, bias, stride, padding, dilation, groups))
+    print("conv2d_forward: im2col + matrix multiplies equal the seven loops: strides, paddings, dilations, groups")
 
 
 # %% [markdown]
@@ -364,58 +397,64 @@ def test_unit_conv_forward():
 # - `dW = cols.T @ dout`: every window times the gradient of the pixel it produced, summed over all
 #   pixels. That sum over positions is what weight sharing means for learning: one kernel, updated by
 #   every place it was used. Recompute `cols` here rather than keeping it from the forward pass:
-#   copying again costs less than storing 9 copies of the input. Then reshape `dW` back to the kernels'
-#   shape: rows in (u, v, c) order mean (KH, KW, C, OC), transposed to (OC, C, KH, KW).
+#   copying again costs less than storing 9 copies of the input. With groups it is a stack again: cut
+#   `dout` into (G, rows, OC/G) like the forward output, and `cols_g.T @ dout_g` is each group's weight
+#   matrix; `_weight_from_matrix` (given) turns the stack back into (OC, C/G, KH, KW) kernels.
 # - `db = ones @ dout`: the sum of the output gradient over all pixels. A matrix-vector product with a
 #   vector of ones runs in BLAS, several times faster than `dout.sum(axis=0)`.
-# - The input gradient: each input pixel was copied into KH*KW windows, so its gradient is the sum of
-#   the gradients of those copies. For one kernel offset (u, v), the copies' gradients are one matrix
-#   product, `dout @ weight[:, :, u, v]` (pixels, C), and they belong to the input positions
-#   `[u :: S, v :: S]` (cut to the output's size) of the padded input. So: a zeroed padded gradient,
-#   KH*KW strided additions `dx_padded[:, u : u + S*OH : S, v : v + S*OW : S] += block`, and the
+# - The input gradient: `dcols = dout @ W.T` is the gradient of every copy im2col made. Each input
+#   pixel was copied into KH*KW windows, so its gradient is the sum of its copies' gradients: for the
+#   kernel offset (u, v), the copies sit at rows `[u*D :: S]` and columns `[v*D :: S]` (cut to the
+#   output's size) of the padded input. So: a zeroed padded gradient, KH*KW strided additions, and the
 #   padding cut off. Whole-array additions, never a Python loop over pixels and never `np.add.at`,
 #   which is many times slower.
 #
-# A fact worth knowing: for stride 1 the input gradient is itself a convolution, of the zero-padded
-# output gradient with the kernel flipped in space and its input and output channels swapped (the
-# package tests check it). Computed that way it needs an im2col of the output gradient, with KH*KW
-# copies of OC channels, where the additions above touch KH*KW copies of C channels.
-#
 # The test after it is a gradient check: the oracle of module 05 compares all three gradients with
-# float64 finite differences, on a rectangular kernel with different input and output channels, so a
-# transposed weight gradient cannot pass.
+# float64 finite differences, on rectangular kernels, strides, dilations and groups, so a transposed
+# weight gradient cannot pass.
 
 # %%
 #| export nn.kernels
+def _weight_from_matrix(stack: np.ndarray, shape: tuple) -> np.ndarray:
+    """The inverse of _weight_matrix: a stack (G, KH*KW*C/G, OC/G) back to kernels of `shape` (OC, C/G, KH, KW)."""
+    out_channels, group_channels, kh, kw = shape
+    groups = stack.shape[0]
+    kernels = stack.reshape(groups, kh, kw, group_channels, out_channels // groups).transpose(0, 4, 3, 1, 2)
+    return np.ascontiguousarray(kernels).reshape(shape)
+
+
 def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple,
-                    need_input_grad: bool = True) -> tuple:
+                    dilation: tuple = (1, 1), groups: int = 1, need_input_grad: bool = True) -> tuple:
     """Gradients (dx, dweight, dbias) of conv2d_forward, given grad = dL/dout (N, OH, OW, OC).
 
     dx (N, H, W, C) is None when need_input_grad is False (a network's first layer needs none).
     """
     n, height, width, channels = x.shape
     out_channels, _, kh, kw = weight.shape
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     oh, ow = grad.shape[1:3]
     dout = grad.reshape(-1, out_channels)  # one row per output pixel
+    dout_stack = dout.reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)  # (G, rows, OC/G)
     dx = None
-    # Hint: dweight from im2col(x, ...).T @ dout, reshaped to (kh, kw, channels, out_channels) and
-    # transposed to (out_channels, channels, kh, kw); dbias = np.ones(rows) @ dout. When need_input_grad:
-    # a zeroed (n, height + 2*ph, width + 2*pw, channels) array; for each offset (u, v), add
-    # (dout @ weight[:, :, u, v]) reshaped to (n, oh, ow, channels) into its [u : u + sh*oh : sh,
-    # v : v + sw*ow : sw] window; dx is the part inside the padding.
+    # Hint: cols = _grouped(im2col(...), channels, groups); dweight = _weight_from_matrix(cols.transpose(0, 2, 1)
+    # @ dout_stack, weight.shape); dbias = np.ones(rows) @ dout. When need_input_grad: dcols = _ungrouped(dout_stack
+    # @ _weight_matrix(weight, groups).transpose(0, 2, 1)), one (rows, C) block per offset (reshape it to
+    # (rows, kh*kw, channels)); add each block, reshaped to (n, oh, ow, channels), into a zeroed padded gradient at
+    # [u*dh : u*dh + sh*oh : sh, v*dw : v*dw + sw*ow : sw]; dx is the part inside the padding.
     ### BEGIN SOLUTION
-    cols = im2col(x, (kh, kw), stride, padding)
-    dweight = (cols.T @ dout).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
+    cols = _grouped(im2col(x, (kh, kw), stride, padding, dilation), channels, groups)
+    dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
-        blocks = dout @ weight.transpose(2, 3, 0, 1).reshape(kh * kw, out_channels, channels)  # one per offset
+        dcols = dout_stack @ _weight_matrix(weight, groups).transpose(0, 2, 1)  # (G, rows, KH*KW*C/G)
+        blocks = dcols.reshape(groups, -1, kh * kw, channels // groups).transpose(2, 1, 0, 3)  # (KH*KW, rows, G, C/G)
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
         for block, (u, v) in zip(blocks, _offsets((kh, kw))):
-            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(n, oh, ow, channels)
+            window = dx_padded[:, u * dh : u * dh + sh * oh : sh, v * dw : v * dw + sw * ow : sw]
+            window += block.reshape(n, oh, ow, channels)
         dx = dx_padded[:, ph : ph + height, pw : pw + width]
     ### END SOLUTION
-    return dx, np.ascontiguousarray(dweight), dbias
+    return dx, dweight, dbias
 
 
 # %%
@@ -441,16 +480,19 @@ def _leaf(array) -> Tensor:
 def test_unit_conv_backward():
     rng = np.random.default_rng(1)
     conv = _kernel_function(
-        lambda x, w, b, stride, padding: conv2d_forward(x, w, b, stride, padding),
-        lambda grad, x, w, b, stride, padding: conv2d_backward(grad, x, w, stride, padding),
+        lambda x, w, b, **o: conv2d_forward(x, w, b, **o),
+        lambda grad, x, w, b, **o: conv2d_backward(grad, x, w, **o),
     )
-    for stride, padding in (((1, 1), (1, 1)), ((2, 1), (0, 2))):
-        x, w, b = _leaf(rng.standard_normal((2, 5, 6, 2))), _leaf(rng.standard_normal((3, 2, 3, 2))), _leaf(rng.standard_normal(3))
-        assert gradcheck(lambda x, w, b: conv.apply(x, w, b, stride=stride, padding=padding), [x, w, b])
-    dx, _, _ = conv2d_backward(np.ones((1, 3, 3, 3)), np.ones((1, 3, 3, 2)), np.ones((3, 2, 1, 1)), (1, 1), (0, 0), False)
+    for stride, padding, dilation, groups in (((1, 1), (1, 1), (1, 1), 1), ((2, 1), (0, 2), (1, 1), 1),
+                                              ((1, 2), (2, 1), (2, 1), 2)):
+        x, b = _leaf(rng.standard_normal((2, 5, 6, 2))), _leaf(rng.standard_normal(4))
+        w = _leaf(rng.standard_normal((4, 2 // groups, 3, 2)))
+        options = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+        assert gradcheck(lambda x, w, b: conv.apply(x, w, b, **options), [x, w, b])
+    dx, _, _ = conv2d_backward(np.ones((1, 3, 3, 3)), np.ones((1, 3, 3, 2)), np.ones((3, 2, 1, 1)), (1, 1), (0, 0),
+                               need_input_grad=False)
     assert dx is None, "no input gradient when none is needed"
-    print("conv2d_backward: dx, dweight and dbias agree with float64 finite differences (3x2 kernel, 2 -> 3 channels)")
-
+    print("conv2d_backward: dx, dweight and dbias agree with float64 finite differences (dilated and grouped too)")
 
 # %% [markdown]
 # ## Pooling: smaller images, tolerance to small shifts
@@ -670,310 +712,38 @@ def test_unit_batchnorm_kernels():
 
 
 # %% [markdown]
-# ## Making it fast (given: read it, do not write it)
+# ## Making it fast: the engine (given, in `tinytorch/nn/engine.py`)
 #
-# Your kernels compute the right numbers for a whole batch at once. A training step calls them on a
-# batch of 256 photos, and two facts of the machine decide how fast that runs.
+# Your kernels compute the right numbers for a whole batch at once. Two facts of the machine decide how
+# fast that runs. **Caches** are ten times faster than main memory but hold a few MiB: the 36 MiB `cols`
+# of a whole batch goes out to memory and back. **Cores**: one Python thread uses one. So the layers do
+# not call your kernels on the whole batch; they hand them to the engine, a framework file you read
+# but do not write, which cuts the batch into slices whose `cols` is about 2 MiB and runs your kernel on
+# each slice, on every core (NumPy releases Python's interpreter lock inside its copies and matrix
+# multiplies, so plain threads run in parallel):
 #
-# **Caches.** A processor reads its caches ten times faster than main memory, but they are small: a
-# few MiB. The 36 MiB `cols` matrix of a whole batch does not fit, so "im2col, then multiply" on the
-# whole batch writes it all to main memory and reads it all back. The engine below instead hands your
-# kernels a few images at a time, a *slice* of the batch whose `cols` is about `CHUNK_BYTES` (2 MiB),
-# and copies each slice's result into the layer's output. The product is the same; the matrix never
-# leaves the cache.
+#     batch (N, H, W, C)   | slice 0 | slice 1 | slice 2 | slice 3 | slice 4 |
+#                              |         |         |         |         |
+#     threads               A: your   B: your   A: your   B: your   A: your      the next free thread
+#                              kernel    kernel    kernel    kernel    kernel     takes the next slice
+#                              |         |         |         |         |
+#     output (N, OH, OW, OC)  | out 0   | out 1   | out 2   | out 3   | out 4   |  stitched in place;
+#                                                                                dW summed in slice order
 #
-# **Cores.** Slices are independent, so several run at the same time, one per core. NumPy releases
-# Python's global interpreter lock inside its copies, ufuncs and matrix multiplies, so plain Python
-# threads really do run in parallel. The matrix library (BLAS) has threads of its own, and two sets of
-# threads on the same cores fight (OpenBLAS's idle threads keep spinning after each multiply). So while
-# a layer runs, BLAS runs single-threaded, and it gets its own thread count back when the layer
-# returns: nothing outside a layer call is changed. `set_num_threads(n)` (or the environment variable
-# `TINYTORCH_NUM_THREADS`) sets how many threads the layers use; by default one per core this process
-# may use, at most 8. BLAS threads are managed through `threadpoolctl`, the library made for exactly
-# this, so it works for OpenBLAS, MKL and BLIS alike.
-#
-# **Sums across slices.** The weight gradient is a sum over all pixels, so each slice returns its part
-# and the engine adds them up. Batch statistics combine too: each slice's mean and variance, weighted
-# by its size, give the batch's (Chan's formula: the variance of the whole is the mean of the slices'
-# variances plus the variance of their means). Batch norm's input gradient needs the sums over the
-# whole batch, which is why its backward pass is two of your kernels: the sums on every slice first,
-# then dx on every slice.
-#
-# Every number the layers compute comes from your kernels; the engine only decides which images go
-# where, and when.
+# A layer passes its kernel in: `engine.sliced(maxpool2d_forward, (x,), (kernel_size, stride, padding),
+# item_bytes=...)` runs `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b).
+# Sums over the whole batch (a weight gradient, batch statistics) are added across slices. Every number
+# a layer computes comes from your kernels; the engine decides only which images go where, and when.
+# Read the file: it is about 200 lines, and its tests are in tests/09_spatial/test_engine.py.
 
 # %%
-#| export nn.engine
-CHUNK_BYTES = 2 * 2**20  # one slice's im2col matrix: about a core's share of the cache
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may run on
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _threads_from_environment() -> int:
-    value = os.environ.get("TINYTORCH_NUM_THREADS")
-    if value is None:
-        return min(_available_cores(), 8)
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"TINYTORCH_NUM_THREADS must be a positive whole number, got {value!r}.")
-    return int(value)
-
-
-class _Blas:
-    """BLAS's threads, through threadpoolctl: single-threaded inside a layer call, as they were after it."""
-
-    def __init__(self):
-        self._controller = None
-
-    def single_threaded(self):
-        if self._controller is None:  # found on first use: importing tinytorch changes nothing
-            from threadpoolctl import ThreadpoolController
-
-            self._controller = ThreadpoolController().select(user_api="blas")
-        return self._controller.limit(limits=1)
-
-
-class _Workers:
-    """Run a function over slices of a batch on `threads` threads (the calling thread takes a share)."""
-
-    def __init__(self, threads: int):
-        self.threads = threads
-        self.blas = _Blas()
-        self._pool, self._pool_key = None, None
-        self._depth = threading.local()
-
-    def map(self, work, total: int, per_slice: int) -> list:
-        """[work(start, stop) for each slice of range(total)], in slice order, spread over the threads.
-
-        Each thread takes the next slice nobody has taken yet, so a thread the operating system pauses
-        (another program on the core) holds back only its own slice, not a fixed share of the batch.
-        Results go back in slice order, so sums over slices add up in the same order every time.
-        """
-        per_slice = max(1, min(per_slice, -(-total // self.threads)))  # a small batch still gives every thread a slice
-        spans = [(start, min(start + per_slice, total)) for start in range(0, total, per_slice)]
-        with self._blas_single_threaded():
-            if self.threads == 1 or len(spans) == 1:
-                return [work(start, stop) for start, stop in spans]
-            results = [None] * len(spans)
-            tickets, lock = iter(range(len(spans))), threading.Lock()
-
-            def run():
-                while True:
-                    with lock:
-                        index = next(tickets, None)
-                    if index is None:
-                        return
-                    results[index] = work(*spans[index])
-
-            helpers = [self._executor().submit(run) for _ in range(min(self.threads, len(spans)) - 1)]
-            try:
-                run()  # this thread works too
-            finally:
-                wait(helpers)  # never return while a helper still writes into the arrays
-            for helper in helpers:
-                helper.result()  # a helper's error reaches the caller
-            return results
-
-    @contextlib.contextmanager
-    def _blas_single_threaded(self):
-        depth = getattr(self._depth, "value", 0)  # only the outermost call changes BLAS
-        self._depth.value = depth + 1
-        try:
-            if depth:
-                yield
-            else:
-                with self.blas.single_threaded():
-                    yield
-        finally:
-            self._depth.value = depth
-
-    def _executor(self) -> ThreadPoolExecutor:
-        key = (self.threads, os.getpid())  # a forked child must not wait for its parent's threads
-        if self._pool_key != key:
-            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="tinytorch")
-            self._pool_key = key
-        return self._pool
-
-
-_WORKERS = _Workers(_threads_from_environment())
-
-
-def set_num_threads(threads: int) -> None:
-    """How many threads the spatial layers use (BLAS stays single-threaded inside a layer call)."""
-    if int(threads) < 1:
-        raise ValueError(f"set_num_threads needs at least 1 thread, got {threads}.")
-    _WORKERS.threads = int(threads)
-
-
-def get_num_threads() -> int:
-    return _WORKERS.threads
-
-
-def _per_slice(bytes_per_item: int) -> int:
-    """How many items (images, rows) make a slice of about CHUNK_BYTES; at least one."""
-    return max(1, CHUNK_BYTES // max(1, bytes_per_item))
-
-
-def fast_conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple) -> np.ndarray:
-    """conv2d_forward over slices of x (N, H, W, C), on every thread: (N, OH, OW, OC)."""
-    n, height, width, channels = x.shape
-    out_channels, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(height, kh, stride[0], padding[0]), conv_output_size(width, kw, stride[1], padding[1])
-    out = np.empty((n, oh, ow, out_channels), dtype=x.dtype)
-
-    def forward_slice(start, stop):
-        out[start:stop] = conv2d_forward(x[start:stop], weight, bias, stride, padding)
-
-    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))
-    return out
-
-
-def fast_conv2d_backward(grad, x, weight, stride, padding, need_input_grad: bool = True) -> tuple:
-    """conv2d_backward over slices; the slices' weight and bias gradients are added up."""
-    n, height, width, channels = x.shape
-    out_channels, _, kh, kw = weight.shape
-    oh, ow = grad.shape[1:3]
-    dx = np.empty(x.shape, dtype=x.dtype) if need_input_grad else None
-
-    def backward_slice(start, stop):
-        dx_slice, dweight, dbias = conv2d_backward(grad[start:stop], x[start:stop], weight, stride, padding, need_input_grad)
-        if need_input_grad:
-            dx[start:stop] = dx_slice
-        return dweight, dbias
-
-    parts = _WORKERS.map(backward_slice, n, _per_slice(oh * ow * kh * kw * channels * x.itemsize))
-    return dx, sum(part[0] for part in parts), sum(part[1] for part in parts)
-
-
-def fast_maxpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple) -> tuple:
-    """maxpool2d_forward over slices of x (N, H, W, C): (out, winner)."""
-    n, _, _, channels = x.shape
-    oh, ow = _pool_output_size(x.shape, kernel_size, stride, padding)
-    out = np.empty((n, oh, ow, channels), dtype=x.dtype)
-    winner = np.empty((n, oh, ow, channels), dtype=np.uint8)
-
-    def forward_slice(start, stop):
-        out[start:stop], winner[start:stop] = maxpool2d_forward(x[start:stop], kernel_size, stride, padding)
-
-    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * channels * x.itemsize * 4))
-    return out, winner
-
-
-def fast_maxpool2d_backward(grad, winner, x_shape, kernel_size, stride, padding) -> np.ndarray:
-    n, height, width, channels = x_shape
-    dx = np.empty(x_shape, dtype=grad.dtype)
-
-    def backward_slice(start, stop):
-        shape = (stop - start, height, width, channels)
-        dx[start:stop] = maxpool2d_backward(grad[start:stop], winner[start:stop], shape, kernel_size, stride, padding)
-
-    _WORKERS.map(backward_slice, n, _per_slice(height * width * channels * grad.itemsize))
-    return dx
-
-
-def fast_avgpool2d_forward(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple) -> np.ndarray:
-    n, _, _, channels = x.shape
-    oh, ow = _pool_output_size(x.shape, kernel_size, stride, padding)
-    out = np.empty((n, oh, ow, channels), dtype=x.dtype)
-
-    def forward_slice(start, stop):
-        out[start:stop] = avgpool2d_forward(x[start:stop], kernel_size, stride, padding)
-
-    _WORKERS.map(forward_slice, n, _per_slice(oh * ow * channels * x.itemsize * 4))
-    return out
-
-
-def fast_avgpool2d_backward(grad, x_shape, kernel_size, stride, padding) -> np.ndarray:
-    n, height, width, channels = x_shape
-    dx = np.empty(x_shape, dtype=grad.dtype)
-
-    def backward_slice(start, stop):
-        shape = (stop - start, height, width, channels)
-        dx[start:stop] = avgpool2d_backward(grad[start:stop], shape, kernel_size, stride, padding)
-
-    _WORKERS.map(backward_slice, n, _per_slice(height * width * channels * grad.itemsize))
-    return dx
-
-
-def _row_slices(rows: np.ndarray) -> int:
-    """Rows per slice for batch norm's (M, C) matrices."""
-    return _per_slice(rows.shape[1] * rows.itemsize * 4)
-
-
-def fast_batch_statistics(rows: np.ndarray) -> tuple:
-    """batch_statistics over slices of rows, combined: the whole batch's mean and (biased) variance."""
-    parts = _WORKERS.map(lambda start, stop: (stop - start, *batch_statistics(rows[start:stop])),
-                         rows.shape[0], _row_slices(rows))
-    total = rows.shape[0]
-    mean = sum(count * part_mean for count, part_mean, _ in parts) / total
-    var = sum(count * (part_var + (part_mean - mean) ** 2) for count, part_mean, part_var in parts) / total
-    return mean, var
-
-
-def fast_batchnorm_forward(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """rows * scale + shift over slices (scale = gamma / std, shift = beta - mean * scale)."""
-    out = np.empty_like(rows)
-
-    def forward_slice(start, stop):
-        np.multiply(rows[start:stop], scale, out=out[start:stop])
-        out[start:stop] += shift
-
-    _WORKERS.map(forward_slice, rows.shape[0], _row_slices(rows))
-    return out
-
-
-def fast_batchnorm_backward(dy, rows, gamma, mean, inv_std, training: bool) -> tuple:
-    """(dx, dgamma, dbeta): the sums over every slice first, then dx slice by slice."""
-    parts = _WORKERS.map(lambda start, stop: batchnorm_param_grads(dy[start:stop], rows[start:stop], mean, inv_std),
-                         rows.shape[0], _row_slices(rows))
-    dgamma, dbeta = sum(part[0] for part in parts), sum(part[1] for part in parts)
-    dx = np.empty_like(dy)
-
-    def input_slice(start, stop):
-        if training:
-            dx[start:stop] = batchnorm_input_grad(dy[start:stop], rows[start:stop], gamma, mean, inv_std,
-                                                  dgamma, dbeta, rows.shape[0])
-        else:  # the statistics are constants: only the scale remains
-            np.multiply(dy[start:stop], gamma * inv_std, out=dx[start:stop])
-
-    _WORKERS.map(input_slice, rows.shape[0], _row_slices(rows))
-    return dx, dgamma, dbeta
-
-
-# %% [markdown]
-# The engine must compute exactly what your kernels compute, however the batch is sliced and however
-# many threads run: the test compares both on slices of one image each.
-
-# %%
-def test_unit_engine_matches_the_kernels():
-    global CHUNK_BYTES
+def test_unit_engine_runs_your_kernels():
     rng = np.random.default_rng(4)
-    x, weight, grad = rng.standard_normal((5, 6, 6, 2)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((5, 6, 6, 3))
-    rows, dy = rng.standard_normal((40, 3)), rng.standard_normal((40, 3))
-    saved, threads = CHUNK_BYTES, get_num_threads()
-    try:
-        CHUNK_BYTES = 1  # every image its own slice
-        set_num_threads(2)
-        assert np.allclose(fast_conv2d_forward(x, weight, None, (1, 1), (1, 1)), conv2d_forward(x, weight, None, (1, 1), (1, 1)))
-        for fast, plain in zip(fast_conv2d_backward(grad, x, weight, (1, 1), (1, 1)), conv2d_backward(grad, x, weight, (1, 1), (1, 1))):
-            assert np.allclose(fast, plain)
-        for fast, plain in zip(fast_batch_statistics(rows), batch_statistics(rows)):
-            assert np.allclose(fast, plain)
-        gamma, (mean, var) = np.array([1.0, 2.0, 0.5]), batch_statistics(rows)
-        inv_std = 1 / np.sqrt(var + 1e-5)
-        dgamma, dbeta = batchnorm_param_grads(dy, rows, mean, inv_std)
-        plain = (batchnorm_input_grad(dy, rows, gamma, mean, inv_std, dgamma, dbeta, len(rows)), dgamma, dbeta)
-        for fast, expected in zip(fast_batchnorm_backward(dy, rows, gamma, mean, inv_std, True), plain):
-            assert np.allclose(fast, expected)
-        assert np.array_equal(fast_maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))[0], maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))[0])
-    finally:
-        CHUNK_BYTES = saved
-        set_num_threads(threads)
-    print("engine: slices on two threads give the numbers your kernels give on the whole batch")
+    x, weight = rng.standard_normal((5, 6, 6, 4)), rng.standard_normal((6, 2, 3, 3))
+    options = {"stride": (1, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 2}
+    sliced = engine.sliced(lambda part: conv2d_forward(part, weight, None, **options), (x,), item_bytes=2**30)
+    assert np.allclose(sliced, conv2d_forward(x, weight, None, **options)), "one image per slice, same numbers"
+    print("engine: your kernel on slices of the batch gives the numbers it gives on the whole batch")
 
 
 # %% [markdown]
@@ -981,119 +751,160 @@ def test_unit_engine_matches_the_kernels():
 #
 # Each layer owns its weights, checks its input, and calls a module 05 `Function` whose forward and
 # backward passes hand the engine channels-last views of the arrays. Outputs keep channels-last memory
-# under PyTorch's (N, C, H, W) shape (a transposed view, free), so the next convolution, batch norm or
-# pooling layer reads them in channels-last order again at no cost, and any other operation sees an
-# ordinary (N, C, H, W) array: NumPy follows the strides. Input in the usual (N, C, H, W) memory (a batch
-# of photos) is copied into channels-last memory once per layer call, not once per slice and again in
-# the backward pass.
+# under PyTorch's (N, C, H, W) shape (a transposed view, free), so the next layer reads them in
+# channels-last order again at no cost. A single image (C, H, W) is treated as a batch of one, as in
+# PyTorch.
 #
 # `Conv2d`'s initial weights follow He et al. (2015): uniform in +-sqrt(6 / fan_in) with
-# fan_in = C*KH*KW, which keeps the variance of the activations steady from layer to layer when each
-# convolution is followed by a ReLU. The bias starts at zero.
+# fan_in = C/G*KH*KW, which keeps the variance of the activations steady from layer to layer when each
+# convolution is followed by a ReLU. `padding="same"` keeps the size: D*(K-1)/2 on each side (stride 1).
 #
 # **Weight sharing.** `Conv2d(3, 32, 3)` has 32 x (3 x 3 x 3) + 32 = 896 parameters whatever the image
 # size, because the same 32 kernels are used at every position. A Linear layer producing the same
-# output from a 32x32 RGB image would need 100 million.
+# output from a 32x32 RGB image would need 100 million. **Depthwise-separable** convolution (MobileNet,
+# 2017) goes further: a depthwise KxK convolution (groups = C: one filter per channel, for space) then a
+# 1x1 convolution (for mixing channels), C*K*K + C*OC weights instead of C*OC*K*K.
 
 # %%
 #| export nn.conv
 class Conv2dFunction(Function):
     """The differentiable convolution: inputs (x, weight) or (x, weight, bias), x (N, C, H, W)."""
 
-    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0)):
+    def forward(self, x, weight, bias=None, options=None):
         x_cl = np.ascontiguousarray(_channels_last(x))  # free for a conv's own output; one copy for photos
-        self.save_for_backward(x_cl, weight, stride, padding, bias is not None)
-        return _channels_first(fast_conv2d_forward(x_cl, weight, bias, stride, padding))
+        self.save_for_backward(x_cl, weight, options, bias is not None)
+        return _channels_first(engine.conv2d(conv2d_forward, x_cl, weight, bias, options))
 
     def backward(self, grad):
-        x_cl, weight, stride, padding, has_bias = self.saved
+        x_cl, weight, options, has_bias = self.saved
         need_input_grad = self.needs_input_grad[0]  # the first layer's input (images) needs none
-        dx, dweight, dbias = fast_conv2d_backward(_channels_last(grad), x_cl, weight, stride, padding, need_input_grad)
+        dx, dweight, dbias = engine.conv2d_grads(conv2d_backward, _channels_last(grad), x_cl, weight, need_input_grad,
+                                                 options)
         dx = None if dx is None else _channels_first(dx)
         return (dx, dweight, dbias) if has_bias else (dx, dweight)
 
 
 class Conv2d(Module):
-    """2-D convolution over (N, C, H, W) input, PyTorch's Conv2d: weight (OC, C, KH, KW), bias (OC,).
+    """2-D convolution over (N, C, H, W) or (C, H, W) input, PyTorch's Conv2d: weight (OC, C/groups, KH, KW).
 
-    >>> conv = Conv2d(3, 8, kernel_size=3, padding=1)
+    >>> conv = Conv2d(3, 8, kernel_size=3, padding="same", dilation=2)
     >>> conv(Tensor(np.zeros((2, 3, 16, 16)))).shape
     (2, 8, 16, 16)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True):
         super().__init__()
-        if int(in_channels) < 1 or int(out_channels) < 1:
-            raise ValueError(
-                f"Conv2d needs positive channel counts, got in_channels={in_channels}, out_channels={out_channels}."
-            )
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
+        if int(in_channels) < 1 or int(out_channels) < 1 or int(groups) < 1:
+            raise ValueError(f"Conv2d needs positive channel counts and groups, got in_channels={in_channels}, "
+                             f"out_channels={out_channels}, groups={groups}.")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}.")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size, self.stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
+        self.dilation = _pair(dilation, "dilation")
+        if padding == "same":
+            spans = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            if self.stride != (1, 1) or any(span % 2 for span in spans):
+                raise ValueError("Conv2d padding='same' needs stride 1 and an odd kernel span dilation*(kernel_size-1)+1: "
+                                 "give the padding as numbers instead.")
+            padding = (spans[0] // 2, spans[1] // 2)
         self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(
-                f"Conv2d needs kernel_size >= 1, stride >= 1 and padding >= 0, got kernel_size={kernel_size}, "
-                f"stride={stride}, padding={padding}."
-            )
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
+            raise ValueError(f"Conv2d needs kernel_size, stride and dilation >= 1 and padding >= 0, got kernel_size="
+                             f"{kernel_size}, stride={stride}, padding={padding}, dilation={dilation}.")
+        fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(kaiming_uniform(shape, fan_in=fan_in, a=0.0))  # He initialisation
         self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
 
     def forward(self, x):
         x = as_tensor(x)
-        expected = f"(N, {self.in_channels}, H, W)"
+        if x.ndim == 3 and x.shape[0] == self.in_channels:  # one image: a batch of one
+            out = self(x.reshape(1, *x.shape))
+            return out.reshape(*out.shape[1:])
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"Conv2d(in_channels={self.in_channels}) expects input of shape {expected}, got {x.shape}: "
-                + ("add a batch dimension (x.reshape(1, *x.shape))." if x.ndim == 3 else
-                   "check the previous layer's out_channels.")
-            )
+            raise ValueError(f"Conv2d(in_channels={self.in_channels}) expects input of shape (N, {self.in_channels}, "
+                             f"H, W) or ({self.in_channels}, H, W), got {x.shape}: check the previous layer's out_channels.")
         if x.dtype != self.weight.dtype:
             raise TypeError(
                 f"Conv2d's weights are {self.weight.dtype} but the input is {x.dtype}: convert the input "
                 f"(Tensor(x, dtype=np.{self.weight.dtype})) or the model (.float() / .double())."
             )
-        conv_output_size(x.shape[2], self.kernel_size[0], self.stride[0], self.padding[0])
-        conv_output_size(x.shape[3], self.kernel_size[1], self.stride[1], self.padding[1])
+        for axis in (0, 1):
+            conv_output_size(x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis],
+                             self.dilation[axis])
+        options = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
         inputs = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
-        return Conv2dFunction.apply(*inputs, stride=self.stride, padding=self.padding)
+        return Conv2dFunction.apply(*inputs, options=options)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-            f"padding={self.padding}, bias={self.bias is not None}"
-        )
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
+
+
+class DepthwiseSeparableConv2d(Module):
+    """A depthwise KxK convolution (groups = in_channels) then a pointwise 1x1 one: MobileNet's building block."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 bias: bool = True):
+        super().__init__()
+        self.depthwise = Conv2d(in_channels, in_channels, kernel_size, stride, padding, dilation, groups=in_channels,
+                                bias=False)
+        self.pointwise = Conv2d(in_channels, out_channels, 1, bias=bias)
+        self.in_channels, self.out_channels = self.depthwise.in_channels, self.pointwise.out_channels
+        self.kernel_size, self.stride = self.depthwise.kernel_size, self.depthwise.stride
+        self.padding, self.dilation = self.depthwise.padding, self.depthwise.dilation
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
 
 
 # %%
 #| export nn.pool
 class MaxPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        out, winner = fast_maxpool2d_forward(_channels_last(x), kernel_size, stride, padding)
-        self.save_for_backward(winner, _channels_last(x).shape, kernel_size, stride, padding)
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), extra=(0, 0)):
+        x_cl = _extended(_channels_last(x), extra, -np.inf)  # ceil_mode: room for the last, partial window
+        out, winner = engine.sliced(maxpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(winner, x_cl.shape, kernel_size, stride, padding, x.shape)
         return _channels_first(out)
 
     def backward(self, grad):
-        winner, x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_maxpool2d_backward(_channels_last(grad), winner, x_shape, kernel_size, stride, padding)),)
+        winner, x_shape, kernel_size, stride, padding, shape = self.saved
+
+        def backward(grad, winner):
+            return maxpool2d_backward(grad, winner, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        dx = engine.sliced(backward, (_channels_last(grad), winner), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)
+        return (_channels_first(dx[:, : shape[2], : shape[3]]),)
 
 
 class AvgPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        self.save_for_backward(_channels_last(x).shape, kernel_size, stride, padding)
-        return _channels_first(fast_avgpool2d_forward(_channels_last(x), kernel_size, stride, padding))
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), share=None):
+        x_cl = _channels_last(x)
+        out = engine.sliced(avgpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(x_cl.shape, kernel_size, stride, padding, share)
+        return _channels_first(out if share is None else out / share)
 
     def backward(self, grad):
-        x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_avgpool2d_backward(_channels_last(grad), x_shape, kernel_size, stride, padding)),)
+        x_shape, kernel_size, stride, padding, share = self.saved
+        grad = _channels_last(grad) if share is None else _channels_last(grad) / share
+
+        def backward(grad):
+            return avgpool2d_backward(grad, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        return (_channels_first(engine.sliced(backward, (grad,), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)),)
+
+
+def _extended(x: np.ndarray, extra: tuple, value) -> np.ndarray:
+    """x (N, H, W, C) with `extra` rows and columns of `value` added at the bottom and the right."""
+    if not any(extra):
+        return x
+    return np.pad(x, ((0, 0), (0, extra[0]), (0, extra[1]), (0, 0)), constant_values=value)
 
 
 class _Pool2d(Module):
-    """What MaxPool2d and AvgPool2d share: sizes, checks and the call to their Function."""
-
-    function = None
+    """What MaxPool2d and AvgPool2d share: sizes, checks, one image as a batch, and the call to their Function."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -1110,26 +921,59 @@ class _Pool2d(Module):
 
     def forward(self, x):
         x = as_tensor(x)
+        if x.ndim == 3:  # one image (C, H, W): a batch of one
+            out = self(x.reshape(1, *x.shape))
+            return out.reshape(*out.shape[1:])
         if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W), got {x.shape}.")
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}.")
         _pool_output_size(_channels_last(x.data).shape, self.kernel_size, self.stride, self.padding)  # raises if it does not fit
-        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return self.pool(x)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size."""
+    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size.
 
-    function = MaxPool2dFunction
+    ceil_mode=True rounds the output size up: a last window that hangs over the bottom or right edge
+    (but starts inside the input or its left padding) is kept, as in PyTorch.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode = bool(ceil_mode)
+
+    def pool(self, x):
+        extra = [0, 0]
+        for axis in (0, 1) if self.ceil_mode else ():
+            size, k, s, p = x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis]
+            positions = -(-(size + 2 * p - k) // s) + 1
+            if (positions - 1) * s >= size + p:  # the last window would start in the right padding
+                positions -= 1
+            extra[axis] = max(0, (positions - 1) * s + k - (size + 2 * p))
+        return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       extra=tuple(extra))
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window (padding zeros included): (N, C, H, W) -> (N, C, OH, OW)."""
+    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW).
 
-    function = AvgPool2dFunction
+    count_include_pad=True (PyTorch's default) divides by the window's size, padding zeros included;
+    False divides by the number of the input's own pixels in the window.
+    """
 
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+
+    def pool(self, x):
+        share = None
+        if not self.count_include_pad and any(self.padding):  # each window's share of real pixels, from your kernel
+            ones = np.ones((1, x.shape[2], x.shape[3], 1), dtype=x.dtype)
+            share = avgpool2d_forward(ones, self.kernel_size, self.stride, self.padding)  # (1, OH, OW, 1)
+        return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       share=share)
 
 # %% [markdown]
 # `BatchNorm2d` keeps, while training, an exponential running average of the batch statistics
@@ -1161,14 +1005,15 @@ class BatchNorm2dFunction(Function):
         inv_std = 1.0 / np.sqrt(var + eps)
         scale = gamma * inv_std
         rows = _rows(x)
-        out = fast_batchnorm_forward(rows, scale, beta - mean * scale)
+        out = engine.batchnorm_affine(rows, scale, beta - mean * scale)
         self.save_for_backward(rows, x.shape, gamma, mean, inv_std, training)
         n, channels, height, width = x.shape
         return _channels_first(out.reshape(n, height, width, channels))
 
     def backward(self, grad):
         rows, x_shape, gamma, mean, inv_std, training = self.saved
-        dx, dgamma, dbeta = fast_batchnorm_backward(_rows(grad), rows, gamma, mean, inv_std, training)
+        dx, dgamma, dbeta = engine.batchnorm_grads(batchnorm_param_grads, batchnorm_input_grad, _rows(grad), rows, gamma,
+                                                   mean, inv_std, training)
         n, channels, height, width = x_shape
         return _channels_first(dx.reshape(n, height, width, channels)), dgamma, dbeta
 
@@ -1203,7 +1048,7 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
-            mean, var = fast_batch_statistics(_rows(x.data))
+            mean, var = engine.statistics(batch_statistics, _rows(x.data))
             keep = 1.0 - self.momentum
             unbiased = var * (count / (count - 1))
             self.running_mean.data[...] = keep * self.running_mean.data + self.momentum * mean
@@ -1293,6 +1138,25 @@ def test_unit_layers():
     assert np.array_equal(pooled.data, maxpool2d_loops(x.data, 2)) and pooled.shape == (2, 2, 2, 2)
     assert np.allclose(AvgPool2d(2)(x).data, x.data[:, :, :4, :4].reshape(2, 2, 2, 2, 2, 2).mean(axis=(3, 5)))
     print("layers: Conv2d sizes and values match the loops and pass gradcheck; pooling matches its definitions")
+
+
+def test_unit_layer_options():
+    rng = np.random.default_rng(9)
+    x = Tensor(rng.standard_normal((2, 4, 7, 6)), requires_grad=True, dtype=np.float64)
+    conv = Conv2d(4, 6, kernel_size=3, padding="same", dilation=(2, 1), groups=2).double()
+    assert conv.weight.shape == (6, 2, 3, 3) and conv(x).shape == (2, 6, 7, 6), "'same' keeps the size"
+    expected = conv2d_loops(x.data, conv.weight.data, conv.bias.data, 1, (2, 1), (2, 1), 2)
+    assert np.allclose(conv(x).data, expected) and gradcheck(lambda x, w, b: conv(x), [x, conv.weight, conv.bias])
+    separable, plain = DepthwiseSeparableConv2d(32, 64, 3, padding=1), Conv2d(32, 64, 3, padding=1)
+    assert count_parameters(separable) == 32 * 9 + 32 * 64 + 64 and count_parameters(plain) == 32 * 64 * 9 + 64
+    assert conv(x[0]).shape == (6, 7, 6) and MaxPool2d(2)(x[0]).shape == (4, 3, 3), "one (C, H, W) image works"
+    assert MaxPool2d(2, ceil_mode=True)(x).shape == (2, 4, 4, 3), "ceil_mode keeps the last, partial window"
+    assert np.allclose(MaxPool2d(2, ceil_mode=True)(x).data[:, :, 3, 2], x.data[:, :, 6, 4:6].max(axis=-1))
+    mean = AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x)
+    assert np.allclose(mean.data[:, :, 0, 0], x.data[:, :, :2, :2].mean(axis=(2, 3))), "a corner averages 4 pixels"
+    assert gradcheck(lambda x: AvgPool2d(3, 2, 1, count_include_pad=False)(x) * 1.0, [x])
+    print("options: groups, dilation and padding='same' match the loops and pass gradcheck; ceil_mode, "
+          "count_include_pad=False and single images work")
 
 
 def test_unit_weight_sharing():
@@ -1390,13 +1254,13 @@ def test_unit_patch_whitening():
 # Three numbers describe a CNN's cost and reach.
 #
 # - **Parameters**: what the model stores and learns. A Conv2d has OC*C*KH*KW + OC.
-# - **Receptive field**: how many input pixels one output value can see. Each KxK convolution adds K-1
-#   times the *jump* (the distance in input pixels between neighbouring positions of its input), and
+# - **Receptive field**: how many input pixels one output value can see. Each KxK convolution (dilation
+#   D) adds D*(K-1) times the *jump* (the distance in input pixels between neighbouring positions of its input), and
 #   every stride multiplies the jump. Stacked 3x3 convolutions grow it by 2 per layer (3, 5, 7, ...);
 #   a 2x2 pool doubles the jump, so every later layer grows it twice as fast. That is why CNNs pool:
 #   to see the whole object without huge kernels.
-# - **FLOPs**: a convolution does C*KH*KW multiply-adds (2 FLOPs each) for every output value, so
-#   2 * N * OC * OH * OW * C * KH * KW. The backward pass costs about twice that again.
+# - **FLOPs**: a convolution does C/G*KH*KW multiply-adds (2 FLOPs each) for every output value, so
+#   2 * N * OC * OH * OW * C/G * KH * KW. The backward pass costs about twice that again.
 
 # %%
 #| export nn.counting
@@ -1408,20 +1272,21 @@ def count_parameters(module) -> int:
 def receptive_field(layers, axis: int = 0) -> int:
     """How many input pixels (along height, or width with axis=1) one output of a stack of layers sees.
 
-    `layers` holds Conv2d / MaxPool2d / AvgPool2d modules, (kernel_size, stride) pairs, or anything else
-    (activations, batch norm), which does not change the receptive field.
+    `layers` holds Conv2d / MaxPool2d / AvgPool2d modules, (kernel_size, stride) or (kernel_size, stride,
+    dilation) tuples, or anything else (activations, batch norm), which does not change the receptive field.
     """
     field, jump = 1, 1
     for layer in layers:
         if isinstance(layer, tuple):
-            kernel, stride = layer
+            kernel, stride, dilation = (*layer, 1)[:3]
         elif hasattr(layer, "kernel_size") and hasattr(layer, "stride"):
             kernel, stride = layer.kernel_size[axis], layer.stride[axis]
+            dilation = getattr(layer, "dilation", (1, 1))[axis]
         else:
             continue
-        # Hint: each layer adds (kernel - 1) * jump to the field, then multiplies the jump by its stride.
+        # Hint: each layer adds dilation * (kernel - 1) * jump to the field, then multiplies the jump by its stride.
         ### BEGIN SOLUTION
-        field += (kernel - 1) * jump
+        field += dilation * (kernel - 1) * jump
         jump *= stride
         ### END SOLUTION
     return field
@@ -1430,9 +1295,15 @@ def receptive_field(layers, axis: int = 0) -> int:
 def conv_flops(layer, input_size, batch: int = 1) -> int:
     """Floating-point operations of one forward pass of a Conv2d `layer` on `batch` images of size (H, W)."""
     height, width = _pair(input_size, "input_size")
-    oh = conv_output_size(height, layer.kernel_size[0], layer.stride[0], layer.padding[0])
-    ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1])
-    multiply_adds = batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    if isinstance(layer, DepthwiseSeparableConv2d):
+        depthwise = conv_flops(layer.depthwise, input_size, batch)
+        out_size = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in
+                    zip((height, width), layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
+        return depthwise + conv_flops(layer.pointwise, out_size, batch)
+    oh = conv_output_size(height, layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0])
+    ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1], layer.dilation[1])
+    group_channels = layer.in_channels // layer.groups
+    multiply_adds = batch * layer.out_channels * oh * ow * group_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
 
 
@@ -1442,15 +1313,17 @@ def test_unit_counting():
     assert [receptive_field([(3, 1)] * depth) for depth in (1, 2, 3)] == [3, 5, 7]
     assert receptive_field([(3, 1), (2, 2), (3, 1), (2, 2)]) == 10, "each pool doubles how fast the field grows"
     assert conv_flops(Conv2d(3, 32, 3, padding=1), 32) == 2 * 32 * 32 * 32 * 3 * 9
+    assert receptive_field([(3, 1, 1), (3, 1, 2), (3, 1, 4)]) == 15, "dilations 1, 2, 4: the field doubles"
+    assert conv_flops(Conv2d(8, 8, 3, groups=8), 10) == 2 * 8 * 8 * 8 * 9, "a depthwise filter sees one channel"
     print("counting: Conv2d(3, 32, 3) has 896 parameters; 3x3 stacks see 3, 5, 7 pixels; FLOPs = 2 N OC OH OW C KH KW")
 
 
 # %% [markdown]
-# ## The systems view, measured, and what a CNN learns
+# ## The systems view, measured
 #
-# The cells below measure your layers on your machine and draw what a trained network sees. In a
-# notebook each runs where it stands; when this file runs as a script they run after all the tests, and
-# one that needs a function you have not written yet says which and moves on.
+# Each cell below measures your layers on your machine, prints its figures, and asks a question that
+# the figures answer. In a notebook each runs where it stands; when this file runs as a script they run
+# after all the tests, and one that needs a function you have not written yet says which and moves on.
 
 # %%
 _DEMOS = []
@@ -1479,284 +1352,214 @@ def _run_demo(function) -> None:
         print(f"({function.__name__} stopped: {type(error).__name__}: {error})")
 
 
-# %% [markdown]
-# The definition against im2col + one matrix multiply, on the same convolution. The loops would take
-# minutes on the whole batch, so they run on one image and 4 of the 32 output channels, and their time
-# is scaled up (extrapolated) to the whole layer; the vectorised time is measured on all of it.
-
 # %%
-def compare_loops_and_vectorised(batch: int = 32, channels: int = 3, size: int = 32, out_channels: int = 32) -> dict:
-    """Time conv2d_loops (on a slice, extrapolated) against conv2d_forward (measured), and print the ratio."""
+def _seconds(step, repeats: int = 3) -> float:
+    """The best of `repeats` timed calls of step(), after one warm-up call."""
     import time
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, channels, size, size)).astype(np.float32)
-    weight = rng.standard_normal((out_channels, channels, 3, 3)).astype(np.float32)
-    slice_images, slice_channels = 1, 4
-    start = time.perf_counter()
-    conv2d_loops(x[:slice_images], weight[:slice_channels], padding=1)
-    measured = time.perf_counter() - start
-    loops = measured * (batch / slice_images) * (out_channels / slice_channels)
-    x_cl = np.ascontiguousarray(_channels_last(x))
-    conv2d_forward(x_cl, weight, None, (1, 1), (1, 1))  # warm up
-    repeats = 10
-    start = time.perf_counter()
+    step()
+    best = float("inf")
     for _ in range(repeats):
-        conv2d_forward(x_cl, weight, None, (1, 1), (1, 1))
-    fast = (time.perf_counter() - start) / repeats
-    multiply_adds = batch * out_channels * size * size * channels * 9
-    print(
-        f"conv {batch}x{channels}x{size}x{size} -> {out_channels}, 3x3: loops measured {measured:.2f} s on "
-        f"{slice_images} image and {slice_channels} output channels, extrapolated to {loops:.1f} s for the layer "
-        f"({loops / multiply_adds * 1e9:.0f} ns per multiply-add); im2col + matmul measured {fast * 1e3:.2f} ms "
-        f"on the whole layer: {loops / fast:,.0f}x faster"
-    )
-    return {"loops_s": loops, "vectorised_s": fast, "speedup": loops / fast}
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _train_step_seconds(model, x) -> float:
+    def step():
+        model(x).sum().backward()
+
+    return _seconds(step)
+
+
+# %% [markdown]
+# **Three 3x3 convolutions or one 7x7?** Both see 7x7 pixels. Count and time them (32 channels, 16 images
+# of 32x32, forward + backward). *Question: why did VGG (2014) replace large kernels with stacks of 3x3,
+# and what do the stack's two extra ReLUs add that the 7x7 lacks?*
+
+# %%
+def stacks_against_one_big_kernel(channels: int = 32, size: int = 32, batch: int = 16) -> dict:
+    x = Tensor(np.random.default_rng(0).standard_normal((batch, channels, size, size)).astype(np.float32))
+    stack = [Conv2d(channels, channels, 3, padding=1) for _ in range(3)]
+    big = Conv2d(channels, channels, 7, padding=3)
+    figures = {}
+    for name, layers in (("three 3x3", stack), ("one 7x7", [big])):
+        model = _Stack(layers)
+        figures[name] = (sum(count_parameters(layer) for layer in layers), sum(conv_flops(layer, size) for layer in layers),
+                         receptive_field(layers), _train_step_seconds(model, x))
+        params, flops, field, seconds = figures[name]
+        print(f"{name}: {params:,} parameters, {flops / 1e6:,.0f} MFLOPs per image, sees {field}x{field} pixels, "
+              f"forward + backward {seconds * 1e3:.1f} ms")
+    ratio = figures["one 7x7"][0] / figures["three 3x3"][0]
+    print(f"the 7x7 holds {ratio:.2f}x the parameters (49 / 27 = 1.81) for the same receptive field")
+    return figures
+
+
+class _Stack(Module):
+    """Layers applied in order (the analyses' own tiny Sequential)."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = list(layers)
+        for index, layer in enumerate(self.layers):
+            setattr(self, f"layer{index}", layer)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
 
 
 if __name__ == "__main__":
-    _demo(compare_loops_and_vectorised)
+    _demo(stacks_against_one_big_kernel)
 
 # %% [markdown]
-# Now the same comparison for max pooling. Convolution does about 2 x OC x KH x KW arithmetic
-# operations for every number it reads (576 in the layer above), so once it runs as one matrix
-# multiply the processor's arithmetic is the limit, and the gap to the loops is thousands of times.
-# Pooling does about one comparison per number it reads: the vectorised version is limited by how fast
-# its input streams through memory, while each loop step still costs hundreds of nanoseconds of Python.
-# So the gap is far smaller. A plain copy of the same input, for scale, reads every number once and
-# writes it once: no pooling code can be much faster.
+# **What depthwise-separable saves.** The same 3x3 layer, 64 -> 128 channels on 16x16 images, plain and
+# depthwise-separable: parameters and FLOPs from your counting functions, time measured (batch 32).
+# *Question: the FLOPs fall by far more than the time does. Which of your kernels' steps does not get
+# cheaper with fewer multiply-adds (think of im2col's copy, and of a matrix multiply with C/G = 1 columns)?*
 
 # %%
-def compare_pooling_loops_and_vectorised(batch: int = 32, channels: int = 32, size: int = 32) -> dict:
-    """Time maxpool2d_loops (on a slice, extrapolated) against maxpool2d_forward, next to a copy."""
-    import time
-
-    rng = np.random.default_rng(0)
-    x_cl = rng.standard_normal((batch, size, size, channels)).astype(np.float32)
-    slice_channels = 4
-
-    def best_of(function, repeats):
-        function()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    one_image = _channels_first(x_cl[:1, :, :, :slice_channels])
-    loops = best_of(lambda: maxpool2d_loops(one_image, 2), 3) * batch * channels / slice_channels
-    fast = best_of(lambda: maxpool2d_forward(x_cl, (2, 2), (2, 2), (0, 0)), 20)
-    copy = best_of(lambda: x_cl.copy(), 20)
-    comparisons = batch * channels * (size // 2) ** 2 * 3  # three comparisons pick the largest of four
-    print(
-        f"maxpool 2x2 on {batch}x{channels}x{size}x{size}: loops {loops:.2f} s (extrapolated from one image and "
-        f"{slice_channels} channels; {loops / comparisons * 1e9:.0f} ns per comparison), vectorised {fast * 1e3:.2f} ms "
-        f"({x_cl.nbytes / fast / 1e9:.1f} GB/s of input): {loops / fast:,.0f}x faster; copying the input takes "
-        f"{copy * 1e3:.2f} ms"
-    )
-    return {"loops_s": loops, "vectorised_s": fast, "copy_s": copy, "speedup": loops / fast}
+def depthwise_separable_costs(in_channels: int = 64, out_channels: int = 128, size: int = 16, batch: int = 32) -> dict:
+    x = Tensor(np.random.default_rng(1).standard_normal((batch, in_channels, size, size)).astype(np.float32))
+    figures = {}
+    for name, layer in (("plain", Conv2d(in_channels, out_channels, 3, padding=1)),
+                        ("separable", DepthwiseSeparableConv2d(in_channels, out_channels, 3, padding=1))):
+        figures[name] = (count_parameters(layer), conv_flops(layer, size), _train_step_seconds(layer, x))
+        params, flops, seconds = figures[name]
+        print(f"{name:>9}: {params:7,} parameters, {flops / 1e6:6.1f} MFLOPs per image, forward + backward "
+              f"{seconds * 1e3:.1f} ms")
+    (p0, f0, t0), (p1, f1, t1) = figures["plain"], figures["separable"]
+    print(f"separable / plain: parameters {p1 / p0:.3f}, FLOPs {f1 / f0:.3f}, time {t1 / t0:.2f} "
+          f"(1/OC + 1/K^2 = {1 / out_channels + 1 / 9:.3f})")
+    return figures
 
 
 if __name__ == "__main__":
-    _demo(compare_pooling_loops_and_vectorised)
+    _demo(depthwise_separable_costs)
 
 # %% [markdown]
-# The im2col matrix's memory, for each convolution of SimpleCNN on a batch of 128, against the memory
-# of the layer's input. The factor is KH*KW (here 9): speed bought with memory. The layers never hold
-# all of it: they build it a slice of the batch at a time (see "Making it fast").
+# **The memory a training step holds, by layer.** Each layer's forward pass keeps what its backward pass
+# will need. Measured: how much more memory is held (`tracemalloc` follows NumPy's arrays) after each
+# layer of SimpleCNN runs on 64 images, against the arithmetic of its output, N*C*H*W*4 bytes.
+# *Question: which layers hold more than their output, and what is the extra (look at what each
+# Function saves for backward: a channels-last copy of the photos, max pooling's winners)?*
 
 # %%
-def im2col_memory(batch: int = 128) -> list:
-    """Bytes of the input and of the im2col matrix for each Conv2d of SimpleCNN."""
-    rows = []
-    model, size = SimpleCNN(), 32
-    for conv in (model.conv1, model.conv2):
-        kh, kw = conv.kernel_size
-        out = conv_output_size(size, kh, conv.stride[0], conv.padding[0])
-        input_bytes = batch * conv.in_channels * size * size * 4
-        cols_bytes = batch * out * out * conv.in_channels * kh * kw * 4
-        rows.append((repr(conv), input_bytes, cols_bytes))
-        per_image = cols_bytes // batch
-        images = _per_slice(per_image)
-        print(f"{repr(conv)}: input {input_bytes / 2**20:.1f} MiB, im2col {cols_bytes / 2**20:.1f} MiB "
-              f"({cols_bytes / input_bytes:.0f}x); built {images} images at a time: "
-              f"{images * per_image / 2**20:.1f} MiB per thread")
-        size = out // 2
+def training_memory_by_layer(batch: int = 64) -> list:
+    import tracemalloc
+
+    model = SimpleCNN()
+    x = Tensor(np.random.default_rng(2).standard_normal((batch, 3, 32, 32)).astype(np.float32), requires_grad=True)
+    steps = [("conv1", model.conv1), ("relu", relu), ("pool1", model.pool1), ("conv2", model.conv2), ("relu", relu),
+             ("pool2", model.pool2), ("flatten", model.flatten), ("fc", model.fc)]
+    tracemalloc.start()
+    rows, outputs = [], [x]
+    for name, layer in steps:
+        before = tracemalloc.get_traced_memory()[0]
+        outputs.append(layer(outputs[-1]))
+        held = tracemalloc.get_traced_memory()[0] - before
+        rows.append((name, outputs[-1].data.nbytes, held))
+        print(f"{name:>8}: output {outputs[-1].data.nbytes / 2**20:6.2f} MiB by arithmetic, {held / 2**20:6.2f} MiB held")
+    forward_held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    outputs[-1].sum().backward()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    params = count_parameters(model) * 4
+    print(f"after the forward pass {forward_held / 2**20:.1f} MiB held; the backward pass peaks at {peak / 2**20:.1f} MiB "
+          f"(parameters: {params / 2**20:.2f} MiB, their gradients as much again)")
     return rows
 
 
 if __name__ == "__main__":
-    _demo(im2col_memory)
+    _demo(training_memory_by_layer)
 
 # %% [markdown]
-# Where SimpleCNN's parameters and arithmetic are, computed from the layers: the convolutions hold few
-# parameters but do almost all the work; the Linear layer is the opposite. Weight sharing makes the
-# difference: a dense layer doing the first convolution's job would need a hundred thousand times more.
+# **Strided convolution or pooling?** Two small LeNet-style networks on the course's 8x8 digits
+# (scaled to 16x16): one shrinks the image with 2x2 max pooling after each convolution, the other with a
+# stride-2 convolution instead (no pooling). Same channels, three epochs each, test accuracy and time.
+# *Question: which learns the downsampling, which one is cheaper per step, and why did all-convolutional
+# networks (Springenberg 2015, ResNet's stride-2 stages) make pooling optional?*
 
 # %%
-def simple_cnn_budget(batch: int = 1) -> list:
-    """A table of SimpleCNN's layers: parameters and forward MFLOPs per image, computed from the layers."""
-    model = SimpleCNN()
-    table = [
-        ("conv1", count_parameters(model.conv1), conv_flops(model.conv1, 32, batch)),
-        ("conv2", count_parameters(model.conv2), conv_flops(model.conv2, 16, batch)),
-        ("fc", count_parameters(model.fc), 2 * batch * model.fc.in_features * model.fc.out_features),
-    ]
-    print(f"{'layer':<7}{'parameters':>12}{'MFLOPs':>10}")
-    for name, params, flops in table:
-        print(f"{name:<7}{params:>12,}{flops / 1e6:>10.1f}")
-    print(f"{'total':<7}{count_parameters(model):>12,}{sum(f for _, _, f in table) / 1e6:>10.1f}")
-    inputs, outputs = 3 * 32 * 32, 32 * 32 * 32
-    print(f"a dense layer doing conv1's job ({inputs:,} -> {outputs:,}) would hold {inputs * outputs + outputs:,} "
-          f"parameters: {(inputs * outputs + outputs) / count_parameters(model.conv1):,.0f}x conv1's")
-    return table
+def strided_conv_against_pooling(epochs: int = 3, seed: int = 0) -> dict:
+    import time
+
+    from tinytorch.core.losses import CrossEntropyLoss
+    from tinytorch.core.optimizers import Adam
+    from tito.datasets import load_tinydigits
+
+    x_train, y_train, x_test, y_test = load_tinydigits()
+    upscale = lambda images: np.kron(images, np.ones((1, 1, 2, 2), dtype=np.float32))  # 8x8 -> 16x16
+    x_train, x_test = upscale(x_train), upscale(x_test)
+    figures = {}
+    for name in ("max pooling", "stride 2"):
+        np.random.seed(seed)
+        if name == "max pooling":
+            layers = [Conv2d(1, 8, 3, padding=1), relu, MaxPool2d(2), Conv2d(8, 16, 3, padding=1), relu, MaxPool2d(2)]
+        else:
+            layers = [Conv2d(1, 8, 3, stride=2, padding=1), relu, Conv2d(8, 16, 3, stride=2, padding=1), relu]
+        model = _Stack([*layers, Flatten(), Linear(16 * 4 * 4, 10)])
+        optimizer, loss_fn = Adam(model.parameters(), lr=0.01), CrossEntropyLoss()
+        order = np.random.default_rng(seed).permutation(len(x_train))
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for first in range(0, len(order), 64):
+                batch = order[first : first + 64]
+                optimizer.zero_grad()
+                loss_fn(model(Tensor(x_train[batch])), y_train[batch]).backward()
+                optimizer.step()
+        seconds = (time.perf_counter() - start) / epochs
+        model.eval()
+        accuracy = float((model(Tensor(x_test)).data.argmax(axis=1) == y_test).mean())
+        figures[name] = (accuracy, seconds)
+        print(f"{name:>11}: test accuracy {accuracy:.1%} after {epochs} epochs, {seconds:.2f} s per epoch, "
+              f"{count_parameters(model):,} parameters")
+    return figures
 
 
 if __name__ == "__main__":
-    _demo(simple_cnn_budget)
+    _demo(strided_conv_against_pooling)
 
 # %% [markdown]
-# Receptive fields grow by 2 per stacked 3x3 convolution, and twice as fast after each 2x2 pool:
+# **How fast the receptive field grows**: by 2 per stacked 3x3 convolution, twice as fast after each
+# 2x2 pool, and doubling with each layer when the dilations double (1, 2, 4, ...: WaveNet, DeepLab).
+# *Question: a 224x224 photo needs a field of about 224 pixels for one output to see the whole object.
+# How many 3x3 layers does each recipe need?*
 
 # %%
-def receptive_field_table() -> None:
-    for depth in (1, 2, 3, 5):
+def receptive_field_growth() -> None:
+    print(f"{'layers':>6} {'3x3 stack':>10} {'3x3 + pool':>11} {'dilated 3x3':>12}")
+    for depth in (1, 2, 3, 4, 5, 6, 8):
         plain = receptive_field([(3, 1)] * depth)
         pooled = receptive_field([(3, 1), (2, 2)] * depth)
-        print(f"{depth} conv3x3 layers: {plain}x{plain} pixels; each followed by a 2x2 pool: {pooled}x{pooled}")
+        dilated = receptive_field([(3, 1, 2**layer) for layer in range(depth)])
+        print(f"{depth:>6} {plain:>10} {pooled:>11} {dilated:>12}")
     model = SimpleCNN()
     stack = [model.conv1, model.pool1, model.conv2, model.pool2]
     print(f"SimpleCNN sees {receptive_field(stack)}x{receptive_field(stack)} pixels before its classifier")
 
 
 if __name__ == "__main__":
-    _demo(receptive_field_table)
+    _demo(receptive_field_growth)
 
 # %% [markdown]
-# Max against average pooling on one small picture: max keeps the bright pixel, average dilutes it.
-# Then why BatchNorm helps, in one experiment: push a batch through a stack of convolutions with
-# slightly too large random weights and watch the activations' scale compound layer after layer. With
-# a BatchNorm2d after each convolution it stays put at 0.58, the standard deviation of max(z, 0) for a
-# standard normal z, however deep the stack.
-
-# %%
-def max_vs_average() -> None:
-    picture = np.zeros((1, 1, 4, 4), dtype=np.float32)
-    picture[0, 0, 0, 1] = 8.0
-    picture[0, 0, 3, 3] = 4.0
-    print("max pooling 2x2:", MaxPool2d(2)(Tensor(picture)).data[0, 0].tolist())
-    print("avg pooling 2x2:", AvgPool2d(2)(Tensor(picture)).data[0, 0].tolist())
-
-
-def activation_scale(depth: int = 8, gain: float = 1.5) -> None:
-    rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((16, 16, 8, 8)))
-    plain, normed = x, x
-    for layer in range(depth):
-        conv = Conv2d(16, 16, 3, padding=1)
-        conv.weight.data *= gain
-        plain, normed = relu(conv(plain)), relu(BatchNorm2d(16)(conv(normed)))
-        print(f"after conv {layer + 1}: std without BatchNorm {plain.data.std():10.3f}, with {normed.data.std():.3f}")
-
-
-if __name__ == "__main__":
-    _demo(max_vs_average)
-    _demo(activation_scale)
-
-# %% [markdown]
-# ## Seeing what a CNN learned
+# ## Systems thinking: five questions, answered by the figures above
 #
-# Numbers say how well a network does; pictures say what it does. The cell below trains a SimpleCNN
-# for a few seconds on the course's small handwritten digits (8x8, scaled up to 32x32, one channel),
-# then draws its first layer's 32 filters on one shared colour scale (so a weak filter looks weak) and
-# the feature maps one digit produces after each conv block: the first layer responds to strokes and
-# edges in particular directions, the second to combinations of them. With matplotlib installed it
-# draws a picture; without, a text rendering that needs nothing but a terminal.
-
-# %%
-SHADES = " .:-=+*#%@"
-
-
-def _text_image(array: np.ndarray, low: float, high: float) -> list:
-    """Rows of characters, darker for larger values, on the shared scale [low, high]."""
-    scaled = np.clip((array - low) / (high - low + 1e-12), 0, 1) * (len(SHADES) - 1)
-    return ["".join(SHADES[int(round(v))] for v in row) for row in scaled]
-
-
-def _print_grid(title: str, images: list, low: float, high: float, per_row: int = 8) -> None:
-    print(title)
-    for first in range(0, len(images), per_row):
-        rendered = [_text_image(image, low, high) for image in images[first : first + per_row]]
-        for line in range(len(rendered[0])):
-            print("  " + "  ".join(r[line] for r in rendered))
-        print()
-
-
-def what_a_cnn_learns(epochs: int = 2, seed: int = 0) -> dict:
-    """Train SimpleCNN briefly on tinydigits; draw its first-layer filters and one digit's feature maps."""
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
-    from tito.datasets import load_tinydigits
-
-    x_train, y_train, x_test, _ = load_tinydigits()
-    upscale = lambda images: np.kron(images, np.ones((1, 1, 4, 4), dtype=np.float32))  # 8x8 -> 32x32
-    np.random.seed(seed)
-    model = SimpleCNN(in_channels=1)
-    optimizer, loss_fn = Adam(model.parameters(), lr=0.003), CrossEntropyLoss()
-    order = np.random.default_rng(seed).permutation(len(x_train))
-    for _ in range(epochs):
-        for start in range(0, len(order), 64):
-            batch = order[start : start + 64]
-            optimizer.zero_grad()
-            loss = loss_fn(model(Tensor(upscale(x_train[batch]))), y_train[batch])
-            loss.backward()
-            optimizer.step()
-    filters = model.conv1.weight.data[:, 0]
-    with no_grad():
-        model.eval()
-        maps = [m.data[0] for m in model.feature_maps(Tensor(upscale(x_test[:1])))]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg" if "ipykernel" not in sys.modules else matplotlib.get_backend())
-        import matplotlib.pyplot as plt
-    except ImportError:
-        plt = None
-    if plt is None:
-        limit = np.abs(filters).max()
-        _print_grid("first-layer filters (shared scale; darker = larger weight)", list(filters), -limit, limit)
-        for number, fmap in enumerate(maps, start=1):
-            strongest = np.argsort(fmap.reshape(len(fmap), -1).max(axis=1))[::-1][:8]
-            _print_grid(f"block {number}: the 8 most active of {len(fmap)} feature maps of one test digit",
-                        [fmap[i] for i in strongest], 0.0, float(fmap.max()))
-        return {"filters": filters, "feature_maps": maps}
-    import tempfile
-
-    figure, axes = plt.subplots(3, 8, figsize=(12, 5))
-    limit = np.abs(filters).max()
-    for index, ax in enumerate(axes[0]):
-        ax.imshow(filters[index], cmap="RdBu", vmin=-limit, vmax=limit)
-    for row, fmap in zip(axes[1:], maps):
-        strongest = np.argsort(fmap.reshape(len(fmap), -1).max(axis=1))[::-1][:8]
-        for ax, channel in zip(row, strongest):
-            ax.imshow(fmap[channel], cmap="gray", vmin=0, vmax=fmap.max())
-    for ax in axes.flat:
-        ax.axis("off")
-    figure.suptitle("first-layer filters (top, shared scale); a test digit after conv block 1 and 2")
-    path = os.path.join(tempfile.gettempdir(), "tinytorch-09-what-a-cnn-learned.png")
-    figure.savefig(path, dpi=80)
-    if "ipykernel" in sys.modules:
-        plt.show()
-    plt.close(figure)
-    print(f"drew the first layer's filters and one digit's feature maps: {path}")
-    return {"filters": filters, "feature_maps": maps, "picture": path}
-
-
-if __name__ == "__main__":
-    _demo(what_a_cnn_learns)
-
+# 1. *Where does a CNN's arithmetic go, and where do its parameters go?* Compare `conv_flops` and
+#    `count_parameters` for SimpleCNN's convolutions and its Linear layer (`receptive_field_growth` and
+#    the counting test hold the numbers; the companion's `simple_cnn_budget` prints the table).
+# 2. *Why does a GPU suit convolution?* A convolution does 2*OC*KH*KW operations per number it reads
+#    (the 7x7 above: thousands), all independent: a matrix multiply, which thousands of GPU cores run
+#    in parallel. Pooling does one per number: memory-bound on any hardware.
+# 3. *What limits the batch size when training?* The memory held after the forward pass
+#    (`training_memory_by_layer`), which grows with the batch, against the parameters, which do not.
+# 4. *Why do mobile networks use depthwise-separable convolutions, and why is the speed-up smaller than
+#    the FLOP count says?* `depthwise_separable_costs`.
+# 5. *Should a network shrink its images by pooling or by strides?* `strided_conv_against_pooling`:
+#    accuracy and time per epoch, side by side.
 # %% [markdown]
 # ## Running this file
 #

@@ -8,10 +8,10 @@ import numpy as np
 from tinytorch.autograd.function import Function
 
 from tinytorch.core.tensor import as_tensor
+from tinytorch.nn import engine
 
 from tinytorch.nn.module import Module, Parameter
-from tinytorch.nn.kernels import _channels_first, _channels_last
-from tinytorch.nn.engine import fast_batch_statistics, fast_batchnorm_backward, fast_batchnorm_forward
+from tinytorch.nn.kernels import _channels_first, _channels_last, batch_statistics, batchnorm_input_grad, batchnorm_param_grads
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -33,14 +33,15 @@ class BatchNorm2dFunction(Function):
         inv_std = 1.0 / np.sqrt(var + eps)
         scale = gamma * inv_std
         rows = _rows(x)
-        out = fast_batchnorm_forward(rows, scale, beta - mean * scale)
+        out = engine.batchnorm_affine(rows, scale, beta - mean * scale)
         self.save_for_backward(rows, x.shape, gamma, mean, inv_std, training)
         n, channels, height, width = x.shape
         return _channels_first(out.reshape(n, height, width, channels))
 
     def backward(self, grad):
         rows, x_shape, gamma, mean, inv_std, training = self.saved
-        dx, dgamma, dbeta = fast_batchnorm_backward(_rows(grad), rows, gamma, mean, inv_std, training)
+        dx, dgamma, dbeta = engine.batchnorm_grads(batchnorm_param_grads, batchnorm_input_grad, _rows(grad), rows, gamma,
+                                                   mean, inv_std, training)
         n, channels, height, width = x_shape
         return _channels_first(dx.reshape(n, height, width, channels)), dgamma, dbeta
 
@@ -75,7 +76,7 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
-            mean, var = fast_batch_statistics(_rows(x.data))
+            mean, var = engine.statistics(batch_statistics, _rows(x.data))
             keep = 1.0 - self.momentum
             unbiased = var * (count / (count - 1))
             self.running_mean.data[...] = keep * self.running_mean.data + self.momentum * mean
@@ -89,4 +90,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1145
+# tito line map: modules/09_spatial/spatial.py 6=51 8=54 10-11=56 13=61 17-91=989

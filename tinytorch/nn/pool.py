@@ -3,40 +3,60 @@
 
 __all__ = ['MaxPool2dFunction', 'AvgPool2dFunction', 'MaxPool2d', 'AvgPool2d']
 
+import numpy as np
+
 from tinytorch.autograd.function import Function
 
 from tinytorch.core.tensor import as_tensor
+from tinytorch.nn import engine
 
 from tinytorch.nn.module import Module
-from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size
-from tinytorch.nn.engine import fast_avgpool2d_backward, fast_avgpool2d_forward, fast_maxpool2d_backward, fast_maxpool2d_forward
+from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 
 
 class MaxPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        out, winner = fast_maxpool2d_forward(_channels_last(x), kernel_size, stride, padding)
-        self.save_for_backward(winner, _channels_last(x).shape, kernel_size, stride, padding)
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), extra=(0, 0)):
+        x_cl = _extended(_channels_last(x), extra, -np.inf)  # ceil_mode: room for the last, partial window
+        out, winner = engine.sliced(maxpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(winner, x_cl.shape, kernel_size, stride, padding, x.shape)
         return _channels_first(out)
 
     def backward(self, grad):
-        winner, x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_maxpool2d_backward(_channels_last(grad), winner, x_shape, kernel_size, stride, padding)),)
+        winner, x_shape, kernel_size, stride, padding, shape = self.saved
+
+        def backward(grad, winner):
+            return maxpool2d_backward(grad, winner, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        dx = engine.sliced(backward, (_channels_last(grad), winner), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)
+        return (_channels_first(dx[:, : shape[2], : shape[3]]),)
 
 
 class AvgPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        self.save_for_backward(_channels_last(x).shape, kernel_size, stride, padding)
-        return _channels_first(fast_avgpool2d_forward(_channels_last(x), kernel_size, stride, padding))
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), share=None):
+        x_cl = _channels_last(x)
+        out = engine.sliced(avgpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(x_cl.shape, kernel_size, stride, padding, share)
+        return _channels_first(out if share is None else out / share)
 
     def backward(self, grad):
-        x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_avgpool2d_backward(_channels_last(grad), x_shape, kernel_size, stride, padding)),)
+        x_shape, kernel_size, stride, padding, share = self.saved
+        grad = _channels_last(grad) if share is None else _channels_last(grad) / share
+
+        def backward(grad):
+            return avgpool2d_backward(grad, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        return (_channels_first(engine.sliced(backward, (grad,), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)),)
+
+
+def _extended(x: np.ndarray, extra: tuple, value) -> np.ndarray:
+    """x (N, H, W, C) with `extra` rows and columns of `value` added at the bottom and the right."""
+    if not any(extra):
+        return x
+    return np.pad(x, ((0, 0), (0, extra[0]), (0, extra[1]), (0, 0)), constant_values=value)
 
 
 class _Pool2d(Module):
-    """What MaxPool2d and AvgPool2d share: sizes, checks and the call to their Function."""
-
-    function = None
+    """What MaxPool2d and AvgPool2d share: sizes, checks, one image as a batch, and the call to their Function."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -53,24 +73,58 @@ class _Pool2d(Module):
 
     def forward(self, x):
         x = as_tensor(x)
+        if x.ndim == 3:  # one image (C, H, W): a batch of one
+            out = self(x.reshape(1, *x.shape))
+            return out.reshape(*out.shape[1:])
         if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W), got {x.shape}.")
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}.")
         _pool_output_size(_channels_last(x.data).shape, self.kernel_size, self.stride, self.padding)  # raises if it does not fit
-        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return self.pool(x)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size."""
+    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size.
 
-    function = MaxPool2dFunction
+    ceil_mode=True rounds the output size up: a last window that hangs over the bottom or right edge
+    (but starts inside the input or its left padding) is kept, as in PyTorch.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode = bool(ceil_mode)
+
+    def pool(self, x):
+        extra = [0, 0]
+        for axis in (0, 1) if self.ceil_mode else ():
+            size, k, s, p = x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis]
+            positions = -(-(size + 2 * p - k) // s) + 1
+            if (positions - 1) * s >= size + p:  # the last window would start in the right padding
+                positions -= 1
+            extra[axis] = max(0, (positions - 1) * s + k - (size + 2 * p))
+        return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       extra=tuple(extra))
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window (padding zeros included): (N, C, H, W) -> (N, C, OH, OW)."""
+    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW).
 
-    function = AvgPool2dFunction
+    count_include_pad=True (PyTorch's default) divides by the window's size, padding zeros included;
+    False divides by the number of the input's own pixels in the window.
+    """
 
-# tito line map: modules/09_spatial/spatial.py 6=58 8=60 10=64 15-74=1072
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+
+    def pool(self, x):
+        share = None
+        if not self.count_include_pad and any(self.padding):  # each window's share of real pixels, from your kernel
+            ones = np.ones((1, x.shape[2], x.shape[3], 1), dtype=x.dtype)
+            share = avgpool2d_forward(ones, self.kernel_size, self.stride, self.padding)  # (1, OH, OW, 1)
+        return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       share=share)
+
+# tito line map: modules/09_spatial/spatial.py 6=51 8=54 10-11=56 13=61 17-128=865

@@ -14,29 +14,19 @@
 # %% [markdown]
 # # Module 09: Spatial (convolutional networks)
 #
-# A photograph is not a list of numbers. Neighbouring pixels belong together, and a cat is a cat
-# whether it sits on the left of the picture or on the right. Convolutional networks build both facts
-# into the layer itself: a small filter looks at one neighbourhood at a time, and the *same* filter
-# slides over every position of the image. In this module you build the layers of every classic CNN,
-# and the two tricks of the mobile ones: grouped (depthwise) and dilated convolutions.
+# Neighbouring pixels belong together, and a cat is a cat wherever it sits in the picture. A
+# convolution builds both facts into the layer: a small filter looks at one neighbourhood at a time,
+# and the *same* filter slides over every position. You write, each followed at once by its test:
+# 1. the output size of a sliding window; 2. convolution and max pooling as loops, straight from their
+# definitions; 3. **im2col**, one copy that lays every window of a batch out as a row of a matrix;
+# 4. the convolution as **one matrix multiply** (a stack of them, with groups); 5. its backward pass;
+# 6. max and average pooling; 7. batch normalisation; 8. the receptive field of a stack of layers.
 #
-# You write, in this order, each followed at once by its test:
-# 1. the output size of a sliding window;
-# 2. convolution and max pooling as explicit loops, straight from their definitions;
-# 3. **im2col**, one copy that lays every window of a whole batch out as a row of a matrix;
-# 4. the convolution as im2col and **one matrix multiply** (a stack of them, with groups);
-# 5. its backward pass, checked against finite differences;
-# 6. max and average pooling, forward and backward;
-# 7. batch normalisation's statistics and backward pass;
-# 8. the receptive field of a stack of layers.
-#
-# Given, to read: the layers built on your kernels (`Conv2d`, `DepthwiseSeparableConv2d`, `MaxPool2d`,
-# `AvgPool2d`, `BatchNorm2d`, `Flatten`, `SimpleCNN`), and the engine that runs your kernels on slices
-# of the batch on every core (a framework file of its own, introduced below). Then short measurements,
-# each with a question: what a 7x7 kernel costs against three 3x3s, what depthwise-separable saves,
-# what a training step holds in memory, strided convolution against pooling. Longer demonstrations
-# (loops against vectorised code, the filters a trained network learns) are in the companion file
-# [demos.py](demos.py).
+# Given, to read: the layers built on your kernels (`Conv2d` with groups and dilation,
+# `DepthwiseSeparableConv2d`, the pools, `BatchNorm2d`, `SimpleCNN`) and the engine that runs your
+# kernels on slices of the batch on every core (a framework file, introduced below). Then short
+# measurements, each with a question. Longer demonstrations (loops against im2col, the filters a
+# trained network learns) are in the companion [demos.py](demos.py).
 #
 # Run this file (`python modules/09_spatial/spatial.py`) at any stage: it runs every test, then the
 # measurements, and ends with how many tests pass and which functions are still to write.
@@ -64,15 +54,13 @@ from tinytorch.nn.module import Module, Parameter
 # ## Sizes first: what comes out of a convolution
 #
 # A kernel of size K slides over an input of size H with step S (the stride), after P zeros are added
-# on each border (the padding). A *dilated* kernel (dilation D) spreads its K taps D pixels apart, so it
-# spans D*(K-1)+1 pixels with the same K weights. The first window starts at 0, the last must end
-# inside the padded input of size H + 2P, so the number of positions is
+# on each border (the padding). A *dilated* kernel spreads its K taps D pixels apart, spanning D*(K-1)+1
+# pixels with K weights. The last window must end inside the padded input, so the number of positions is
 #
 #     output size = (H + 2P - D*(K-1) - 1) // S + 1
 #
-# Two cases to remember: a 3x3 kernel with padding 1 and stride 1 keeps the size ("same" padding),
-# and a 2x2 pool with stride 2 halves it. Every layer in this module takes its sizes as an int (the
-# same for height and width) or as a (height, width) pair, like PyTorch.
+# A 3x3 kernel with padding 1 and stride 1 keeps the size ("same" padding); a 2x2 pool with stride 2
+# halves it. Sizes are an int (height and width alike) or a (height, width) pair, as in PyTorch.
 
 # %%
 #| export nn.kernels
@@ -115,22 +103,15 @@ def test_unit_output_size():
 # %% [markdown]
 # ## Convolution as loops: the definition
 #
-# For an input `x` of shape (N, C, H, W) and weights of shape (OC, C, KH, KW), output channel `o` at
-# position (i, j) is the bias plus the sum, over every input channel and kernel offset, of input times
-# weight:
+# For x (N, C, H, W) and weights (OC, C, KH, KW), output channel o at position (i, j) is
 #
 #     out[n, o, i, j] = bias[o] + sum over c, u, v of  x[n, c, i*S + u*D, j*S + v*D] * weight[o, c, u, v]
 #
-# (x padded with P zeros on each border; D is the dilation, 1 for an ordinary kernel.) **Groups** split
-# the channels into G independent convolutions: input channels and output channels are cut into G equal
-# parts, and output channel `o` of group g = o // (OC/G) sees only the C/G input channels of its group,
-# so the weights are (OC, C/G, KH, KW) and `c` above runs over the group's channels, g*C/G + c. With G = C
-# every channel has its own filter: a *depthwise* convolution, the heart of mobile networks.
-#
-# The function below is that formula and nothing else: seven nested loops, one multiply-add at a time.
-# It is the reference every faster version is tested against. Max pooling by the definition is the
-# same walk with `max` instead of a weighted sum, over each channel on its own. (Deep-learning
-# "convolution" is, strictly, cross-correlation: the kernel is not flipped.)
+# with x padded by P zeros. **Groups** split the channels into G independent convolutions: output
+# channel o belongs to group g = o // (OC/G) and sees only that group's C/G input channels, so the
+# weights are (OC, C/G, KH, KW). With G = C each channel has its own filter: a *depthwise* convolution,
+# the heart of mobile networks. The loops below are that formula, one multiply-add at a time: the
+# reference every faster version is tested against. Max pooling is the same walk with `max`.
 
 # %%
 #| export nn.kernels
@@ -222,12 +203,9 @@ def test_unit_loops():
 # %% [markdown]
 # ## Channels last
 #
-# From here on the kernels work on arrays in (N, H, W, C) order, "channels last": then the numbers of
-# one window row, (v, c) for v in 0..KW-1, sit next to each other in memory, so copying a window reads
-# long contiguous runs, and a matrix with one row per pixel and one column per channel is just a
-# reshape. PyTorch calls this layout `torch.channels_last`. The layers keep PyTorch's (N, C, H, W)
-# shape on the outside and hand the kernels a channels-last *view*, `x.transpose(0, 2, 3, 1)`, which
-# copies nothing: NumPy just reads the same memory with other strides.
+# From here on the kernels take arrays in (N, H, W, C) order: the numbers of one window row then sit
+# side by side in memory, and (pixels, channels) matrices are a reshape. The layers keep PyTorch's
+# (N, C, H, W) shape outside and hand the kernels the view `x.transpose(0, 2, 3, 1)`, which copies nothing.
 
 # %%
 #| export nn.kernels
@@ -270,23 +248,17 @@ def _window_values(x: np.ndarray, offset: tuple, stride: tuple, out_size: tuple)
 # %% [markdown]
 # ## im2col: every window as one row
 #
-# Look at the convolution formula again: for a fixed output pixel, the sum over (c, u, v) is a dot
-# product between the window of the input under the kernel and the kernel itself. Lay every window out
-# as one row of a matrix `cols` (one row per output pixel, one column per (u, v, c) position of the
-# window), and lay the kernels out as the columns of a matrix `W`: then *every* output of the layer is
-# one entry of `cols @ W`. That rearrangement is called im2col ("image to columns").
+# For a fixed output pixel the sum over (c, u, v) is a dot product between the window under the kernel
+# and the kernel. Lay every window out as one row of a matrix `cols` (one column per (u, v, c) position
+# of the window) and the kernels as the columns of a matrix `W`: every output of the layer is one entry
+# of `cols @ W`. That rearrangement is im2col ("image to columns").
 #
-# **Windows without copying.** `numpy.lib.stride_tricks.sliding_window_view` gives a view of every
-# window: for a padded input (N, H, W, C) and a window of E x F pixels on axes (1, 2), an array of shape
-# (N, OH', OW', C, E, F) whose elements *are* the input's memory, read with clever strides, no copy made.
-# A stride S > 1 is a slice `[:, ::S, ::S]` of that view, and a dilation D takes every D-th pixel of a
-# window of D*(K-1)+1 pixels: `[..., ::D, ::D]`. Only when we reshape the windows into `cols` is anything
-# copied, and we do it in one go: transpose the view to (N, OH, OW, KH, KW, C), so each row reads in
-# (u, v, c) order, and reshape it to (N*OH*OW, KH*KW*C).
-#
-# **The memory bill.** `cols` holds KH*KW copies of every input pixel: for a 3x3 kernel, 9 times the
-# input. For the second convolution of SimpleCNN on a batch of 128 that is 36 MiB; the engine (below)
-# builds it a few images at a time.
+# **Windows without copying.** `sliding_window_view(padded, (E, F), axis=(1, 2))` views every E x F
+# window of a padded (N, H, W, C) input as an (N, OH', OW', C, E, F) array that *is* the input's memory,
+# read with other strides. A stride S is the slice `[:, ::S, ::S]`; a dilation D takes every D-th pixel
+# of a window D*(K-1)+1 wide, `[..., ::D, ::D]`. The one copy is the reshape to (N*OH*OW, KH*KW*C), after
+# a transpose to (N, OH, OW, KH, KW, C) so that each row reads in (u, v, c) order. Its bill: KH*KW copies
+# of every pixel, 36 MiB for SimpleCNN's second layer on 128 images (the engine builds it in slices).
 
 # %%
 #| export nn.kernels
@@ -322,16 +294,12 @@ def test_unit_im2col():
 # %% [markdown]
 # ## The convolution as one matrix multiply
 #
-# With the kernels laid out as the columns of a (KH*KW*C, OC) matrix in the same (u, v, c) order as
-# the rows of `cols` (`_weight_matrix`, given), the whole layer is `cols @ W`, plus the bias added to
-# every row. The product has one row per output pixel, (N*OH*OW) rows, and one column per output
-# channel: reshaped to (N, OH, OW, OC), that *is* the channels-last output. No transpose needed.
-#
-# **Groups are a stack of matrix multiplies.** With G groups, group g's outputs see only group g's
-# columns of `cols`. `_grouped` (given) cuts `cols` into a stack (G, rows, KH*KW*C/G), and
-# `_weight_matrix` lays group g's kernels out as the g-th matrix of a stack (G, KH*KW*C/G, OC/G); then
-# `@`, which multiplies stacks matrix by matrix, gives (G, rows, OC/G), and `_ungrouped` puts the groups'
-# channels side by side again, (rows, OC). With G = 1 every one of these steps is a free reshape.
+# With the kernels as the columns of a (KH*KW*C, OC) matrix in the same (u, v, c) order (`_weight_matrix`,
+# given), the layer is `cols @ W` plus the bias on every row: (N*OH*OW, OC), which reshaped to
+# (N, OH, OW, OC) *is* the channels-last output. **Groups are a stack of matrix multiplies.** `_grouped`
+# (given) cuts `cols` into a stack (G, rows, KH*KW*C/G), `_weight_matrix` makes a stack (G, KH*KW*C/G, OC/G),
+# `@` multiplies the stacks matrix by matrix, and `_ungrouped` sets the groups' outputs side by side,
+# (rows, OC). With G = 1 each of these steps is a free reshape.
 
 # %%
 #| export nn.kernels
@@ -391,27 +359,21 @@ def test_unit_conv_forward():
 # %% [markdown]
 # ## The convolution's backward pass
 #
-# With `out = cols @ W + b` (one row per output pixel) the gradients are those of a Linear layer, with
-# `dout` the output gradient as a (N*OH*OW, OC) matrix:
+# With `out = cols @ W + b` the gradients are those of a Linear layer, `dout` being the output gradient
+# as a (N*OH*OW, OC) matrix (a stack (G, rows, OC/G) with groups):
 #
-# - `dW = cols.T @ dout`: every window times the gradient of the pixel it produced, summed over all
-#   pixels. That sum over positions is what weight sharing means for learning: one kernel, updated by
-#   every place it was used. Recompute `cols` here rather than keeping it from the forward pass:
-#   copying again costs less than storing 9 copies of the input. With groups it is a stack again: cut
-#   `dout` into (G, rows, OC/G) like the forward output, and `cols_g.T @ dout_g` is each group's weight
-#   matrix; `_weight_from_matrix` (given) turns the stack back into (OC, C/G, KH, KW) kernels.
-# - `db = ones @ dout`: the sum of the output gradient over all pixels. A matrix-vector product with a
-#   vector of ones runs in BLAS, several times faster than `dout.sum(axis=0)`.
-# - The input gradient: `dcols = dout @ W.T` is the gradient of every copy im2col made. Each input
-#   pixel was copied into KH*KW windows, so its gradient is the sum of its copies' gradients: for the
-#   kernel offset (u, v), the copies sit at rows `[u*D :: S]` and columns `[v*D :: S]` (cut to the
-#   output's size) of the padded input. So: a zeroed padded gradient, KH*KW strided additions, and the
-#   padding cut off. Whole-array additions, never a Python loop over pixels and never `np.add.at`,
-#   which is many times slower.
+# - `dW = cols.T @ dout`: every window times the gradient of the pixel it made, summed over all pixels:
+#   weight sharing, seen from learning. Recompute `cols` rather than keep it from the forward pass (a
+#   copy costs less than storing 9 copies of the input); `_weight_from_matrix` (given) reshapes the stack
+#   back into kernels.
+# - `db = ones @ dout`, the sum over pixels, as a matrix-vector product (BLAS: faster than `.sum(0)`).
+# - `dcols = dout @ W.T` is the gradient of every copy im2col made; a pixel's gradient is the sum over
+#   its copies. The copies of kernel offset (u, v) sit at rows `[u*D :: S]` and columns `[v*D :: S]` of
+#   the padded input, so dx is KH*KW strided additions into a zeroed padded array, the padding cut off:
+#   whole-array additions, never a Python loop over pixels, never `np.add.at` (many times slower).
 #
-# The test after it is a gradient check: the oracle of module 05 compares all three gradients with
-# float64 finite differences, on rectangular kernels, strides, dilations and groups, so a transposed
-# weight gradient cannot pass.
+# The test is a gradient check: float64 finite differences on rectangular kernels, strides, dilations
+# and groups, so a transposed weight gradient cannot pass.
 
 # %%
 #| export nn.kernels
@@ -497,24 +459,17 @@ def test_unit_conv_backward():
 # %% [markdown]
 # ## Pooling: smaller images, tolerance to small shifts
 #
-# A pooling layer summarises each window of each channel by one number: its maximum (`MaxPool2d`) or
-# its mean (`AvgPool2d`). It has no weights. With a 2x2 window and stride 2 it halves the height and
-# width, so the next convolution sees a wider part of the image for the same cost, and a feature that
-# moves by one pixel inside a window leaves a max-pooled output unchanged.
+# A pooling layer summarises each window of each channel by its maximum (`MaxPool2d`) or its mean
+# (`AvgPool2d`), with no weights. A 2x2 pool with stride 2 halves the image, so the next convolution
+# sees twice as far for the same cost, and a feature moving by one pixel inside a window leaves a
+# max-pooled output unchanged. Max keeps the strongest response and sends the gradient to that winner
+# only; average blurs and spreads the gradient evenly.
 #
-# **Max or average?** Max pooling keeps the strongest response ("is there an edge anywhere here?") and
-# passes the gradient to that one winner only; average pooling keeps the mean, blurs, and spreads the
-# gradient evenly over the window. Classic CNNs use max pooling between convolutions and one global
-# average pool at the end.
-#
-# **One offset at a time.** A window of K x K has K*K offsets (u, v); the values at offset (u, v) of
-# *all* windows form one strided slice of the input, `_window_values(x, (u, v), stride, (OH, OW))`. So
-# pooling is K*K whole-array operations: for 2x2 pooling, four. The forward pass of max pooling also
-# remembers which offset won each window (`winner`, one byte per output), and the backward pass sends
-# each gradient back to the winner's position. When several values of a window tie for the maximum,
-# the first offset wins, as in PyTorch. Padding for max pooling is -inf (it never wins), for average
-# pooling 0 (it counts in the mean, as in PyTorch's default). Where windows overlap (stride smaller
-# than the kernel) a position receives gradient from several windows: add, do not overwrite.
+# **One offset at a time.** The values at offset (u, v) of *all* windows are one strided slice,
+# `_window_values(x, (u, v), stride, (OH, OW))`, so pooling is K*K whole-array operations. Max pooling
+# remembers which offset won each window (`winner`, one byte each; a tie goes to the first, as in
+# PyTorch) and the backward pass sends each gradient to the winner. Padding is -inf for max (it never
+# wins), 0 for average. Where windows overlap a position gets gradient from several: add, never overwrite.
 
 # %%
 #| export nn.kernels
@@ -616,38 +571,20 @@ def test_unit_pooling():
 # %% [markdown]
 # ## BatchNorm2d: a steady scale for every channel
 #
-# As a network trains, every layer's weights change, so the distribution of the numbers each layer
-# receives keeps shifting; in a deep stack, scales compound, and the learning rate that suits one layer
-# is too large or too small for another. Batch normalisation (Ioffe and Szegedy, 2015) fixes the scale
-# by construction: for each channel it subtracts the batch mean and divides by the batch standard
-# deviation (over the N, H and W positions), then applies a learned scale `gamma` and shift `beta`:
+# As a network trains, the scale of what each layer receives drifts and compounds through the stack.
+# Batch normalisation (Ioffe and Szegedy, 2015) fixes it by construction: per channel, subtract the
+# batch mean, divide by the batch standard deviation (over N, H and W), then apply a learned scale and
+# shift, `y = gamma * (x - mean) / sqrt(var + eps) + beta`. CNNs then train with far larger learning rates.
+# A channels-last array reshaped to (N*H*W, C) `rows` makes per-channel statistics column statistics.
 #
-#     xhat = (x - mean) / sqrt(var + eps),   y = gamma * xhat + beta
-#
-# In practice this lets CNNs train with much larger learning rates and reach a given accuracy in a
-# fraction of the epochs.
-#
-# **Rows and channels.** A channels-last (N, H, W, C) array reshaped to (N*H*W, C) has one row per
-# position and one column per channel, so per-channel statistics are column statistics. The kernels
-# below take such (M, C) `rows`.
-#
-# **The backward pass.** Write `inv_std = 1 / sqrt(var + eps)` and M for the number of rows. The
-# parameter gradients are sums over every position: `dbeta = sum(dy)` and `dgamma = sum(dy * xhat)`.
-# The input gradient, after the chain rule through the mean and the variance (both depend on every x),
-# needs those sums:
-#
-#     dx = gamma * inv_std * (dy - dbeta / M - xhat * dgamma / M)
-#
-# That is why it comes in two kernels: the sums first (over the whole batch), then dx.
-#
-# **Touch each number few times.** Batch norm does almost no arithmetic per number, so its speed is
-# the number of passes over memory. Everything per channel is a constant, so collect the constants
-# first and make each pass count. With `a` for gamma times inv_std, the formula above is
+# **The backward pass.** With `inv_std = 1 / sqrt(var + eps)` and M rows, `dbeta = sum(dy)`,
+# `dgamma = sum(dy * xhat)`, and the chain rule through the mean and variance gives
+# `dx = gamma * inv_std * (dy - dbeta / M - xhat * dgamma / M)`: the sums first (over the whole batch),
+# then dx, two kernels. Batch norm is memory-bound, so count passes: with `a = gamma * inv_std`,
 #
 #     dx = dy * a + x * b + c,   b = -a * inv_std * dgamma / M,   c = -a * dbeta / M - mean * b
 #
-# three passes instead of six, with no `xhat` array at all. The same trick gives the sum without xhat:
-# `sum(dy * xhat) = (sum(dy * x) - mean * sum(dy)) * inv_std`.
+# three passes, no `xhat` array; likewise `sum(dy * xhat) = (sum(dy * x) - mean * sum(dy)) * inv_std`.
 
 # %%
 #| export nn.kernels
@@ -749,21 +686,16 @@ def test_unit_engine_runs_your_kernels():
 # %% [markdown]
 # ## The layers
 #
-# Each layer owns its weights, checks its input, and calls a module 05 `Function` whose forward and
-# backward passes hand the engine channels-last views of the arrays. Outputs keep channels-last memory
-# under PyTorch's (N, C, H, W) shape (a transposed view, free), so the next layer reads them in
-# channels-last order again at no cost. A single image (C, H, W) is treated as a batch of one, as in
-# PyTorch.
-#
-# `Conv2d`'s initial weights follow He et al. (2015): uniform in +-sqrt(6 / fan_in) with
-# fan_in = C/G*KH*KW, which keeps the variance of the activations steady from layer to layer when each
-# convolution is followed by a ReLU. `padding="same"` keeps the size: D*(K-1)/2 on each side (stride 1).
+# Each layer owns its weights, checks its input, and calls a module 05 `Function` whose passes hand the
+# engine channels-last views. Outputs keep channels-last memory under PyTorch's (N, C, H, W) shape (a
+# free transposed view), so the next layer reads them channels-last at no cost. A single (C, H, W) image
+# is a batch of one, as in PyTorch. `Conv2d` starts from He et al.'s (2015) uniform +-sqrt(6 / fan_in),
+# fan_in = C/G*KH*KW; `padding="same"` is D*(K-1)/2 on each side (stride 1).
 #
 # **Weight sharing.** `Conv2d(3, 32, 3)` has 32 x (3 x 3 x 3) + 32 = 896 parameters whatever the image
-# size, because the same 32 kernels are used at every position. A Linear layer producing the same
-# output from a 32x32 RGB image would need 100 million. **Depthwise-separable** convolution (MobileNet,
-# 2017) goes further: a depthwise KxK convolution (groups = C: one filter per channel, for space) then a
-# 1x1 convolution (for mixing channels), C*K*K + C*OC weights instead of C*OC*K*K.
+# size; a Linear layer making the same output from a 32x32 RGB image would need 100 million.
+# **Depthwise-separable** convolution (MobileNet, 2017) goes further: a depthwise KxK convolution
+# (groups = C, one filter per channel: space) then a 1x1 one (channels): C*K*K + C*OC weights, not C*OC*K*K.
 
 # %%
 #| export nn.conv
@@ -976,13 +908,9 @@ class AvgPool2d(_Pool2d):
                                        share=share)
 
 # %% [markdown]
-# `BatchNorm2d` keeps, while training, an exponential running average of the batch statistics
-# (`running_mean`, `running_var`, buffers saved in the state_dict, updated as
-# `running = (1 - momentum) * running + momentum * batch`, with the unbiased variance, as in PyTorch).
-# In evaluation the running statistics are used instead, so a prediction for one image does not depend
-# on which other images share its batch; the statistics are then constants, and the backward pass is
-# just `dy * gamma * inv_std`. The forward pass is one multiply-add per value:
-# `y = x * scale + shift` with `scale = gamma * inv_std` and `shift = beta - mean * scale`.
+# `BatchNorm2d` keeps a running average of the batch statistics while training (buffers `running_mean`,
+# `running_var`, with the unbiased variance, as in PyTorch) and uses them in evaluation, so a prediction
+# does not depend on the rest of its batch; the backward pass is then just `dy * gamma * inv_std`.
 
 # %%
 #| export nn.norm
@@ -1066,16 +994,10 @@ class BatchNorm2d(Module):
 # %% [markdown]
 # ## Flatten, and a whole network
 #
-# `Flatten` turns (N, C, H, W) feature maps into (N, C*H*W) rows for a Linear classifier. It must be
-# built from a Tensor operation (`reshape`), not by re-wrapping `x.data` in a new Tensor: that would
-# cut the graph, and every layer before it would silently never learn. (One course's CNN milestone
-# reached its target accuracy with its convolution never trained, for exactly this reason.)
-#
-# `SimpleCNN` is the classic small CNN for 32x32 colour images:
-#
-#     (N, 3, 32, 32) -conv 3->32, 3x3, pad 1-> (N, 32, 32, 32) -ReLU-> -maxpool 2-> (N, 32, 16, 16)
-#                    -conv 32->64, 3x3, pad 1-> (N, 64, 16, 16) -ReLU-> -maxpool 2-> (N, 64, 8, 8)
-#                    -flatten-> (N, 4096) -Linear-> (N, 10)
+# `Flatten` turns (N, C, H, W) maps into (N, C*H*W) rows with a Tensor `reshape`: re-wrapping `x.data`
+# would cut the graph, and every layer before it would silently never learn. `SimpleCNN` is the classic
+# small CNN for 32x32 colour images: conv 3->32 (3x3, pad 1), ReLU, 2x2 max pool, conv 32->64, ReLU,
+# pool, flatten (N, 4096), Linear -> (N, 10).
 
 # %%
 #| export nn.flatten
@@ -1321,9 +1243,8 @@ def test_unit_counting():
 # %% [markdown]
 # ## The systems view, measured
 #
-# Each cell below measures your layers on your machine, prints its figures, and asks a question that
-# the figures answer. In a notebook each runs where it stands; when this file runs as a script they run
-# after all the tests, and one that needs a function you have not written yet says which and moves on.
+# Each cell measures your layers, prints its figures and asks a question they answer. In a notebook it
+# runs where it stands; as a script, after the tests (one that needs unwritten code says which).
 
 # %%
 _DEMOS = []
@@ -1353,213 +1274,161 @@ def _run_demo(function) -> None:
 
 
 # %%
-def _seconds(step, repeats: int = 3) -> float:
-    """The best of `repeats` timed calls of step(), after one warm-up call."""
+def _train_step_ms(model, x, repeats: int = 3) -> float:
+    """Milliseconds of the best of `repeats` forward + backward passes of model on x, after a warm-up."""
     import time
 
-    step()
-    best = float("inf")
-    for _ in range(repeats):
+    times = []
+    for _ in range(repeats + 1):
         start = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _train_step_seconds(model, x) -> float:
-    def step():
         model(x).sum().backward()
+        times.append(time.perf_counter() - start)
+    return min(times[1:]) * 1e3
 
-    return _seconds(step)
+
+def _images(*shape, seed: int = 0) -> Tensor:
+    return Tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
 
 
 # %% [markdown]
-# **Three 3x3 convolutions or one 7x7?** Both see 7x7 pixels. Count and time them (32 channels, 16 images
-# of 32x32, forward + backward). *Question: why did VGG (2014) replace large kernels with stacks of 3x3,
-# and what do the stack's two extra ReLUs add that the 7x7 lacks?*
+# **Three 3x3 convolutions or one 7x7?** Both see 7x7 pixels (32 channels, 16 images of 32x32).
+# *Why did VGG (2014) build from 3x3 stacks, and what do the stack's two extra ReLUs add?*
 
 # %%
-def stacks_against_one_big_kernel(channels: int = 32, size: int = 32, batch: int = 16) -> dict:
-    x = Tensor(np.random.default_rng(0).standard_normal((batch, channels, size, size)).astype(np.float32))
-    stack = [Conv2d(channels, channels, 3, padding=1) for _ in range(3)]
-    big = Conv2d(channels, channels, 7, padding=3)
-    figures = {}
-    for name, layers in (("three 3x3", stack), ("one 7x7", [big])):
-        model = _Stack(layers)
-        figures[name] = (sum(count_parameters(layer) for layer in layers), sum(conv_flops(layer, size) for layer in layers),
-                         receptive_field(layers), _train_step_seconds(model, x))
-        params, flops, field, seconds = figures[name]
-        print(f"{name}: {params:,} parameters, {flops / 1e6:,.0f} MFLOPs per image, sees {field}x{field} pixels, "
-              f"forward + backward {seconds * 1e3:.1f} ms")
-    ratio = figures["one 7x7"][0] / figures["three 3x3"][0]
-    print(f"the 7x7 holds {ratio:.2f}x the parameters (49 / 27 = 1.81) for the same receptive field")
-    return figures
+def stacks_against_one_big_kernel(channels: int = 32, size: int = 32) -> None:
+    from tinytorch.nn.container import Sequential
 
-
-class _Stack(Module):
-    """Layers applied in order (the analyses' own tiny Sequential)."""
-
-    def __init__(self, layers):
-        super().__init__()
-        self.layers = list(layers)
-        for index, layer in enumerate(self.layers):
-            setattr(self, f"layer{index}", layer)
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
+    x = _images(16, channels, size, size)
+    for name, layers in (("three 3x3", [Conv2d(channels, channels, 3, padding=1) for _ in range(3)]),
+                         ("one 7x7", [Conv2d(channels, channels, 7, padding=3)])):
+        field = receptive_field(layers)
+        print(f"{name}: {sum(map(count_parameters, layers)):,} parameters, "
+              f"{sum(conv_flops(layer, size) for layer in layers) / 1e6:.0f} MFLOPs per image, sees {field}x{field}, "
+              f"forward + backward {_train_step_ms(Sequential(*layers), x):.1f} ms")
 
 
 if __name__ == "__main__":
     _demo(stacks_against_one_big_kernel)
 
 # %% [markdown]
-# **What depthwise-separable saves.** The same 3x3 layer, 64 -> 128 channels on 16x16 images, plain and
-# depthwise-separable: parameters and FLOPs from your counting functions, time measured (batch 32).
-# *Question: the FLOPs fall by far more than the time does. Which of your kernels' steps does not get
-# cheaper with fewer multiply-adds (think of im2col's copy, and of a matrix multiply with C/G = 1 columns)?*
+# **What depthwise-separable saves**: a 3x3 layer 64 -> 128 channels on 16x16 images, plain and
+# separable, counted by your functions and timed on 32 images. *The FLOPs fall far more than the time:
+# which step of your kernels does not shrink with the multiply-adds (a matrix multiply with C/G = 1)?*
 
 # %%
-def depthwise_separable_costs(in_channels: int = 64, out_channels: int = 128, size: int = 16, batch: int = 32) -> dict:
-    x = Tensor(np.random.default_rng(1).standard_normal((batch, in_channels, size, size)).astype(np.float32))
-    figures = {}
-    for name, layer in (("plain", Conv2d(in_channels, out_channels, 3, padding=1)),
-                        ("separable", DepthwiseSeparableConv2d(in_channels, out_channels, 3, padding=1))):
-        figures[name] = (count_parameters(layer), conv_flops(layer, size), _train_step_seconds(layer, x))
-        params, flops, seconds = figures[name]
-        print(f"{name:>9}: {params:7,} parameters, {flops / 1e6:6.1f} MFLOPs per image, forward + backward "
-              f"{seconds * 1e3:.1f} ms")
-    (p0, f0, t0), (p1, f1, t1) = figures["plain"], figures["separable"]
-    print(f"separable / plain: parameters {p1 / p0:.3f}, FLOPs {f1 / f0:.3f}, time {t1 / t0:.2f} "
-          f"(1/OC + 1/K^2 = {1 / out_channels + 1 / 9:.3f})")
-    return figures
+def depthwise_separable_costs(c_in: int = 64, c_out: int = 128, size: int = 16) -> None:
+    x, costs = _images(32, c_in, size, size), {}
+    for name, layer in (("plain", Conv2d(c_in, c_out, 3, padding=1)),
+                        ("separable", DepthwiseSeparableConv2d(c_in, c_out, 3, padding=1))):
+        costs[name] = (count_parameters(layer), conv_flops(layer, size), _train_step_ms(layer, x))
+        print(f"{name:>9}: {costs[name][0]:7,} parameters, {costs[name][1] / 1e6:6.1f} MFLOPs per image, "
+              f"forward + backward {costs[name][2]:.1f} ms")
+    ratios = [separable / plain for plain, separable in zip(costs["plain"], costs["separable"])]
+    print(f"separable / plain: parameters {ratios[0]:.3f}, FLOPs {ratios[1]:.3f} (1/OC + 1/K^2 = "
+          f"{1 / c_out + 1 / 9:.3f}), time {ratios[2]:.2f}")
 
 
 if __name__ == "__main__":
     _demo(depthwise_separable_costs)
 
 # %% [markdown]
-# **The memory a training step holds, by layer.** Each layer's forward pass keeps what its backward pass
-# will need. Measured: how much more memory is held (`tracemalloc` follows NumPy's arrays) after each
-# layer of SimpleCNN runs on 64 images, against the arithmetic of its output, N*C*H*W*4 bytes.
-# *Question: which layers hold more than their output, and what is the extra (look at what each
-# Function saves for backward: a channels-last copy of the photos, max pooling's winners)?*
+# **The memory a training step holds, by layer.** Each forward pass keeps what its backward pass needs.
+# Measured with `tracemalloc` (it follows NumPy's arrays): the memory each layer of SimpleCNN adds on 64
+# images, against its output's arithmetic, N*C*H*W*4 bytes. *Which layers hold more than their output,
+# and what is the extra (what does each Function save: a channels-last copy of the photos, winners)?*
 
 # %%
-def training_memory_by_layer(batch: int = 64) -> list:
+def training_memory_by_layer(batch: int = 64) -> None:
     import tracemalloc
 
-    model = SimpleCNN()
-    x = Tensor(np.random.default_rng(2).standard_normal((batch, 3, 32, 32)).astype(np.float32), requires_grad=True)
-    steps = [("conv1", model.conv1), ("relu", relu), ("pool1", model.pool1), ("conv2", model.conv2), ("relu", relu),
-             ("pool2", model.pool2), ("flatten", model.flatten), ("fc", model.fc)]
+    model, out = SimpleCNN(), _images(batch, 3, 32, 32)
     tracemalloc.start()
-    rows, outputs = [], [x]
-    for name, layer in steps:
+    for name, layer in (("conv1", model.conv1), ("relu", relu), ("pool1", model.pool1), ("conv2", model.conv2),
+                        ("relu", relu), ("pool2", model.pool2), ("flatten", model.flatten), ("fc", model.fc)):
         before = tracemalloc.get_traced_memory()[0]
-        outputs.append(layer(outputs[-1]))
+        out = layer(out)
         held = tracemalloc.get_traced_memory()[0] - before
-        rows.append((name, outputs[-1].data.nbytes, held))
-        print(f"{name:>8}: output {outputs[-1].data.nbytes / 2**20:6.2f} MiB by arithmetic, {held / 2**20:6.2f} MiB held")
-    forward_held = tracemalloc.get_traced_memory()[0]
+        print(f"{name:>8}: output {out.data.nbytes / 2**20:5.2f} MiB by arithmetic, {held / 2**20:5.2f} MiB held")
+    held = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
-    outputs[-1].sum().backward()
-    peak = tracemalloc.get_traced_memory()[1]
+    out.sum().backward()
+    print(f"held after the forward pass {held / 2**20:.1f} MiB; the backward pass peaks at "
+          f"{tracemalloc.get_traced_memory()[1] / 2**20:.1f} MiB; parameters {count_parameters(model) * 4 / 2**20:.2f} MiB")
     tracemalloc.stop()
-    params = count_parameters(model) * 4
-    print(f"after the forward pass {forward_held / 2**20:.1f} MiB held; the backward pass peaks at {peak / 2**20:.1f} MiB "
-          f"(parameters: {params / 2**20:.2f} MiB, their gradients as much again)")
-    return rows
 
 
 if __name__ == "__main__":
     _demo(training_memory_by_layer)
 
 # %% [markdown]
-# **Strided convolution or pooling?** Two small LeNet-style networks on the course's 8x8 digits
-# (scaled to 16x16): one shrinks the image with 2x2 max pooling after each convolution, the other with a
-# stride-2 convolution instead (no pooling). Same channels, three epochs each, test accuracy and time.
-# *Question: which learns the downsampling, which one is cheaper per step, and why did all-convolutional
-# networks (Springenberg 2015, ResNet's stride-2 stages) make pooling optional?*
+# **Strided convolution or pooling?** Two small LeNets on the course's 8x8 digits (scaled to 16x16):
+# one shrinks with 2x2 max pooling after each convolution, the other with stride-2 convolutions. Three
+# epochs each. *Which learns its downsampling, which is cheaper, and why did all-convolutional networks
+# (Springenberg 2015, ResNet's stride-2 stages) make pooling optional?*
 
 # %%
-def strided_conv_against_pooling(epochs: int = 3, seed: int = 0) -> dict:
+def strided_conv_against_pooling(epochs: int = 3) -> None:
     import time
 
     from tinytorch.core.losses import CrossEntropyLoss
     from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.activations import ReLU
+    from tinytorch.nn.container import Sequential
     from tito.datasets import load_tinydigits
 
-    x_train, y_train, x_test, y_test = load_tinydigits()
-    upscale = lambda images: np.kron(images, np.ones((1, 1, 2, 2), dtype=np.float32))  # 8x8 -> 16x16
-    x_train, x_test = upscale(x_train), upscale(x_test)
-    figures = {}
+    x_train, y_train, x_test, y_test = (np.kron(a, np.ones((2, 2), np.float32)) if a.ndim == 4 else a
+                                        for a in load_tinydigits())
     for name in ("max pooling", "stride 2"):
-        np.random.seed(seed)
+        np.random.seed(0)
         if name == "max pooling":
-            layers = [Conv2d(1, 8, 3, padding=1), relu, MaxPool2d(2), Conv2d(8, 16, 3, padding=1), relu, MaxPool2d(2)]
+            body = [Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2)]
         else:
-            layers = [Conv2d(1, 8, 3, stride=2, padding=1), relu, Conv2d(8, 16, 3, stride=2, padding=1), relu]
-        model = _Stack([*layers, Flatten(), Linear(16 * 4 * 4, 10)])
+            body = [Conv2d(1, 8, 3, stride=2, padding=1), ReLU(), Conv2d(8, 16, 3, stride=2, padding=1), ReLU()]
+        model = Sequential(*body, Flatten(), Linear(16 * 4 * 4, 10))
         optimizer, loss_fn = Adam(model.parameters(), lr=0.01), CrossEntropyLoss()
-        order = np.random.default_rng(seed).permutation(len(x_train))
         start = time.perf_counter()
         for _ in range(epochs):
-            for first in range(0, len(order), 64):
-                batch = order[first : first + 64]
+            for batch in np.array_split(np.random.permutation(len(x_train)), len(x_train) // 64):
                 optimizer.zero_grad()
                 loss_fn(model(Tensor(x_train[batch])), y_train[batch]).backward()
                 optimizer.step()
         seconds = (time.perf_counter() - start) / epochs
-        model.eval()
-        accuracy = float((model(Tensor(x_test)).data.argmax(axis=1) == y_test).mean())
-        figures[name] = (accuracy, seconds)
-        print(f"{name:>11}: test accuracy {accuracy:.1%} after {epochs} epochs, {seconds:.2f} s per epoch, "
-              f"{count_parameters(model):,} parameters")
-    return figures
+        accuracy = (model.eval()(Tensor(x_test)).data.argmax(axis=1) == y_test).mean()
+        print(f"{name:>11}: test accuracy {accuracy:.1%} after {epochs} epochs, {seconds:.2f} s per epoch")
 
 
 if __name__ == "__main__":
     _demo(strided_conv_against_pooling)
 
 # %% [markdown]
-# **How fast the receptive field grows**: by 2 per stacked 3x3 convolution, twice as fast after each
-# 2x2 pool, and doubling with each layer when the dilations double (1, 2, 4, ...: WaveNet, DeepLab).
-# *Question: a 224x224 photo needs a field of about 224 pixels for one output to see the whole object.
-# How many 3x3 layers does each recipe need?*
+# **How fast the receptive field grows**: 2 per 3x3 layer, twice as fast after each 2x2 pool, doubling
+# per layer when the dilations double (1, 2, 4, ...: WaveNet, DeepLab). *An object fills a 224x224
+# photo: how many 3x3 layers does each recipe need for one output to see all of it?*
 
 # %%
 def receptive_field_growth() -> None:
     print(f"{'layers':>6} {'3x3 stack':>10} {'3x3 + pool':>11} {'dilated 3x3':>12}")
-    for depth in (1, 2, 3, 4, 5, 6, 8):
-        plain = receptive_field([(3, 1)] * depth)
-        pooled = receptive_field([(3, 1), (2, 2)] * depth)
-        dilated = receptive_field([(3, 1, 2**layer) for layer in range(depth)])
-        print(f"{depth:>6} {plain:>10} {pooled:>11} {dilated:>12}")
-    model = SimpleCNN()
-    stack = [model.conv1, model.pool1, model.conv2, model.pool2]
-    print(f"SimpleCNN sees {receptive_field(stack)}x{receptive_field(stack)} pixels before its classifier")
+    for depth in (1, 2, 3, 4, 6, 8):
+        print(f"{depth:>6} {receptive_field([(3, 1)] * depth):>10} {receptive_field([(3, 1), (2, 2)] * depth):>11} "
+              f"{receptive_field([(3, 1, 2**layer) for layer in range(depth)]):>12}")
 
 
 if __name__ == "__main__":
     _demo(receptive_field_growth)
 
 # %% [markdown]
-# ## Systems thinking: five questions, answered by the figures above
+# ## Systems thinking, answered by the figures above
 #
-# 1. *Where does a CNN's arithmetic go, and where do its parameters go?* Compare `conv_flops` and
-#    `count_parameters` for SimpleCNN's convolutions and its Linear layer (`receptive_field_growth` and
-#    the counting test hold the numbers; the companion's `simple_cnn_budget` prints the table).
-# 2. *Why does a GPU suit convolution?* A convolution does 2*OC*KH*KW operations per number it reads
-#    (the 7x7 above: thousands), all independent: a matrix multiply, which thousands of GPU cores run
-#    in parallel. Pooling does one per number: memory-bound on any hardware.
-# 3. *What limits the batch size when training?* The memory held after the forward pass
-#    (`training_memory_by_layer`), which grows with the batch, against the parameters, which do not.
+# 1. *Where do a CNN's arithmetic and its parameters go?* `conv_flops` and `count_parameters` on
+#    SimpleCNN: the convolutions do the work, the Linear layer holds the weights (`test_unit_counting`).
+# 2. *Why does a GPU suit convolution?* The 3x3 and 7x7 figures: 2*OC*KH*KW independent operations per
+#    number read, one matrix multiply, which thousands of cores share. Pooling does one: memory-bound.
+# 3. *What limits the batch size in training?* `training_memory_by_layer`: what the forward pass holds
+#    grows with the batch; the parameters do not.
 # 4. *Why do mobile networks use depthwise-separable convolutions, and why is the speed-up smaller than
-#    the FLOP count says?* `depthwise_separable_costs`.
-# 5. *Should a network shrink its images by pooling or by strides?* `strided_conv_against_pooling`:
-#    accuracy and time per epoch, side by side.
+#    the FLOPs say?* `depthwise_separable_costs`.
+# 5. *Pooling or strides?* `strided_conv_against_pooling`: accuracy and time per epoch side by side.
+
 # %% [markdown]
 # ## Running this file
 #

@@ -154,6 +154,7 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     ### END SOLUTION
     return out
 
+
 def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     """Max pooling by the definition, one comparison at a time (for teaching and for tests)."""
     x = np.asarray(getattr(x, "data", x))
@@ -367,9 +368,11 @@ def test_unit_conv_forward():
 #   copy costs less than storing 9 copies of the input); `_weight_from_matrix` (given) reshapes the stack
 #   back into kernels.
 # - `db = ones @ dout`, the sum over pixels, as a matrix-vector product (BLAS: faster than `.sum(0)`).
-# - `dcols = dout @ W.T` is the gradient of every copy im2col made; a pixel's gradient is the sum over
-#   its copies. The copies of kernel offset (u, v) sit at rows `[u*D :: S]` and columns `[v*D :: S]` of
-#   the padded input, so dx is KH*KW strided additions into a zeroed padded array, the padding cut off:
+# - The input gradient: each pixel was copied into KH*KW windows, so its gradient is the sum of its
+#   copies' gradients. The copies at kernel offset (u, v) have gradient `dout @ weight[:, :, u, v]` (one
+#   matrix product per offset, all of them in one stacked `@`) and sit at rows `[u*D :: S]` and columns
+#   `[v*D :: S]` of the padded input: so dx is KH*KW strided additions into a zeroed padded array,
+#   the padding cut off. Each block is contiguous, so each addition streams through memory:
 #   whole-array additions, never a Python loop over pixels, never `np.add.at` (many times slower).
 #
 # The test is a gradient check: float64 finite differences on rectangular kernels, strides, dilations
@@ -399,17 +402,18 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     dout_stack = dout.reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)  # (G, rows, OC/G)
     dx = None
     # Hint: cols = _grouped(im2col(...), channels, groups); dweight = _weight_from_matrix(cols.transpose(0, 2, 1)
-    # @ dout_stack, weight.shape); dbias = np.ones(rows) @ dout. When need_input_grad: dcols = _ungrouped(dout_stack
-    # @ _weight_matrix(weight, groups).transpose(0, 2, 1)), one (rows, C) block per offset (reshape it to
-    # (rows, kh*kw, channels)); add each block, reshaped to (n, oh, ow, channels), into a zeroed padded gradient at
-    # [u*dh : u*dh + sh*oh : sh, v*dw : v*dw + sw*ow : sw]; dx is the part inside the padding.
+    # @ dout_stack, weight.shape); dbias = np.ones(rows) @ dout. When need_input_grad: the weights of each offset
+    # as a stack, weight.reshape(groups, -1, weight.shape[1], kh * kw).transpose(3, 0, 1, 2), so that
+    # dout_stack @ it is every offset's block (KH*KW, G, rows, C/G); transpose(0, 2, 1, 3) and reshape to
+    # (kh * kw, rows, channels); add each block, reshaped to (n, oh, ow, channels), into a zeroed padded
+    # gradient at [u*dh : u*dh + sh*oh : sh, v*dw : v*dw + sw*ow : sw]; dx is the part inside the padding.
     ### BEGIN SOLUTION
     cols = _grouped(im2col(x, (kh, kw), stride, padding, dilation), channels, groups)
     dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
-        dcols = dout_stack @ _weight_matrix(weight, groups).transpose(0, 2, 1)  # (G, rows, KH*KW*C/G)
-        blocks = dcols.reshape(groups, -1, kh * kw, channels // groups).transpose(2, 1, 0, 3)  # (KH*KW, rows, G, C/G)
+        per_offset = weight.reshape(groups, -1, weight.shape[1], kh * kw).transpose(3, 0, 1, 2)  # (KH*KW, G, OC/G, C/G)
+        blocks = (dout_stack @ per_offset).transpose(0, 2, 1, 3).reshape(kh * kw, -1, channels)  # (KH*KW, rows, C)
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
         for block, (u, v) in zip(blocks, _offsets((kh, kw))):
             window = dx_padded[:, u * dh : u * dh + sh * oh : sh, v * dw : v * dw + sw * ow : sw]
@@ -580,7 +584,7 @@ def test_unit_pooling():
 # **The backward pass.** With `inv_std = 1 / sqrt(var + eps)` and M rows, `dbeta = sum(dy)`,
 # `dgamma = sum(dy * xhat)`, and the chain rule through the mean and variance gives
 # `dx = gamma * inv_std * (dy - dbeta / M - xhat * dgamma / M)`: the sums first (over the whole batch),
-# then dx, two kernels. Batch norm is memory-bound, so count passes: with `a = gamma * inv_std`,
+# then dx, two kernels. Batch norm is memory-bound, so count passes: with `a` for gamma times inv_std,
 #
 #     dx = dy * a + x * b + c,   b = -a * inv_std * dgamma / M,   c = -a * dbeta / M - mean * b
 #

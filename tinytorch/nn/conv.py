@@ -108,4 +108,4 @@ class DepthwiseSeparableConv2d(Module):
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
 
-# tito line map: modules/09_spatial/spatial.py 6=51 8=54 10-11=56 13=59 15=61 19-109=770
+# tito line map: modules/09_spatial/spatial.py 6=41 8=44 10-11=46 13=49 15=51 19-109=706

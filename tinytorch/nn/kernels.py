@@ -60,6 +60,7 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
                     out[n, o, i, j] = total
     return out
 
+
 def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     """Max pooling by the definition, one comparison at a time (for teaching and for tests)."""
     x = np.asarray(getattr(x, "data", x))
@@ -188,8 +189,8 @@ def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride:
     dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
-        dcols = dout_stack @ _weight_matrix(weight, groups).transpose(0, 2, 1)  # (G, rows, KH*KW*C/G)
-        blocks = dcols.reshape(groups, -1, kh * kw, channels // groups).transpose(2, 1, 0, 3)  # (KH*KW, rows, G, C/G)
+        per_offset = weight.reshape(groups, -1, weight.shape[1], kh * kw).transpose(3, 0, 1, 2)  # (KH*KW, G, OC/G, C/G)
+        blocks = (dout_stack @ per_offset).transpose(0, 2, 1, 3).reshape(kh * kw, -1, channels)  # (KH*KW, rows, C)
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
         for block, (u, v) in zip(blocks, _offsets((kh, kw))):
             window = dx_padded[:, u * dh : u * dh + sh * oh : sh, v * dw : v * dw + sw * ow : sw]
@@ -277,8 +278,8 @@ def batchnorm_input_grad(dy, rows, gamma, mean, inv_std, dgamma, dbeta, count: i
     c = -a * dbeta / count - mean * b
     return dy * a + rows * b + c
 
-# tito line map: modules/09_spatial/spatial.py 6-7=51 10-19=79 20=90 21-26=92 29-49=137 50-60=162
-# tito line map: + 61-71=174 72-82=187 83=199 86-119=234 122-127=293 128-130=303 133-158=338
-# tito line map: + 159-163=367 166-186=418 187-197=445 198=457 201-210=521 211-217=537 218-225=545
-# tito line map: + 226-228=557 229-236=561 237-240=571 241-247=576 248-251=585 252=590 255-257=654
-# tito line map: + 258-261=660 262-266=665 267-270=673 271-274=678 275-278=684
+# tito line map: modules/09_spatial/spatial.py 6-7=41 10-19=67 20=78 21-26=80 29-49=118 50-60=143
+# tito line map: + 61-72=155 73-83=169 84=181 87-120=213 123-128=266 129-131=276 134-159=307
+# tito line map: + 160-164=336 167-187=383 188-198=411 199=423 202-211=480 212-218=496 219-226=504
+# tito line map: + 227-229=516 230-237=520 238-241=530 242-248=535 249-252=544 253=549 256-258=595
+# tito line map: + 259-262=601 263-267=606 268-271=614 272-275=619 276-279=625

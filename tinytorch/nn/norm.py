@@ -90,4 +90,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=51 8=54 10-11=56 13=61 17-91=989
+# tito line map: modules/09_spatial/spatial.py 6=41 8=44 10-11=46 13=51 17-91=921

@@ -30,7 +30,9 @@ def test_conv_options_pass_gradcheck_and_match_the_loops(options):
     conv = Conv2d(4, 8, kernel, **options).double()
     x = Tensor(rng.standard_normal((2, 4, 7, 6)), requires_grad=True, dtype=np.float64)
     out = conv(x)
-    expected = conv2d_loops(x.data, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.dilation, conv.groups)
+    expected = conv2d_loops(
+        x.data, conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
     np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
     assert gradcheck(lambda x, w, b: conv(x), [x, conv.weight, conv.bias])
     if options.get("padding") == "same":
@@ -38,8 +40,11 @@ def test_conv_options_pass_gradcheck_and_match_the_loops(options):
 
 
 def test_pool_options_pass_gradcheck():
-    x = Tensor(np.random.default_rng(1).permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) * 0.1, requires_grad=True,
-               dtype=np.float64)
+    x = Tensor(
+        np.random.default_rng(1).permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) * 0.1,
+        requires_grad=True,
+        dtype=np.float64,
+    )
     assert gradcheck(lambda x: MaxPool2d(3, 2, 1, ceil_mode=True)(x) * 1.0, [x])
     assert gradcheck(lambda x: AvgPool2d(3, 2, 1, count_include_pad=False)(x) * 1.0, [x])
 

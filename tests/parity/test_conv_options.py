@@ -39,7 +39,9 @@ def test_conv2d_options_match_pytorch(case):
     ours = Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
     ours.weight.data[...] = rng.standard_normal(ours.weight.shape)
     ours.bias.data[...] = rng.standard_normal(ours.bias.shape)
-    theirs = torch.nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups).double()
+    theirs = torch.nn.Conv2d(
+        c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups
+    ).double()
     with torch.no_grad():
         theirs.weight.copy_(torch.from_numpy(ours.weight.data))
         theirs.bias.copy_(torch.from_numpy(ours.bias.data))
@@ -58,14 +60,19 @@ def test_depthwise_separable_is_a_depthwise_then_a_pointwise_convolution():
     rng = np.random.default_rng(1)
     ours = DepthwiseSeparableConv2d(3, 5, 3, padding=1).double()
     x = rng.standard_normal((2, 3, 6, 6))
-    depthwise = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(ours.depthwise.weight.data), padding=1, groups=3)
-    expected = torch.nn.functional.conv2d(depthwise, torch.from_numpy(ours.pointwise.weight.data),
-                                          torch.from_numpy(ours.pointwise.bias.data))
+    depthwise = torch.nn.functional.conv2d(
+        torch.from_numpy(x), torch.from_numpy(ours.depthwise.weight.data), padding=1, groups=3
+    )
+    expected = torch.nn.functional.conv2d(
+        depthwise, torch.from_numpy(ours.pointwise.weight.data), torch.from_numpy(ours.pointwise.bias.data)
+    )
     np.testing.assert_allclose(ours(Tensor(x, dtype=np.float64)).data, expected.numpy(), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("shape, kernel, stride, padding", [((2, 3, 7, 7), 2, 2, 0), ((1, 2, 9, 8), 3, 2, 1),
-                                                           ((2, 2, 10, 11), 3, 3, 1), ((1, 1, 5, 5), 2, 1, 1)])
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [((2, 3, 7, 7), 2, 2, 0), ((1, 2, 9, 8), 3, 2, 1), ((2, 2, 10, 11), 3, 3, 1), ((1, 1, 5, 5), 2, 1, 1)],
+)
 def test_maxpool_ceil_mode_matches_pytorch(shape, kernel, stride, padding):
     x = np.random.default_rng(2).permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
     x_ours, x_theirs = Tensor(x, requires_grad=True, dtype=np.float64), torch.tensor(x, requires_grad=True)

@@ -675,7 +675,7 @@ def test_unit_batchnorm_kernels():
 # item_bytes=...)` runs `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b).
 # Sums over the whole batch (a weight gradient, batch statistics) are added across slices. Every number
 # a layer computes comes from your kernels; the engine decides only which images go where, and when.
-# Read the file: it is about 200 lines, and its tests are in tests/09_spatial/test_engine.py.
+# Read the file: it is about 200 lines, and its tests are in tests/09_spatial/test_spatial_engine.py.
 
 # %%
 def test_unit_engine_runs_your_kernels():

@@ -2,7 +2,7 @@
 
 Each case runs the same float64 numbers through tinytorch and torch and compares the output and every
 gradient (input, weight, bias). The finite-difference gradchecks of the same options are in
-tests/09_spatial/test_conv_options.py: they need no torch.
+tests/09_spatial/test_conv_option_gradients.py: they need no torch.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
-"""Module 09's companion: longer demonstrations of the layers you wrote, run on the exported package.
+"""Module 09's companion: measurements and demonstrations of the layers you wrote, on the exported package.
 
-    python modules/09_spatial/demos.py          # every demonstration, in order (about a minute)
+    python modules/09_spatial/demos.py          # every one, in order (about a minute)
     python modules/09_spatial/demos.py what_a_cnn_learns   # one of them, by name
 
-The chapter (spatial.py) keeps its short measurements next to the code they measure; these take longer
-or draw pictures: the loop definitions against im2col (how much a matrix multiply buys), the same for
-pooling, im2col's memory bill, where SimpleCNN's parameters and FLOPs are, max against average pooling,
-why BatchNorm helps, and the filters and feature maps a trained network learns. They import your code
-from the package, so run `tito module complete 09` (or `tito export 09`) first.
+First the analyses the chapter (spatial.py) asks its questions about, each printing its figures (the
+chapter runs them too, after its tests): three 3x3 convolutions against one 7x7, depthwise-separable
+against plain, the memory a training step holds by layer, strided convolution against pooling, and
+receptive-field growth. Then longer demonstrations: the loop definitions against im2col (what a matrix
+multiply buys), the same for pooling, im2col's memory bill, where SimpleCNN's parameters and FLOPs are,
+max against average pooling, why BatchNorm helps, and the filters and feature maps a trained network
+learns. They import your code from the package, so run `tito module complete 09` (or `tito export 09`)
+first.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 from tinytorch.models.cnn import SimpleCNN
 from tinytorch.nn.activations import relu
-from tinytorch.nn.conv import Conv2d
-from tinytorch.nn.counting import conv_flops, count_parameters
+from tinytorch.nn.conv import Conv2d, DepthwiseSeparableConv2d
+from tinytorch.nn.counting import conv_flops, count_parameters, receptive_field
+from tinytorch.nn.flatten import Flatten
+from tinytorch.nn.linear import Linear
 from tinytorch.nn.engine import _per_slice
 from tinytorch.nn.kernels import (
     _channels_first,
@@ -34,6 +39,130 @@ from tinytorch.nn.kernels import (
 )
 from tinytorch.nn.norm import BatchNorm2d
 from tinytorch.nn.pool import AvgPool2d, MaxPool2d
+
+# ---- The chapter's analyses ----
+
+
+def _train_step_ms(model, x, repeats: int = 3) -> float:
+    """Milliseconds of the best of `repeats` forward + backward passes of model on x, after a warm-up."""
+    import time
+
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        model(x).sum().backward()
+        times.append(time.perf_counter() - start)
+    return min(times[1:]) * 1e3
+
+
+def _images(*shape, seed: int = 0) -> Tensor:
+    return Tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def stacks_against_one_big_kernel(channels: int = 32, size: int = 32) -> None:
+    from tinytorch.nn.container import Sequential
+
+    x = _images(16, channels, size, size)
+    for name, layers in (
+        ("three 3x3", [Conv2d(channels, channels, 3, padding=1) for _ in range(3)]),
+        ("one 7x7", [Conv2d(channels, channels, 7, padding=3)]),
+    ):
+        field = receptive_field(layers)
+        print(
+            f"{name}: {sum(map(count_parameters, layers)):,} parameters, "
+            f"{sum(conv_flops(layer, size) for layer in layers) / 1e6:.0f} MFLOPs per image, sees {field}x{field}, "
+            f"forward + backward {_train_step_ms(Sequential(*layers), x):.1f} ms"
+        )
+
+
+def depthwise_separable_costs(c_in: int = 64, c_out: int = 128, size: int = 16) -> None:
+    x, costs = _images(32, c_in, size, size), {}
+    for name, layer in (
+        ("plain", Conv2d(c_in, c_out, 3, padding=1)),
+        ("separable", DepthwiseSeparableConv2d(c_in, c_out, 3, padding=1)),
+    ):
+        costs[name] = (count_parameters(layer), conv_flops(layer, size), _train_step_ms(layer, x))
+        print(
+            f"{name:>9}: {costs[name][0]:7,} parameters, {costs[name][1] / 1e6:6.1f} MFLOPs per image, "
+            f"forward + backward {costs[name][2]:.1f} ms"
+        )
+    ratios = [separable / plain for plain, separable in zip(costs["plain"], costs["separable"])]
+    print(
+        f"separable / plain: parameters {ratios[0]:.3f}, FLOPs {ratios[1]:.3f} (1/OC + 1/K^2 = "
+        f"{1 / c_out + 1 / 9:.3f}), time {ratios[2]:.2f}"
+    )
+
+
+def training_memory_by_layer(batch: int = 64) -> None:
+    import tracemalloc
+
+    model, out = SimpleCNN(), _images(batch, 3, 32, 32)
+    tracemalloc.start()
+    for name, layer in (
+        ("conv1", model.conv1),
+        ("relu", relu),
+        ("pool1", model.pool1),
+        ("conv2", model.conv2),
+        ("relu", relu),
+        ("pool2", model.pool2),
+        ("flatten", model.flatten),
+        ("fc", model.fc),
+    ):
+        before = tracemalloc.get_traced_memory()[0]
+        out = layer(out)
+        held = tracemalloc.get_traced_memory()[0] - before
+        print(f"{name:>8}: output {out.data.nbytes / 2**20:5.2f} MiB by arithmetic, {held / 2**20:5.2f} MiB held")
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    out.sum().backward()
+    print(
+        f"held after the forward pass {held / 2**20:.1f} MiB; the backward pass peaks at "
+        f"{tracemalloc.get_traced_memory()[1] / 2**20:.1f} MiB; parameters {count_parameters(model) * 4 / 2**20:.2f} MiB"
+    )
+    tracemalloc.stop()
+
+
+def strided_conv_against_pooling(epochs: int = 3) -> None:
+    import time
+
+    from tinytorch.core.losses import CrossEntropyLoss
+    from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.activations import ReLU
+    from tinytorch.nn.container import Sequential
+    from tito.datasets import load_tinydigits
+
+    x_train, y_train, x_test, y_test = (
+        np.kron(a, np.ones((2, 2), np.float32)) if a.ndim == 4 else a for a in load_tinydigits()
+    )
+    for name in ("max pooling", "stride 2"):
+        np.random.seed(0)
+        if name == "max pooling":
+            body = [Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2)]
+        else:
+            body = [Conv2d(1, 8, 3, stride=2, padding=1), ReLU(), Conv2d(8, 16, 3, stride=2, padding=1), ReLU()]
+        model = Sequential(*body, Flatten(), Linear(16 * 4 * 4, 10))
+        optimizer, loss_fn = Adam(model.parameters(), lr=0.01), CrossEntropyLoss()
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for batch in np.array_split(np.random.permutation(len(x_train)), len(x_train) // 64):
+                optimizer.zero_grad()
+                loss_fn(model(Tensor(x_train[batch])), y_train[batch]).backward()
+                optimizer.step()
+        seconds = (time.perf_counter() - start) / epochs
+        accuracy = (model.eval()(Tensor(x_test)).data.argmax(axis=1) == y_test).mean()
+        print(f"{name:>11}: test accuracy {accuracy:.1%} after {epochs} epochs, {seconds:.2f} s per epoch")
+
+
+def receptive_field_growth() -> None:
+    print(f"{'layers':>6} {'3x3 stack':>10} {'3x3 + pool':>11} {'dilated 3x3':>12}")
+    for depth in (1, 2, 3, 4, 6, 8):
+        print(
+            f"{depth:>6} {receptive_field([(3, 1)] * depth):>10} {receptive_field([(3, 1), (2, 2)] * depth):>11} "
+            f"{receptive_field([(3, 1, 2**layer) for layer in range(depth)]):>12}"
+        )
+
+
+# ---- Longer demonstrations ----
 
 # The definition against im2col + one matrix multiply, on the same convolution. The loops would take
 # minutes on the whole batch, so they run on one image and 4 of the 32 output channels, and their time
@@ -279,6 +408,11 @@ def what_a_cnn_learns(epochs: int = 2, seed: int = 0) -> dict:
 
 
 DEMOS = [
+    stacks_against_one_big_kernel,
+    depthwise_separable_costs,
+    training_memory_by_layer,
+    strided_conv_against_pooling,
+    receptive_field_growth,
     compare_loops_and_vectorised,
     compare_pooling_loops_and_vectorised,
     im2col_memory,

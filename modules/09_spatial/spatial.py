@@ -1247,8 +1247,9 @@ def test_unit_counting():
 # %% [markdown]
 # ## The systems view, measured
 #
-# Each cell measures your layers, prints its figures and asks a question they answer. In a notebook it
-# runs where it stands; as a script, after the tests (one that needs unwritten code says which).
+# Each cell below asks a question and prints the figures that answer it, measured on your layers as
+# exported (`tito export 09` first); the measuring code is in the companion [demos.py](demos.py), to read.
+# In a notebook a cell runs where it stands; as a script, after the tests.
 
 # %%
 _DEMOS = []
@@ -1260,38 +1261,23 @@ def _unwritten(error: NotImplementedError) -> str | None:
     return text.split("implement ", 1)[1] if text.startswith("TinyTorch ") and "implement " in text else None
 
 
-def _demo(function):
-    """Run a demonstration now in a notebook, or after the tests when this file runs as a script."""
+def _demo(name: str):
+    """Run the companion's measurement `name` now in a notebook, or after the tests when this file runs as a script."""
     if "ipykernel" in sys.modules:
-        _run_demo(function)
+        _run_demo(name)
     else:
-        _DEMOS.append(function)
+        _DEMOS.append(name)
 
 
-def _run_demo(function) -> None:
+def _run_demo(name: str) -> None:
     try:
-        function()
+        import demos  # the companion file next to this one; it measures the exported package
+
+        getattr(demos, name)()
     except NotImplementedError as error:
-        print(f"({function.__name__} needs {_unwritten(error) or 'unwritten code'}: write it, then run this again)")
-    except Exception as error:  # a demonstration never stops the file; the tests report what is wrong
-        print(f"({function.__name__} stopped: {type(error).__name__}: {error})")
-
-
-# %%
-def _train_step_ms(model, x, repeats: int = 3) -> float:
-    """Milliseconds of the best of `repeats` forward + backward passes of model on x, after a warm-up."""
-    import time
-
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        model(x).sum().backward()
-        times.append(time.perf_counter() - start)
-    return min(times[1:]) * 1e3
-
-
-def _images(*shape, seed: int = 0) -> Tensor:
-    return Tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+        print(f"({name} needs {_unwritten(error) or 'unwritten code'}: write it, then run this again)")
+    except Exception as error:  # a measurement never stops the file; the tests report what is wrong
+        print(f"({name} stopped: {type(error).__name__}: {error})")
 
 
 # %% [markdown]
@@ -1299,20 +1285,8 @@ def _images(*shape, seed: int = 0) -> Tensor:
 # *Why did VGG (2014) build from 3x3 stacks, and what do the stack's two extra ReLUs add?*
 
 # %%
-def stacks_against_one_big_kernel(channels: int = 32, size: int = 32) -> None:
-    from tinytorch.nn.container import Sequential
-
-    x = _images(16, channels, size, size)
-    for name, layers in (("three 3x3", [Conv2d(channels, channels, 3, padding=1) for _ in range(3)]),
-                         ("one 7x7", [Conv2d(channels, channels, 7, padding=3)])):
-        field = receptive_field(layers)
-        print(f"{name}: {sum(map(count_parameters, layers)):,} parameters, "
-              f"{sum(conv_flops(layer, size) for layer in layers) / 1e6:.0f} MFLOPs per image, sees {field}x{field}, "
-              f"forward + backward {_train_step_ms(Sequential(*layers), x):.1f} ms")
-
-
 if __name__ == "__main__":
-    _demo(stacks_against_one_big_kernel)
+    _demo("stacks_against_one_big_kernel")
 
 # %% [markdown]
 # **What depthwise-separable saves**: a 3x3 layer 64 -> 128 channels on 16x16 images, plain and
@@ -1320,20 +1294,8 @@ if __name__ == "__main__":
 # which step of your kernels does not shrink with the multiply-adds (a matrix multiply with C/G = 1)?*
 
 # %%
-def depthwise_separable_costs(c_in: int = 64, c_out: int = 128, size: int = 16) -> None:
-    x, costs = _images(32, c_in, size, size), {}
-    for name, layer in (("plain", Conv2d(c_in, c_out, 3, padding=1)),
-                        ("separable", DepthwiseSeparableConv2d(c_in, c_out, 3, padding=1))):
-        costs[name] = (count_parameters(layer), conv_flops(layer, size), _train_step_ms(layer, x))
-        print(f"{name:>9}: {costs[name][0]:7,} parameters, {costs[name][1] / 1e6:6.1f} MFLOPs per image, "
-              f"forward + backward {costs[name][2]:.1f} ms")
-    ratios = [separable / plain for plain, separable in zip(costs["plain"], costs["separable"])]
-    print(f"separable / plain: parameters {ratios[0]:.3f}, FLOPs {ratios[1]:.3f} (1/OC + 1/K^2 = "
-          f"{1 / c_out + 1 / 9:.3f}), time {ratios[2]:.2f}")
-
-
 if __name__ == "__main__":
-    _demo(depthwise_separable_costs)
+    _demo("depthwise_separable_costs")
 
 # %% [markdown]
 # **The memory a training step holds, by layer.** Each forward pass keeps what its backward pass needs.
@@ -1342,27 +1304,8 @@ if __name__ == "__main__":
 # and what is the extra (what does each Function save: a channels-last copy of the photos, winners)?*
 
 # %%
-def training_memory_by_layer(batch: int = 64) -> None:
-    import tracemalloc
-
-    model, out = SimpleCNN(), _images(batch, 3, 32, 32)
-    tracemalloc.start()
-    for name, layer in (("conv1", model.conv1), ("relu", relu), ("pool1", model.pool1), ("conv2", model.conv2),
-                        ("relu", relu), ("pool2", model.pool2), ("flatten", model.flatten), ("fc", model.fc)):
-        before = tracemalloc.get_traced_memory()[0]
-        out = layer(out)
-        held = tracemalloc.get_traced_memory()[0] - before
-        print(f"{name:>8}: output {out.data.nbytes / 2**20:5.2f} MiB by arithmetic, {held / 2**20:5.2f} MiB held")
-    held = tracemalloc.get_traced_memory()[0]
-    tracemalloc.reset_peak()
-    out.sum().backward()
-    print(f"held after the forward pass {held / 2**20:.1f} MiB; the backward pass peaks at "
-          f"{tracemalloc.get_traced_memory()[1] / 2**20:.1f} MiB; parameters {count_parameters(model) * 4 / 2**20:.2f} MiB")
-    tracemalloc.stop()
-
-
 if __name__ == "__main__":
-    _demo(training_memory_by_layer)
+    _demo("training_memory_by_layer")
 
 # %% [markdown]
 # **Strided convolution or pooling?** Two small LeNets on the course's 8x8 digits (scaled to 16x16):
@@ -1371,38 +1314,8 @@ if __name__ == "__main__":
 # (Springenberg 2015, ResNet's stride-2 stages) make pooling optional?*
 
 # %%
-def strided_conv_against_pooling(epochs: int = 3) -> None:
-    import time
-
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
-    from tinytorch.nn.activations import ReLU
-    from tinytorch.nn.container import Sequential
-    from tito.datasets import load_tinydigits
-
-    x_train, y_train, x_test, y_test = (np.kron(a, np.ones((2, 2), np.float32)) if a.ndim == 4 else a
-                                        for a in load_tinydigits())
-    for name in ("max pooling", "stride 2"):
-        np.random.seed(0)
-        if name == "max pooling":
-            body = [Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2)]
-        else:
-            body = [Conv2d(1, 8, 3, stride=2, padding=1), ReLU(), Conv2d(8, 16, 3, stride=2, padding=1), ReLU()]
-        model = Sequential(*body, Flatten(), Linear(16 * 4 * 4, 10))
-        optimizer, loss_fn = Adam(model.parameters(), lr=0.01), CrossEntropyLoss()
-        start = time.perf_counter()
-        for _ in range(epochs):
-            for batch in np.array_split(np.random.permutation(len(x_train)), len(x_train) // 64):
-                optimizer.zero_grad()
-                loss_fn(model(Tensor(x_train[batch])), y_train[batch]).backward()
-                optimizer.step()
-        seconds = (time.perf_counter() - start) / epochs
-        accuracy = (model.eval()(Tensor(x_test)).data.argmax(axis=1) == y_test).mean()
-        print(f"{name:>11}: test accuracy {accuracy:.1%} after {epochs} epochs, {seconds:.2f} s per epoch")
-
-
 if __name__ == "__main__":
-    _demo(strided_conv_against_pooling)
+    _demo("strided_conv_against_pooling")
 
 # %% [markdown]
 # **How fast the receptive field grows**: 2 per 3x3 layer, twice as fast after each 2x2 pool, doubling
@@ -1410,15 +1323,8 @@ if __name__ == "__main__":
 # photo: how many 3x3 layers does each recipe need for one output to see all of it?*
 
 # %%
-def receptive_field_growth() -> None:
-    print(f"{'layers':>6} {'3x3 stack':>10} {'3x3 + pool':>11} {'dilated 3x3':>12}")
-    for depth in (1, 2, 3, 4, 6, 8):
-        print(f"{depth:>6} {receptive_field([(3, 1)] * depth):>10} {receptive_field([(3, 1), (2, 2)] * depth):>11} "
-              f"{receptive_field([(3, 1, 2**layer) for layer in range(depth)]):>12}")
-
-
 if __name__ == "__main__":
-    _demo(receptive_field_growth)
+    _demo("receptive_field_growth")
 
 # %% [markdown]
 # ## Systems thinking, answered by the figures above

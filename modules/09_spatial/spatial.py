@@ -36,8 +36,6 @@
 
 # %%
 #| export
-import sys
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -1252,32 +1250,16 @@ def test_unit_counting():
 # In a notebook a cell runs where it stands; as a script, after the tests.
 
 # %%
-_DEMOS = []
+def _measure(name: str):
+    """The companion's measurement `name`, to hand to tito's `demo` (it imports your exported layers)."""
 
-
-def _unwritten(error: NotImplementedError) -> str | None:
-    """"conv2d_forward" from a student stub's "TinyTorch 09: implement conv2d_forward"; None otherwise."""
-    text = str(error)
-    return text.split("implement ", 1)[1] if text.startswith("TinyTorch ") and "implement " in text else None
-
-
-def _demo(name: str):
-    """Run the companion's measurement `name` now in a notebook, or after the tests when this file runs as a script."""
-    if "ipykernel" in sys.modules:
-        _run_demo(name)
-    else:
-        _DEMOS.append(name)
-
-
-def _run_demo(name: str) -> None:
-    try:
-        import demos  # the companion file next to this one; it measures the exported package
+    def measurement():
+        import demos  # modules/09_spatial/demos.py, next to this file
 
         getattr(demos, name)()
-    except NotImplementedError as error:
-        print(f"({name} needs {_unwritten(error) or 'unwritten code'}: write it, then run this again)")
-    except Exception as error:  # a measurement never stops the file; the tests report what is wrong
-        print(f"({name} stopped: {type(error).__name__}: {error})")
+
+    measurement.__name__ = name
+    return measurement
 
 
 # %% [markdown]
@@ -1286,7 +1268,9 @@ def _run_demo(name: str) -> None:
 
 # %%
 if __name__ == "__main__":
-    _demo("stacks_against_one_big_kernel")
+    from tito.chapter import demo
+
+    demo(_measure("stacks_against_one_big_kernel"))
 
 # %% [markdown]
 # **What depthwise-separable saves**: a 3x3 layer 64 -> 128 channels on 16x16 images, plain and
@@ -1295,7 +1279,9 @@ if __name__ == "__main__":
 
 # %%
 if __name__ == "__main__":
-    _demo("depthwise_separable_costs")
+    from tito.chapter import demo
+
+    demo(_measure("depthwise_separable_costs"))
 
 # %% [markdown]
 # **The memory a training step holds, by layer.** Each forward pass keeps what its backward pass needs.
@@ -1305,7 +1291,9 @@ if __name__ == "__main__":
 
 # %%
 if __name__ == "__main__":
-    _demo("training_memory_by_layer")
+    from tito.chapter import demo
+
+    demo(_measure("training_memory_by_layer"))
 
 # %% [markdown]
 # **Strided convolution or pooling?** Two small LeNets on the course's 8x8 digits (scaled to 16x16):
@@ -1315,7 +1303,9 @@ if __name__ == "__main__":
 
 # %%
 if __name__ == "__main__":
-    _demo("strided_conv_against_pooling")
+    from tito.chapter import demo
+
+    demo(_measure("strided_conv_against_pooling"))
 
 # %% [markdown]
 # **How fast the receptive field grows**: 2 per 3x3 layer, twice as fast after each 2x2 pool, doubling
@@ -1324,7 +1314,9 @@ if __name__ == "__main__":
 
 # %%
 if __name__ == "__main__":
-    _demo("receptive_field_growth")
+    from tito.chapter import demo
+
+    demo(_measure("receptive_field_growth"))
 
 # %% [markdown]
 # ## Systems thinking, answered by the figures above
@@ -1347,49 +1339,7 @@ if __name__ == "__main__":
 # while any test fails, so a script can tell.
 
 # %%
-def run_inline_tests(namespace: dict) -> int:
-    """Run every test_unit_* function in order, then the demonstrations; print the tally; 0 if all passed."""
-    import traceback
-
-    tests = [value for name, value in namespace.items() if name.startswith("test_unit_") and callable(value)]
-    passed, unwritten = 0, []
-    for test in tests:
-        try:
-            test()
-            passed += 1
-        except NotImplementedError as error:
-            name = _unwritten(error)
-            if name and name not in unwritten:
-                unwritten.append(name)
-            print(f"NOT YET {test.__name__}: needs {name or error}")
-        except Exception as error:
-            here = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == __file__]
-            where = f" (line {here[-1].lineno})" if here else ""
-            message = (str(error).strip().splitlines() or [""])[0]
-            print(f"FAILED {test.__name__}: {type(error).__name__}: {message}{where}")
-    for demo in _DEMOS:
-        _run_demo(demo)
-    print(f"Module 09: {passed} of {len(tests)} inline tests passed")
-    unwritten = _stubs_in_this_file() or unwritten
-    if unwritten:
-        print("Still to write: " + ", ".join(unwritten))
-    return 0 if passed == len(tests) else 1
-
-
-def _stubs_in_this_file() -> list:
-    """Every function of this file that is still a stub, in file order (read from the file itself)."""
-    import re
-
-    try:
-        with open(__file__, encoding="utf-8") as handle:
-            text = handle.read()
-    except (NameError, OSError):  # a notebook has no __file__: the failing tests have named them
-        return []
-    names = re.findall(r'raise NotImplementedError\("TinyTorch \d+: implement ([\w.]+)"\)', text)
-    return list(dict.fromkeys(names))
-
-
 if __name__ == "__main__":
-    status = run_inline_tests(globals())
-    if "ipykernel" not in sys.modules:  # a script exits with it; a notebook just shows the tally
-        sys.exit(status)
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

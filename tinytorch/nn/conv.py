@@ -108,4 +108,4 @@ class DepthwiseSeparableConv2d(Module):
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
 
-# tito line map: modules/09_spatial/spatial.py 6=41 8=44 10-11=46 13=49 15=51 19-109=706
+# tito line map: modules/09_spatial/spatial.py 6=39 8=42 10-11=44 13=47 15=49 19-109=704

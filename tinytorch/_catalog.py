@@ -130,7 +130,6 @@ NAMES = {
     'BatchNorm2d': ('tinytorch.nn.norm', '09'),
     'Flatten': ('tinytorch.nn.flatten', '09'),
     'SimpleCNN': ('tinytorch.models.cnn', '09'),
-    'patch_whitening': ('tinytorch.nn.whitening', '09'),
     'count_parameters': ('tinytorch.nn.counting', '09'),
     'receptive_field': ('tinytorch.nn.counting', '09'),
     'conv_flops': ('tinytorch.nn.counting', '09'),

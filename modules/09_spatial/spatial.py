@@ -1122,55 +1122,10 @@ def test_unit_simple_cnn():
 
 
 # %% [markdown]
-# ## Starting from the data: a whitened first layer
-#
-# Neighbouring pixels of a photo are strongly correlated: in a 3x3 patch, the 27 numbers mostly move
-# together (brightness, colour), and the interesting parts (edges, textures) are small variations on
-# top. A first layer trained from random weights spends its first epochs discovering that. We can
-# instead compute it: take many 3x3 patches (rows of `im2col`), find the directions in which they vary
-# (the eigenvectors of their covariance), and use as filters the strongest directions, each scaled by
-# 1 / sqrt(its variance) so that every filter's response has the same scale. This is *whitening*: the
-# first layer's outputs are decorrelated and equally loud. Fast CIFAR-10 training recipes (Page 2018,
-# Jordan 2024) start this way and keep the layer fixed, which also saves its backward pass. Each
-# direction is used twice, as +f and -f, so that the ReLU further on keeps both signs.
-
-# %%
-#| export nn.whitening
-def patch_whitening(images: np.ndarray, kernel_size: int = 3, out_channels: int = 32, eps: float = 5e-4,
-                    patches: int = 200_000, seed: int = 0) -> np.ndarray:
-    """Whitening filters (out_channels, C, K, K) from the KxK patches of images (N, C, H, W).
-
-    The out_channels // 2 strongest eigenvectors of the patches' covariance, each divided by the square
-    root of its eigenvalue plus eps, then the same filters negated: +f and -f.
-    """
-    if out_channels % 2 or out_channels // 2 > images.shape[1] * kernel_size * kernel_size:
-        raise ValueError(
-            f"patch_whitening needs an even out_channels of at most {2 * images.shape[1] * kernel_size ** 2} "
-            f"(two per patch direction), got {out_channels}."
-        )
-    rows = im2col(_channels_last(np.asarray(images)), (kernel_size, kernel_size), (1, 1), (0, 0))
-    rng = np.random.default_rng(seed)
-    rows = rows[rng.choice(len(rows), min(patches, len(rows)), replace=False)].astype(np.float64)
-    rows -= rows.mean(axis=0)
-    eigenvalues, eigenvectors = np.linalg.eigh(rows.T @ rows / len(rows))  # ascending
-    strongest = np.argsort(eigenvalues)[::-1][: out_channels // 2]
-    filters = eigenvectors[:, strongest].T / np.sqrt(eigenvalues[strongest, None] + eps)
-    channels = images.shape[1]  # rows are in im2col's (u, v, c) order: back to (C, K, K) kernels
-    filters = filters.reshape(-1, kernel_size, kernel_size, channels).transpose(0, 3, 1, 2)
-    return np.concatenate([filters, -filters]).astype(np.asarray(images).dtype)
-
-
-# %%
-def test_unit_patch_whitening():
-    rng = np.random.default_rng(8)
-    base = rng.standard_normal((64, 1, 10, 10))
-    images = base + np.roll(base, 1, axis=3)  # neighbouring pixels correlated, as in photos
-    filters = patch_whitening(images, kernel_size=2, out_channels=8, eps=0.0)
-    assert filters.shape == (8, 1, 2, 2) and np.allclose(filters[4:], -filters[:4])
-    responses = conv2d_loops(images, filters[:4]).transpose(1, 0, 2, 3).reshape(4, -1)
-    assert np.allclose(np.cov(responses), np.eye(4), atol=0.1), "the responses are decorrelated, each of variance 1"
-    print("patch whitening: filters from the patches' covariance give decorrelated responses of equal scale")
-
+# **A first layer computed, not learned.** The 27 numbers of a 3x3 colour patch mostly move together;
+# the strongest directions of the patches' covariance (the rows of your `im2col`), each scaled to unit
+# variance, make a *whitening* first layer that fast CIFAR-10 recipes keep fixed. It is given code in
+# `tinytorch/nn/whitening.py` (`patch_whitening`); the cifar10 milestone uses it.
 
 # %% [markdown]
 # ## Counting: parameters, receptive fields, FLOPs

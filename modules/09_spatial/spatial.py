@@ -653,13 +653,10 @@ def test_unit_batchnorm_kernels():
 # %% [markdown]
 # ## Making it fast: the engine (given, in `tinytorch/nn/engine.py`)
 #
-# Your kernels compute the right numbers for a whole batch at once. Two facts of the machine decide how
-# fast that runs. **Caches** are ten times faster than main memory but hold a few MiB: the 36 MiB `cols`
-# of a whole batch goes out to memory and back. **Cores**: one Python thread uses one. So the layers do
-# not call your kernels on the whole batch; they hand them to the engine, a framework file you read
-# but do not write, which cuts the batch into slices whose `cols` is about 2 MiB and runs your kernel on
-# each slice, on every core (NumPy releases Python's interpreter lock inside its copies and matrix
-# multiplies, so plain threads run in parallel):
+# **Caches** are ten times faster than main memory but hold a few MiB, so a whole batch's 36 MiB `cols`
+# goes out to memory and back; and one Python thread uses one **core**. So the layers hand your kernels
+# to the engine, a framework file you read but do not write, which runs them on slices of the batch
+# whose `cols` is about 2 MiB, on every core (NumPy releases Python's lock in copies and matrix products):
 #
 #     batch (N, H, W, C)   | slice 0 | slice 1 | slice 2 | slice 3 | slice 4 |
 #                              |         |         |         |         |
@@ -669,11 +666,10 @@ def test_unit_batchnorm_kernels():
 #     output (N, OH, OW, OC)  | out 0   | out 1   | out 2   | out 3   | out 4   |  stitched in place;
 #                                                                                dW summed in slice order
 #
-# A layer passes its kernel in: `engine.sliced(maxpool2d_forward, (x,), (kernel_size, stride, padding),
-# item_bytes=...)` runs `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b).
-# Sums over the whole batch (a weight gradient, batch statistics) are added across slices. Every number
-# a layer computes comes from your kernels; the engine decides only which images go where, and when.
-# Read the file: it is about 200 lines, and its tests are in tests/09_spatial/test_spatial_engine.py.
+# `engine.sliced(maxpool2d_forward, (x,), (kernel_size, stride, padding), item_bytes=...)` runs
+# `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b); sums over the batch
+# (weight gradients, batch statistics) are added across slices. Every number comes from your kernels.
+# The file is about 200 lines; its tests are in tests/09_spatial/test_spatial_engine.py.
 
 # %%
 def test_unit_engine_runs_your_kernels():
@@ -729,11 +725,9 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        if int(in_channels) < 1 or int(out_channels) < 1 or int(groups) < 1:
-            raise ValueError(f"Conv2d needs positive channel counts and groups, got in_channels={in_channels}, "
-                             f"out_channels={out_channels}, groups={groups}.")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}.")
+        if min(int(in_channels), int(out_channels), int(groups)) < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d needs positive channel counts, and groups={groups} must divide in_channels="
+                             f"{in_channels} and out_channels={out_channels}.")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size, self.stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
         self.dilation = _pair(dilation, "dilation")
@@ -1061,7 +1055,12 @@ def test_unit_layers():
     pooled = MaxPool2d(2)(x)
     assert np.array_equal(pooled.data, maxpool2d_loops(x.data, 2)) and pooled.shape == (2, 2, 2, 2)
     assert np.allclose(AvgPool2d(2)(x).data, x.data[:, :, :4, :4].reshape(2, 2, 2, 2, 2, 2).mean(axis=(3, 5)))
-    print("layers: Conv2d sizes and values match the loops and pass gradcheck; pooling matches its definitions")
+    conv, image = Conv2d(1, 1, kernel_size=3, padding=1, bias=False), np.zeros((1, 1, 9, 9), dtype=np.float32)
+    image[0, 0, 3, 3] = 1.0  # an impulse draws the (flipped) kernel; shifted, the response shifts with it
+    response, shifted = conv(Tensor(image)).data[0, 0], conv(Tensor(np.roll(image, (2, 1), axis=(2, 3)))).data[0, 0]
+    assert np.allclose(response[2:5, 2:5], conv.weight.data[0, 0, ::-1, ::-1]), "an impulse draws the kernel"
+    assert np.allclose(np.roll(response, (2, 1), axis=(0, 1)), shifted), "weight sharing: the same kernel everywhere"
+    print("layers: Conv2d matches the loops, passes gradcheck and shares its weights; pooling matches its definitions")
 
 
 def test_unit_layer_options():
@@ -1081,17 +1080,6 @@ def test_unit_layer_options():
     assert gradcheck(lambda x: AvgPool2d(3, 2, 1, count_include_pad=False)(x) * 1.0, [x])
     print("options: groups, dilation and padding='same' match the loops and pass gradcheck; ceil_mode, "
           "count_include_pad=False and single images work")
-
-
-def test_unit_weight_sharing():
-    conv = Conv2d(1, 1, kernel_size=3, padding=1, bias=False)
-    image = np.zeros((1, 1, 9, 9), dtype=np.float32)
-    image[0, 0, 3, 3] = 1.0
-    response = conv(Tensor(image)).data[0, 0]
-    shifted = conv(Tensor(np.roll(image, (2, 1), axis=(2, 3)))).data[0, 0]
-    assert np.allclose(np.roll(response, (2, 1), axis=(0, 1)), shifted), "same kernel at every position"
-    assert np.allclose(response[2:5, 2:5], conv.weight.data[0, 0, ::-1, ::-1]), "an impulse draws the kernel"
-    print("weight sharing: a shifted impulse gives the shifted response, and an impulse draws the kernel")
 
 
 def test_unit_batchnorm_layer():
@@ -1130,16 +1118,13 @@ def test_unit_simple_cnn():
 # %% [markdown]
 # ## Counting: parameters, receptive fields, FLOPs
 #
-# Three numbers describe a CNN's cost and reach.
-#
-# - **Parameters**: what the model stores and learns. A Conv2d has OC*C*KH*KW + OC.
-# - **Receptive field**: how many input pixels one output value can see. Each KxK convolution (dilation
-#   D) adds D*(K-1) times the *jump* (the distance in input pixels between neighbouring positions of its input), and
-#   every stride multiplies the jump. Stacked 3x3 convolutions grow it by 2 per layer (3, 5, 7, ...);
-#   a 2x2 pool doubles the jump, so every later layer grows it twice as fast. That is why CNNs pool:
-#   to see the whole object without huge kernels.
-# - **FLOPs**: a convolution does C/G*KH*KW multiply-adds (2 FLOPs each) for every output value, so
-#   2 * N * OC * OH * OW * C/G * KH * KW. The backward pass costs about twice that again.
+# - **Parameters**, what the model stores and learns: a Conv2d has OC*C/G*KH*KW + OC.
+# - **Receptive field**, how many input pixels one output sees: each KxK layer (dilation D) adds D*(K-1)
+#   times the *jump* (the input distance between neighbouring positions of its input), and each stride
+#   multiplies the jump. Stacked 3x3 convolutions see 3, 5, 7, ... pixels; after a 2x2 pool every layer
+#   adds twice as much. That is why CNNs pool: to see the whole object without huge kernels.
+# - **FLOPs**: C/G*KH*KW multiply-adds (2 FLOPs each) per output value, 2*N*OC*OH*OW*C/G*KH*KW in all;
+#   the backward pass costs about twice that again.
 
 # %%
 #| export nn.counting

@@ -44,11 +44,9 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        if int(in_channels) < 1 or int(out_channels) < 1 or int(groups) < 1:
-            raise ValueError(f"Conv2d needs positive channel counts and groups, got in_channels={in_channels}, "
-                             f"out_channels={out_channels}, groups={groups}.")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}.")
+        if min(int(in_channels), int(out_channels), int(groups)) < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d needs positive channel counts, and groups={groups} must divide in_channels="
+                             f"{in_channels} and out_channels={out_channels}.")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size, self.stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
         self.dilation = _pair(dilation, "dilation")
@@ -108,4 +106,4 @@ class DepthwiseSeparableConv2d(Module):
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
 
-# tito line map: modules/09_spatial/spatial.py 6=39 8=42 10-11=44 13=47 15=49 19-109=704
+# tito line map: modules/09_spatial/spatial.py 6=39 8=42 10-11=44 13=47 15=49 19-107=700

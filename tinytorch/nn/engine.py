@@ -231,7 +231,7 @@ def conv2d(kernel, x: np.ndarray, weight: np.ndarray, bias, options: dict) -> np
 
 
 def conv2d_grads(kernel, grad: np.ndarray, x: np.ndarray, weight: np.ndarray, need_input_grad: bool,
-                    options: dict) -> tuple:
+                 options: dict) -> tuple:
     """The student's conv2d_backward `kernel` on slices; the weight and bias gradients summed: (dx, dw, db)."""
 
     def backward(grad_slice, x_slice, w):

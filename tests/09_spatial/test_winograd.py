@@ -1,0 +1,158 @@
+"""Module 09's given Winograd path (tinytorch/nn/winograd.py) computes what the student's im2col kernels compute.
+
+The kernels of module 09 are the reference: every Winograd result is compared with theirs, its float32
+rounding error is measured against float64 and bounded, and float64 gradients through autograd are
+checked against finite differences. The engine must send a layer to Winograd only where `suits` says
+so, and every other layer, the narrow ones the course's own tests use among them, to the kernels.
+"""
+
+import numpy as np
+import pytest
+
+from tinytorch.core.autograd import gradcheck
+from tinytorch.core.spatial import Conv2d
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn import engine, winograd
+from tinytorch.nn.kernels import conv2d_backward, conv2d_forward
+
+pytestmark = pytest.mark.m09
+
+# (N, H, W, C, OC, padding): even and odd outputs, no padding, the input gradient's own padding (2).
+SHAPES = [
+    (2, 6, 6, 3, 4, (1, 1)),
+    (2, 7, 5, 3, 4, (1, 1)),
+    (3, 8, 9, 5, 2, (0, 0)),
+    (2, 5, 6, 3, 3, (2, 2)),
+    (1, 7, 7, 2, 3, (0, 1)),
+    (2, 3, 3, 2, 2, (0, 0)),  # a single output pixel
+]
+
+
+def case(shape, dtype, seed=0):
+    n, h, w, c, oc, padding = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    weight = (rng.standard_normal((oc, c, 3, 3)) / np.sqrt(9 * c)).astype(dtype)
+    grad = rng.standard_normal((n, h + 2 * padding[0] - 2, w + 2 * padding[1] - 2, oc)).astype(dtype)
+    return x, weight, grad, padding
+
+
+def winograd_all(x, weight, grad, padding):
+    out = winograd.conv2d_forward(x, winograd.transform_kernels(weight), padding)
+    dx = winograd.input_grad(grad, winograd.flipped_kernels(weight), padding)
+    return out, dx, winograd.weight_grad(grad, x, padding)
+
+
+def im2col_all(x, weight, grad, padding):
+    out = conv2d_forward(x, weight, None, (1, 1), padding)
+    dx, dweight, _ = conv2d_backward(grad, x, weight, (1, 1), padding)
+    return out, dx, dweight
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_float64_results_equal_the_im2col_kernels(shape):
+    arrays = case(shape, np.float64)
+    for name, got, want in zip(("output", "dx", "dweight"), winograd_all(*arrays), im2col_all(*arrays)):
+        assert got.shape == want.shape and got.dtype == np.float64, name
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(4, 16, 16, 32, 64, (1, 1)), (4, 8, 8, 64, 128, (1, 1)), (3, 9, 7, 16, 24, (1, 1))])
+def test_float32_error_is_measured_and_as_small_as_im2col(shape):
+    """Against float64: Winograd's float32 error, as a share of the largest value, is within 3x im2col's own.
+
+    Measured (seed 1, these shapes): Winograd 2-4e-7 for outputs, 2-5e-7 for dx, 5-7e-7 for dweight;
+    im2col 2-7e-7, 1-3e-7, 5e-7. Both stay under 2e-6.
+    """
+    exact = im2col_all(*case(shape, np.float64, seed=1))
+    single = case(shape, np.float32, seed=1)
+    for name, fast, plain, truth in zip(("output", "dx", "dweight"), winograd_all(*single), im2col_all(*single), exact):
+        assert fast.dtype == np.float32, name
+        scale = np.abs(truth).max()
+        fast_error, plain_error = np.abs(fast - truth).max() / scale, np.abs(plain - truth).max() / scale
+        assert fast_error < 2e-6 and fast_error <= 3 * plain_error + 1e-7, (name, fast_error, plain_error)
+
+
+@pytest.fixture
+def every_layer(monkeypatch):
+    """Winograd for every 3x3 stride-1 layer, however narrow (the tests' layers are small)."""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "ENABLED", True)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = engine.get_num_threads()
+    yield
+    engine.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("threads, chunk_bytes", [(1, 2**30), (2, 1), (3, 3000)])
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[2], (9, 6, 6, 4, 3, (1, 1))])
+@pytest.mark.parametrize("bias, need_input_grad", [(False, True), (True, False)])
+def test_engine_slices_and_threads_give_the_kernels_numbers(
+    every_layer, restore_threads, monkeypatch, threads, chunk_bytes, shape, bias, need_input_grad
+):
+    x, weight, grad, padding = case(shape, np.float64, seed=2)
+    b = np.random.default_rng(3).standard_normal(weight.shape[0]) if bias else None
+    monkeypatch.setattr(engine, "CHUNK_BYTES", chunk_bytes)  # 1: every image its own slice
+    monkeypatch.setattr(winograd, "PARTS_PER_SLICE", 2)
+    engine.set_num_threads(threads)
+    assert winograd.suits(x.shape, weight.shape, (1, 1), padding)
+    np.testing.assert_allclose(
+        engine.fast_conv2d_forward(x, weight, b, (1, 1), padding),
+        conv2d_forward(x, weight, b, (1, 1), padding),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    got = engine.fast_conv2d_backward(grad, x, weight, (1, 1), padding, need_input_grad)
+    want = conv2d_backward(grad, x, weight, (1, 1), padding, need_input_grad)
+    assert (got[0] is None) == (not need_input_grad)
+    for fast, plain in zip(got, want):
+        if plain is not None:
+            np.testing.assert_allclose(fast, plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "x_shape, padding, bias", [((2, 3, 6, 6), 1, True), ((1, 2, 7, 5), 0, False), ((2, 2, 4, 5), 2, True)]
+)
+def test_gradcheck_through_autograd(every_layer, monkeypatch, x_shape, padding, bias):
+    calls = []
+    transform = winograd.transform_tiles
+    monkeypatch.setattr(winograd, "transform_tiles", lambda *args: calls.append(1) or transform(*args))
+    rng = np.random.default_rng(4)
+    conv = Conv2d(x_shape[1], 3, 3, padding=padding, bias=bias).double()
+    x = Tensor(rng.standard_normal(x_shape), requires_grad=True, dtype=np.float64)
+    params = [conv.weight] + ([conv.bias] if bias else [])
+    assert gradcheck(lambda x, *params: conv(x), [x, *params])
+    assert calls, "the layer did not run through Winograd"
+
+
+def test_only_the_layers_that_suit_it_leave_the_kernels():
+    layer = ((256, 16, 16, 32), (64, 32, 3, 3), (1, 1), (1, 1))  # the cifar10 milestone's second conv
+    assert winograd.suits(*layer)
+    assert not winograd.suits((256, 32, 32, 3), (32, 3, 3, 3), (1, 1), (1, 1))  # 3 channels: too narrow
+    assert not winograd.suits((8, 16, 16, 32), (64, 32, 3, 3), (2, 2), (1, 1))  # stride 2
+    assert not winograd.suits((8, 16, 16, 32), (64, 32, 5, 5), (1, 1), (2, 2))  # 5x5
+    assert not winograd.suits((8, 16, 16, 32), (64, 32, 3, 3), (1, 1), (3, 3))  # padding 3
+    assert not winograd.suits((8, 16, 16, 32), (16, 32, 3, 1), (1, 1), (1, 1))  # 3x1
+
+
+def test_the_students_kernels_still_run_where_winograd_does_not(monkeypatch):
+    """Break the student's kernels: a narrow layer fails, a Winograd layer does not call them, and off means off."""
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the student's kernel ran")
+
+    monkeypatch.setattr(engine, "conv2d_forward", broken)
+    monkeypatch.setattr(engine, "conv2d_backward", broken)
+    rng = np.random.default_rng(5)
+    narrow = rng.standard_normal((2, 6, 6, 3)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    with pytest.raises(AssertionError, match="student's kernel"):
+        engine.fast_conv2d_forward(*narrow, None, (1, 1), (1, 1))
+    wide = rng.standard_normal((2, 6, 6, 16)).astype(np.float32), rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    out = engine.fast_conv2d_forward(*wide, None, (1, 1), (1, 1))
+    engine.fast_conv2d_backward(np.ones_like(out), *wide, (1, 1), (1, 1))
+    monkeypatch.setattr(winograd, "ENABLED", False)
+    with pytest.raises(AssertionError, match="student's kernel"):
+        engine.fast_conv2d_forward(*wide, None, (1, 1), (1, 1))

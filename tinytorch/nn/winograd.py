@@ -31,7 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 ENABLED = True  # False: every convolution runs module 09's im2col kernels
 MIN_CHANNELS = 16  # narrower layers run faster through im2col: their products are too short to gain
-PARTS_PER_SLICE = 8  # the backward pass transforms a slice in parts of the forward's size, then multiplies once
+PARTS_PER_SLICE = 8  # the backward pass works on a slice in parts of the forward's size, adding up the sums
 
 # The transforms of F(2x2, 3x3) (Lavin and Gray, 2015, section 4.1), and as (16, 16), (16, 9) and (4, 16)
 # matrices acting on a tile flattened row by row: kron(X, X) @ tile.ravel() is (X @ tile @ X.T).ravel().
@@ -219,23 +219,23 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
             return backward(grad, x, weight, stride, padding, need_input_grad)
         n, _, _, channels = x.shape
         _, oh, ow, out_channels = grad.shape
-        tiles = _tile_count(oh) * _tile_count(ow)
         flipped = flipped_kernels(weight) if need_input_grad else None
         dx = np.empty(x.shape, dtype=x.dtype) if need_input_grad else None
         part = per_slice(_slice_bytes((oh, ow), channels, out_channels, x.itemsize))  # images per transform
 
         def backward_slice(start, stop):
-            """dx of each part of the slice; the transformed tiles of all parts, then one product for dweight."""
-            x_tiles = np.empty((16, stop - start, tiles, channels), dtype=x.dtype)
-            grad_tiles = np.empty((16, stop - start, tiles, out_channels), dtype=x.dtype)
+            """dx and the weight gradient's sums, part by part: each part's tiles stay in the cache."""
+            sums = None
             for first in range(start, stop, part):
                 last = min(first + part, stop)
-                transform_tiles(x[first:last], padding, x_tiles[:, first - start : last - start])
-                transform_gradient(grad[first:last], grad_tiles[:, first - start : last - start])
+                part_sums = weight_grad_sums(
+                    transform_tiles(x[first:last], padding), transform_gradient(grad[first:last])
+                )
+                sums = part_sums if sums is None else np.add(sums, part_sums, out=sums)
                 if need_input_grad:
                     input_grad(grad[first:last], flipped, padding, dx[first:last])
             rows = grad[start:stop].reshape(-1, out_channels)
-            return weight_grad_sums(x_tiles, grad_tiles), np.ones(len(rows), dtype=rows.dtype) @ rows
+            return sums, np.ones(len(rows), dtype=rows.dtype) @ rows
 
         parts = map_slices(backward_slice, n, PARTS_PER_SLICE * part)  # few slices: few (16, C, OC) sums to add
         return dx, untransform_kernels(sum(p[0] for p in parts)), sum(p[1] for p in parts)

@@ -132,6 +132,7 @@ def test_only_the_layers_that_suit_it_leave_the_kernels():
     layer = ((256, 16, 16, 32), (64, 32, 3, 3), (1, 1), (1, 1))  # the cifar10 milestone's second conv
     assert winograd.suits(*layer)
     assert not winograd.suits((256, 32, 32, 3), (32, 3, 3, 3), (1, 1), (1, 1))  # 3 channels: too narrow
+    assert not winograd.suits((256, 16, 16, 16), (32, 16, 3, 3), (1, 1), (1, 1))  # 16: no faster than im2col
     assert not winograd.suits((8, 16, 16, 32), (64, 32, 3, 3), (2, 2), (1, 1))  # stride 2
     assert not winograd.suits((8, 16, 16, 32), (64, 32, 5, 5), (1, 1), (2, 2))  # 5x5
     assert not winograd.suits((8, 16, 16, 32), (64, 32, 3, 3), (1, 1), (3, 3))  # padding 3
@@ -150,7 +151,7 @@ def test_the_students_kernels_still_run_where_winograd_does_not(monkeypatch):
     narrow = rng.standard_normal((2, 6, 6, 3)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     with pytest.raises(AssertionError, match="student's kernel"):
         engine.fast_conv2d_forward(*narrow, None, (1, 1), (1, 1))
-    wide = rng.standard_normal((2, 6, 6, 16)).astype(np.float32), rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    wide = rng.standard_normal((2, 6, 6, 32)).astype(np.float32), rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
     out = engine.fast_conv2d_forward(*wide, None, (1, 1), (1, 1))
     engine.fast_conv2d_backward(np.ones_like(out), *wide, (1, 1), (1, 1))
     monkeypatch.setattr(winograd, "ENABLED", False)

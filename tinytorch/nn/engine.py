@@ -161,7 +161,7 @@ def fast_conv2d_backward(grad, x, weight, stride, padding, need_input_grad: bool
 
 
 # Winograd hook (issue 21; given, hand-written: tinytorch/nn/winograd.py). The two functions above stay
-# the reference and the fallback: layers winograd.suits (3x3, stride 1, 16+ channels) run its F(2x2, 3x3).
+# the reference and the fallback: layers winograd.suits (3x3, stride 1, 32+ channels) run its F(2x2, 3x3).
 
 fast_conv2d_forward, fast_conv2d_backward = winograd.route(fast_conv2d_forward, fast_conv2d_backward, _WORKERS.map, _per_slice)
 

@@ -701,6 +701,19 @@ def test_unit_batchnorm_kernels():
 #
 # Every number the layers compute comes from your kernels; the engine only decides which images go
 # where, and when.
+#
+# **One exception, given: Winograd's algorithm.** For a 3x3 kernel at stride 1, im2col spends 9
+# multiplications per output pixel and (input, output) channel pair: 36 for a 2x2 block of outputs.
+# Winograd's minimal filtering, brought to convolutional networks by Lavin and Gray (2015), computes the
+# same block from the 4x4 input tile under it with 16: `Y = A^T [(G g G^T) * (B^T d B)] A`, where `*`
+# multiplies elementwise and B, G and A hold only 0, 1, -1 and 1/2, so the transforms are additions.
+# Summed over input channels, each of the 16 positions of a transformed tile is one matrix product,
+# (tiles, C) @ (C, OC): 16/36 of im2col's multiplications. The input gradient is a convolution too (of
+# the output gradient with the flipped kernels), and the weight gradient is the same products turned
+# around. The transforms cost memory traffic, so the engine sends a layer to the given
+# `tinytorch/nn/winograd.py` only where that measured faster: 3x3, stride 1, 32 or more channels in
+# and out. Every other layer runs your kernels, and they are the reference the Winograd code is tested
+# against (tests/09_spatial/test_winograd.py).
 
 # %%
 #| export nn.engine

@@ -85,4 +85,4 @@ class Conv2d(Module):
             f"padding={self.padding}, bias={self.bias is not None}"
         )
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=62 14=64 19-86=1007
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=62 14=64 19-86=1020

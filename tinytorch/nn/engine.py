@@ -260,4 +260,4 @@ def fast_batchnorm_backward(dy, rows, gamma, mean, inv_std, training: bool) -> t
     _WORKERS.map(input_slice, rows.shape[0], _row_slices(rows))
     return dx, dgamma, dbeta
 
-# tito line map: modules/09_spatial/spatial.py 6-7=49 9-10=52 12=55 14=854 18-164=707 165-261=855
+# tito line map: modules/09_spatial/spatial.py 6-7=49 9-10=52 12=55 14=867 18-164=720 165-261=868

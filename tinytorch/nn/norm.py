@@ -89,4 +89,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1152
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1165

@@ -73,4 +73,4 @@ class AvgPool2d(_Pool2d):
 
     function = AvgPool2dFunction
 
-# tito line map: modules/09_spatial/spatial.py 6=58 8=60 10=64 15-74=1079
+# tito line map: modules/09_spatial/spatial.py 6=58 8=60 10=64 15-74=1092

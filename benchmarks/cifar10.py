@@ -16,6 +16,9 @@ tinytorch runs on next. It prints images per second for each, their ratio (tinyt
 PyTorch time), and then a per-part profile of tinytorch's step: forward and backward of each layer,
 the loss, the optimizer step, augmentation and batching, each timed on its own with the step's shapes.
 
+CPU time (all of the process's threads) is printed beside each step's wall time: on a busy machine the
+wall time grows with the time the step waits for a core, the CPU time much less.
+
 It also prints the floor: the time of the matrix products an im2col convolution needs for this step
 (each conv layer's forward, and the weight and input gradients it has), NumPy float32 on the same
 threads, best of several, measured in the same run; each framework's step is given as a multiple of
@@ -170,18 +173,24 @@ def with_winograd(step, enabled: bool):
     return run
 
 
-def alternate(functions: dict, rounds: int, warmup: int = 3) -> dict:
+def alternate(functions: dict, rounds: int, warmup: int = 3, clock=time.perf_counter) -> dict:
     """Median seconds per call of each function, called in turn `rounds` times after a warm-up."""
+    return alternate_clocks(functions, rounds, warmup, (clock,))[0]
+
+
+def alternate_clocks(functions: dict, rounds: int, warmup: int = 3, clocks=(time.perf_counter,)) -> list:
+    """alternate() read on several clocks at once: one {name: median seconds} per clock."""
     for _ in range(warmup):
         for function in functions.values():
             function()
-    times = {name: [] for name in functions}
+    times = [{name: [] for name in functions} for _ in clocks]
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            starts = [clock() for clock in clocks]
             function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            for clock, start, table in zip(clocks, starts, times):
+                table[name].append(clock() - start)
+    return [{name: statistics.median(values) for name, values in table.items()} for table in times]
 
 
 def profile(model, loss_fn, optimizer, loader, rounds: int) -> list:
@@ -297,7 +306,7 @@ def main(argv=None) -> int:
         f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}"
     )
     print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.steps} alternating steps")
-    timed = alternate(functions, args.steps)
+    timed, cpu = alternate_clocks(functions, args.steps, clocks=(time.perf_counter, time.process_time))
     floor, gflop = gemm_floor(model)
     print(
         f"  floor: the step's im2col matrix products alone, {gflop:.2f} GFLOP, best of 7: {floor * 1e3:.1f} ms "
@@ -306,10 +315,18 @@ def main(argv=None) -> int:
     for name, seconds in timed.items():
         print(
             f"  {name:11s} {seconds * 1e3:7.1f} ms per step  {BATCH / seconds:7.0f} images/s  "
-            f"{seconds / floor:5.2f}x the floor"
+            f"{seconds / floor:5.2f}x the floor  (CPU time, all threads: {cpu[name] * 1e3:.1f} ms)"
         )
     for name in [name for name in timed if name != "pytorch"] if "pytorch" in timed else []:
-        print(f"  {name} / PyTorch time: {timed[name] / timed['pytorch']:.2f} (target: at most 1.25)")
+        print(
+            f"  {name} / PyTorch time: {timed[name] / timed['pytorch']:.2f} (target: at most 1.25); "
+            f"CPU time: {cpu[name] / cpu['pytorch']:.2f}"
+        )
+    if "im2col only" in timed:
+        print(
+            f"  tinytorch / im2col only: {timed['tinytorch'] / timed['im2col only']:.2f} "
+            f"(CPU time: {cpu['tinytorch'] / cpu['im2col only']:.2f})"
+        )
     print("\nWhere tinytorch's step goes (each part timed on its own; backward = forward + backward - forward):")
     rows = profile(model, loss_fn, optimizer, loader, args.profile_rounds)
     total = sum(seconds for _, seconds in rows)

@@ -16,6 +16,8 @@ from tinytorch.nn import engine, winograd
 from tinytorch.nn.kernels import conv2d_backward, conv2d_forward
 
 pytestmark = pytest.mark.m09
+# The Winograd code is given and tested: when it disagrees with the kernels, look at the kernels first.
+CHECK_KERNELS = "differs from your conv2d_forward / conv2d_backward (module 09): check them first"
 
 # (N, H, W, C, OC, padding): even and odd outputs, no padding, the input gradient's own padding (2).
 SHAPES = [
@@ -54,7 +56,7 @@ def test_float64_results_equal_the_im2col_kernels(shape):
     arrays = case(shape, np.float64)
     for name, got, want in zip(("output", "dx", "dweight"), winograd_all(*arrays), im2col_all(*arrays)):
         assert got.shape == want.shape and got.dtype == np.float64, name
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"Winograd's {name} {CHECK_KERNELS}")
 
 
 @pytest.mark.parametrize("shape", [(4, 16, 16, 32, 64, (1, 1)), (4, 8, 8, 64, 128, (1, 1)), (3, 9, 7, 16, 24, (1, 1))])
@@ -104,6 +106,7 @@ def test_engine_slices_and_threads_give_the_kernels_numbers(
         conv2d_forward(x, weight, b, (1, 1), padding),
         rtol=1e-12,
         atol=1e-12,
+        err_msg=f"the engine's Winograd output {CHECK_KERNELS}",
     )
     if bias:  # a gradient in (N, C, H, W) memory, as a layer that is not channels-last hands back
         grad = np.ascontiguousarray(grad.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
@@ -112,7 +115,9 @@ def test_engine_slices_and_threads_give_the_kernels_numbers(
     assert (got[0] is None) == (not need_input_grad)
     for fast, plain in zip(got, want):
         if plain is not None:
-            np.testing.assert_allclose(fast, plain, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                fast, plain, rtol=1e-12, atol=1e-12, err_msg=f"a Winograd gradient {CHECK_KERNELS}"
+            )
 
 
 @pytest.mark.parametrize(

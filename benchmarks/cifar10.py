@@ -4,6 +4,7 @@
     python benchmarks/cifar10.py --steps 40 --profile-rounds 9
     python benchmarks/cifar10.py --data-dir DIR     # real CIFAR-10 photos instead of random ones
     python benchmarks/cifar10.py --im2col-too       # a third contender: tinytorch without Winograd
+    python benchmarks/cifar10.py --tile-size 4      # Winograd's F(4x4, 3x3) instead of F(2x2, 3x3)
 
 Both frameworks train the milestone's network (milestones/cifar10/cifar10.py: three blocks of conv 3x3,
 max-pool 2, batch norm, ReLU, the first conv fixed to whitening filters, then Linear 2048-10) with its recipe (SGD with Nesterov momentum 0.9 and
@@ -279,8 +280,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--im2col-too", action="store_true", help="also time tinytorch with Winograd off (every conv through im2col)"
     )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        choices=sorted(winograd.TILINGS),
+        default=winograd.TILE_SIZE,
+        help=f"Winograd's tiles: F(2x2, 3x3) or F(4x4, 3x3) (default {winograd.TILE_SIZE})",
+    )
     args = parser.parse_args(argv)
     settings = tuning.apply()
+    winograd.TILE_SIZE = args.tile_size
     threads = getattr(milestone, "BLAS_THREADS", None)
     if threads:
         tuning.set_blas_threads(threads)
@@ -303,7 +312,8 @@ def main(argv=None) -> int:
     ]
     print(
         f"cifar10 step, batch {BATCH}, {engine.get_num_threads()} threads; BLAS: {', '.join(blas)}; "
-        f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}"
+        f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}; "
+        f"Winograd F({winograd.TILE_SIZE}x{winograd.TILE_SIZE}, 3x3) from {winograd.MIN_CHANNELS} channels"
     )
     print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.steps} alternating steps")
     timed, cpu = alternate_clocks(functions, args.steps, clocks=(time.perf_counter, time.process_time))

@@ -9,10 +9,12 @@ from the 4x4 input tile under it with 16:
 
 `G g G^T` (4x4) is computed once per kernel, `B^T d B` once per tile and input channel, and `A^T . A`
 once per tile and output channel; B, G and A hold only 0, 1, -1 and 1/2, so those transforms are
-cheap (each is one gathering copy and one small matrix product here: measured faster than the
-additions written out, 0.62-0.83 of the forward's time). What remains is the sum over input channels, which for each of the 16 positions of the
-transformed tile is a matrix product: (tiles, C) @ (C, OC). Sixteen such products replace im2col's
-one (pixels, 9C) @ (9C, OC), with a quarter as many rows: 16 / 36 of the multiplications.
+cheap (here each is one gathering copy and one small matrix product, measured faster than the
+additions written out). What remains is the sum over input channels, which for each of the 16
+positions of the transformed tile is a matrix product: (tiles, C) @ (C, OC). Sixteen such products
+replace im2col's one (pixels, 9C) @ (9C, OC), with a quarter as many rows: 16 / 36 of the
+multiplications. The same code runs F(4x4, 3x3) (6x6 tiles, 36 products on a quarter of the tiles)
+when TILE_SIZE is 4; see F4X4 for why that is not the default.
 
 The input gradient of a stride-1 convolution is itself a convolution (of the output gradient, padded
 by 2 - padding, with each kernel flipped and the channel axes swapped), so it runs through the same
@@ -36,12 +38,57 @@ ENABLED = True  # False: every convolution runs module 09's im2col kernels
 MIN_CHANNELS = 32
 PARTS_PER_SLICE = 8  # the backward pass works on a slice in parts of the forward's size, adding up the sums
 
-# The transforms of F(2x2, 3x3) (Lavin and Gray, 2015, section 4.1), and as (16, 16), (16, 9) and (4, 16)
-# matrices acting on a tile flattened row by row: kron(X, X) @ tile.ravel() is (X @ tile @ X.T).ravel().
-B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
-G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
-A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
-TILE_TRANSFORM, KERNEL_TRANSFORM, OUTPUT_TRANSFORM = np.kron(B_T, B_T), np.kron(G, G), np.kron(A_T, A_T)
+
+class Tiling:
+    """F(m x m, 3x3): m x m outputs from each (m + 2) x (m + 2) input tile, with the matrices B^T, G and A^T.
+
+    The transforms act on a tile flattened row by row, as kron(X, X) @ tile.ravel() = (X @ tile @ X.T).ravel().
+    """
+
+    def __init__(self, b_t: list, g: list, a_t: list):
+        self.b_t, self.g, self.a_t = (np.array(m, dtype=np.float64) for m in (b_t, g, a_t))
+        self.m, self.size = self.a_t.shape[0], self.b_t.shape[0]  # outputs and inputs per tile side
+        self.positions = self.size * self.size  # products per tile: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3)
+        self.tile_transform = np.kron(self.b_t, self.b_t)  # (positions, positions)
+        self.kernel_transform = np.kron(self.g, self.g)  # (positions, 9)
+        self.output_transform = np.kron(self.a_t, self.a_t)  # (m*m, positions)
+
+    def count(self, out_size: int) -> int:
+        """Tiles along an axis of `out_size` outputs; the last reaches past an odd edge into zeros."""
+        return -(-out_size // self.m)
+
+
+# Lavin and Gray (2015), sections 4.1 and 4.2. F(2x2, 3x3) is exact in its constants (0, 1, -1, 1/2), and
+# its float32 errors are the size of im2col's. F(4x4, 3x3) multiplies 36 / 144 = 1/4 as often as im2col
+# and measured 0.56-0.64 of its time (F(2x2): 0.77-0.83), but its float32 errors are 10-30x im2col's
+# (up to 1e-5 of the largest value): it is here to be tried (TILE_SIZE = 4) once a training run has
+# shown the milestone's accuracy unchanged with it, which no run has yet.
+F2X2 = Tiling(
+    b_t=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    g=[[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+    a_t=[[1, 1, 1, 0], [0, 1, -1, -1]],
+)
+F4X4 = Tiling(
+    b_t=[
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    g=[
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    a_t=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+)
+TILINGS = {2: F2X2, 4: F4X4}
+TILE_SIZE = 2  # which tiling the engine uses: 2 (the default) or 4 (see above)
 
 
 def suits(x_shape: tuple, weight_shape: tuple, stride: tuple, padding: tuple) -> bool:
@@ -60,66 +107,69 @@ def suits(x_shape: tuple, weight_shape: tuple, stride: tuple, padding: tuple) ->
 
 
 # ----------------------------------------------------------------------------------------------------
-# The transforms: each one gathering copy and one small matrix product (the 0/1/-1/1/2 matrices above).
+# The transforms: each one gathering copy and one small matrix product (the matrices of the tiling).
 
 
 def _as(matrix: np.ndarray, like: np.ndarray) -> np.ndarray:
     return matrix.astype(like.dtype, copy=False)
 
 
-def transform_kernels(weight: np.ndarray) -> np.ndarray:
-    """G g G^T for every kernel of weight (OC, C, 3, 3): (16, C, OC), one (C, OC) matrix per tile position."""
+def _tiling_of(kernels: np.ndarray) -> Tiling:
+    """The tiling transformed kernels (positions, C, OC) were made for."""
+    return next(t for t in TILINGS.values() if t.positions == kernels.shape[0])
+
+
+def transform_kernels(weight: np.ndarray, tiling: Tiling = F2X2) -> np.ndarray:
+    """G g G^T for every kernel of weight (OC, C, 3, 3): (positions, C, OC), one (C, OC) matrix per position."""
     out_channels, channels = weight.shape[:2]
-    kernels = weight.transpose(2, 3, 1, 0).reshape(9, channels * out_channels)  # (3x3 positions, C*OC)
-    return (_as(KERNEL_TRANSFORM, weight) @ kernels).reshape(16, channels, out_channels)
+    kernels = weight.transpose(2, 3, 1, 0).reshape(9, channels * out_channels)  # (3x3 taps, C*OC)
+    return (_as(tiling.kernel_transform, weight) @ kernels).reshape(tiling.positions, channels, out_channels)
 
 
 def untransform_kernels(summed: np.ndarray) -> np.ndarray:
-    """The weight gradient from its (16, C, OC) sums over tiles: G^T s G for each kernel, (OC, C, 3, 3)."""
+    """The weight gradient from its (positions, C, OC) sums over tiles: G^T s G for each kernel, (OC, C, 3, 3)."""
     channels, out_channels = summed.shape[1:]
-    grads = _as(KERNEL_TRANSFORM, summed).T @ summed.reshape(16, channels * out_channels)
+    grads = _as(_tiling_of(summed).kernel_transform, summed).T @ summed.reshape(-1, channels * out_channels)
     return np.ascontiguousarray(grads.reshape(3, 3, channels, out_channels).transpose(3, 2, 0, 1))
 
 
-def _tile_count(out_size: int) -> int:
-    return -(-out_size // 2)  # 2x2 output blocks; an odd size's last block reaches one past the edge
+def transform_tiles(x: np.ndarray, padding: tuple, tiling: Tiling = F2X2) -> np.ndarray:
+    """B^T d B for every tile d (stride m) of x (N, H, W, C) padded: (positions, N*TH*TW, C), a row per tile.
 
-
-def transform_tiles(x: np.ndarray, padding: tuple) -> np.ndarray:
-    """B^T d B for every 4x4 tile (stride 2) of x (N, H, W, C) padded: (16, N*TH*TW, C), one row per tile.
-
-    The tiles cover the output (H + 2*padding - 2 rows) in 2x2 blocks; a block that reaches past an odd
+    The tiles cover the output (H + 2*padding - 2 rows) in m x m blocks; a block that reaches past the
     output's edge reads zeros. The tiles are gathered position by position (one copy), then transformed
     by one matrix product.
     """
     n, height, width, channels = x.shape
-    ph, pw = padding
-    th, tw = _tile_count(height + 2 * ph - 2), _tile_count(width + 2 * pw - 2)
-    padded = np.zeros((n, 2 * th + 2, 2 * tw + 2, channels), dtype=x.dtype)
+    (ph, pw), m, size = padding, tiling.m, tiling.size
+    th, tw = tiling.count(height + 2 * ph - 2), tiling.count(width + 2 * pw - 2)
+    padded = np.zeros((n, m * th + 2, m * tw + 2, channels), dtype=x.dtype)
     padded[:, ph : ph + height, pw : pw + width] = x
-    windows = sliding_window_view(padded, (4, 4), axis=(1, 2))[:, ::2, ::2]  # (N, TH, TW, C, 4, 4)
-    tiles = np.ascontiguousarray(windows.transpose(4, 5, 0, 1, 2, 3)).reshape(16, -1)  # (16 positions, N*TH*TW*C)
-    return (_as(TILE_TRANSFORM, x) @ tiles).reshape(16, n * th * tw, channels)
+    windows = sliding_window_view(padded, (size, size), axis=(1, 2))[:, ::m, ::m]  # (N, TH, TW, C, size, size)
+    tiles = np.ascontiguousarray(windows.transpose(4, 5, 0, 1, 2, 3)).reshape(tiling.positions, -1)
+    return (_as(tiling.tile_transform, x) @ tiles).reshape(tiling.positions, n * th * tw, channels)
 
 
 def untransform_tiles(products: np.ndarray, n: int, tiles: tuple, out: np.ndarray) -> None:
-    """A^T m A for every tile: products (16, N*TH*TW, OC) -> out (N, 2*TH, 2*TW, OC), each tile's 2x2 outputs."""
-    th, tw = tiles
-    out_channels = products.shape[2]
-    blocks = _as(OUTPUT_TRANSFORM, products) @ products.reshape(16, -1)  # (4 outputs of a block, N*TH*TW*OC)
-    out.reshape(n, th, 2, tw, 2, out_channels)[...] = blocks.reshape(2, 2, n, th, tw, out_channels).transpose(
+    """A^T p A for every tile: products (positions, N*TH*TW, OC) -> out (N, m*TH, m*TW, OC), m x m per tile."""
+    (th, tw), tiling = tiles, _tiling_of(products)
+    m, out_channels = tiling.m, products.shape[2]
+    blocks = _as(tiling.output_transform, products) @ products.reshape(tiling.positions, -1)  # (m*m, N*TH*TW*OC)
+    out.reshape(n, th, m, tw, m, out_channels)[...] = blocks.reshape(m, m, n, th, tw, out_channels).transpose(
         2, 3, 0, 4, 1, 5
     )
 
 
-def transform_gradient(grad: np.ndarray) -> np.ndarray:
-    """A dy A^T for every 2x2 block dy of grad (N, OH, OW, OC): (16, N*TH*TW, OC), one row per block."""
+def transform_gradient(grad: np.ndarray, tiling: Tiling = F2X2) -> np.ndarray:
+    """A dy A^T for every m x m block dy of grad (N, OH, OW, OC): (positions, N*TH*TW, OC), a row per block."""
     n, oh, ow, out_channels = grad.shape
-    th, tw = _tile_count(oh), _tile_count(ow)
-    if (oh, ow) != (2 * th, 2 * tw):  # an odd output: the last blocks reach past it, into zeros
-        grad = np.pad(grad, ((0, 0), (0, 2 * th - oh), (0, 2 * tw - ow), (0, 0)))
-    blocks = np.ascontiguousarray(grad.reshape(n, th, 2, tw, 2, out_channels).transpose(2, 4, 0, 1, 3, 5))
-    return (_as(OUTPUT_TRANSFORM, grad).T @ blocks.reshape(4, -1)).reshape(16, n * th * tw, out_channels)
+    m = tiling.m
+    th, tw = tiling.count(oh), tiling.count(ow)
+    if (oh, ow) != (m * th, m * tw):  # the last blocks reach past the output's edge, into zeros
+        grad = np.pad(grad, ((0, 0), (0, m * th - oh), (0, m * tw - ow), (0, 0)))
+    blocks = np.ascontiguousarray(grad.reshape(n, th, m, tw, m, out_channels).transpose(2, 4, 0, 1, 3, 5))
+    grad_tiles = _as(tiling.output_transform, grad).T @ blocks.reshape(m * m, -1)
+    return grad_tiles.reshape(tiling.positions, n * th * tw, out_channels)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -127,29 +177,29 @@ def transform_gradient(grad: np.ndarray) -> np.ndarray:
 
 
 def conv2d_forward(x: np.ndarray, kernels: np.ndarray, padding: tuple, out: np.ndarray | None = None) -> np.ndarray:
-    """Convolution of x (N, H, W, C) with transformed kernels (16, C, OC) (transform_kernels): (N, OH, OW, OC).
+    """Convolution of x (N, H, W, C) with transformed kernels (positions, C, OC): (N, OH, OW, OC).
 
-    Writes into out (N, OH, OW, OC) when given.
+    The kernels come from transform_kernels, whose tiling this follows. Writes into out when given.
     """
     n, height, width, channels = x.shape
+    tiling = _tiling_of(kernels)
     oh, ow = height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
-    th, tw = _tile_count(oh), _tile_count(ow)
-    tiles = transform_tiles(x, padding)
-    products = np.matmul(tiles, kernels)  # sixteen (tiles, C) @ (C, OC)
+    th, tw = tiling.count(oh), tiling.count(ow)
+    products = np.matmul(transform_tiles(x, padding, tiling), kernels)  # one (tiles, C) @ (C, OC) per position
     if out is None:
         out = np.empty((n, oh, ow, kernels.shape[2]), dtype=x.dtype)
-    if (oh, ow) == (2 * th, 2 * tw):
+    if (oh, ow) == (tiling.m * th, tiling.m * tw):
         untransform_tiles(products, n, (th, tw), out)
-    else:  # an odd output: compute whole blocks, keep what is inside
-        whole = np.empty((n, 2 * th, 2 * tw, kernels.shape[2]), dtype=x.dtype)
+    else:  # the output does not fill the last tiles: compute them whole, keep what is inside
+        whole = np.empty((n, tiling.m * th, tiling.m * tw, kernels.shape[2]), dtype=x.dtype)
         untransform_tiles(products, n, (th, tw), whole)
         out[...] = whole[:, :oh, :ow]
     return out
 
 
-def flipped_kernels(weight: np.ndarray) -> np.ndarray:
+def flipped_kernels(weight: np.ndarray, tiling: Tiling = F2X2) -> np.ndarray:
     """The kernels whose convolution with the output gradient gives the input gradient, transformed."""
-    return transform_kernels(np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]))
+    return transform_kernels(np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]), tiling)
 
 
 def input_grad(grad: np.ndarray, flipped: np.ndarray, padding: tuple, out: np.ndarray | None = None) -> np.ndarray:
@@ -160,29 +210,30 @@ def input_grad(grad: np.ndarray, flipped: np.ndarray, padding: tuple, out: np.nd
 def weight_grad_sums(tiles: np.ndarray, grad_tiles: np.ndarray) -> np.ndarray:
     """The weight gradient before its last transform, from transform_tiles(x) and transform_gradient(grad).
 
-    (16, C, OC): for each tile position, the sum over tiles of (input tile)^T (gradient tile), a matrix
+    (positions, C, OC): for each position, the sum over tiles of (input tile)^T (gradient tile), a matrix
     product. Sums from several slices of a batch add up, so untransform_kernels runs once per batch.
     """
-    return np.matmul(tiles.transpose(0, 2, 1), grad_tiles)  # sixteen (C, tiles) @ (tiles, OC)
+    return np.matmul(tiles.transpose(0, 2, 1), grad_tiles)  # one (C, tiles) @ (tiles, OC) per position
 
 
-def weight_grad(grad: np.ndarray, x: np.ndarray, padding: tuple) -> np.ndarray:
+def weight_grad(grad: np.ndarray, x: np.ndarray, padding: tuple, tiling: Tiling = F2X2) -> np.ndarray:
     """dweight (OC, C, 3, 3) from grad (N, OH, OW, OC) and the layer's input x (N, H, W, C)."""
-    return untransform_kernels(weight_grad_sums(transform_tiles(x, padding), transform_gradient(grad)))
+    return untransform_kernels(weight_grad_sums(transform_tiles(x, padding, tiling), transform_gradient(grad, tiling)))
 
 
 # ----------------------------------------------------------------------------------------------------
 # The whole batch, in the engine's slices and threads.
 
 
-def _slice_bytes(out_size: tuple, channels: int, out_channels: int, itemsize: int) -> int:
+def _slice_bytes(out_size: tuple, channels: int, out_channels: int, itemsize: int, tiling: Tiling) -> int:
     """What one image costs a slice: its transformed tiles and their products, and the copies around them.
 
-    Counted four times over, so that a slice of the engine's CHUNK_BYTES (2 MiB) holds one or two of the
-    milestone's images: measured, per image, 1-2 image slices ran 15-20% faster than 4-8 image ones.
+    Counted four times over for F(2x2, 3x3), so that a slice of the engine's CHUNK_BYTES (2 MiB) holds
+    one or two of the milestone's images (measured, per image: 1-2 image slices ran 15-20% faster than
+    4-8 image ones); once for F(4x4, 3x3), whose products have a quarter as many rows (measured best).
     """
-    tiles = _tile_count(out_size[0]) * _tile_count(out_size[1])
-    return 4 * 16 * tiles * (channels + out_channels) * itemsize
+    tiles = tiling.count(out_size[0]) * tiling.count(out_size[1])
+    return (4 if tiling.m == 2 else 1) * tiling.positions * tiles * (channels + out_channels) * itemsize
 
 
 def route(forward, backward, map_slices, per_slice) -> tuple:
@@ -199,7 +250,8 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
         n, height, width, channels = x.shape
         out_channels = weight.shape[0]
         oh, ow = height + 2 * padding[0] - 2, width + 2 * padding[1] - 2
-        kernels = transform_kernels(weight)
+        tiling = TILINGS[TILE_SIZE]
+        kernels = transform_kernels(weight, tiling)
         out = np.empty((n, oh, ow, out_channels), dtype=x.dtype)
 
         def forward_slice(start, stop):
@@ -208,7 +260,7 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
                 return
             out[start:stop] += bias  # as module 09's kernel adds it: after the product
 
-        map_slices(forward_slice, n, per_slice(_slice_bytes((oh, ow), channels, out_channels, x.itemsize)))
+        map_slices(forward_slice, n, per_slice(_slice_bytes((oh, ow), channels, out_channels, x.itemsize, tiling)))
         return out
 
     def routed_backward(grad, x, weight, stride, padding, need_input_grad=True):
@@ -216,9 +268,10 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
             return backward(grad, x, weight, stride, padding, need_input_grad)
         n, _, _, channels = x.shape
         _, oh, ow, out_channels = grad.shape
-        flipped = flipped_kernels(weight) if need_input_grad else None
+        tiling = TILINGS[TILE_SIZE]
+        flipped = flipped_kernels(weight, tiling) if need_input_grad else None
         dx = np.empty(x.shape, dtype=x.dtype) if need_input_grad else None
-        part = per_slice(_slice_bytes((oh, ow), channels, out_channels, x.itemsize))  # images per transform
+        part = per_slice(_slice_bytes((oh, ow), channels, out_channels, x.itemsize, tiling))  # images per part
 
         def backward_slice(start, stop):
             """dx and the weight gradient's sums, part by part: each part's tiles stay in the cache."""
@@ -226,7 +279,7 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
             for first in range(start, stop, part):
                 last = min(first + part, stop)
                 part_sums = weight_grad_sums(
-                    transform_tiles(x[first:last], padding), transform_gradient(grad[first:last])
+                    transform_tiles(x[first:last], padding, tiling), transform_gradient(grad[first:last], tiling)
                 )
                 sums = part_sums if sums is None else np.add(sums, part_sums, out=sums)
                 if need_input_grad:
@@ -234,7 +287,7 @@ def route(forward, backward, map_slices, per_slice) -> tuple:
             rows = grad[start:stop].reshape(-1, out_channels)
             return sums, np.ones(len(rows), dtype=rows.dtype) @ rows
 
-        parts = map_slices(backward_slice, n, PARTS_PER_SLICE * part)  # few slices: few (16, C, OC) sums to add
+        parts = map_slices(backward_slice, n, PARTS_PER_SLICE * part)  # few slices: few (positions, C, OC) sums
         return dx, untransform_kernels(sum(p[0] for p in parts)), sum(p[1] for p in parts)
 
     return routed_forward, routed_backward

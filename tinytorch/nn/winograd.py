@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 ENABLED = True  # False: every convolution runs module 09's im2col kernels
-# Measured (forward + backward, one thread, 16k output pixels, 32x32 down to 4x4 maps; time / im2col's):
+# Measured for F(2x2, 3x3) (forward + backward, one thread, 16k output pixels, 32x32 to 4x4 maps; / im2col's):
 # 0.66-0.93 with 32 or more channels in and out, 0.93-1.09 with 16, 1.2-1.67 with 8 or 3 (products too short).
 MIN_CHANNELS = 32
 PARTS_PER_SLICE = 8  # the backward pass works on a slice in parts of the forward's size, adding up the sums
@@ -60,7 +60,7 @@ class Tiling:
 
 # Lavin and Gray (2015), sections 4.1 and 4.2. F(2x2, 3x3) is exact in its constants (0, 1, -1, 1/2), and
 # its float32 errors are the size of im2col's. F(4x4, 3x3) multiplies 36 / 144 = 1/4 as often as im2col
-# and measured 0.56-0.64 of its time (F(2x2): 0.77-0.83), but its float32 errors are 10-30x im2col's
+# and measured 0.55-0.69 of its time per pass (F(2x2): 0.69-0.89), but its float32 errors are 10-30x im2col's
 # (up to 1e-5 of the largest value): it is here to be tried (TILE_SIZE = 4) once a training run has
 # shown the milestone's accuracy unchanged with it, which no run has yet.
 F2X2 = Tiling(

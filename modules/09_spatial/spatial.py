@@ -667,8 +667,10 @@ def test_unit_batchnorm_kernels():
 #
 # `engine.sliced(maxpool2d_forward, (x,), (kernel_size, stride, padding), item_bytes=...)` runs
 # `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b); sums over the batch
-# (weight gradients, batch statistics) are added across slices. Every number comes from your kernels.
-# The file is about 200 lines; its tests are in tests/09_spatial/test_spatial_engine.py.
+# (weight gradients, batch statistics) are added across slices. Every number comes from your kernels but
+# one given exception: wide 3x3 stride-1 layers (32+ channels in and out) run Winograd's F(2x2, 3x3)
+# (Lavin and Gray, 2015; `tinytorch/nn/winograd.py`), 16 multiplications per 2x2 block of outputs where
+# im2col spends 36, tested against your kernels. Tests: tests/09_spatial/test_spatial_engine.py.
 
 # %%
 def test_unit_engine_runs_your_kernels():

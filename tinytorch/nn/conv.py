@@ -106,4 +106,4 @@ class DepthwiseSeparableConv2d(Module):
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=46 15=48 19-107=699
+# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=46 15=48 19-107=701

@@ -46,4 +46,4 @@ def conv_flops(layer, input_size, batch: int = 1) -> int:
     multiply_adds = batch * layer.out_channels * oh * ow * group_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
 
-# tito line map: modules/09_spatial/spatial.py 10-29=1130 30-31=1152 32-47=1155
+# tito line map: modules/09_spatial/spatial.py 10-29=1132 30-31=1154 32-47=1157

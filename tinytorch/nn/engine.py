@@ -30,8 +30,9 @@ one in the cell just above.
 - Sums across slices: a weight gradient is a sum over every pixel, so each slice returns its part and
   the parts are added in slice order (the same order every run). Batch statistics combine by Chan's
   formula: the variance of the whole is the mean of the slices' variances plus the variance of their means.
-- Where a faster algorithm for one case exists (a Winograd 3x3 convolution, say), it is chosen in
-  `conv2d` / `conv2d_grads` below: the one place a layer asks the engine to convolve.
+- Where a faster algorithm for one case exists, it is chosen in `conv2d` / `conv2d_grads` below: the
+  one place a layer asks the engine to convolve. Wide 3x3 stride-1 layers (`winograd.suits`) run the
+  given Winograd F(2x2, 3x3) in tinytorch/nn/winograd.py on the same threads; all others the kernel.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
+
+from tinytorch.nn import winograd
 
 __all__ = [
     "CHUNK_BYTES",
@@ -222,7 +225,9 @@ def _conv_item_bytes(x: np.ndarray, weight: np.ndarray) -> int:
 
 
 def conv2d(kernel, x: np.ndarray, weight: np.ndarray, bias, options: dict) -> np.ndarray:
-    """The student's conv2d_forward `kernel` on slices of x (N, H, W, C): (N, OH, OW, OC)."""
+    """The student's conv2d_forward `kernel` on slices of x (N, H, W, C): (N, OH, OW, OC); Winograd where it suits."""
+    if winograd.suits(x.shape, weight.shape, **options):
+        return winograd.forward(x, weight, bias, options["padding"], _WORKERS.map, _per_slice)
 
     def forward(x_slice, w, b):
         return kernel(x_slice, w, b, **options)
@@ -230,9 +235,12 @@ def conv2d(kernel, x: np.ndarray, weight: np.ndarray, bias, options: dict) -> np
     return sliced(forward, (x,), (weight, bias), item_bytes=_conv_item_bytes(x, weight))
 
 
-def conv2d_grads(kernel, grad: np.ndarray, x: np.ndarray, weight: np.ndarray, need_input_grad: bool,
-                 options: dict) -> tuple:
+def conv2d_grads(
+    kernel, grad: np.ndarray, x: np.ndarray, weight: np.ndarray, need_input_grad: bool, options: dict
+) -> tuple:
     """The student's conv2d_backward `kernel` on slices; the weight and bias gradients summed: (dx, dw, db)."""
+    if winograd.suits(x.shape, weight.shape, **options):
+        return winograd.backward(grad, x, weight, options["padding"], need_input_grad, _WORKERS.map, _per_slice)
 
     def backward(grad_slice, x_slice, w):
         return kernel(grad_slice, x_slice, w, need_input_grad=need_input_grad, **options)
@@ -243,7 +251,9 @@ def conv2d_grads(kernel, grad: np.ndarray, x: np.ndarray, weight: np.ndarray, ne
 def statistics(kernel, rows: np.ndarray) -> tuple:
     """The student's batch_statistics `kernel` over slices of rows (M, C), combined: mean and biased variance."""
     item_bytes = rows.shape[1] * rows.itemsize * 4
-    parts = _WORKERS.map(lambda start, stop: (stop - start, *kernel(rows[start:stop])), len(rows), _per_slice(item_bytes))
+    parts = _WORKERS.map(
+        lambda start, stop: (stop - start, *kernel(rows[start:stop])), len(rows), _per_slice(item_bytes)
+    )
     total = len(rows)
     mean = sum(count * part_mean for count, part_mean, _ in parts) / total
     var = sum(count * (part_var + (part_mean - mean) ** 2) for count, part_mean, part_var in parts) / total
@@ -264,10 +274,14 @@ def batchnorm_affine(rows: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> 
 def batchnorm_grads(param_grads, input_grad, dy, rows, gamma, mean, inv_std, training: bool) -> tuple:
     """(dx, dgamma, dbeta) from the student's two kernels: the sums over every slice first, then dx by slices."""
     item_bytes = rows.shape[1] * rows.itemsize * 4
-    dgamma, dbeta = sliced(lambda d, r: param_grads(d, r, mean, inv_std), (dy, rows), item_bytes=item_bytes, summed=(0, 1))
+    dgamma, dbeta = sliced(
+        lambda d, r: param_grads(d, r, mean, inv_std), (dy, rows), item_bytes=item_bytes, summed=(0, 1)
+    )
     if training:
         dx = sliced(
-            lambda d, r: input_grad(d, r, gamma, mean, inv_std, dgamma, dbeta, len(rows)), (dy, rows), item_bytes=item_bytes
+            lambda d, r: input_grad(d, r, gamma, mean, inv_std, dgamma, dbeta, len(rows)),
+            (dy, rows),
+            item_bytes=item_bytes,
         )
     else:  # the statistics are constants: only the scale remains
         dx = sliced(lambda d: d * (gamma * inv_std), (dy,), item_bytes=item_bytes)

@@ -90,4 +90,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-91=912
+# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-91=914

@@ -127,4 +127,4 @@ class AvgPool2d(_Pool2d):
         return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
                                        share=share)
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-128=792
+# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-128=794

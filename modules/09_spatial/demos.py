@@ -26,11 +26,10 @@ from tinytorch.nn.activations import relu
 from tinytorch.nn.conv import Conv2d, DepthwiseSeparableConv2d
 from tinytorch.nn.counting import conv_flops, count_parameters, receptive_field
 from tinytorch.nn.flatten import Flatten
+from tinytorch.nn.layout import _channels_first, _channels_last
 from tinytorch.nn.linear import Linear
 from tinytorch.nn.engine import _per_slice
 from tinytorch.nn.kernels import (
-    _channels_first,
-    _channels_last,
     conv2d_forward,
     conv2d_loops,
     conv_output_size,

@@ -15,20 +15,16 @@
 #
 # Neighbouring pixels belong together, and a cat is a cat wherever it sits in the picture. A
 # convolution builds both facts into the layer: a small filter looks at one neighbourhood at a time,
-# and the *same* filter slides over every position. You write, each followed at once by its test:
-# 1. the output size of a sliding window; 2. convolution and max pooling as loops, straight from their
-# definitions; 3. **im2col**, one copy that lays every window of a batch out as a row of a matrix;
-# 4. the convolution as **one matrix multiply** (a stack of them, with groups); 5. its backward pass;
-# 6. max and average pooling; 7. batch normalisation; 8. the receptive field of a stack of layers.
-#
-# Given, to read: the layers built on your kernels (`Conv2d` with groups and dilation,
-# `DepthwiseSeparableConv2d`, the pools, `BatchNorm2d`, `SimpleCNN`) and the engine that runs your
-# kernels on slices of the batch on every core (a framework file, introduced below). Then short
-# measurements, each with a question. Longer demonstrations (loops against im2col, the filters a
-# trained network learns) are in the companion [demos.py](demos.py).
+# and the *same* filter slides over every position. You write, each followed at once by its test: the
+# output size of a sliding window; convolution and max pooling as loops; **im2col**, every window of a
+# batch as a row of a matrix; the convolution as **one matrix multiply** and its backward pass; max and
+# average pooling; batch normalisation; the receptive field of a stack of layers. Given, to read: the
+# layers built on your kernels, the engine that runs them on every core, and the layout helpers (both
+# framework files, introduced below). Longer demonstrations are in the companion [demos.py](demos.py).
 #
 # Run this file (`python modules/09_spatial/spatial.py`) at any stage: it runs every test, then the
-# measurements, and ends with how many tests pass and which functions are still to write.
+# measurements, and ends with how many tests pass and which functions are still to write (exit code 1
+# while a test fails).
 
 # %%
 #| default_exp core.spatial
@@ -44,6 +40,9 @@ from tinytorch.core.tensor import Tensor, as_tensor
 from tinytorch.nn import engine
 from tinytorch.nn.activations import relu
 from tinytorch.nn.init import kaiming_uniform
+from tinytorch.nn.layout import (_channels_first, _channels_last, _extended, _grouped, _offsets, _pad_channels_last,
+                                 _pad_spatial, _pair, _rows, _ungrouped, _weight_from_matrix, _weight_matrix, _window_values,
+                                 batchnorm_arguments, ceil_mode_extra, check_batch, conv_arguments, pool_arguments)
 from tinytorch.nn.linear import Linear
 from tinytorch.nn.module import Module, Parameter
 
@@ -52,23 +51,12 @@ from tinytorch.nn.module import Module, Parameter
 #
 # A kernel of size K slides over an input of size H with step S (the stride), after P zeros are added
 # on each border (the padding). A *dilated* kernel spreads its K taps D pixels apart, spanning D*(K-1)+1
-# pixels with K weights. The last window must end inside the padded input, so the number of positions is
-#
-#     output size = (H + 2P - D*(K-1) - 1) // S + 1
-#
-# A 3x3 kernel with padding 1 and stride 1 keeps the size ("same" padding); a 2x2 pool with stride 2
-# halves it. Sizes are an int (height and width alike) or a (height, width) pair, as in PyTorch.
+# pixels. The last window must end inside the padded input, so there are `(H + 2P - D*(K-1) - 1) // S + 1`
+# positions: a 3x3 kernel with padding 1 and stride 1 keeps the size ("same" padding), a 2x2 pool with
+# stride 2 halves it. Sizes are an int (height and width alike) or a (height, width) pair, as in PyTorch.
 
 # %%
 #| export nn.kernels
-def _pair(value, name: str) -> tuple:
-    """3 -> (3, 3); (3, 5) stays (3, 5). Sizes are given for height and width, or once for both."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}.")
-    return int(pair[0]), int(pair[1])
-
-
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """How many positions a kernel takes along one axis: (size + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1."""
     ### BEGIN SOLUTION
@@ -105,21 +93,12 @@ def test_unit_output_size():
 #     out[n, o, i, j] = bias[o] + sum over c, u, v of  x[n, c, i*S + u*D, j*S + v*D] * weight[o, c, u, v]
 #
 # with x padded by P zeros. **Groups** split the channels into G independent convolutions: output
-# channel o belongs to group g = o // (OC/G) and sees only that group's C/G input channels, so the
-# weights are (OC, C/G, KH, KW). With G = C each channel has its own filter: a *depthwise* convolution,
-# the heart of mobile networks. The loops below are that formula, one multiply-add at a time: the
-# reference every faster version is tested against. Max pooling is the same walk with `max`.
+# channel o sees only its group's C/G input channels, so the weights are (OC, C/G, KH, KW); with G = C
+# each channel has its own filter (*depthwise*, the heart of mobile networks). The loops are that
+# formula, one multiply-add at a time: the reference every faster version is tested against.
 
 # %%
 #| export nn.kernels
-def _pad_spatial(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, C, H, W) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
-
-
 def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     """Convolution by the definition, one multiply-add at a time (for teaching and for tests).
 
@@ -201,62 +180,24 @@ def test_unit_loops():
 # %% [markdown]
 # ## Channels last
 #
-# From here on the kernels take arrays in (N, H, W, C) order: the numbers of one window row then sit
-# side by side in memory, and (pixels, channels) matrices are a reshape. The layers keep PyTorch's
-# (N, C, H, W) shape outside and hand the kernels the view `x.transpose(0, 2, 3, 1)`, which copies nothing.
-
-# %%
-#| export nn.kernels
-def _channels_last(x: np.ndarray) -> np.ndarray:
-    """A view of x (N, C, H, W) in (N, H, W, C) order; contiguous if x is channels-last in memory."""
-    return x.transpose(0, 2, 3, 1)
-
-
-def _channels_first(x: np.ndarray) -> np.ndarray:
-    """The inverse view: (N, H, W, C) -> (N, C, H, W), memory untouched."""
-    return x.transpose(0, 3, 1, 2)
-
-
-def _pad_channels_last(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, H, W, C) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if not (ph or pw):
-        return x
-    n, h, w, c = x.shape
-    padded = np.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    padded[:, :ph] = value
-    padded[:, h + ph :] = value
-    padded[:, ph : h + ph, :pw] = value
-    padded[:, ph : h + ph, w + pw :] = value
-    padded[:, ph : h + ph, pw : w + pw] = x
-    return padded
-
-
-def _offsets(kernel_size: tuple) -> list:
-    """The offsets (u, v) of a window, row by row: (0, 0), (0, 1), ..., (KH - 1, KW - 1)."""
-    return [(u, v) for u in range(kernel_size[0]) for v in range(kernel_size[1])]
-
-
-def _window_values(x: np.ndarray, offset: tuple, stride: tuple, out_size: tuple) -> np.ndarray:
-    """The value at offset (u, v) of every window: one strided slice of x (N, H, W, C), (N, OH, OW, C)."""
-    (u, v), (sh, sw), (oh, ow) = offset, stride, out_size
-    return x[:, u : u + sh * oh : sh, v : v + sw * ow : sw]
-
+# From here on the kernels take (N, H, W, C) arrays: one window row's numbers sit side by side in
+# memory, and (pixels, channels) matrices are a reshape. The layers keep PyTorch's (N, C, H, W) shape
+# outside and hand the kernels the view `x.transpose(0, 2, 3, 1)`, which copies nothing. Such layout
+# helpers are given in `tinytorch/nn/layout.py` (read it): `_channels_last` / `_channels_first`,
+# `_pad_channels_last(x, padding, value)`, `_pair` (3 -> (3, 3)), `_offsets` and `_window_values`.
 
 # %% [markdown]
 # ## im2col: every window as one row
 #
-# For a fixed output pixel the sum over (c, u, v) is a dot product between the window under the kernel
-# and the kernel. Lay every window out as one row of a matrix `cols` (one column per (u, v, c) position
-# of the window) and the kernels as the columns of a matrix `W`: every output of the layer is one entry
-# of `cols @ W`. That rearrangement is im2col ("image to columns").
+# For a fixed output pixel the sum over (c, u, v) is a dot product of the window with the kernel. Lay
+# every window out as one row of a matrix `cols`, columns in (u, v, c) order, and the kernels as the
+# columns of a matrix `W`: every output of the layer is one entry of `cols @ W` (im2col, "image to columns").
 #
-# **Windows without copying.** `sliding_window_view(padded, (E, F), axis=(1, 2))` views every E x F
-# window of a padded (N, H, W, C) input as an (N, OH', OW', C, E, F) array that *is* the input's memory,
-# read with other strides. A stride S is the slice `[:, ::S, ::S]`; a dilation D takes every D-th pixel
-# of a window D*(K-1)+1 wide, `[..., ::D, ::D]`. The one copy is the reshape to (N*OH*OW, KH*KW*C), after
-# a transpose to (N, OH, OW, KH, KW, C) so that each row reads in (u, v, c) order. Its bill: KH*KW copies
-# of every pixel, 36 MiB for SimpleCNN's second layer on 128 images (the engine builds it in slices).
+# `sliding_window_view(padded, (E, F), axis=(1, 2))` views every E x F window of a padded (N, H, W, C)
+# input as an (N, OH', OW', C, E, F) array *in the input's memory*. A stride S is the slice `[:, ::S, ::S]`,
+# a dilation D `[..., ::D, ::D]` of a window D*(K-1)+1 wide. The one copy is the reshape to
+# (N*OH*OW, KH*KW*C), after a transpose to (N, OH, OW, KH, KW, C): KH*KW copies of every pixel, 36 MiB
+# for SimpleCNN's second layer on 128 images (so the engine builds it in slices).
 
 # %%
 #| export nn.kernels
@@ -292,34 +233,15 @@ def test_unit_im2col():
 # %% [markdown]
 # ## The convolution as one matrix multiply
 #
-# With the kernels as the columns of a (KH*KW*C, OC) matrix in the same (u, v, c) order (`_weight_matrix`,
-# given), the layer is `cols @ W` plus the bias on every row: (N*OH*OW, OC), which reshaped to
-# (N, OH, OW, OC) *is* the channels-last output. **Groups are a stack of matrix multiplies.** `_grouped`
-# (given) cuts `cols` into a stack (G, rows, KH*KW*C/G), `_weight_matrix` makes a stack (G, KH*KW*C/G, OC/G),
-# `@` multiplies the stacks matrix by matrix, and `_ungrouped` sets the groups' outputs side by side,
-# (rows, OC). With G = 1 each of these steps is a free reshape.
+# With the kernels as the columns of a (KH*KW*C, OC) matrix `W` in the same (u, v, c) order, the layer
+# is `cols @ W` plus the bias on every row: (N*OH*OW, OC), which reshaped to (N, OH, OW, OC) *is* the
+# channels-last output. **Groups are a stack of matrix multiplies**, with three given helpers from
+# layout.py: `_grouped` cuts `cols` into a stack (G, rows, KH*KW*C/G), `_weight_matrix` makes the stack
+# (G, KH*KW*C/G, OC/G), `@` multiplies the stacks matrix by matrix, and `_ungrouped` sets the groups'
+# outputs side by side, (rows, OC). With G = 1 each step is a free reshape.
 
 # %%
 #| export nn.kernels
-def _weight_matrix(weight: np.ndarray, groups: int = 1) -> np.ndarray:
-    """Kernels (OC, C/G, KH, KW) as a stack of G matrices (G, KH*KW*C/G, OC/G), rows in im2col's (u, v, c) order."""
-    out_channels, group_channels, kh, kw = weight.shape
-    stacked = weight.reshape(groups, out_channels // groups, group_channels, kh, kw).transpose(0, 3, 4, 2, 1)
-    return np.ascontiguousarray(stacked).reshape(groups, kh * kw * group_channels, out_channels // groups)
-
-
-def _grouped(cols: np.ndarray, channels: int, groups: int) -> np.ndarray:
-    """im2col's (rows, KH*KW*C) as a stack (G, rows, KH*KW*C/G): group g's channels of every window."""
-    rows = cols.shape[0]
-    return cols.reshape(rows, -1, groups, channels // groups).transpose(2, 0, 1, 3).reshape(groups, rows, -1)
-
-
-def _ungrouped(stack: np.ndarray) -> np.ndarray:
-    """A stack (G, rows, K) back to (rows, G*K): the groups side by side, group 0's columns first."""
-    groups, rows, k = stack.shape
-    return stack.transpose(1, 0, 2).reshape(rows, groups * k)
-
-
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple, dilation: tuple = (1, 1),
                    groups: int = 1) -> np.ndarray:
     """Convolution of x (N, H, W, C) with weight (OC, C/G, KH, KW) and bias (OC,) or None: (N, OH, OW, OC)."""
@@ -360,31 +282,19 @@ def test_unit_conv_forward():
 # With `out = cols @ W + b` the gradients are those of a Linear layer, `dout` being the output gradient
 # as a (N*OH*OW, OC) matrix (a stack (G, rows, OC/G) with groups):
 #
-# - `dW = cols.T @ dout`: every window times the gradient of the pixel it made, summed over all pixels:
-#   weight sharing, seen from learning. Recompute `cols` rather than keep it from the forward pass (a
-#   copy costs less than storing 9 copies of the input); `_weight_from_matrix` (given) reshapes the stack
-#   back into kernels.
-# - `db = ones @ dout`, the sum over pixels, as a matrix-vector product (BLAS: faster than `.sum(0)`).
-# - The input gradient: each pixel was copied into KH*KW windows, so its gradient is the sum of its
-#   copies' gradients. The copies at kernel offset (u, v) have gradient `dout @ weight[:, :, u, v]` (one
-#   matrix product per offset, all of them in one stacked `@`) and sit at rows `[u*D :: S]` and columns
-#   `[v*D :: S]` of the padded input: so dx is KH*KW strided additions into a zeroed padded array,
-#   the padding cut off. Each block is contiguous, so each addition streams through memory:
-#   whole-array additions, never a Python loop over pixels, never `np.add.at` (many times slower).
+# - `dW = cols.T @ dout`: every window times the gradient of the pixel it made, summed: weight sharing,
+#   seen from learning. Recompute `cols` (cheaper than storing 9 copies of the input);
+#   `_weight_from_matrix` (given) turns the stack back into kernels. `db = ones @ dout` (BLAS, faster than `.sum(0)`).
+# - dx: each pixel was copied into KH*KW windows, so its gradient sums its copies'. The copies at offset
+#   (u, v) have gradient `dout @ weight[:, :, u, v]` (all offsets in one stacked `@`) and sit at rows
+#   `[u*D :: S]`, columns `[v*D :: S]` of the padded input: KH*KW strided additions into a zeroed padded
+#   array, each streaming through memory; never a Python loop over pixels, never `np.add.at`.
 #
-# The test is a gradient check: float64 finite differences on rectangular kernels, strides, dilations
-# and groups, so a transposed weight gradient cannot pass.
+# The test is a float64 gradient check on rectangular kernels, strides, dilations and groups, so a
+# transposed weight gradient cannot pass.
 
 # %%
 #| export nn.kernels
-def _weight_from_matrix(stack: np.ndarray, shape: tuple) -> np.ndarray:
-    """The inverse of _weight_matrix: a stack (G, KH*KW*C/G, OC/G) back to kernels of `shape` (OC, C/G, KH, KW)."""
-    out_channels, group_channels, kh, kw = shape
-    groups = stack.shape[0]
-    kernels = stack.reshape(groups, kh, kw, group_channels, out_channels // groups).transpose(0, 4, 3, 1, 2)
-    return np.ascontiguousarray(kernels).reshape(shape)
-
-
 def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple,
                     dilation: tuple = (1, 1), groups: int = 1, need_input_grad: bool = True) -> tuple:
     """Gradients (dx, dweight, dbias) of conv2d_forward, given grad = dL/dout (N, OH, OW, OC).
@@ -460,17 +370,13 @@ def test_unit_conv_backward():
 # %% [markdown]
 # ## Pooling: smaller images, tolerance to small shifts
 #
-# A pooling layer summarises each window of each channel by its maximum (`MaxPool2d`) or its mean
-# (`AvgPool2d`), with no weights. A 2x2 pool with stride 2 halves the image, so the next convolution
-# sees twice as far for the same cost, and a feature moving by one pixel inside a window leaves a
-# max-pooled output unchanged. Max keeps the strongest response and sends the gradient to that winner
-# only; average blurs and spreads the gradient evenly.
-#
-# **One offset at a time.** The values at offset (u, v) of *all* windows are one strided slice,
-# `_window_values(x, (u, v), stride, (OH, OW))`, so pooling is K*K whole-array operations. Max pooling
-# remembers which offset won each window (`winner`, one byte each; a tie goes to the first, as in
-# PyTorch) and the backward pass sends each gradient to the winner. Padding is -inf for max (it never
-# wins), 0 for average. Where windows overlap a position gets gradient from several: add, never overwrite.
+# A pool summarises each window of each channel by its maximum or its mean, with no weights. A 2x2 pool
+# with stride 2 halves the image, so the next convolution sees twice as far for the same cost, and a
+# feature moving a pixel inside a window leaves a max-pooled output unchanged. The values at offset
+# (u, v) of *all* windows are one strided slice, `_window_values(x, (u, v), stride, (OH, OW))`, so
+# pooling is K*K whole-array operations. Max pooling remembers which offset won each window (`winner`,
+# one byte; a tie goes to the first, as in PyTorch) and sends each gradient to it; average spreads it
+# evenly. Padding is -inf for max, 0 for average. Where windows overlap, add gradients, never overwrite.
 
 # %%
 #| export nn.kernels
@@ -572,16 +478,14 @@ def test_unit_pooling():
 # %% [markdown]
 # ## BatchNorm2d: a steady scale for every channel
 #
-# As a network trains, the scale of what each layer receives drifts and compounds through the stack.
-# Batch normalisation (Ioffe and Szegedy, 2015) fixes it by construction: per channel, subtract the
-# batch mean, divide by the batch standard deviation (over N, H and W), then apply a learned scale and
-# shift, `y = gamma * (x - mean) / sqrt(var + eps) + beta`. CNNs then train with far larger learning rates.
-# A channels-last array reshaped to (N*H*W, C) `rows` makes per-channel statistics column statistics.
-#
-# **The backward pass.** With `inv_std = 1 / sqrt(var + eps)` and M rows, `dbeta = sum(dy)`,
-# `dgamma = sum(dy * xhat)`, and the chain rule through the mean and variance gives
-# `dx = gamma * inv_std * (dy - dbeta / M - xhat * dgamma / M)`: the sums first (over the whole batch),
-# then dx, two kernels. Batch norm is memory-bound, so count passes: with `a` for gamma times inv_std,
+# As a network trains, the scale of each layer's input drifts and compounds through the stack. Batch
+# normalisation (Ioffe and Szegedy, 2015) fixes it: per channel, subtract the batch mean, divide by the
+# batch standard deviation (over N, H and W), then apply a learned scale and shift,
+# `y = gamma * (x - mean) / sqrt(var + eps) + beta`. A channels-last array reshaped to (N*H*W, C) `rows`
+# makes per-channel statistics column statistics. **Backward**, with `inv_std = 1 / sqrt(var + eps)` and
+# M rows: `dbeta = sum(dy)`, `dgamma = sum(dy * xhat)`, `dx = gamma * inv_std * (dy - dbeta / M - xhat *
+# dgamma / M)`: the sums first, then dx. Batch norm is memory-bound, so count passes: writing a for
+# gamma times inv_std,
 #
 #     dx = dy * a + x * b + c,   b = -a * inv_std * dgamma / M,   c = -a * dbeta / M - mean * b
 #
@@ -652,25 +556,22 @@ def test_unit_batchnorm_kernels():
 # %% [markdown]
 # ## Making it fast: the engine (given, in `tinytorch/nn/engine.py`)
 #
-# **Caches** are ten times faster than main memory but hold a few MiB, so a whole batch's 36 MiB `cols`
-# goes out to memory and back; and one Python thread uses one **core**. So the layers hand your kernels
-# to the engine, a framework file you read but do not write, which runs them on slices of the batch
-# whose `cols` is about 2 MiB, on every core (NumPy releases Python's lock in copies and matrix products):
+# Caches are ten times faster than main memory but hold a few MiB, so a whole batch's 36 MiB `cols`
+# goes out to memory and back; and one Python thread uses one core. So the layers hand your kernels to
+# the engine, which runs them on slices of the batch whose `cols` is about 2 MiB, on every core (NumPy
+# releases Python's lock in copies and matrix products):
 #
 #     batch (N, H, W, C)   | slice 0 | slice 1 | slice 2 | slice 3 | slice 4 |
-#                              |         |         |         |         |
-#     threads               A: your   B: your   A: your   B: your   A: your      the next free thread
-#                              kernel    kernel    kernel    kernel    kernel     takes the next slice
-#                              |         |         |         |         |
-#     output (N, OH, OW, OC)  | out 0   | out 1   | out 2   | out 3   | out 4   |  stitched in place;
-#                                                                                dW summed in slice order
+#     threads               A: your   B: your   A: your   B: your   A: your     the next free thread
+#                              kernel    kernel    kernel    kernel    kernel    takes the next slice
+#     output (N, OH, OW, OC)  | out 0   | out 1   | out 2   | out 3   | out 4   | stitched; dW summed in order
 #
 # `engine.sliced(maxpool2d_forward, (x,), (kernel_size, stride, padding), item_bytes=...)` runs
 # `maxpool2d_forward(x[a:b], kernel_size, stride, padding)` on every slice [a, b); sums over the batch
-# (weight gradients, batch statistics) are added across slices. Every number comes from your kernels but
-# one given exception: wide 3x3 stride-1 layers (32+ channels in and out) run Winograd's F(2x2, 3x3)
-# (Lavin and Gray, 2015; `tinytorch/nn/winograd.py`), 16 multiplications per 2x2 block of outputs where
-# im2col spends 36, tested against your kernels. Tests: tests/09_spatial/test_spatial_engine.py.
+# (weight gradients, batch statistics) are added across slices. One given exception to "every number is
+# yours": wide 3x3 stride-1 layers (32+ channels in and out) run Winograd's F(2x2, 3x3) (Lavin and Gray,
+# 2015; `tinytorch/nn/winograd.py`), 16 multiplications per 2x2 block of outputs where im2col spends 36,
+# tested against your kernels. Tests: tests/09_spatial/test_spatial_engine.py.
 
 # %%
 def test_unit_engine_runs_your_kernels():
@@ -686,15 +587,12 @@ def test_unit_engine_runs_your_kernels():
 # ## The layers
 #
 # Each layer owns its weights, checks its input, and calls a module 05 `Function` whose passes hand the
-# engine channels-last views. Outputs keep channels-last memory under PyTorch's (N, C, H, W) shape (a
-# free transposed view), so the next layer reads them channels-last at no cost. A single (C, H, W) image
-# is a batch of one, as in PyTorch. `Conv2d` starts from He et al.'s (2015) uniform +-sqrt(6 / fan_in),
-# fan_in = C/G*KH*KW; `padding="same"` is D*(K-1)/2 on each side (stride 1).
-#
-# **Weight sharing.** `Conv2d(3, 32, 3)` has 32 x (3 x 3 x 3) + 32 = 896 parameters whatever the image
-# size; a Linear layer making the same output from a 32x32 RGB image would need 100 million.
-# **Depthwise-separable** convolution (MobileNet, 2017) goes further: a depthwise KxK convolution
-# (groups = C, one filter per channel: space) then a 1x1 one (channels): C*K*K + C*OC weights, not C*OC*K*K.
+# engine channels-last views; outputs keep channels-last memory under PyTorch's (N, C, H, W) shape, so
+# the next layer reads them at no cost. One (C, H, W) image is a batch of one. `Conv2d` starts from He
+# et al.'s (2015) uniform +-sqrt(6 / fan_in), fan_in = C/G*KH*KW. **Weight sharing**: `Conv2d(3, 32, 3)`
+# has 896 parameters whatever the image size; a Linear layer making the same output from a 32x32 RGB
+# image would need 100 million. **Depthwise-separable** convolution (MobileNet, 2017): a depthwise KxK
+# convolution (groups = C: space) then a 1x1 one (channels), C*K*K + C*OC weights instead of C*OC*K*K.
 
 # %%
 #| export nn.conv
@@ -726,22 +624,9 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        if min(int(in_channels), int(out_channels), int(groups)) < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d needs positive channel counts, and groups={groups} must divide in_channels="
-                             f"{in_channels} and out_channels={out_channels}.")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size, self.stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
-        self.dilation = _pair(dilation, "dilation")
-        if padding == "same":
-            spans = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            if self.stride != (1, 1) or any(span % 2 for span in spans):
-                raise ValueError("Conv2d padding='same' needs stride 1 and an odd kernel span dilation*(kernel_size-1)+1: "
-                                 "give the padding as numbers instead.")
-            padding = (spans[0] // 2, spans[1] // 2)
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
-            raise ValueError(f"Conv2d needs kernel_size, stride and dilation >= 1 and padding >= 0, got kernel_size="
-                             f"{kernel_size}, stride={stride}, padding={padding}, dilation={dilation}.")
+        self.kernel_size, self.stride, self.padding, self.dilation = conv_arguments(  # checked, as pairs (layout.py)
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(kaiming_uniform(shape, fan_in=fan_in, a=0.0))  # He initialisation
@@ -752,14 +637,7 @@ class Conv2d(Module):
         if x.ndim == 3 and x.shape[0] == self.in_channels:  # one image: a batch of one
             out = self(x.reshape(1, *x.shape))
             return out.reshape(*out.shape[1:])
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d(in_channels={self.in_channels}) expects input of shape (N, {self.in_channels}, "
-                             f"H, W) or ({self.in_channels}, H, W), got {x.shape}: check the previous layer's out_channels.")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(
-                f"Conv2d's weights are {self.weight.dtype} but the input is {x.dtype}: convert the input "
-                f"(Tensor(x, dtype=np.{self.weight.dtype})) or the model (.float() / .double())."
-            )
+        check_batch("Conv2d", x.shape, self.in_channels, x.dtype, self.weight.dtype, image_too=True)  # layout.py
         for axis in (0, 1):
             conv_output_size(x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis],
                              self.dilation[axis])
@@ -825,28 +703,12 @@ class AvgPool2dFunction(Function):
         return (_channels_first(engine.sliced(backward, (grad,), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)),)
 
 
-def _extended(x: np.ndarray, extra: tuple, value) -> np.ndarray:
-    """x (N, H, W, C) with `extra` rows and columns of `value` added at the bottom and the right."""
-    if not any(extra):
-        return x
-    return np.pad(x, ((0, 0), (0, extra[0]), (0, extra[1]), (0, 0)), constant_values=value)
-
-
 class _Pool2d(Module):
     """What MaxPool2d and AvgPool2d share: sizes, checks, one image as a batch, and the call to their Function."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride if stride is not None else kernel_size, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"{type(self).__name__} needs kernel_size >= 1 and stride >= 1.")
-        if not all(0 <= p <= k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"{type(self).__name__} padding must be between 0 and half the kernel size, got padding="
-                f"{padding} for kernel_size={kernel_size}."
-            )
+        self.kernel_size, self.stride, self.padding = pool_arguments(type(self).__name__, kernel_size, stride, padding)
 
     def forward(self, x):
         x = as_tensor(x)
@@ -863,34 +725,20 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size.
-
-    ceil_mode=True rounds the output size up: a last window that hangs over the bottom or right edge
-    (but starts inside the input or its left padding) is kept, as in PyTorch.
-    """
+    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW); ceil_mode=True keeps a last, partial window."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding)
         self.ceil_mode = bool(ceil_mode)
 
     def pool(self, x):
-        extra = [0, 0]
-        for axis in (0, 1) if self.ceil_mode else ():
-            size, k, s, p = x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis]
-            positions = -(-(size + 2 * p - k) // s) + 1
-            if (positions - 1) * s >= size + p:  # the last window would start in the right padding
-                positions -= 1
-            extra[axis] = max(0, (positions - 1) * s + k - (size + 2 * p))
+        extra = ceil_mode_extra(x.shape[2:], self.kernel_size, self.stride, self.padding) if self.ceil_mode else (0, 0)
         return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                                       extra=tuple(extra))
+                                       extra=extra)
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW).
-
-    count_include_pad=True (PyTorch's default) divides by the window's size, padding zeros included;
-    False divides by the number of the input's own pixels in the window.
-    """
+    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW); count_include_pad=False leaves padding out."""
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding)
@@ -904,27 +752,11 @@ class AvgPool2d(_Pool2d):
         return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
                                        share=share)
 
-# %% [markdown]
-# `BatchNorm2d` keeps a running average of the batch statistics while training (buffers `running_mean`,
-# `running_var`, with the unbiased variance, as in PyTorch) and uses them in evaluation, so a prediction
-# does not depend on the rest of its batch; the backward pass is then just `dy * gamma * inv_std`.
 
 # %%
 #| export nn.norm
-def _rows(x: np.ndarray) -> np.ndarray:
-    """x (N, C, H, W) as an (N*H*W, C) matrix: free for channels-last memory, one copy otherwise."""
-    x_cl = _channels_last(x)
-    if not x_cl.flags.c_contiguous:
-        x_cl = np.ascontiguousarray(x_cl)
-    return x_cl.reshape(-1, x.shape[1])
-
-
 class BatchNorm2dFunction(Function):
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta with per-channel statistics given by the layer.
-
-    training=True: mean and var are this batch's statistics, and the gradient flows through them.
-    training=False: they are constants (the running statistics).
-    """
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta; training=False: mean and var are constants (no gradient)."""
 
     def forward(self, x, gamma, beta, mean=None, var=None, eps=1e-5, training=True):
         inv_std = 1.0 / np.sqrt(var + eps)
@@ -944,15 +776,15 @@ class BatchNorm2dFunction(Function):
 
 
 class BatchNorm2d(Module):
-    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias)."""
+    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias).
+
+    Training keeps a running average of the statistics (the unbiased variance, as PyTorch) for evaluation,
+    so a prediction does not depend on the rest of its batch.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        if int(num_features) < 1:
-            raise ValueError(f"BatchNorm2d needs num_features >= 1, got {num_features}.")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2d momentum must be between 0 and 1, got {momentum}.")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.num_features, self.eps, self.momentum = batchnorm_arguments(num_features, eps, momentum)  # checked
         self.weight = Parameter(np.ones(self.num_features))  # gamma
         self.bias = Parameter(np.zeros(self.num_features))  # beta
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=np.float32))
@@ -960,11 +792,7 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         x = as_tensor(x)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm2d({self.num_features}) expects input of shape (N, {self.num_features}, H, W), "
-                f"got {x.shape}."
-            )
+        check_batch("BatchNorm2d", x.shape, self.num_features)
         dtype = self.weight.dtype
         if self.training:
             count = x.size // self.num_features
@@ -991,8 +819,7 @@ class BatchNorm2d(Module):
 # %% [markdown]
 # ## Flatten, and a whole network
 #
-# `Flatten` turns (N, C, H, W) maps into (N, C*H*W) rows with a Tensor `reshape`: re-wrapping `x.data`
-# would cut the graph, and every layer before it would silently never learn. `SimpleCNN` is the classic
+# `Flatten` is a Tensor `reshape` (re-wrapping `x.data` would cut the graph). `SimpleCNN`, the classic
 # small CNN for 32x32 colour images: conv 3->32 (3x3, pad 1), ReLU, 2x2 max pool, conv 32->64, ReLU,
 # pool, flatten (N, 4096), Linear -> (N, 10).
 
@@ -1047,8 +874,7 @@ class SimpleCNN(Module):
 # %%
 def test_unit_layers():
     rng = np.random.default_rng(5)
-    conv = Conv2d(3, 8, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2))
-    assert conv(Tensor(np.zeros((2, 3, 9, 7)))).shape == (2, 8, 5, 7)
+    assert Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2))(Tensor(np.zeros((2, 3, 9, 7)))).shape == (2, 8, 5, 7)
     conv = Conv2d(2, 3, kernel_size=3, padding=1).double()
     x = Tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True, dtype=np.float64)
     assert np.allclose(conv(x).data, conv2d_loops(x.data, conv.weight.data, conv.bias.data, padding=1))
@@ -1085,17 +911,13 @@ def test_unit_layer_options():
 
 def test_unit_batchnorm_layer():
     rng = np.random.default_rng(6)
-    bn = BatchNorm2d(3)
-    x = Tensor(rng.standard_normal((8, 3, 4, 4)) * 5 + 2)
+    bn, x = BatchNorm2d(3), Tensor(rng.standard_normal((8, 3, 4, 4)) * 5 + 2)
     y = bn(x).data
     assert np.allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5) and np.allclose(y.std(axis=(0, 2, 3)), 1, atol=1e-3)
     assert np.allclose(bn.running_mean.data, 0.1 * x.data.mean(axis=(0, 2, 3)), atol=1e-5)
-    bn.eval()
-    z = bn(x).data
-    expected = (x.data - bn.running_mean.data.reshape(1, 3, 1, 1)) / np.sqrt(bn.running_var.data.reshape(1, 3, 1, 1) + 1e-5)
-    assert np.allclose(z, expected, atol=1e-5)
-    bn = BatchNorm2d(2).double()
-    x = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True, dtype=np.float64)
+    running = bn.running_mean.data.reshape(1, 3, 1, 1), bn.running_var.data.reshape(1, 3, 1, 1)
+    assert np.allclose(bn.eval()(x).data, (x.data - running[0]) / np.sqrt(running[1] + 1e-5), atol=1e-5)
+    bn, x = BatchNorm2d(2).double(), Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True, dtype=np.float64)
     assert gradcheck(lambda x, g, b: bn(x), [x, bn.weight, bn.bias])
     print("BatchNorm2d: training normalises each channel and updates running stats; eval uses them; gradcheck passes")
 
@@ -1104,28 +926,25 @@ def test_unit_simple_cnn():
     model = SimpleCNN()
     assert sum(p.size for p in model.parameters()) == 896 + 18_496 + 40_970
     logits = model(Tensor(np.random.default_rng(7).standard_normal((4, 3, 32, 32))))
-    assert logits.shape == (4, 10)
     logits.sum().backward()
+    assert logits.shape == (4, 10)
     assert all(p.grad is not None and np.abs(p.grad.data).sum() > 0 for p in model.parameters())
     print("SimpleCNN: (4, 3, 32, 32) -> (4, 10), 60,362 parameters, and every one receives a gradient")
 
 
 # %% [markdown]
-# **A first layer computed, not learned.** The 27 numbers of a 3x3 colour patch mostly move together;
-# the strongest directions of the patches' covariance (the rows of your `im2col`), each scaled to unit
-# variance, make a *whitening* first layer that fast CIFAR-10 recipes keep fixed. It is given code in
-# `tinytorch/nn/whitening.py` (`patch_whitening`); the cifar10 milestone uses it.
+# **A first layer computed, not learned.** The strongest directions of the covariance of 3x3 colour
+# patches (your `im2col`'s rows), scaled to unit variance, make a fixed *whitening* first layer, as fast
+# CIFAR-10 recipes use: given in `tinytorch/nn/whitening.py` (`patch_whitening`), used by the cifar10 milestone.
 
 # %% [markdown]
 # ## Counting: parameters, receptive fields, FLOPs
 #
-# - **Parameters**, what the model stores and learns: a Conv2d has OC*C/G*KH*KW + OC.
-# - **Receptive field**, how many input pixels one output sees: each KxK layer (dilation D) adds D*(K-1)
-#   times the *jump* (the input distance between neighbouring positions of its input), and each stride
-#   multiplies the jump. Stacked 3x3 convolutions see 3, 5, 7, ... pixels; after a 2x2 pool every layer
-#   adds twice as much. That is why CNNs pool: to see the whole object without huge kernels.
-# - **FLOPs**: C/G*KH*KW multiply-adds (2 FLOPs each) per output value, 2*N*OC*OH*OW*C/G*KH*KW in all;
-#   the backward pass costs about twice that again.
+# - **Parameters**: a Conv2d has OC*C/G*KH*KW + OC.
+# - **Receptive field**, the input pixels one output sees: each KxK layer (dilation D) adds D*(K-1) times
+#   the *jump* (the input distance between neighbouring positions of its input); each stride multiplies
+#   the jump. Stacked 3x3 convolutions see 3, 5, 7, ... pixels; after a 2x2 pool each layer adds twice as much.
+# - **FLOPs**: 2*N*OC*OH*OW*C/G*KH*KW for the forward pass; the backward pass costs about twice that.
 
 # %%
 #| export nn.counting
@@ -1186,13 +1005,15 @@ def test_unit_counting():
 # %% [markdown]
 # ## The systems view, measured
 #
-# Each cell below asks a question and prints the figures that answer it, measured on your layers as
-# exported (`tito export 09` first); the measuring code is in the companion [demos.py](demos.py), to read.
-# In a notebook a cell runs where it stands; as a script, after the tests.
+# Each cell asks a question and prints the figures that answer it, measured on your exported layers
+# (`tito export 09` first) by the companion [demos.py](demos.py).
 
 # %%
-def _measure(name: str):
-    """The companion's measurement `name`, to hand to tito's `demo` (it imports your exported layers)."""
+def _measure(name: str) -> None:
+    """The companion's measurement `name`: now in a notebook, after the tests in a script, never on import."""
+    if __name__ != "__main__":
+        return
+    from tito.chapter import demo
 
     def measurement():
         import demos  # modules/09_spatial/demos.py, next to this file
@@ -1200,7 +1021,7 @@ def _measure(name: str):
         getattr(demos, name)()
 
     measurement.__name__ = name
-    return measurement
+    demo(measurement)
 
 
 # %% [markdown]
@@ -1208,45 +1029,31 @@ def _measure(name: str):
 # *Why did VGG (2014) build from 3x3 stacks, and what do the stack's two extra ReLUs add?*
 
 # %%
-if __name__ == "__main__":
-    from tito.chapter import demo
-
-    demo(_measure("stacks_against_one_big_kernel"))
+_measure("stacks_against_one_big_kernel")
 
 # %% [markdown]
-# **What depthwise-separable saves**: a 3x3 layer 64 -> 128 channels on 16x16 images, plain and
-# separable, counted by your functions and timed on 32 images. *The FLOPs fall far more than the time:
-# which step of your kernels does not shrink with the multiply-adds (a matrix multiply with C/G = 1)?*
+# **What depthwise-separable saves**: a 3x3 layer 64 -> 128 channels on 16x16 images, plain and separable,
+# counted by your functions and timed on 32 images. *The FLOPs fall far more than the time: which step
+# of your kernels does not shrink with the multiply-adds?*
 
 # %%
-if __name__ == "__main__":
-    from tito.chapter import demo
-
-    demo(_measure("depthwise_separable_costs"))
+_measure("depthwise_separable_costs")
 
 # %% [markdown]
-# **The memory a training step holds, by layer.** Each forward pass keeps what its backward pass needs.
-# Measured with `tracemalloc` (it follows NumPy's arrays): the memory each layer of SimpleCNN adds on 64
-# images, against its output's arithmetic, N*C*H*W*4 bytes. *Which layers hold more than their output,
-# and what is the extra (what does each Function save: a channels-last copy of the photos, winners)?*
+# **The memory a training step holds, by layer**, measured with `tracemalloc` on 64 images against each
+# output's N*C*H*W*4 bytes. *Which layers hold more than their output, and what is the extra (what does
+# each Function save)?*
 
 # %%
-if __name__ == "__main__":
-    from tito.chapter import demo
-
-    demo(_measure("training_memory_by_layer"))
+_measure("training_memory_by_layer")
 
 # %% [markdown]
-# **Strided convolution or pooling?** Two small LeNets on the course's 8x8 digits (scaled to 16x16):
-# one shrinks with 2x2 max pooling after each convolution, the other with stride-2 convolutions. Three
-# epochs each. *Which learns its downsampling, which is cheaper, and why did all-convolutional networks
-# (Springenberg 2015, ResNet's stride-2 stages) make pooling optional?*
+# **Strided convolution or pooling?** Two small LeNets on the course's digits (16x16), one with 2x2 max
+# pools, one with stride-2 convolutions, three epochs each. *Which learns its downsampling, which is
+# cheaper, and why did all-convolutional networks (ResNet's stride-2 stages) make pooling optional?*
 
 # %%
-if __name__ == "__main__":
-    from tito.chapter import demo
-
-    demo(_measure("strided_conv_against_pooling"))
+_measure("strided_conv_against_pooling")
 
 # %% [markdown]
 # **How fast the receptive field grows**: 2 per 3x3 layer, twice as fast after each 2x2 pool, doubling
@@ -1254,30 +1061,18 @@ if __name__ == "__main__":
 # photo: how many 3x3 layers does each recipe need for one output to see all of it?*
 
 # %%
-if __name__ == "__main__":
-    from tito.chapter import demo
-
-    demo(_measure("receptive_field_growth"))
+_measure("receptive_field_growth")
 
 # %% [markdown]
 # ## Systems thinking, answered by the figures above
 #
 # 1. *Where do a CNN's arithmetic and its parameters go?* `conv_flops` and `count_parameters` on
 #    SimpleCNN: the convolutions do the work, the Linear layer holds the weights (`test_unit_counting`).
-# 2. *Why does a GPU suit convolution?* The 3x3 and 7x7 figures: 2*OC*KH*KW independent operations per
-#    number read, one matrix multiply, which thousands of cores share. Pooling does one: memory-bound.
-# 3. *What limits the batch size in training?* `training_memory_by_layer`: what the forward pass holds
-#    grows with the batch; the parameters do not.
+# 2. *Why does a GPU suit convolution?* The 3x3 and 7x7 figures: 2*OC*KH*KW operations per number read,
+#    one matrix multiply that thousands of cores share. Pooling does one per number: memory-bound.
+# 3. *What limits the batch size in training?* `training_memory_by_layer`: what the forward pass holds.
 # 4. *Why do mobile networks use depthwise-separable convolutions, and why is the speed-up smaller than
-#    the FLOPs say?* `depthwise_separable_costs`.
-# 5. *Pooling or strides?* `strided_conv_against_pooling`: accuracy and time per epoch side by side.
-
-# %% [markdown]
-# ## Running this file
-#
-# `python modules/09_spatial/spatial.py` runs every test above in order, then the measurements, and
-# ends with how many tests passed and which functions are still to write. It exits with an error code
-# while any test fails, so a script can tell.
+#    the FLOPs say?* `depthwise_separable_costs`. 5. *Pooling or strides?* `strided_conv_against_pooling`.
 
 # %%
 if __name__ == "__main__":

@@ -43,4 +43,4 @@ class SimpleCNN(Module):
         first = self.pool1(relu(self.conv1(x)))
         return [first, self.pool2(relu(self.conv2(first)))]
 
-# tito line map: modules/09_spatial/spatial.py 6=43 8=45 10-11=47 17-44=1017
+# tito line map: modules/09_spatial/spatial.py 6=39 8=41 10-11=46 17-44=844

@@ -11,9 +11,10 @@ from tinytorch.core.tensor import as_tensor
 from tinytorch.nn import engine
 
 from tinytorch.nn.init import kaiming_uniform
+from tinytorch.nn.layout import _channels_first, _channels_last, check_batch, conv_arguments
 
 from tinytorch.nn.module import Module, Parameter
-from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, conv2d_backward, conv2d_forward, conv_output_size
+from tinytorch.nn.kernels import conv2d_backward, conv2d_forward, conv_output_size
 
 
 class Conv2dFunction(Function):
@@ -44,22 +45,9 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__()
-        if min(int(in_channels), int(out_channels), int(groups)) < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d needs positive channel counts, and groups={groups} must divide in_channels="
-                             f"{in_channels} and out_channels={out_channels}.")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size, self.stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
-        self.dilation = _pair(dilation, "dilation")
-        if padding == "same":
-            spans = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            if self.stride != (1, 1) or any(span % 2 for span in spans):
-                raise ValueError("Conv2d padding='same' needs stride 1 and an odd kernel span dilation*(kernel_size-1)+1: "
-                                 "give the padding as numbers instead.")
-            padding = (spans[0] // 2, spans[1] // 2)
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
-            raise ValueError(f"Conv2d needs kernel_size, stride and dilation >= 1 and padding >= 0, got kernel_size="
-                             f"{kernel_size}, stride={stride}, padding={padding}, dilation={dilation}.")
+        self.kernel_size, self.stride, self.padding, self.dilation = conv_arguments(  # checked, as pairs (layout.py)
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(kaiming_uniform(shape, fan_in=fan_in, a=0.0))  # He initialisation
@@ -70,14 +58,7 @@ class Conv2d(Module):
         if x.ndim == 3 and x.shape[0] == self.in_channels:  # one image: a batch of one
             out = self(x.reshape(1, *x.shape))
             return out.reshape(*out.shape[1:])
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d(in_channels={self.in_channels}) expects input of shape (N, {self.in_channels}, "
-                             f"H, W) or ({self.in_channels}, H, W), got {x.shape}: check the previous layer's out_channels.")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(
-                f"Conv2d's weights are {self.weight.dtype} but the input is {x.dtype}: convert the input "
-                f"(Tensor(x, dtype=np.{self.weight.dtype})) or the model (.float() / .double())."
-            )
+        check_batch("Conv2d", x.shape, self.in_channels, x.dtype, self.weight.dtype, image_too=True)  # layout.py
         for axis in (0, 1):
             conv_output_size(x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis],
                              self.dilation[axis])
@@ -106,4 +87,4 @@ class DepthwiseSeparableConv2d(Module):
     def forward(self, x):
         return self.pointwise(self.depthwise(x))
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=46 15=48 19-107=701
+# tito line map: modules/09_spatial/spatial.py 6=34 8=37 10-11=39 13-14=42 16=47 20-88=599

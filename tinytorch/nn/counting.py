@@ -3,7 +3,8 @@
 
 __all__ = ['count_parameters', 'receptive_field', 'conv_flops']
 
-from tinytorch.nn.kernels import _pair, conv_output_size
+from tinytorch.nn.layout import _pair
+from tinytorch.nn.kernels import conv_output_size
 from tinytorch.nn.conv import DepthwiseSeparableConv2d
 
 
@@ -46,4 +47,4 @@ def conv_flops(layer, input_size, batch: int = 1) -> int:
     multiply_adds = batch * layer.out_channels * oh * ow * group_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
 
-# tito line map: modules/09_spatial/spatial.py 10-29=1132 30-31=1154 32-47=1157
+# tito line map: modules/09_spatial/spatial.py 6=43 11-30=951 31-32=973 33-48=976

@@ -6,13 +6,7 @@ __all__ = ['conv_output_size', 'conv2d_loops', 'maxpool2d_loops', 'im2col', 'con
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def _pair(value, name: str) -> tuple:
-    """3 -> (3, 3); (3, 5) stays (3, 5). Sizes are given for height and width, or once for both."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}.")
-    return int(pair[0]), int(pair[1])
+from tinytorch.nn.layout import _grouped, _offsets, _pad_channels_last, _pad_spatial, _pair, _ungrouped, _weight_from_matrix, _weight_matrix, _window_values
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -24,14 +18,6 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
             "use a larger input, more padding or a smaller kernel."
         )
     return positions
-
-
-def _pad_spatial(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, C, H, W) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
 def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
@@ -84,42 +70,6 @@ def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     return out
 
 
-def _channels_last(x: np.ndarray) -> np.ndarray:
-    """A view of x (N, C, H, W) in (N, H, W, C) order; contiguous if x is channels-last in memory."""
-    return x.transpose(0, 2, 3, 1)
-
-
-def _channels_first(x: np.ndarray) -> np.ndarray:
-    """The inverse view: (N, H, W, C) -> (N, C, H, W), memory untouched."""
-    return x.transpose(0, 3, 1, 2)
-
-
-def _pad_channels_last(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, H, W, C) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if not (ph or pw):
-        return x
-    n, h, w, c = x.shape
-    padded = np.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    padded[:, :ph] = value
-    padded[:, h + ph :] = value
-    padded[:, ph : h + ph, :pw] = value
-    padded[:, ph : h + ph, w + pw :] = value
-    padded[:, ph : h + ph, pw : w + pw] = x
-    return padded
-
-
-def _offsets(kernel_size: tuple) -> list:
-    """The offsets (u, v) of a window, row by row: (0, 0), (0, 1), ..., (KH - 1, KW - 1)."""
-    return [(u, v) for u in range(kernel_size[0]) for v in range(kernel_size[1])]
-
-
-def _window_values(x: np.ndarray, offset: tuple, stride: tuple, out_size: tuple) -> np.ndarray:
-    """The value at offset (u, v) of every window: one strided slice of x (N, H, W, C), (N, OH, OW, C)."""
-    (u, v), (sh, sw), (oh, ow) = offset, stride, out_size
-    return x[:, u : u + sh * oh : sh, v : v + sw * ow : sw]
-
-
 def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple = (1, 1)) -> np.ndarray:
     """Every window of x (N, H, W, C) as one row: a (N*OH*OW, KH*KW*C) matrix, columns in (u, v, c) order."""
     kh, kw = kernel_size
@@ -129,25 +79,6 @@ def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dil
     windows = sliding_window_view(padded, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]  # (N, OH, OW, C, KH, KW)
     n, oh, ow, c = windows.shape[:4]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c)
-
-
-def _weight_matrix(weight: np.ndarray, groups: int = 1) -> np.ndarray:
-    """Kernels (OC, C/G, KH, KW) as a stack of G matrices (G, KH*KW*C/G, OC/G), rows in im2col's (u, v, c) order."""
-    out_channels, group_channels, kh, kw = weight.shape
-    stacked = weight.reshape(groups, out_channels // groups, group_channels, kh, kw).transpose(0, 3, 4, 2, 1)
-    return np.ascontiguousarray(stacked).reshape(groups, kh * kw * group_channels, out_channels // groups)
-
-
-def _grouped(cols: np.ndarray, channels: int, groups: int) -> np.ndarray:
-    """im2col's (rows, KH*KW*C) as a stack (G, rows, KH*KW*C/G): group g's channels of every window."""
-    rows = cols.shape[0]
-    return cols.reshape(rows, -1, groups, channels // groups).transpose(2, 0, 1, 3).reshape(groups, rows, -1)
-
-
-def _ungrouped(stack: np.ndarray) -> np.ndarray:
-    """A stack (G, rows, K) back to (rows, G*K): the groups side by side, group 0's columns first."""
-    groups, rows, k = stack.shape
-    return stack.transpose(1, 0, 2).reshape(rows, groups * k)
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple, dilation: tuple = (1, 1),
@@ -162,14 +93,6 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, paddi
     if bias is not None:
         rows += bias
     return rows.reshape(n, oh, ow, out_channels)
-
-
-def _weight_from_matrix(stack: np.ndarray, shape: tuple) -> np.ndarray:
-    """The inverse of _weight_matrix: a stack (G, KH*KW*C/G, OC/G) back to kernels of `shape` (OC, C/G, KH, KW)."""
-    out_channels, group_channels, kh, kw = shape
-    groups = stack.shape[0]
-    kernels = stack.reshape(groups, kh, kw, group_channels, out_channels // groups).transpose(0, 4, 3, 1, 2)
-    return np.ascontiguousarray(kernels).reshape(shape)
 
 
 def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple,
@@ -278,8 +201,8 @@ def batchnorm_input_grad(dy, rows, gamma, mean, inv_std, dgamma, dbeta, count: i
     c = -a * dbeta / count - mean * b
     return dy * a + rows * b + c
 
-# tito line map: modules/09_spatial/spatial.py 6-7=38 10-19=64 20=75 21-26=77 29-49=115 50-60=140
-# tito line map: + 61-72=152 73-83=166 84=178 87-120=210 123-128=263 129-131=273 134-159=304
-# tito line map: + 160-164=333 167-187=380 188-198=408 199=420 202-211=477 212-218=493 219-226=501
-# tito line map: + 227-229=513 230-237=517 238-241=527 242-248=532 249-252=541 253=546 256-258=592
-# tito line map: + 259-262=598 263-267=603 268-271=611 272-275=616 276-279=622
+# tito line map: modules/09_spatial/spatial.py 6-7=34 9=43 12-13=60 14=63 15-20=65 23-35=102
+# tito line map: + 36-46=119 47-58=131 59-69=145 70=157 73-78=204 79-81=214 84-90=245 91-95=255
+# tito line map: + 98-110=298 111-121=318 122=330 125-134=383 135-141=399 142-149=407 150-152=419
+# tito line map: + 153-160=423 161-164=433 165-171=438 172-175=447 176=452 179-181=496 182-185=502
+# tito line map: + 186-190=507 191-194=515 195-198=520 199-202=526

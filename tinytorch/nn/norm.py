@@ -10,24 +10,14 @@ from tinytorch.autograd.function import Function
 from tinytorch.core.tensor import as_tensor
 from tinytorch.nn import engine
 
+from tinytorch.nn.layout import _channels_first, _rows, batchnorm_arguments, check_batch
+
 from tinytorch.nn.module import Module, Parameter
-from tinytorch.nn.kernels import _channels_first, _channels_last, batch_statistics, batchnorm_input_grad, batchnorm_param_grads
-
-
-def _rows(x: np.ndarray) -> np.ndarray:
-    """x (N, C, H, W) as an (N*H*W, C) matrix: free for channels-last memory, one copy otherwise."""
-    x_cl = _channels_last(x)
-    if not x_cl.flags.c_contiguous:
-        x_cl = np.ascontiguousarray(x_cl)
-    return x_cl.reshape(-1, x.shape[1])
+from tinytorch.nn.kernels import batch_statistics, batchnorm_input_grad, batchnorm_param_grads
 
 
 class BatchNorm2dFunction(Function):
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta with per-channel statistics given by the layer.
-
-    training=True: mean and var are this batch's statistics, and the gradient flows through them.
-    training=False: they are constants (the running statistics).
-    """
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta; training=False: mean and var are constants (no gradient)."""
 
     def forward(self, x, gamma, beta, mean=None, var=None, eps=1e-5, training=True):
         inv_std = 1.0 / np.sqrt(var + eps)
@@ -47,15 +37,15 @@ class BatchNorm2dFunction(Function):
 
 
 class BatchNorm2d(Module):
-    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias)."""
+    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias).
+
+    Training keeps a running average of the statistics (the unbiased variance, as PyTorch) for evaluation,
+    so a prediction does not depend on the rest of its batch.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        if int(num_features) < 1:
-            raise ValueError(f"BatchNorm2d needs num_features >= 1, got {num_features}.")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2d momentum must be between 0 and 1, got {momentum}.")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.num_features, self.eps, self.momentum = batchnorm_arguments(num_features, eps, momentum)  # checked
         self.weight = Parameter(np.ones(self.num_features))  # gamma
         self.bias = Parameter(np.zeros(self.num_features))  # beta
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=np.float32))
@@ -63,11 +53,7 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         x = as_tensor(x)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm2d({self.num_features}) expects input of shape (N, {self.num_features}, H, W), "
-                f"got {x.shape}."
-            )
+        check_batch("BatchNorm2d", x.shape, self.num_features)
         dtype = self.weight.dtype
         if self.training:
             count = x.size // self.num_features
@@ -90,4 +76,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-91=914
+# tito line map: modules/09_spatial/spatial.py 6=34 8=37 10-11=39 13=43 15=47 19-77=758

@@ -10,8 +10,10 @@ from tinytorch.autograd.function import Function
 from tinytorch.core.tensor import as_tensor
 from tinytorch.nn import engine
 
+from tinytorch.nn.layout import _channels_first, _channels_last, _extended, ceil_mode_extra, pool_arguments
+
 from tinytorch.nn.module import Module
-from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from tinytorch.nn.kernels import _pool_output_size, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 
 
 class MaxPool2dFunction(Function):
@@ -48,28 +50,12 @@ class AvgPool2dFunction(Function):
         return (_channels_first(engine.sliced(backward, (grad,), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)),)
 
 
-def _extended(x: np.ndarray, extra: tuple, value) -> np.ndarray:
-    """x (N, H, W, C) with `extra` rows and columns of `value` added at the bottom and the right."""
-    if not any(extra):
-        return x
-    return np.pad(x, ((0, 0), (0, extra[0]), (0, extra[1]), (0, 0)), constant_values=value)
-
-
 class _Pool2d(Module):
     """What MaxPool2d and AvgPool2d share: sizes, checks, one image as a batch, and the call to their Function."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride if stride is not None else kernel_size, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"{type(self).__name__} needs kernel_size >= 1 and stride >= 1.")
-        if not all(0 <= p <= k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"{type(self).__name__} padding must be between 0 and half the kernel size, got padding="
-                f"{padding} for kernel_size={kernel_size}."
-            )
+        self.kernel_size, self.stride, self.padding = pool_arguments(type(self).__name__, kernel_size, stride, padding)
 
     def forward(self, x):
         x = as_tensor(x)
@@ -86,34 +72,20 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size.
-
-    ceil_mode=True rounds the output size up: a last window that hangs over the bottom or right edge
-    (but starts inside the input or its left padding) is kept, as in PyTorch.
-    """
+    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW); ceil_mode=True keeps a last, partial window."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding)
         self.ceil_mode = bool(ceil_mode)
 
     def pool(self, x):
-        extra = [0, 0]
-        for axis in (0, 1) if self.ceil_mode else ():
-            size, k, s, p = x.shape[2 + axis], self.kernel_size[axis], self.stride[axis], self.padding[axis]
-            positions = -(-(size + 2 * p - k) // s) + 1
-            if (positions - 1) * s >= size + p:  # the last window would start in the right padding
-                positions -= 1
-            extra[axis] = max(0, (positions - 1) * s + k - (size + 2 * p))
+        extra = ceil_mode_extra(x.shape[2:], self.kernel_size, self.stride, self.padding) if self.ceil_mode else (0, 0)
         return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                                       extra=tuple(extra))
+                                       extra=extra)
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW).
-
-    count_include_pad=True (PyTorch's default) divides by the window's size, padding zeros included;
-    False divides by the number of the input's own pixels in the window.
-    """
+    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW); count_include_pad=False leaves padding out."""
 
     def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding)
@@ -127,4 +99,4 @@ class AvgPool2d(_Pool2d):
         return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
                                        share=share)
 
-# tito line map: modules/09_spatial/spatial.py 6=38 8=41 10-11=43 13=48 17-128=794
+# tito line map: modules/09_spatial/spatial.py 6=34 8=37 10-11=39 13=43 15=47 19-100=672

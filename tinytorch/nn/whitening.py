@@ -33,7 +33,8 @@ def patch_whitening(images: np.ndarray, kernel_size: int = 3, out_channels: int 
             f"patch_whitening needs an even out_channels of at most {2 * images.shape[1] * kernel_size ** 2} "
             f"(two per patch direction), got {out_channels}."
         )
-    from tinytorch.nn.kernels import _channels_last, im2col  # module 09's kernels, written by the student
+    from tinytorch.nn.kernels import im2col  # module 09's kernel, written by the student
+    from tinytorch.nn.layout import _channels_last
 
     rows = im2col(_channels_last(np.asarray(images)), (kernel_size, kernel_size), (1, 1), (0, 0))
     rng = np.random.default_rng(seed)

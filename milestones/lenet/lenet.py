@@ -15,13 +15,13 @@ Two data sets:
   training images when they are there; with only the 10,000 test images (t10k) it splits those
   8,000 / 2,000 (a fixed random split).
 
-Depthwise-separable (`python milestones/lenet/lenet.py --depthwise`, or config {"depthwise": True}):
+Depthwise-separable (`tito milestone run lenet --depthwise`, or config {"depthwise": True}):
 the second convolution becomes module 09's DepthwiseSeparableConv2d (MobileNet's block: a 3x3 or 5x5
 filter per channel, then a 1x1 convolution mixing the channels), with several times fewer weights.
 
     tito milestone run lenet                         # or: python milestones/lenet/lenet.py
     tito milestone run lenet --dataset mnist --data-dir DIR
-    python milestones/lenet/lenet.py --depthwise     # the depthwise-separable LeNet
+    tito milestone run lenet --depthwise             # the depthwise-separable LeNet
 """
 
 import numpy as np

@@ -3,6 +3,8 @@
     python benchmarks/cifar10.py                    # 20 steps of each, alternating; then the profile
     python benchmarks/cifar10.py --steps 40 --profile-rounds 9
     python benchmarks/cifar10.py --data-dir DIR     # real CIFAR-10 photos instead of random ones
+    python benchmarks/cifar10.py --im2col-too       # a third contender: tinytorch without Winograd
+    python benchmarks/cifar10.py --tile-size 4      # Winograd's F(4x4, 3x3) instead of F(2x2, 3x3)
 
 Both frameworks train the milestone's network (milestones/cifar10/cifar10.py: three blocks of conv 3x3,
 max-pool 2, batch norm, ReLU, the first conv fixed to whitening filters, then Linear 2048-10) with its recipe (SGD with Nesterov momentum 0.9 and
@@ -14,6 +16,15 @@ PyTorch's idle OpenMP threads set to sleep (OMP_WAIT_POLICY=PASSIVE) so they do 
 tinytorch runs on next. It prints images per second for each, their ratio (tinytorch time /
 PyTorch time), and then a per-part profile of tinytorch's step: forward and backward of each layer,
 the loss, the optimizer step, augmentation and batching, each timed on its own with the step's shapes.
+
+CPU time (all of the process's threads) is printed beside each step's wall time: on a busy machine the
+wall time grows with the time the step waits for a core, the CPU time much less.
+
+It also prints the floor: the time of the matrix products an im2col convolution needs for this step
+(each conv layer's forward, and the weight and input gradients it has), NumPy float32 on the same
+threads, best of several, measured in the same run; each framework's step is given as a multiple of
+it. A step below 1x does fewer multiplications than im2col, as Winograd's algorithm does
+(tinytorch/nn/winograd.py).
 
 Run it the way `tito milestone run` runs (this script applies the same process settings: OpenBLAS
 kernels, malloc, threads). Workplaces that set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for old OpenBLAS
@@ -46,7 +57,7 @@ from tito.milestones.runner import load_script  # noqa: E402
 milestone = load_script(load_course(ROOT).milestone("cifar10"))  # the milestone's network and recipe
 from tinytorch import SGD, CrossEntropyLoss, OneCycleLR, Tensor, no_grad  # noqa: E402
 from tinytorch.data import DataLoader, TensorDataset  # noqa: E402
-from tinytorch.nn import engine  # noqa: E402
+from tinytorch.nn import engine, winograd  # noqa: E402
 
 try:
     import torch
@@ -150,18 +161,37 @@ def torch_step(x, y, steps, ours):
     return step
 
 
-def alternate(functions: dict, rounds: int, warmup: int = 3) -> dict:
+def with_winograd(step, enabled: bool):
+    """step, run with Winograd's convolutions switched on or off (tinytorch.nn.winograd.ENABLED)."""
+
+    def run():
+        saved, winograd.ENABLED = winograd.ENABLED, enabled
+        try:
+            step()
+        finally:
+            winograd.ENABLED = saved
+
+    return run
+
+
+def alternate(functions: dict, rounds: int, warmup: int = 3, clock=time.perf_counter) -> dict:
     """Median seconds per call of each function, called in turn `rounds` times after a warm-up."""
+    return alternate_clocks(functions, rounds, warmup, (clock,))[0]
+
+
+def alternate_clocks(functions: dict, rounds: int, warmup: int = 3, clocks=(time.perf_counter,)) -> list:
+    """alternate() read on several clocks at once: one {name: median seconds} per clock."""
     for _ in range(warmup):
         for function in functions.values():
             function()
-    times = {name: [] for name in functions}
+    times = [{name: [] for name in functions} for _ in clocks]
     for _ in range(rounds):
         for name, function in functions.items():
-            start = time.perf_counter()
+            starts = [clock() for clock in clocks]
             function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            for clock, start, table in zip(clocks, starts, times):
+                table[name].append(clock() - start)
+    return [{name: statistics.median(values) for name, values in table.items()} for table in times]
 
 
 def profile(model, loss_fn, optimizer, loader, rounds: int) -> list:
@@ -203,13 +233,63 @@ def profile(model, loss_fn, optimizer, loader, rounds: int) -> list:
     return rows
 
 
+def gemm_floor(model, rounds: int = 7) -> tuple:
+    """(seconds, GFLOP): the im2col matrix products of one step of `model` on a batch, best of `rounds`.
+
+    For every Conv2d: the forward product (pixels, 9C) @ (9C, OC); with a learned weight the weight
+    gradient's (9C, pixels) @ (pixels, OC); after the first layer the input gradient's (pixels, OC) @
+    (OC, 9C). Shapes follow the layers' outputs on a batch of BATCH photos (32x32 in).
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    products, size = [], 32
+    for index, layer in enumerate(model):
+        name = type(layer).__name__
+        if name == "Conv2d":
+            kh, kw = layer.kernel_size
+            size = (size + 2 * layer.padding[0] - kh) // layer.stride[0] + 1
+            pixels, k, oc = BATCH * size * size, kh * kw * layer.in_channels, layer.out_channels
+            products.append(((pixels, k), (k, oc)))
+            if layer.weight.requires_grad:
+                products.append(((k, pixels), (pixels, oc)))
+            if index > 0:
+                products.append(((pixels, oc), (oc, k)))
+        elif name in ("MaxPool2d", "AvgPool2d"):
+            size = (size - layer.kernel_size[0]) // layer.stride[0] + 1
+    arrays = [(rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32)) for a, b in products]
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in arrays)
+    with threadpool_limits(limits=engine.get_num_threads(), user_api="blas"):
+        best = []
+        for a, b in arrays:
+            a @ b  # warm-up
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                a @ b
+                times.append(time.perf_counter() - start)
+            best.append(min(times))
+    return sum(best), flops / 1e9
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps of each framework (default 20)")
     parser.add_argument("--profile-rounds", type=int, default=7, help="timed calls per profiled part (default 7)")
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 in the official layout (default: random photos)")
+    parser.add_argument(
+        "--im2col-too", action="store_true", help="also time tinytorch with Winograd off (every conv through im2col)"
+    )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        choices=sorted(winograd.TILINGS),
+        default=winograd.TILE_SIZE,
+        help=f"Winograd's tiles: F(2x2, 3x3) or F(4x4, 3x3) (default {winograd.TILE_SIZE})",
+    )
     args = parser.parse_args(argv)
     settings = tuning.apply()
+    winograd.TILE_SIZE = args.tile_size
     threads = getattr(milestone, "BLAS_THREADS", None)
     if threads:
         tuning.set_blas_threads(threads)
@@ -217,6 +297,9 @@ def main(argv=None) -> int:
     x, y = photos(args.data_dir, 40 * BATCH, rng)
     ours, model, loss_fn, optimizer, loader = tinytorch_step(x, y, args.steps)
     functions = {"tinytorch": ours}
+    if args.im2col_too:
+        plain, *_ = tinytorch_step(x, y, args.steps)
+        functions = {"tinytorch": with_winograd(ours, True), "im2col only": with_winograd(plain, False)}
     if torch is not None:
         torch.set_num_threads(engine.get_num_threads())
         functions["pytorch"] = torch_step(x, y, args.steps, model)
@@ -229,14 +312,31 @@ def main(argv=None) -> int:
     ]
     print(
         f"cifar10 step, batch {BATCH}, {engine.get_num_threads()} threads; BLAS: {', '.join(blas)}; "
-        f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}"
+        f"process settings: {'; '.join(settings) or 'none'}; torch: {torch.__version__ if torch else 'not installed'}; "
+        f"Winograd F({winograd.TILE_SIZE}x{winograd.TILE_SIZE}, 3x3) from {winograd.MIN_CHANNELS} channels"
     )
     print(f"load average before: {os.getloadavg()[0]:.1f}; medians of {args.steps} alternating steps")
-    timed = alternate(functions, args.steps)
+    timed, cpu = alternate_clocks(functions, args.steps, clocks=(time.perf_counter, time.process_time))
+    floor, gflop = gemm_floor(model)
+    print(
+        f"  floor: the step's im2col matrix products alone, {gflop:.2f} GFLOP, best of 7: {floor * 1e3:.1f} ms "
+        f"({gflop / floor:.0f} GFLOP/s)"
+    )
     for name, seconds in timed.items():
-        print(f"  {name:10s} {seconds * 1e3:7.1f} ms per step  {BATCH / seconds:7.0f} images/s")
-    if "pytorch" in timed:
-        print(f"  tinytorch / PyTorch time: {timed['tinytorch'] / timed['pytorch']:.2f} (target: at most 0.95)")
+        print(
+            f"  {name:11s} {seconds * 1e3:7.1f} ms per step  {BATCH / seconds:7.0f} images/s  "
+            f"{seconds / floor:5.2f}x the floor  (CPU time, all threads: {cpu[name] * 1e3:.1f} ms)"
+        )
+    for name in [name for name in timed if name != "pytorch"] if "pytorch" in timed else []:
+        print(
+            f"  {name} / PyTorch time: {timed[name] / timed['pytorch']:.2f} (target: at most 1.25); "
+            f"CPU time: {cpu[name] / cpu['pytorch']:.2f}"
+        )
+    if "im2col only" in timed:
+        print(
+            f"  tinytorch / im2col only: {timed['tinytorch'] / timed['im2col only']:.2f} "
+            f"(CPU time: {cpu['tinytorch'] / cpu['im2col only']:.2f})"
+        )
     print("\nWhere tinytorch's step goes (each part timed on its own; backward = forward + backward - forward):")
     rows = profile(model, loss_fn, optimizer, loader, args.profile_rounds)
     total = sum(seconds for _, seconds in rows)

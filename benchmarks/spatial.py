@@ -5,6 +5,7 @@
     python benchmarks/spatial.py --threads 1     # both frameworks on one thread
     python benchmarks/spatial.py --threads 1 --clock cpu   # CPU seconds: steadier on a shared machine
     python benchmarks/spatial.py --step          # also a whole CIFAR-10 training step of the milestone's net
+    python benchmarks/spatial.py --cases bce     # only the LeNet-sized convolutions and max pooling
 
 For each case it times forward + backward of a tinytorch layer and of the same PyTorch layer (when
 torch is installed), alternating the two in one process so that both see the same machine load, and
@@ -315,6 +316,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="threads for both frameworks (default: tinytorch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall-clock (default) or CPU seconds")
     parser.add_argument("--step", action="store_true", help="also time a CIFAR-10 training step (batch 256)")
+    parser.add_argument("--cases", default="abcde", help="which cases to run, by letter (default abcde)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be positive")
@@ -349,6 +351,7 @@ def main(argv=None) -> int:
         for name, shape, oc, k, p in CONV_CASES
     ]
     cases.append((POOL_CASE[0], lambda: pool_case(POOL_CASE[1], args.rounds, rng)))
+    cases = [(name, run) for name, run in cases if name[0] in args.cases]
     for name, run in cases:
         r = run()
         results.append((name, r))

@@ -40,10 +40,10 @@ from tinytorch import (
     Tensor,
     Trainer,
     no_grad,
-    patch_whitening,
     seed_everything,
 )
 from tinytorch.data import Compose, DataLoader, RandomCrop, RandomHorizontalFlip, TensorDataset
+from tinytorch.nn.whitening import patch_whitening
 from tito.datasets import CIFAR10_CLASSES, load_cifar10
 
 DATASETS = ("cifar10",)

@@ -15,8 +15,13 @@ Two data sets:
   training images when they are there; with only the 10,000 test images (t10k) it splits those
   8,000 / 2,000 (a fixed random split).
 
+Depthwise-separable (`tito milestone run lenet --depthwise`, or config {"depthwise": True}):
+the second convolution becomes module 09's DepthwiseSeparableConv2d (MobileNet's block: a 3x3 or 5x5
+filter per channel, then a 1x1 convolution mixing the channels), with several times fewer weights.
+
     tito milestone run lenet                         # or: python milestones/lenet/lenet.py
     tito milestone run lenet --dataset mnist --data-dir DIR
+    tito milestone run lenet --depthwise             # the depthwise-separable LeNet
 """
 
 import numpy as np
@@ -25,6 +30,7 @@ from tinytorch import (
     Adam,
     Conv2d,
     CrossEntropyLoss,
+    DepthwiseSeparableConv2d,
     Flatten,
     Linear,
     MaxPool2d,
@@ -46,6 +52,7 @@ CONFIG = {
     "batch_size": 32,
     "lr": 0.01,  # the peak of the one-cycle schedule (Adam)
     "seed": 1998,
+    "depthwise": False,  # True: the second convolution is depthwise-separable
 }
 SAMPLE_UNIT = "images"  # what the display counts per second
 BLAS_THREADS = (
@@ -59,13 +66,19 @@ PICTURE_IMAGES = 200  # predictions.png picks its examples from the first 200 te
 DIGITS = [str(digit) for digit in range(10)]
 
 
-def lenet_8x8():
+def second_conv(in_channels, out_channels, depthwise, **options):
+    """The second convolution: plain, or depthwise-separable (a filter per channel, then a 1x1 mix)."""
+    layer = DepthwiseSeparableConv2d if depthwise else Conv2d
+    return layer(in_channels, out_channels, **options)
+
+
+def lenet_8x8(depthwise=False):
     """LeNet fitted to 8x8 digits: 3x3 kernels keep the size, pooling halves it twice (8 -> 4 -> 2)."""
     return Sequential(
         Conv2d(1, 16, kernel_size=3, padding=1),
         ReLU(),
         MaxPool2d(2),  # 16 x 4 x 4
-        Conv2d(16, 32, kernel_size=3, padding=1),
+        second_conv(16, 32, depthwise, kernel_size=3, padding=1),
         ReLU(),
         MaxPool2d(2),  # 32 x 2 x 2
         Flatten(),
@@ -77,13 +90,13 @@ def lenet_8x8():
     )
 
 
-def lenet5():
+def lenet5(depthwise=False):
     """LeNet-5 on 28x28 digits (padding 2 stands in for the 32x32 frame of the original)."""
     return Sequential(
         Conv2d(1, 6, kernel_size=5, padding=2),
         ReLU(),
         MaxPool2d(2),  # 6 x 14 x 14
-        Conv2d(6, 16, kernel_size=5),
+        second_conv(6, 16, depthwise, kernel_size=5),
         ReLU(),
         MaxPool2d(2),  # 16 x 5 x 5
         Flatten(),
@@ -155,7 +168,16 @@ def run(config=None):
         TensorDataset(x_train, y_train), batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"]
     )
     test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=EVAL_BATCH)
-    model = lenet_8x8() if dataset == "tinydigits" else lenet5()
+    depthwise = bool(settings["depthwise"])
+    model = lenet_8x8(depthwise) if dataset == "tinydigits" else lenet5(depthwise)
+    conv_parameters = sum(
+        p.size for layer in model if isinstance(layer, (Conv2d, DepthwiseSeparableConv2d)) for p in layer.parameters()
+    )
+    progress(
+        "note",
+        text=f"{'depthwise-separable' if depthwise else 'plain'} convolutions: "
+        f"{sum(p.size for p in model.parameters()):,} parameters, {conv_parameters:,} of them in convolutions",
+    )
     optimizer = Adam(model.parameters(), lr=settings["lr"])
     steps = max(2, epochs * len(train_loader))  # the schedule needs two steps, even for a one-batch run
     schedule = OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=steps)
@@ -170,6 +192,8 @@ def run(config=None):
         "train_accuracy": history["train_accuracy"][-1],
         "loss": history["train_loss"][-1],
         "epochs": epochs,
+        "parameters": sum(p.size for p in model.parameters()),
+        "conv_parameters": conv_parameters,
         "filters": model[0].weight.data,  # the first layer's kernels, drawn as filters.png
         "feature_maps": maps,  # test image 0 after each conv block: feature_maps.png
         "test_images": x_test[:PICTURE_IMAGES],  # drawn with their answers as predictions.png
@@ -180,6 +204,8 @@ def run(config=None):
 
 
 if __name__ == "__main__":
+    import sys
+
     from tito.milestones.events import print_progress, print_result
 
-    print_result(run({"progress": print_progress}))
+    print_result(run({"progress": print_progress, "depthwise": "--depthwise" in sys.argv[1:]}))

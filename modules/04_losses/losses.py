@@ -133,10 +133,12 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
 
 # %%
 #| export nn.losses
-def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarray:
-    """The target distribution q (N, C) for class-index targets (N,) or probability targets (N, C)."""
+def _class_targets(targets, logits: Tensor, label_smoothing: float, ignore_index: int = -100) -> tuple:
+    """(q, kept): the target distribution q (N, C) for class-index targets (N,) or probability targets (N, C),
+    and which rows count (False where the target is ignore_index; None for probability targets)."""
     n, classes = logits.shape
     array = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    kept = None
     if array.dtype.kind == "f" and array.shape == logits.shape:
         q = array.astype(logits.dtype)  # class probabilities given directly
     else:
@@ -147,6 +149,8 @@ def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarra
             )
         if array.shape != (n,):
             raise ValueError(f"CrossEntropyLoss: {n} rows of logits need {n} class indices, got shape {array.shape}.")
+        kept = array != ignore_index  # rows marked ignore_index (padding, unlabelled pixels) count for nothing
+        array = np.where(kept, array, 0)
         outside = (array < 0) | (array >= classes)
         if outside.any():
             position = int(np.argmax(outside))
@@ -162,23 +166,57 @@ def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarra
         ### END SOLUTION
     if label_smoothing:
         q = q * (1.0 - label_smoothing) + label_smoothing / classes
-    return q
+    if kept is not None:
+        q[~kept] = 0.0
+    return q, kept
 
 
-def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
-    """-log softmax(logits)[target] per row, with optional label smoothing; logits (N, C), targets (N,)."""
+def _rows_of_classes(logits: Tensor, targets) -> tuple:
+    """Logits (N, C, d1, ...) and targets (N, d1, ...) as (N*d1*..., C) rows and their targets (per-pixel classes)."""
+    if logits.ndim == 2:
+        return logits, targets
+    if logits.ndim < 2:
+        raise ValueError(f"CrossEntropyLoss expects logits of shape (batch, classes) or (batch, classes, ...), got {logits.shape}.")
+    array = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    expected = (logits.shape[0], *logits.shape[2:])
+    if array.shape != expected:
+        raise ValueError(f"CrossEntropyLoss: logits {logits.shape} need class indices of shape {expected}, got {array.shape}.")
+    order = (0, *range(2, logits.ndim), 1)  # the class axis last: one row per pixel
+    return logits.permute(*order).reshape(-1, logits.shape[1]), array.reshape(-1)
+
+
+def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str = "mean", weight=None,
+                  ignore_index: int = -100) -> Tensor:
+    """-log softmax(logits)[target] per row, with optional label smoothing, class weights and an ignored index.
+
+    logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...) (one class per pixel).
+    """
     logits = as_tensor(logits)
-    if logits.ndim != 2:
-        raise ValueError(f"CrossEntropyLoss expects logits of shape (batch, classes), got shape {logits.shape}.")
+    extra_shape = logits.shape[2:]
+    logits, targets = _rows_of_classes(logits, targets)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}.")
     _check_reduction(reduction)
-    q = Tensor._wrap(_class_targets(targets, logits, label_smoothing))
-    # Hint: -(log_softmax(logits, dim=1) * q).sum(axis=1) is each example's loss; then _reduce.
+    q, kept = _class_targets(targets, logits, label_smoothing, ignore_index)
+    if weight is not None:  # a weight per class: each term of the sum, and each row's share of the mean
+        weight = np.asarray(getattr(weight, "data", weight), dtype=logits.dtype)
+        if weight.shape != (logits.shape[1],):
+            raise ValueError(f"CrossEntropyLoss weight needs one number per class, shape ({logits.shape[1]},), got {weight.shape}.")
+        q = q * weight
+    q = Tensor._wrap(q)
+    # Hint: -(log_softmax(logits, dim=1) * q).sum(axis=1) is each example's loss.
     ### BEGIN SOLUTION
     per_example = -(log_softmax(logits, dim=1) * q).sum(axis=1)
-    return _reduce(per_example, reduction)
     ### END SOLUTION
+    if reduction == "mean" and (weight is not None or (kept is not None and not kept.all())):
+        # PyTorch's weighted mean: divided by the total weight of the rows that count, not by N
+        rows = np.ones(len(q.data), dtype=logits.dtype) if kept is None else kept.astype(logits.dtype)
+        if weight is not None and kept is not None:
+            rows = rows * weight[np.asarray(targets.data if isinstance(targets, Tensor) else targets).clip(0)]
+        return per_example.sum() * (1.0 / rows.sum())
+    if reduction == "none" and extra_shape:
+        return per_example.reshape(-1, *extra_shape)
+    return _reduce(per_example, reduction)
 
 
 # %% [markdown]
@@ -262,19 +300,27 @@ class MSELoss(Loss):
 
 
 class CrossEntropyLoss(Loss):
-    """Softmax cross-entropy on logits (N, C) with class-index targets (N,); optional label smoothing."""
+    """Softmax cross-entropy on logits (N, C) or (N, C, d1, ...) with class-index targets (N,) or (N, d1, ...).
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+    Options as in PyTorch: label_smoothing, a `weight` per class, and `ignore_index` (targets equal to it
+    count for nothing, in the loss and in the mean's denominator).
+    """
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}.")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing, self.ignore_index = float(label_smoothing), int(ignore_index)
+        self.weight = None if weight is None else np.asarray(getattr(weight, "data", weight), dtype=np.float64)
 
     def forward(self, logits, targets):
-        return cross_entropy(logits, targets, label_smoothing=self.label_smoothing, reduction=self.reduction)
+        return cross_entropy(logits, targets, label_smoothing=self.label_smoothing, reduction=self.reduction,
+                             weight=self.weight, ignore_index=self.ignore_index)
 
     def extra_repr(self) -> str:
         parts = [super().extra_repr()] + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else [])
+        parts += [f"ignore_index={self.ignore_index}"] if self.ignore_index != -100 else []
+        parts += ["weight=..."] if self.weight is not None else []
         return ", ".join(part for part in parts if part)
 
 
@@ -384,6 +430,20 @@ def test_unit_label_smoothing():
     got = CrossEntropyLoss(label_smoothing=eps)(Tensor(logits, dtype=np.float64), [0]).item()
     assert math.isclose(got, expected, rel_tol=1e-12)
     print(f"label smoothing 0.1: loss {got:.6f} equals -(q * log p).sum() with q = [0.9333, 0.0333, 0.0333]")
+
+
+def test_unit_cross_entropy_options():
+    logits = np.random.default_rng(0).standard_normal((2, 3, 2, 2))  # (N, C, H, W): a class per pixel
+    labels = np.array([[[0, 1], [2, -100]], [[1, 1], [0, 2]]])
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    weight = np.array([1.0, 2.0, 0.5])
+    n, h, w = np.nonzero(labels != -100)
+    picked = -log_p[n, labels[n, h, w], h, w] * weight[labels[n, h, w]]
+    got = CrossEntropyLoss(weight=weight)(Tensor(logits, dtype=np.float64), labels).item()
+    assert math.isclose(got, picked.sum() / weight[labels[n, h, w]].sum(), rel_tol=1e-12), "a weighted mean"
+    per_pixel = CrossEntropyLoss(reduction="none")(Tensor(logits, dtype=np.float64), labels).data
+    assert per_pixel.shape == (2, 2, 2) and per_pixel[0, 1, 1] == 0.0, "an ignored pixel costs nothing"
+    print("CrossEntropyLoss: (N, C, H, W) logits, class weights and ignore_index=-100, as in PyTorch")
 
 
 def test_unit_binary_losses():

@@ -103,6 +103,21 @@ def conv_backward(rng):
     }
 
 
+@check(weight=2)
+def conv_groups_and_dilation(rng):
+    "Conv2d with groups and dilation: output and the input, weight and bias gradients."
+    from tinytorch.core.spatial import Conv2d
+
+    groups, dilation = int(rng.choice([2, 4])), (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    layer = Conv2d(4, 8, 3, stride=int(rng.integers(1, 3)), padding=1, dilation=dilation, groups=groups).double()
+    layer.weight.data[...] = rng.standard_normal(layer.weight.shape) / 3
+    layer.bias.data[...] = rng.standard_normal(8)
+    x = _input(rng, (2, 4, int(rng.integers(6, 9)), int(rng.integers(6, 9))))
+    out = layer(x)
+    _backward(rng, out)
+    return {"out": out.data, "dx": x.grad.data, "dweight": layer.weight.grad.data, "dbias": layer.bias.grad.data}
+
+
 def _pool(rng, kind):
     from tinytorch.core import spatial
 

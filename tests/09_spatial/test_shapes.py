@@ -74,8 +74,8 @@ def test_conv_wrong_channels_names_expected_and_actual_shapes():
         conv(Tensor(np.ones((2, 4, 8, 8))))
     assert "(N, 3, H, W)" in str(error.value) and "(2, 4, 8, 8)" in str(error.value)
     with pytest.raises(ValueError) as error:
-        conv(Tensor(np.ones((3, 8, 8))))
-    assert "(N, 3, H, W)" in str(error.value) and "(3, 8, 8)" in str(error.value)
+        conv(Tensor(np.ones((4, 8, 8))))
+    assert "(N, 3, H, W)" in str(error.value) and "(4, 8, 8)" in str(error.value)
 
 
 def test_conv_dtype_mismatch_is_an_error_not_an_upcast():

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from tinytorch import Conv2d, Tensor, patch_whitening
+from tinytorch import Conv2d, Tensor
+from tinytorch.nn.kernels import conv2d_loops
+from tinytorch.nn.whitening import patch_whitening
 
 pytestmark = pytest.mark.m09
 
@@ -37,3 +39,13 @@ def test_the_strongest_direction_comes_first_and_each_is_used_with_both_signs():
 def test_an_odd_or_too_large_count_is_refused(out_channels):
     with pytest.raises(ValueError, match="even out_channels of at most 54"):
         patch_whitening(photos(np.random.default_rng(2)), kernel_size=3, out_channels=out_channels)
+
+
+def test_filters_of_correlated_pixels_give_decorrelated_responses():
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((64, 1, 10, 10))
+    images = base + np.roll(base, 1, axis=3)  # neighbouring pixels correlated, as in photos
+    filters = patch_whitening(images, kernel_size=2, out_channels=8, eps=0.0)
+    assert filters.shape == (8, 1, 2, 2) and np.allclose(filters[4:], -filters[:4])
+    responses = conv2d_loops(images, filters[:4]).transpose(1, 0, 2, 3).reshape(4, -1)
+    assert np.allclose(np.cov(responses), np.eye(4), atol=0.1), "the responses are decorrelated, each of variance 1"

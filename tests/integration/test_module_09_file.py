@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -39,7 +40,7 @@ def test_with_every_solution_stubbed_the_file_runs_to_the_end_and_names_what_to_
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     last, names = result.stdout.strip().splitlines()[-2:]
-    assert last == "Module 09: 0 of 14 inline tests passed"
+    assert last == "Module 09: 0 of 13 inline tests passed"
     assert names.startswith("Still to write: conv_output_size, conv2d_loops, maxpool2d_loops, im2col, conv2d_forward")
     assert len(names.split(", ")) == blocks == 14
 
@@ -50,21 +51,21 @@ def test_a_transposed_weight_gradient_fails_inline_and_is_named(course):
     try:
         edit(
             path,
-            ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)",
-            ".reshape(kh, kw, channels, out_channels).transpose(3, 2, 1, 0)",
+            "dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape)",
+            "dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape).transpose(0, 1, 3, 2)",
         )
         result = run_module_file(course)
     finally:
         path.write_text(reference, encoding="utf-8")
     assert result.returncode == 1
-    assert "FAILED test_unit_conv_backward" in result.stdout
-    assert "Module 09: 12 of 14 inline tests passed" in result.stdout  # the layer's gradcheck fails too
+    assert re.search(r"FAILED\s+test_unit_conv_backward", result.stdout)
+    assert "Module 09: 10 of 13 inline tests passed" in result.stdout  # the layer's gradcheck fails too
 
 
 def test_the_reference_passes_every_inline_test(course):
     result = run_module_file(course)
     assert result.returncode == 0, result.stdout[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "Module 09: 14 of 14 inline tests passed"
+    assert result.stdout.strip().splitlines()[-1] == "Module 09: 13 of 13 inline tests passed"
 
 
 def test_a_wrong_kernel_makes_the_fast_layers_wrong_too(course):

@@ -3,7 +3,9 @@
 
 __all__ = ['count_parameters', 'receptive_field', 'conv_flops']
 
-from tinytorch.nn.kernels import _pair, conv_output_size
+from tinytorch.nn.layout import _pair
+from tinytorch.nn.kernels import conv_output_size
+from tinytorch.nn.conv import DepthwiseSeparableConv2d
 
 
 def count_parameters(module) -> int:
@@ -14,18 +16,19 @@ def count_parameters(module) -> int:
 def receptive_field(layers, axis: int = 0) -> int:
     """How many input pixels (along height, or width with axis=1) one output of a stack of layers sees.
 
-    `layers` holds Conv2d / MaxPool2d / AvgPool2d modules, (kernel_size, stride) pairs, or anything else
-    (activations, batch norm), which does not change the receptive field.
+    `layers` holds Conv2d / MaxPool2d / AvgPool2d modules, (kernel_size, stride) or (kernel_size, stride,
+    dilation) tuples, or anything else (activations, batch norm), which does not change the receptive field.
     """
     field, jump = 1, 1
     for layer in layers:
         if isinstance(layer, tuple):
-            kernel, stride = layer
+            kernel, stride, dilation = (*layer, 1)[:3]
         elif hasattr(layer, "kernel_size") and hasattr(layer, "stride"):
             kernel, stride = layer.kernel_size[axis], layer.stride[axis]
+            dilation = getattr(layer, "dilation", (1, 1))[axis]
         else:
             continue
-        field += (kernel - 1) * jump
+        field += dilation * (kernel - 1) * jump
         jump *= stride
     return field
 
@@ -33,9 +36,15 @@ def receptive_field(layers, axis: int = 0) -> int:
 def conv_flops(layer, input_size, batch: int = 1) -> int:
     """Floating-point operations of one forward pass of a Conv2d `layer` on `batch` images of size (H, W)."""
     height, width = _pair(input_size, "input_size")
-    oh = conv_output_size(height, layer.kernel_size[0], layer.stride[0], layer.padding[0])
-    ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1])
-    multiply_adds = batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+    if isinstance(layer, DepthwiseSeparableConv2d):
+        depthwise = conv_flops(layer.depthwise, input_size, batch)
+        out_size = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in
+                    zip((height, width), layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
+        return depthwise + conv_flops(layer.pointwise, out_size, batch)
+    oh = conv_output_size(height, layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0])
+    ow = conv_output_size(width, layer.kernel_size[1], layer.stride[1], layer.padding[1], layer.dilation[1])
+    group_channels = layer.in_channels // layer.groups
+    multiply_adds = batch * layer.out_channels * oh * ow * group_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
 
-# tito line map: modules/09_spatial/spatial.py 9-27=1403 28-29=1424 30-39=1427
+# tito line map: modules/09_spatial/spatial.py 6=43 11-30=951 31-32=973 33-48=976

@@ -6,18 +6,12 @@ __all__ = ['conv_output_size', 'conv2d_loops', 'maxpool2d_loops', 'im2col', 'con
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def _pair(value, name: str) -> tuple:
-    """3 -> (3, 3); (3, 5) stays (3, 5). Sizes are given for height and width, or once for both."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints (height, width), got {value!r}.")
-    return int(pair[0]), int(pair[1])
+from tinytorch.nn.layout import _grouped, _offsets, _pad_channels_last, _pad_spatial, _pair, _ungrouped, _weight_from_matrix, _weight_matrix, _window_values
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
-    """How many positions a kernel takes along one axis: (size + 2*padding - kernel_size) // stride + 1."""
-    positions = (size + 2 * padding - kernel_size) // stride + 1
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """How many positions a kernel takes along one axis: (size + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1."""
+    positions = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
     if positions < 1:
         raise ValueError(
             f"a kernel of size {kernel_size} does not fit an input of size {size} with padding {padding}: "
@@ -26,36 +20,29 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     return positions
 
 
-def _pad_spatial(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, C, H, W) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
-
-
-def conv2d_loops(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
+def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     """Convolution by the definition, one multiply-add at a time (for teaching and for tests).
 
-    x (N, C, H, W), weight (OC, C, KH, KW), bias (OC,) or None; NumPy arrays or Tensors.
+    x (N, C, H, W), weight (OC, C // groups, KH, KW), bias (OC,) or None; NumPy arrays or Tensors.
     """
     x, weight = np.asarray(getattr(x, "data", x)), np.asarray(getattr(weight, "data", weight))
     bias = None if bias is None else np.asarray(getattr(bias, "data", bias))
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
-    n_images, channels, height, width = x.shape
-    out_channels, _, kh, kw = weight.shape
-    oh, ow = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    n_images, _, height, width = x.shape
+    out_channels, group_channels, kh, kw = weight.shape
+    oh, ow = conv_output_size(height, kh, sh, ph, dh), conv_output_size(width, kw, sw, pw, dw)
     xp = _pad_spatial(x, (ph, pw))
     out = np.zeros((n_images, out_channels, oh, ow), dtype=np.result_type(x, weight))
     for n in range(n_images):
         for o in range(out_channels):
+            first = (o // (out_channels // groups)) * group_channels  # the group's first input channel
             for i in range(oh):
                 for j in range(ow):
                     total = 0.0 if bias is None else bias[o]
-                    for c in range(channels):
+                    for c in range(group_channels):
                         for u in range(kh):
                             for v in range(kw):
-                                total += xp[n, c, i * sh + u, j * sw + v] * weight[o, c, u, v]
+                                total += xp[n, first + c, i * sh + u * dh, j * sw + v * dw] * weight[o, c, u, v]
                     out[n, o, i, j] = total
     return out
 
@@ -83,92 +70,56 @@ def maxpool2d_loops(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     return out
 
 
-def _channels_last(x: np.ndarray) -> np.ndarray:
-    """A view of x (N, C, H, W) in (N, H, W, C) order; contiguous if x is channels-last in memory."""
-    return x.transpose(0, 2, 3, 1)
-
-
-def _channels_first(x: np.ndarray) -> np.ndarray:
-    """The inverse view: (N, H, W, C) -> (N, C, H, W), memory untouched."""
-    return x.transpose(0, 3, 1, 2)
-
-
-def _pad_channels_last(x: np.ndarray, padding: tuple, value=0.0) -> np.ndarray:
-    """x (N, H, W, C) with `value` added around H and W; x itself when there is no padding."""
-    ph, pw = padding
-    if not (ph or pw):
-        return x
-    n, h, w, c = x.shape
-    padded = np.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    padded[:, :ph] = value
-    padded[:, h + ph :] = value
-    padded[:, ph : h + ph, :pw] = value
-    padded[:, ph : h + ph, w + pw :] = value
-    padded[:, ph : h + ph, pw : w + pw] = x
-    return padded
-
-
-def _offsets(kernel_size: tuple) -> list:
-    """The offsets (u, v) of a window, row by row: (0, 0), (0, 1), ..., (KH - 1, KW - 1)."""
-    return [(u, v) for u in range(kernel_size[0]) for v in range(kernel_size[1])]
-
-
-def _window_values(x: np.ndarray, offset: tuple, stride: tuple, out_size: tuple) -> np.ndarray:
-    """The value at offset (u, v) of every window: one strided slice of x (N, H, W, C), (N, OH, OW, C)."""
-    (u, v), (sh, sw), (oh, ow) = offset, stride, out_size
-    return x[:, u : u + sh * oh : sh, v : v + sw * ow : sw]
-
-
-def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple) -> np.ndarray:
+def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple = (1, 1)) -> np.ndarray:
     """Every window of x (N, H, W, C) as one row: a (N*OH*OW, KH*KW*C) matrix, columns in (u, v, c) order."""
     kh, kw = kernel_size
-    sh, sw = stride
+    (sh, sw), (dh, dw) = stride, dilation
     padded = _pad_channels_last(x, padding)
-    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (N, OH, OW, C, KH, KW)
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)  # the pixels a dilated window covers
+    windows = sliding_window_view(padded, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]  # (N, OH, OW, C, KH, KW)
     n, oh, ow, c = windows.shape[:4]
     return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c)
 
 
-def _weight_matrix(weight: np.ndarray) -> np.ndarray:
-    """Kernels (OC, C, KH, KW) as the columns of a (KH*KW*C, OC) matrix, rows in im2col's (u, v, c) order."""
-    out_channels = weight.shape[0]
-    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0)).reshape(-1, out_channels)
-
-
-def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple) -> np.ndarray:
-    """Convolution of x (N, H, W, C) with weight (OC, C, KH, KW) and bias (OC,) or None: (N, OH, OW, OC)."""
-    n, height, width, _ = x.shape
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias, stride: tuple, padding: tuple, dilation: tuple = (1, 1),
+                   groups: int = 1) -> np.ndarray:
+    """Convolution of x (N, H, W, C) with weight (OC, C/G, KH, KW) and bias (OC,) or None: (N, OH, OW, OC)."""
+    n, height, width, channels = x.shape
     out_channels, _, kh, kw = weight.shape
-    oh = conv_output_size(height, kh, stride[0], padding[0])
-    ow = conv_output_size(width, kw, stride[1], padding[1])
-    rows = im2col(x, (kh, kw), stride, padding) @ _weight_matrix(weight)
+    oh = conv_output_size(height, kh, stride[0], padding[0], dilation[0])
+    ow = conv_output_size(width, kw, stride[1], padding[1], dilation[1])
+    cols = _grouped(im2col(x, (kh, kw), stride, padding, dilation), channels, groups)
+    rows = _ungrouped(cols @ _weight_matrix(weight, groups))
     if bias is not None:
         rows += bias
     return rows.reshape(n, oh, ow, out_channels)
 
 
 def conv2d_backward(grad: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple,
-                    need_input_grad: bool = True) -> tuple:
+                    dilation: tuple = (1, 1), groups: int = 1, need_input_grad: bool = True) -> tuple:
     """Gradients (dx, dweight, dbias) of conv2d_forward, given grad = dL/dout (N, OH, OW, OC).
 
     dx (N, H, W, C) is None when need_input_grad is False (a network's first layer needs none).
     """
     n, height, width, channels = x.shape
     out_channels, _, kh, kw = weight.shape
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     oh, ow = grad.shape[1:3]
     dout = grad.reshape(-1, out_channels)  # one row per output pixel
+    dout_stack = dout.reshape(-1, groups, out_channels // groups).transpose(1, 0, 2)  # (G, rows, OC/G)
     dx = None
-    cols = im2col(x, (kh, kw), stride, padding)
-    dweight = (cols.T @ dout).reshape(kh, kw, channels, out_channels).transpose(3, 2, 0, 1)
+    cols = _grouped(im2col(x, (kh, kw), stride, padding, dilation), channels, groups)
+    dweight = _weight_from_matrix(cols.transpose(0, 2, 1) @ dout_stack, weight.shape)
     dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout
     if need_input_grad:
-        blocks = dout @ weight.transpose(2, 3, 0, 1).reshape(kh * kw, out_channels, channels)  # one per offset
+        per_offset = weight.reshape(groups, -1, weight.shape[1], kh * kw).transpose(3, 0, 1, 2)  # (KH*KW, G, OC/G, C/G)
+        blocks = (dout_stack @ per_offset).transpose(0, 2, 1, 3).reshape(kh * kw, -1, channels)  # (KH*KW, rows, C)
         dx_padded = np.zeros((n, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
         for block, (u, v) in zip(blocks, _offsets((kh, kw))):
-            dx_padded[:, u : u + sh * oh : sh, v : v + sw * ow : sw] += block.reshape(n, oh, ow, channels)
+            window = dx_padded[:, u * dh : u * dh + sh * oh : sh, v * dw : v * dw + sw * ow : sw]
+            window += block.reshape(n, oh, ow, channels)
         dx = dx_padded[:, ph : ph + height, pw : pw + width]
-    return dx, np.ascontiguousarray(dweight), dbias
+    return dx, dweight, dbias
 
 
 def _pool_output_size(x_shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple) -> tuple:
@@ -250,8 +201,8 @@ def batchnorm_input_grad(dy, rows, gamma, mean, inv_std, dgamma, dbeta, count: i
     c = -a * dbeta / count - mean * b
     return dy * a + rows * b + c
 
-# tito line map: modules/09_spatial/spatial.py 6-7=55 10-19=81 20=92 21-26=94 29-49=136 50-59=160
-# tito line map: + 60-71=171 72-82=185 83=197 86-119=228 122-126=286 127-129=295 132-143=322
-# tito line map: + 144-147=337 150-161=390 162-170=408 171=418 174-183=479 184-190=495 191-198=503
-# tito line map: + 199-201=515 202-209=519 210-213=529 214-220=534 221-224=543 225=548 228-230=612
-# tito line map: + 231-234=618 235-239=623 240-243=631 244-247=636 248-251=642
+# tito line map: modules/09_spatial/spatial.py 6-7=34 9=43 12-13=60 14=63 15-20=65 23-35=102
+# tito line map: + 36-46=119 47-58=131 59-69=145 70=157 73-78=204 79-81=214 84-90=245 91-95=255
+# tito line map: + 98-110=298 111-121=318 122=330 125-134=383 135-141=399 142-149=407 150-152=419
+# tito line map: + 153-160=423 161-164=433 165-171=438 172-175=447 176=452 179-181=496 182-185=502
+# tito line map: + 186-190=507 191-194=515 195-198=520 199-202=526

@@ -51,10 +51,12 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     return _reduce((prediction - target) ** 2, _check_reduction(reduction))
 
 
-def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarray:
-    """The target distribution q (N, C) for class-index targets (N,) or probability targets (N, C)."""
+def _class_targets(targets, logits: Tensor, label_smoothing: float, ignore_index: int = -100) -> tuple:
+    """(q, kept): the target distribution q (N, C) for class-index targets (N,) or probability targets (N, C),
+    and which rows count (False where the target is ignore_index; None for probability targets)."""
     n, classes = logits.shape
     array = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    kept = None
     if array.dtype.kind == "f" and array.shape == logits.shape:
         q = array.astype(logits.dtype)  # class probabilities given directly
     else:
@@ -65,6 +67,8 @@ def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarra
             )
         if array.shape != (n,):
             raise ValueError(f"CrossEntropyLoss: {n} rows of logits need {n} class indices, got shape {array.shape}.")
+        kept = array != ignore_index  # rows marked ignore_index (padding, unlabelled pixels) count for nothing
+        array = np.where(kept, array, 0)
         outside = (array < 0) | (array >= classes)
         if outside.any():
             position = int(np.argmax(outside))
@@ -76,19 +80,53 @@ def _class_targets(targets, logits: Tensor, label_smoothing: float) -> np.ndarra
         q[np.arange(n), array] = 1.0
     if label_smoothing:
         q = q * (1.0 - label_smoothing) + label_smoothing / classes
-    return q
+    if kept is not None:
+        q[~kept] = 0.0
+    return q, kept
 
 
-def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
-    """-log softmax(logits)[target] per row, with optional label smoothing; logits (N, C), targets (N,)."""
+def _rows_of_classes(logits: Tensor, targets) -> tuple:
+    """Logits (N, C, d1, ...) and targets (N, d1, ...) as (N*d1*..., C) rows and their targets (per-pixel classes)."""
+    if logits.ndim == 2:
+        return logits, targets
+    if logits.ndim < 2:
+        raise ValueError(f"CrossEntropyLoss expects logits of shape (batch, classes) or (batch, classes, ...), got {logits.shape}.")
+    array = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    expected = (logits.shape[0], *logits.shape[2:])
+    if array.shape != expected:
+        raise ValueError(f"CrossEntropyLoss: logits {logits.shape} need class indices of shape {expected}, got {array.shape}.")
+    order = (0, *range(2, logits.ndim), 1)  # the class axis last: one row per pixel
+    return logits.permute(*order).reshape(-1, logits.shape[1]), array.reshape(-1)
+
+
+def cross_entropy(logits, targets, label_smoothing: float = 0.0, reduction: str = "mean", weight=None,
+                  ignore_index: int = -100) -> Tensor:
+    """-log softmax(logits)[target] per row, with optional label smoothing, class weights and an ignored index.
+
+    logits (N, C) with targets (N,), or (N, C, d1, ...) with targets (N, d1, ...) (one class per pixel).
+    """
     logits = as_tensor(logits)
-    if logits.ndim != 2:
-        raise ValueError(f"CrossEntropyLoss expects logits of shape (batch, classes), got shape {logits.shape}.")
+    extra_shape = logits.shape[2:]
+    logits, targets = _rows_of_classes(logits, targets)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}.")
     _check_reduction(reduction)
-    q = Tensor._wrap(_class_targets(targets, logits, label_smoothing))
+    q, kept = _class_targets(targets, logits, label_smoothing, ignore_index)
+    if weight is not None:  # a weight per class: each term of the sum, and each row's share of the mean
+        weight = np.asarray(getattr(weight, "data", weight), dtype=logits.dtype)
+        if weight.shape != (logits.shape[1],):
+            raise ValueError(f"CrossEntropyLoss weight needs one number per class, shape ({logits.shape[1]},), got {weight.shape}.")
+        q = q * weight
+    q = Tensor._wrap(q)
     per_example = -(log_softmax(logits, dim=1) * q).sum(axis=1)
+    if reduction == "mean" and (weight is not None or (kept is not None and not kept.all())):
+        # PyTorch's weighted mean: divided by the total weight of the rows that count, not by N
+        rows = np.ones(len(q.data), dtype=logits.dtype) if kept is None else kept.astype(logits.dtype)
+        if weight is not None and kept is not None:
+            rows = rows * weight[np.asarray(targets.data if isinstance(targets, Tensor) else targets).clip(0)]
+        return per_example.sum() * (1.0 / rows.sum())
+    if reduction == "none" and extra_shape:
+        return per_example.reshape(-1, *extra_shape)
     return _reduce(per_example, reduction)
 
 
@@ -141,19 +179,27 @@ class MSELoss(Loss):
 
 
 class CrossEntropyLoss(Loss):
-    """Softmax cross-entropy on logits (N, C) with class-index targets (N,); optional label smoothing."""
+    """Softmax cross-entropy on logits (N, C) or (N, C, d1, ...) with class-index targets (N,) or (N, d1, ...).
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+    Options as in PyTorch: label_smoothing, a `weight` per class, and `ignore_index` (targets equal to it
+    count for nothing, in the loss and in the mean's denominator).
+    """
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be between 0 and 1, got {label_smoothing}.")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing, self.ignore_index = float(label_smoothing), int(ignore_index)
+        self.weight = None if weight is None else np.asarray(getattr(weight, "data", weight), dtype=np.float64)
 
     def forward(self, logits, targets):
-        return cross_entropy(logits, targets, label_smoothing=self.label_smoothing, reduction=self.reduction)
+        return cross_entropy(logits, targets, label_smoothing=self.label_smoothing, reduction=self.reduction,
+                             weight=self.weight, ignore_index=self.ignore_index)
 
     def extra_repr(self) -> str:
         parts = [super().extra_repr()] + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else [])
+        parts += [f"ignore_index={self.ignore_index}"] if self.ignore_index != -100 else []
+        parts += ["weight=..."] if self.weight is not None else []
         return ", ".join(part for part in parts if part)
 
 
@@ -170,6 +216,6 @@ class BCEWithLogitsLoss(Loss):
     def forward(self, logits, targets):
         return binary_cross_entropy_with_logits(logits, targets, reduction=self.reduction)
 
-# tito line map: modules/04_losses/losses.py 6=44 8-10=46 13-43=60 46-50=101 51=108 54-74=136
-# tito line map: + 75-76=160 77-90=163 91-92=179 95-107=200 108-109=215 110-117=218 118=228 119=230
-# tito line map: + 122-171=243
+# tito line map: modules/04_losses/losses.py 6=44 8-10=46 13-43=60 46-50=101 51=108 54-78=136
+# tito line map: + 79-80=164 81-120=167 121=209 122-130=211 133-145=238 146-147=253 148-155=256
+# tito line map: + 156=266 157=268 160-217=281

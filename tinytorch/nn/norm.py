@@ -8,53 +8,44 @@ import numpy as np
 from tinytorch.autograd.function import Function
 
 from tinytorch.core.tensor import as_tensor
+from tinytorch.nn import engine
+
+from tinytorch.nn.layout import _channels_first, _rows, batchnorm_arguments, check_batch
 
 from tinytorch.nn.module import Module, Parameter
-from tinytorch.nn.kernels import _channels_first, _channels_last
-from tinytorch.nn.engine import fast_batch_statistics, fast_batchnorm_backward, fast_batchnorm_forward
-
-
-def _rows(x: np.ndarray) -> np.ndarray:
-    """x (N, C, H, W) as an (N*H*W, C) matrix: free for channels-last memory, one copy otherwise."""
-    x_cl = _channels_last(x)
-    if not x_cl.flags.c_contiguous:
-        x_cl = np.ascontiguousarray(x_cl)
-    return x_cl.reshape(-1, x.shape[1])
+from tinytorch.nn.kernels import batch_statistics, batchnorm_input_grad, batchnorm_param_grads
 
 
 class BatchNorm2dFunction(Function):
-    """y = gamma * (x - mean) / sqrt(var + eps) + beta with per-channel statistics given by the layer.
-
-    training=True: mean and var are this batch's statistics, and the gradient flows through them.
-    training=False: they are constants (the running statistics).
-    """
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta; training=False: mean and var are constants (no gradient)."""
 
     def forward(self, x, gamma, beta, mean=None, var=None, eps=1e-5, training=True):
         inv_std = 1.0 / np.sqrt(var + eps)
         scale = gamma * inv_std
         rows = _rows(x)
-        out = fast_batchnorm_forward(rows, scale, beta - mean * scale)
+        out = engine.batchnorm_affine(rows, scale, beta - mean * scale)
         self.save_for_backward(rows, x.shape, gamma, mean, inv_std, training)
         n, channels, height, width = x.shape
         return _channels_first(out.reshape(n, height, width, channels))
 
     def backward(self, grad):
         rows, x_shape, gamma, mean, inv_std, training = self.saved
-        dx, dgamma, dbeta = fast_batchnorm_backward(_rows(grad), rows, gamma, mean, inv_std, training)
+        dx, dgamma, dbeta = engine.batchnorm_grads(batchnorm_param_grads, batchnorm_input_grad, _rows(grad), rows, gamma,
+                                                   mean, inv_std, training)
         n, channels, height, width = x_shape
         return _channels_first(dx.reshape(n, height, width, channels)), dgamma, dbeta
 
 
 class BatchNorm2d(Module):
-    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias)."""
+    """Batch normalisation over (N, C, H, W): per-channel statistics, learned gamma (weight) and beta (bias).
+
+    Training keeps a running average of the statistics (the unbiased variance, as PyTorch) for evaluation,
+    so a prediction does not depend on the rest of its batch.
+    """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        if int(num_features) < 1:
-            raise ValueError(f"BatchNorm2d needs num_features >= 1, got {num_features}.")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm2d momentum must be between 0 and 1, got {momentum}.")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.num_features, self.eps, self.momentum = batchnorm_arguments(num_features, eps, momentum)  # checked
         self.weight = Parameter(np.ones(self.num_features))  # gamma
         self.bias = Parameter(np.zeros(self.num_features))  # beta
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=np.float32))
@@ -62,11 +53,7 @@ class BatchNorm2d(Module):
 
     def forward(self, x):
         x = as_tensor(x)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm2d({self.num_features}) expects input of shape (N, {self.num_features}, H, W), "
-                f"got {x.shape}."
-            )
+        check_batch("BatchNorm2d", x.shape, self.num_features)
         dtype = self.weight.dtype
         if self.training:
             count = x.size // self.num_features
@@ -75,7 +62,7 @@ class BatchNorm2d(Module):
                     f"BatchNorm2d in training mode needs more than one value per channel, got input {x.shape}: "
                     "use a larger batch, or call model.eval()."
                 )
-            mean, var = fast_batch_statistics(_rows(x.data))
+            mean, var = engine.statistics(batch_statistics, _rows(x.data))
             keep = 1.0 - self.momentum
             unbiased = var * (count / (count - 1))
             self.running_mean.data[...] = keep * self.running_mean.data + self.momentum * mean
@@ -89,4 +76,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1145
+# tito line map: modules/09_spatial/spatial.py 6=34 8=37 10-11=39 13=43 15=47 19-77=758

@@ -3,74 +3,100 @@
 
 __all__ = ['MaxPool2dFunction', 'AvgPool2dFunction', 'MaxPool2d', 'AvgPool2d']
 
+import numpy as np
+
 from tinytorch.autograd.function import Function
 
 from tinytorch.core.tensor import as_tensor
+from tinytorch.nn import engine
+
+from tinytorch.nn.layout import _channels_first, _channels_last, _extended, ceil_mode_extra, pool_arguments
 
 from tinytorch.nn.module import Module
-from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size
-from tinytorch.nn.engine import fast_avgpool2d_backward, fast_avgpool2d_forward, fast_maxpool2d_backward, fast_maxpool2d_forward
+from tinytorch.nn.kernels import _pool_output_size, avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 
 
 class MaxPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        out, winner = fast_maxpool2d_forward(_channels_last(x), kernel_size, stride, padding)
-        self.save_for_backward(winner, _channels_last(x).shape, kernel_size, stride, padding)
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), extra=(0, 0)):
+        x_cl = _extended(_channels_last(x), extra, -np.inf)  # ceil_mode: room for the last, partial window
+        out, winner = engine.sliced(maxpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(winner, x_cl.shape, kernel_size, stride, padding, x.shape)
         return _channels_first(out)
 
     def backward(self, grad):
-        winner, x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_maxpool2d_backward(_channels_last(grad), winner, x_shape, kernel_size, stride, padding)),)
+        winner, x_shape, kernel_size, stride, padding, shape = self.saved
+
+        def backward(grad, winner):
+            return maxpool2d_backward(grad, winner, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        dx = engine.sliced(backward, (_channels_last(grad), winner), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)
+        return (_channels_first(dx[:, : shape[2], : shape[3]]),)
 
 
 class AvgPool2dFunction(Function):
-    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
-        self.save_for_backward(_channels_last(x).shape, kernel_size, stride, padding)
-        return _channels_first(fast_avgpool2d_forward(_channels_last(x), kernel_size, stride, padding))
+    def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), share=None):
+        x_cl = _channels_last(x)
+        out = engine.sliced(avgpool2d_forward, (x_cl,), (kernel_size, stride, padding), item_bytes=x_cl[0].nbytes)
+        self.save_for_backward(x_cl.shape, kernel_size, stride, padding, share)
+        return _channels_first(out if share is None else out / share)
 
     def backward(self, grad):
-        x_shape, kernel_size, stride, padding = self.saved
-        return (_channels_first(fast_avgpool2d_backward(_channels_last(grad), x_shape, kernel_size, stride, padding)),)
+        x_shape, kernel_size, stride, padding, share = self.saved
+        grad = _channels_last(grad) if share is None else _channels_last(grad) / share
+
+        def backward(grad):
+            return avgpool2d_backward(grad, (len(grad), *x_shape[1:]), kernel_size, stride, padding)
+
+        return (_channels_first(engine.sliced(backward, (grad,), item_bytes=int(np.prod(x_shape[1:])) * grad.itemsize)),)
 
 
 class _Pool2d(Module):
-    """What MaxPool2d and AvgPool2d share: sizes, checks and the call to their Function."""
-
-    function = None
+    """What MaxPool2d and AvgPool2d share: sizes, checks, one image as a batch, and the call to their Function."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride if stride is not None else kernel_size, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"{type(self).__name__} needs kernel_size >= 1 and stride >= 1.")
-        if not all(0 <= p <= k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(
-                f"{type(self).__name__} padding must be between 0 and half the kernel size, got padding="
-                f"{padding} for kernel_size={kernel_size}."
-            )
+        self.kernel_size, self.stride, self.padding = pool_arguments(type(self).__name__, kernel_size, stride, padding)
 
     def forward(self, x):
         x = as_tensor(x)
+        if x.ndim == 3:  # one image (C, H, W): a batch of one
+            out = self(x.reshape(1, *x.shape))
+            return out.reshape(*out.shape[1:])
         if x.ndim != 4:
-            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W), got {x.shape}.")
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}.")
         _pool_output_size(_channels_last(x.data).shape, self.kernel_size, self.stride, self.padding)  # raises if it does not fit
-        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return self.pool(x)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW). stride defaults to kernel_size."""
+    """The maximum of each window: (N, C, H, W) -> (N, C, OH, OW); ceil_mode=True keeps a last, partial window."""
 
-    function = MaxPool2dFunction
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode = bool(ceil_mode)
+
+    def pool(self, x):
+        extra = ceil_mode_extra(x.shape[2:], self.kernel_size, self.stride, self.padding) if self.ceil_mode else (0, 0)
+        return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       extra=extra)
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each window (padding zeros included): (N, C, H, W) -> (N, C, OH, OW)."""
+    """The mean of each window: (N, C, H, W) -> (N, C, OH, OW); count_include_pad=False leaves padding out."""
 
-    function = AvgPool2dFunction
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
 
-# tito line map: modules/09_spatial/spatial.py 6=58 8=60 10=64 15-74=1072
+    def pool(self, x):
+        share = None
+        if not self.count_include_pad and any(self.padding):  # each window's share of real pixels, from your kernel
+            ones = np.ones((1, x.shape[2], x.shape[3], 1), dtype=x.dtype)
+            share = avgpool2d_forward(ones, self.kernel_size, self.stride, self.padding)  # (1, OH, OW, 1)
+        return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                                       share=share)
+
+# tito line map: modules/09_spatial/spatial.py 6=34 8=37 10-11=39 13=43 15=47 19-100=672

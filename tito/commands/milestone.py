@@ -163,6 +163,9 @@ def run(
     quick: Annotated[
         bool, typer.Option("--quick", help="A run of a few seconds that checks the pipeline; not judged.")
     ] = False,
+    depthwise: Annotated[
+        bool, typer.Option("--depthwise", help="Depthwise-separable convolutions, where the milestone has them.")
+    ] = False,
     no_live: Annotated[bool, typer.Option("--no-live", help="Plain log lines instead of the live display.")] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also say how tito tuned this process for speed.")
@@ -175,7 +178,7 @@ def run(
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)
     state_or_exit(course)  # a record that cannot be written stops us before training, not after
-    options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick)
+    options = RunOptions(dataset, epochs, batch_size, lr, seed, data_dir, quick, depthwise)
     out = console()
     out.print(
         f"[bold]{escape(milestone.title)}[/bold] ({milestone.year}), target {milestone.target.describe()}"

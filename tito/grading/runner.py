@@ -70,6 +70,16 @@ harness.main({job!r})
 """
 
 
+def _hand_written_lines(course: Course) -> set[str]:
+    """The lines of the package files tito export did not write (given code, such as tinytorch/nn/engine.py)."""
+    lines: set[str] = set()
+    for path in sorted(course.package_root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if exporter.GENERATED_MARK not in text.split("\n", 1)[0]:
+            lines |= {line.strip() for line in text.splitlines()}
+    return lines
+
+
 class GradingError(Exception):
     """Grading cannot go on; the message says what to fix."""
 
@@ -185,9 +195,12 @@ class _Grader:
         # (student, module id) -> (the file to grade, relative to their folder; its bytes)
         self.files: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.runs: dict[tuple[str, int], _Run] = {}  # (student, index in their modules) -> its run
-        # module id -> the starter's own lines: a guard refusal caused by one of them is not the student's doing
+        # module id -> the starter's own lines and the package's hand-written files' (the given spatial engine):
+        # a guard refusal caused by one of them is not the student's doing
+        given = _hand_written_lines(kit.course)
         self.given_lines = {
-            m.id: {line.strip() for line in kit.starters.get(m.id, "").splitlines()} - {""} for m in kit.modules
+            m.id: ({line.strip() for line in kit.starters.get(m.id, "").splitlines()} | given) - {""}
+            for m in kit.modules
         }
         self.uids: queue.Queue = queue.Queue()
         for slot in range(workers):

@@ -55,6 +55,7 @@ class RunOptions:
     seed: int | None = None
     data_dir: Path | None = None
     quick: bool = False
+    depthwise: bool = False  # offered by a script whose CONFIG has a "depthwise" key (lenet)
 
     def config(self) -> dict:
         chosen = {
@@ -68,6 +69,8 @@ class RunOptions:
         config = {key: value for key, value in chosen.items() if value is not None}
         if self.quick:
             config["quick"] = True
+        if self.depthwise:
+            config["depthwise"] = True
         return config
 
 
@@ -148,6 +151,8 @@ def check_options(milestone: Milestone, settings: ScriptSettings, options: RunOp
         raise MilestoneError(f"--lr must be a finite number above 0, got {_short(options.lr)}.", 2)
     if options.data_dir is not None and not Path(options.data_dir).is_dir():
         raise MilestoneError(f"--data-dir {options.data_dir} is not a folder.", 2)
+    if options.depthwise and "depthwise" not in settings.config:
+        raise MilestoneError(f"Milestone {milestone.id} has no depthwise-separable variant: leave out --depthwise.", 2)
 
 
 def _short(value) -> str:

@@ -52,7 +52,7 @@ from tinytorch.core.tensor import Tensor
 # %%
 #| export data.dataset
 class Dataset:
-    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays)."""
+    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays or Tensors)."""
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__.")
@@ -105,8 +105,9 @@ class TensorDataset(Dataset):
 #    unless `drop_last=True` drops it.
 # 3. Gathering: `dataset.get_batch(indices)`, one fancy index for array datasets.
 # 4. The transform, if any, applied to the whole batch of inputs at once.
-# 5. Tensors out: the inputs (float32 for float data) and the labels, integer labels as int64 (what
-#    CrossEntropyLoss expects; float targets for regression or BCE stay float).
+# 5. Tensors out: the inputs in their own dtype (float32 data gives float32 batches, float64 data
+#    float64, as in PyTorch) and the labels, integer labels as int64 (what CrossEntropyLoss expects;
+#    float targets for regression or BCE stay float).
 #
 # Randomness (shuffling and augmentation) comes from the loader's own NumPy `Generator`, made from
 # `seed`: the same seed gives the same batches in the same order, epoch after epoch, whatever else
@@ -125,7 +126,7 @@ def _check_batch_size(batch_size) -> int:
 
 
 def _to_tensors(fields) -> tuple:
-    """Inputs as Tensors (float data becomes float32); integer labels and other fields as int64."""
+    """Inputs as Tensors of their own dtype; integer labels and other fields as int64."""
     tensors = [Tensor(fields[0])]
     for field in fields[1:]:
         field = np.asarray(field)

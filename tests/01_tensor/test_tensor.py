@@ -23,7 +23,8 @@ def broadcast_partner(rng, shape):
 
 def test_float_data_becomes_float32_and_integers_stay_integer():
     assert Tensor([1.5, 2.0]).dtype == np.float32
-    assert Tensor(np.ones(3, dtype=np.float64)).dtype == np.float32
+    assert Tensor(np.ones(3, dtype=np.float64)).dtype == np.float64, "an array keeps its dtype, as in torch.as_tensor"
+    assert Tensor(np.float64(2.0)).dtype == np.float64 and Tensor(2.0).dtype == np.float32
     assert Tensor([1, 2, 3]).dtype == np.int64
     assert Tensor(np.array([True, False])).dtype == np.bool_
     assert Tensor(np.ones(2), dtype=np.float64).dtype == np.float64

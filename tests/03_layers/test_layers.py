@@ -232,7 +232,7 @@ def test_sequential_repr_lists_every_step():
 def test_dropout_masks_and_rescales_in_training():
     manual_seed(3)
     drop = Dropout(0.25)
-    x = Tensor(np.ones((200, 200)))
+    x = Tensor(np.ones((200, 200), dtype=np.float32))
     out = drop(x).data
     assert set(np.unique(out).tolist()) == {0.0, np.float32(1 / 0.75)}
     assert abs((out == 0).mean() - 0.25) < 0.01

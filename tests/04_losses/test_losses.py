@@ -39,7 +39,7 @@ def test_mse_value_and_reductions():
     assert math.isclose(MSELoss()(prediction, target).item(), 13 / 4, rel_tol=1e-6)
     assert MSELoss(reduction="sum")(prediction, target).item() == 13.0
     np.testing.assert_array_equal(MSELoss(reduction="none")(prediction, target).data, [[0, 4], [9, 0]])
-    assert mse_loss(prediction, Tensor(target)).dtype == np.float32
+    assert mse_loss(prediction, Tensor(target, dtype=np.float32)).dtype == np.float32
 
 
 def test_mse_takes_the_prediction_dtype_for_array_targets():
@@ -74,7 +74,7 @@ def test_cross_entropy_accepts_tensor_labels_of_any_integer_type():
     expected = cross_entropy(Tensor(LOGITS), LABELS).item()
     assert cross_entropy(Tensor(LOGITS), Tensor(LABELS)).item() == expected
     assert cross_entropy(Tensor(LOGITS), LABELS.astype(np.uint8)).item() == expected
-    assert cross_entropy(Tensor(LOGITS), LABELS).dtype == np.float32
+    assert cross_entropy(Tensor(LOGITS, dtype=np.float32), LABELS).dtype == np.float32
 
 
 @pytest.mark.parametrize("eps", [0.1, 0.3, 1.0])

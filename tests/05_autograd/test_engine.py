@@ -36,7 +36,7 @@ def strict():
 
 
 def test_importing_tinytorch_installs_autograd_on_tensor():
-    assert tinytorch.Tensor is Tensor and getattr(Tensor, "autograd_enabled", False)
+    assert tinytorch.Tensor is Tensor and tinytorch.core.tensor.AUTOGRAD.enabled
     x = leaf([1.0])
     assert (x * 2)._grad_fn is not None
 
@@ -113,7 +113,7 @@ def test_only_leaves_keep_gradients():
 
 
 def test_leaf_gradients_have_the_leaf_dtype_and_shape():
-    w = Tensor(np.ones((3, 1)), requires_grad=True)  # float32
+    w = Tensor(np.ones((3, 1)), requires_grad=True, dtype=np.float32)
     for _ in range(2):
         (w * Tensor(np.ones((2, 3, 4)), dtype=np.float64)).sum().backward()
     assert w.grad.dtype == np.float32 and w.grad.shape == (3, 1)

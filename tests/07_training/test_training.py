@@ -45,9 +45,9 @@ def test_seed_everything_repeats_python_numpy_and_weight_init():
 # --- gradient clipping -------------------------------------------------------------------------
 def _params_with_grads(scale, seed=0):
     rng = np.random.default_rng(seed)
-    params = [Tensor(np.zeros(shape), requires_grad=True) for shape in [(4, 3), (3,), (2, 2, 2)]]
+    params = [Tensor(np.zeros(shape), requires_grad=True, dtype=np.float32) for shape in [(4, 3), (3,), (2, 2, 2)]]
     for p in params:
-        p.grad = Tensor(rng.standard_normal(p.shape) * scale)
+        p.grad = Tensor(rng.standard_normal(p.shape) * scale, dtype=np.float32)
     return params
 
 

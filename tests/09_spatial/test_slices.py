@@ -88,7 +88,7 @@ def test_importing_and_running_the_layers_leaves_blas_threads_as_they_were():
         "from tinytorch import Conv2d, Tensor\n"
         "seen.append(blas())\n"
         "conv = Conv2d(3, 8, 3, padding=1)\n"
-        "x = Tensor(numpy.ones((4, 3, 8, 8)), requires_grad=True)\n"
+        "x = Tensor(numpy.ones((4, 3, 8, 8), dtype=numpy.float32), requires_grad=True)\n"
         "conv(x).sum().backward()\n"
         "seen.append(blas())\n"
         "print(json.dumps(seen))\n"

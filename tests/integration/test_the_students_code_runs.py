@@ -30,7 +30,7 @@ def test_with_module_01_stubbed_addition_reaches_module_01s_stub_with_and_withou
     code = (
         "import tinytorch\n"
         "from tinytorch import Tensor\n"
-        "assert Tensor.autograd_enabled, 'module 05 is exported and installed'\n"
+        "assert tinytorch.core.tensor.AUTOGRAD.enabled, 'module 05 is exported and fills the hook'\n"
         "for grad in (False, True):\n"
         "    try:\n"
         "        Tensor([1.0], requires_grad=grad) + Tensor([2.0])\n"

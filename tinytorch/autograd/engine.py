@@ -80,4 +80,4 @@ def _backward(self: Tensor, gradient=None, retain_graph: bool = False) -> None:
             raise ValueError(f"backward(gradient) needs shape {self.shape}, got {gradient.shape}.")
     run_backward(self, gradient, retain_graph)
 
-# tito line map: modules/05_autograd/autograd.py 6=51 8=53 12-51=183 52-58=227 59-81=235
+# tito line map: modules/05_autograd/autograd.py 6=52 8=54 12-51=184 52-58=228 59-81=236

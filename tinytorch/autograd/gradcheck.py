@@ -54,4 +54,4 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 )
     return True
 
-# tito line map: modules/05_autograd/autograd.py 6=51 11-55=272
+# tito line map: modules/05_autograd/autograd.py 6=52 11-55=273

@@ -9,7 +9,7 @@ from tinytorch.core.tensor import Tensor
 
 
 class Dataset:
-    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays)."""
+    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays or Tensors)."""
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__.")

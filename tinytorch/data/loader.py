@@ -22,7 +22,7 @@ def _check_batch_size(batch_size) -> int:
 
 
 def _to_tensors(fields) -> tuple:
-    """Inputs as Tensors (float data becomes float32); integer labels and other fields as int64."""
+    """Inputs as Tensors of their own dtype; integer labels and other fields as int64."""
     tensors = [Tensor(fields[0])]
     for field in fields[1:]:
         field = np.asarray(field)
@@ -84,4 +84,4 @@ def __getattr__(name: str):
 
     return tinytorch.find(name, __name__)
 
-# tito line map: modules/08_dataloader/dataloader.py 6=35 8=37 10=39 15-65=118 66-72=173 73-78=181
+# tito line map: modules/08_dataloader/dataloader.py 6=35 8=37 10=39 15-65=119 66-72=174 73-78=182

@@ -115,5 +115,5 @@ class Compose(Transform):
     def __repr__(self) -> str:
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
 
-# tito line map: modules/08_dataloader/dataloader.py 6=37 9-51=208 52-58=255 59-71=263 72-73=279
-# tito line map: + 74-92=282 93-94=303 95-116=306
+# tito line map: modules/08_dataloader/dataloader.py 6=37 9-51=209 52-58=256 59-71=264 72-73=280
+# tito line map: + 74-92=283 93-94=304 95-116=307

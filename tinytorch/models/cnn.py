@@ -42,4 +42,4 @@ class SimpleCNN(Module):
         first = self.pool1(relu(self.conv1(x)))
         return [first, self.pool2(relu(self.conv2(first)))]
 
-# tito line map: modules/09_spatial/spatial.py 6-7=60 9-10=63 16-43=1253
+# tito line map: modules/09_spatial/spatial.py 6-7=60 9-10=63 16-43=1255

@@ -38,4 +38,4 @@ def conv_flops(layer, input_size, batch: int = 1) -> int:
     multiply_adds = batch * layer.out_channels * oh * ow * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
     return 2 * multiply_adds
 
-# tito line map: modules/09_spatial/spatial.py 9-27=1403 28-29=1424 30-39=1427
+# tito line map: modules/09_spatial/spatial.py 9-27=1405 28-29=1426 30-39=1429

@@ -21,4 +21,4 @@ class Flatten(Module):
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
-# tito line map: modules/09_spatial/spatial.py 6=60 8=64 11-22=1237
+# tito line map: modules/09_spatial/spatial.py 6=60 8=64 11-22=1239

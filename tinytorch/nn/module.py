@@ -9,10 +9,14 @@ from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module registers as a learnable weight (requires_grad=True by default)."""
+    """A Tensor that a Module registers as a learnable weight (requires_grad=True by default).
+
+    A weight made from a NumPy array is float32 unless `dtype` says otherwise: `np.zeros(n)` stands for
+    PyTorch's `torch.zeros(n)`, which is float32, where NumPy's own default is float64. A floating
+    Tensor keeps its dtype (`model.double()` makes float64 weights)."""
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        if dtype is None and np.asarray(data.data if isinstance(data, Tensor) else data).dtype.kind != "f":
+        if dtype is None and (not isinstance(data, Tensor) or data.dtype.kind != "f"):
             dtype = DEFAULT_FLOAT  # weights are floats even when given as integers
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
@@ -252,5 +256,5 @@ class Module:
         lines += [f"  ({name}): {_indent(repr(child))}" for name, child in children]
         return "\n".join(lines) + "\n)"
 
-# tito line map: modules/02_activations/activations.py 6=53 8=55 11-20=251 23-59=285 60-76=327
-# tito line map: + 77-135=345 136-142=408 143-196=416 197-220=474 221-253=499
+# tito line map: modules/02_activations/activations.py 6=53 8=55 11-24=280 27-63=318 64-80=360
+# tito line map: + 81-139=378 140-146=441 147-200=449 201-224=507 225-257=532

@@ -59,6 +59,7 @@ class BatchNorm2d(Module):
         self.bias = Parameter(np.zeros(self.num_features))  # beta
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(self.num_features, dtype=np.float32))
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))  # as PyTorch's, in state_dict
 
     def forward(self, x):
         x = as_tensor(x)
@@ -80,6 +81,7 @@ class BatchNorm2d(Module):
             unbiased = var * (count / (count - 1))
             self.running_mean.data[...] = keep * self.running_mean.data + self.momentum * mean
             self.running_var.data[...] = keep * self.running_var.data + self.momentum * unbiased
+            self.num_batches_tracked.data[...] += 1
         else:
             mean, var = self.running_mean.data.astype(dtype), self.running_var.data.astype(dtype)
         return BatchNorm2dFunction.apply(
@@ -89,4 +91,4 @@ class BatchNorm2d(Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-90=1145
+# tito line map: modules/09_spatial/spatial.py 6=55 8=58 10=60 12=64 17-92=1145

@@ -30,4 +30,4 @@ def patch_whitening(images: np.ndarray, kernel_size: int = 3, out_channels: int 
     filters = filters.reshape(-1, kernel_size, kernel_size, channels).transpose(0, 3, 1, 2)
     return np.concatenate([filters, -filters]).astype(np.asarray(images).dtype)
 
-# tito line map: modules/09_spatial/spatial.py 6=55 10-31=1351
+# tito line map: modules/09_spatial/spatial.py 6=55 10-31=1353

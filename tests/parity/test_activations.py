@@ -8,8 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-from torch_reference import DTYPES, run_both
+from torch_reference import DTYPES, run_both, torch
 
 from tinytorch import nn
 

@@ -8,12 +8,12 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-import torch.utils.data as torch_data
-from torch_reference import assert_close
+from torch_reference import assert_close, torch
 
 from tinytorch import Tensor, data
 from tinytorch.training import clip_grad_norm_
+
+torch_data = torch.utils.data
 
 
 def arrays(n, dtype):

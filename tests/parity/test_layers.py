@@ -7,8 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-from torch_reference import assert_close, compare_parameter_grads, copy_weights, inputs, run_both
+from torch_reference import assert_close, compare_parameter_grads, copy_weights, inputs, run_both, torch
 
 from tinytorch import Tensor, nn
 

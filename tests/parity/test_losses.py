@@ -4,8 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-from torch_reference import DTYPES, inputs, run_both
+from torch_reference import DTYPES, inputs, run_both, torch
 
 from tinytorch import Tensor, nn
 

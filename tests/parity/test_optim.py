@@ -8,8 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-from torch_reference import assert_close
+from torch_reference import assert_close, torch
 
 from tinytorch import Tensor, optim
 from tinytorch.optim import lr_scheduler

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
-from torch_reference import DTYPES, assert_close, inputs, run_both
+from torch_reference import DTYPES, assert_close, inputs, run_both, torch
 
 from tinytorch import Tensor, nn
 

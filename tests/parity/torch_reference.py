@@ -7,9 +7,11 @@ the largest value), float64 agrees to 1e-10.
 from __future__ import annotations
 
 import numpy as np
-import torch
+import pytest
 
-from tinytorch import Tensor
+torch = pytest.importorskip("torch", reason='PyTorch is not installed: pip install -e ".[parity]" runs tests/parity')
+
+from tinytorch import Tensor  # noqa: E402 (after the skip: a file without torch stops above)
 
 TOLERANCE = {np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5), np.dtype(np.float64): dict(rtol=1e-10, atol=1e-10)}
 DTYPES = (np.float32, np.float64)

@@ -105,12 +105,11 @@ def __dir__():
     return sorted(set(globals()) | set(__all__) | set(SUBPACKAGES))
 
 
-# Module 05 fills the hook that module 01's tensor.py declares (tinytorch.core.tensor.AUTOGRAD), once it
-# is exported. Until then Tensors compute forward passes only.
-try:
+# Module 05 fills the hook that module 01's tensor.py declares (tinytorch.core.tensor.AUTOGRAD) once its
+# files are part of this package; until then Tensors compute forward passes only. (Asked of this
+# package's folder, not of Python's import system: another tinytorch installed in editable mode would
+# answer for a subpackage this course has not exported yet.)
+if _exported("tinytorch.autograd.install"):
     from tinytorch.autograd.install import enable_autograd as _enable_autograd
-except ModuleNotFoundError as missing:
-    if not (missing.name or "").startswith("tinytorch.autograd"):
-        raise
-else:
+
     _enable_autograd()

@@ -48,6 +48,7 @@ import numpy as np
 
 # %%
 #| export
+#| doc Tensor: an n-dimensional array with the operations a neural network needs, and the hook where autograd enters
 DEFAULT_FLOAT = np.float32
 
 

@@ -89,6 +89,7 @@ if __name__ == "__main__":
 
 # %%
 #| export nn.activations
+#| doc The activation functions (relu, sigmoid, tanh, gelu, softmax, log_softmax) and their layers (ReLU, ..., LogSoftmax)
 def relu(x) -> Tensor:
     """max(x, 0), elementwise."""
     # Hint: a comparison from module 01 makes a mask of the positive entries; multiply x by it.
@@ -277,6 +278,7 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 
 # %%
 #| export nn.module
+#| doc Module, the base class of every layer and model, and Parameter, a Tensor that is a learnable weight
 class Parameter(Tensor):
     """A Tensor that a Module registers as a learnable weight (requires_grad=True by default).
 

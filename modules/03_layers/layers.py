@@ -65,6 +65,7 @@ from tinytorch.nn.activations import ReLU  # module 02's layer, for the examples
 
 # %%
 #| export nn.init
+#| doc Weight initialisation: manual_seed, kaiming_uniform and xavier_uniform
 def manual_seed(seed: int) -> None:
     """Seed the random numbers TinyTorch draws (weight initialisation, dropout masks)."""
     np.random.seed(seed)
@@ -103,6 +104,7 @@ def xavier_uniform(shape, fan_in: int, fan_out: int, gain: float = 1.0, dtype=DE
 
 # %%
 #| export nn.linear
+#| doc Linear, the fully connected layer: y = x @ W.T + b
 class Linear(Module):
     """Fully connected layer: (..., in_features) -> (..., out_features).
 
@@ -161,6 +163,7 @@ class Linear(Module):
 
 # %%
 #| export nn.container
+#| doc Sequential: layers applied one after another
 class Sequential(Module):
     """A chain of layers applied in order; indexable, iterable and sized like a list."""
 
@@ -207,6 +210,7 @@ class Sequential(Module):
 
 # %%
 #| export nn.dropout
+#| doc Dropout: zeroes random entries in training and rescales the rest
 class Dropout(Module):
     """Zero each element with probability p while training; identity in eval mode."""
 

@@ -57,6 +57,7 @@ from tinytorch.nn.module import Module
 
 # %%
 #| export nn.losses
+#| doc The loss functions and their layers: mean squared error, cross-entropy, binary cross-entropy (on probabilities or on logits)
 REDUCTIONS = ("mean", "sum", "none")
 
 

@@ -60,6 +60,7 @@ from tinytorch.core.tensor import AUTOGRAD, Tensor, _normalize_axes, _power, as_
 
 # %%
 #| export autograd.function
+#| doc Grad mode (no_grad) and Function, one differentiable operation: its value and its derivative side by side
 class _GradMode:
     enabled = True
 
@@ -181,6 +182,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 # %%
 #| export autograd.engine
+#| doc The backward pass: walks the graph in reverse topological order and accumulates each leaf's gradient
 def topological_order(root: Tensor) -> list:
     """Tensors of the graph behind `root`, every tensor after all the tensors it was computed from."""
     order, visited = [], set()
@@ -270,6 +272,7 @@ def _backward(self: Tensor, gradient=None, retain_graph: bool = False) -> None:
 
 # %%
 #| export autograd.gradcheck
+#| doc gradcheck: compares backward rules with central finite differences
 class GradcheckError(AssertionError):
     """A backward rule disagrees with finite differences; the message says where and by how much."""
 
@@ -336,6 +339,7 @@ def _leaves(*shapes, low=0.5, high=2.0, seed=0):
 
 # %%
 #| export autograd.ops
+#| doc The differentiable Functions behind Tensor's operations (Add, Mul, MatMul, Sum, Reshape, GetItem, Exp, ...)
 class Add(Function):
     def forward(self, a, b):
         return module01_value("__add__", a, b)
@@ -711,6 +715,7 @@ def test_unit_elementwise():
 
 # %%
 #| export autograd.install
+#| doc Fills the hook that module 01's Tensor declares, so that its operations record a graph
 def _binary(function):
     def operation(self, other):
         return function.apply(self, as_tensor(other, like=self))

@@ -58,6 +58,7 @@ from tinytorch.nn.init import manual_seed
 
 # %%
 #| export training.utils
+#| doc Training helpers: seed_everything and clip_grad_norm_
 def seed_everything(seed: int) -> None:
     """Seed Python's `random` and NumPy's global generator (weight init, dropout, unseeded DataLoaders).
 
@@ -114,6 +115,7 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
 
 # %%
 #| export optim.lr_scheduler
+#| doc Learning-rate schedules: StepLR, CosineAnnealingLR and OneCycleLR
 class LRScheduler:
     """Sets optimizer.lr from the number of step() calls. Subclasses define lr_at(t)."""
 
@@ -294,6 +296,7 @@ class OneCycleLR(LRScheduler):
 
 # %%
 #| export training.trainer
+#| doc Trainer, the training loop: history, checkpoints, accuracy, and a stop when training diverges
 class TrainingDivergedError(RuntimeError):
     """The loss became nan or inf; carries the epoch, batch, loss and learning rate."""
 

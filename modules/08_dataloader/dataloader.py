@@ -51,6 +51,7 @@ from tinytorch.core.tensor import Tensor
 
 # %%
 #| export data.dataset
+#| doc Dataset, examples by index, and TensorDataset, examples held in arrays
 class Dataset:
     """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays or Tensors)."""
 
@@ -116,6 +117,7 @@ class TensorDataset(Dataset):
 
 # %%
 #| export
+#| doc DataLoader: shuffled batches of a dataset, gathered with one index, transformed, as Tensors
 def _check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(
@@ -206,6 +208,7 @@ class DataLoader:
 
 # %%
 #| export data.transforms
+#| doc Batched image transforms: RandomCrop, RandomHorizontalFlip, Normalize and Compose
 def _apply(transform, images, rng):
     """Call a transform with the loader's generator when it takes one (our transforms do)."""
     return transform(images, rng=rng) if isinstance(transform, Transform) else transform(images)

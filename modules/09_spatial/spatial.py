@@ -78,6 +78,7 @@ from tinytorch.nn.module import Module, Parameter
 
 # %%
 #| export nn.kernels
+#| doc The spatial kernels the course teaches: convolution, pooling and batch norm, as explicit loops and vectorised
 def _pair(value, name: str) -> tuple:
     """3 -> (3, 3); (3, 5) stays (3, 5). Sizes are given for height and width, or once for both."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
@@ -704,6 +705,7 @@ def test_unit_batchnorm_kernels():
 
 # %%
 #| export nn.engine
+#| doc The fast engine: runs the spatial kernels over cache-sized chunks of the batch, on threads
 CHUNK_BYTES = 2 * 2**20  # one slice's im2col matrix: about a core's share of the cache
 
 
@@ -997,6 +999,7 @@ def test_unit_engine_matches_the_kernels():
 
 # %%
 #| export nn.conv
+#| doc Conv2d, the 2-D convolution layer, and its Function over the fast engine
 class Conv2dFunction(Function):
     """The differentiable convolution: inputs (x, weight) or (x, weight, bias), x (N, C, H, W)."""
 
@@ -1069,6 +1072,7 @@ class Conv2d(Module):
 
 # %%
 #| export nn.pool
+#| doc MaxPool2d and AvgPool2d, and their Functions over the fast engine
 class MaxPool2dFunction(Function):
     def forward(self, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         out, winner = fast_maxpool2d_forward(_channels_last(x), kernel_size, stride, padding)
@@ -1142,6 +1146,7 @@ class AvgPool2d(_Pool2d):
 
 # %%
 #| export nn.norm
+#| doc BatchNorm2d, batch normalisation of each channel, and its Function
 def _rows(x: np.ndarray) -> np.ndarray:
     """x (N, C, H, W) as an (N*H*W, C) matrix: free for channels-last memory, one copy otherwise."""
     x_cl = _channels_last(x)
@@ -1236,6 +1241,7 @@ class BatchNorm2d(Module):
 
 # %%
 #| export nn.flatten
+#| doc Flatten: (N, C, H, W) feature maps to (N, C*H*W) rows
 class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1*d2*...), keeping the graph (it is a Tensor reshape)."""
 
@@ -1252,6 +1258,7 @@ class Flatten(Module):
 
 # %%
 #| export models.cnn
+#| doc SimpleCNN: two convolution-ReLU-pool blocks and a Linear classifier
 class SimpleCNN(Module):
     """conv(3->32, 3x3, pad 1) ReLU maxpool(2), conv(32->64, 3x3, pad 1) ReLU maxpool(2), flatten, Linear(4096, 10).
 
@@ -1350,6 +1357,7 @@ def test_unit_simple_cnn():
 
 # %%
 #| export nn.whitening
+#| doc patch_whitening: first-layer convolution filters computed from the data
 def patch_whitening(images: np.ndarray, kernel_size: int = 3, out_channels: int = 32, eps: float = 5e-4,
                     patches: int = 200_000, seed: int = 0) -> np.ndarray:
     """Whitening filters (out_channels, C, K, K) from the KxK patches of images (N, C, H, W).
@@ -1402,6 +1410,7 @@ def test_unit_patch_whitening():
 
 # %%
 #| export nn.counting
+#| doc Counting: parameters, receptive fields and FLOPs of a network
 def count_parameters(module) -> int:
     """The number of learnable numbers in a Module."""
     return sum(p.size for p in module.parameters())

@@ -105,6 +105,7 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
     pool_names = {name for item in pool for name, _ in item.bound()}
 
     plans, uses = [], {}
+    docs = assemble.docstrings(cells, default, shown, module.title)
     for target, part in parts.items():
         if not part.lines:
             continue
@@ -113,17 +114,15 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
         body = part.lines
         if target == default and sum(1 for other in parts.values() if other.lines) > 1:
             body = body + [(None, line) for line in MOVED]  # names that moved to the module's other files
-        role = f"the package half of course module {module.name}"
-        plans.append(_plan(course, module, target, part.public, import_lines, body, shown, role))
+        plans.append(_plan(course, module, target, part.public, import_lines, body, shown, docs[target]))
     assemble.check_no_cycles(uses, shown)
     if default not in {plan.dotted for plan in plans}:
         plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))
     return plans
 
 
-def _plan(course, module, target, names, imports, body, shown, role) -> ExportPlan:
+def _plan(course, module, target, names, imports, body, shown, docstring) -> ExportPlan:
     header = f"# {GENERATED_MARK} from {shown}: edit that file, not this one."
-    docstring = f"{module.title}: {role}."
     path = target_path(course, target)
     text = assemble.render(header, docstring, list(names), imports, body, shown)
     try:
@@ -153,8 +152,10 @@ def _gathering_plan(course, module, default, parts, shown) -> ExportPlan:
     imports = [(None, f"from tinytorch.{part.target} import {', '.join(part.public)}") for part in parts if part.public]
     names = [name for part in parts for name in part.public]
     homes = ", ".join("tinytorch." + part.target for part in parts)
-    role = f"the names of course module {module.name}, gathered from where its code lives: {homes}"
-    plan = _plan(course, module, default, names, imports + [(None, line) for line in MOVED], [], shown, role)
+    docstring = (
+        f"{module.title}: the names of course module {module.name}, gathered from where its code lives: {homes}."
+    )
+    plan = _plan(course, module, default, names, imports + [(None, line) for line in MOVED], [], shown, docstring)
     return ExportPlan(module, plan.target, plan.text, (), default)  # the names are owned by the files above
 
 

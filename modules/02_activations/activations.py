@@ -200,14 +200,15 @@ def normal_cdf(x) -> Tensor:
 def gelu(x, approximate: str = "none") -> Tensor:
     """GELU, x * Phi(x); approximate="tanh" gives 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = as_tensor(x)
-    if approximate == "none":
-        return x * normal_cdf(x)
-    if approximate != "tanh":
+    if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}.")
-    # Hint: u = sqrt(2/pi) * (x + GELU_COEFFICIENT * x**3), then x * sigmoid(2u).
+    # Hint: "none" is x * normal_cdf(x). "tanh": u = sqrt(2/pi) * (x + GELU_COEFFICIENT * x**3), then
+    # x * sigmoid(2u).
     ### BEGIN SOLUTION
-    u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
-    return x * sigmoid(u * 2)
+    if approximate == "tanh":
+        u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
+        return x * sigmoid(u * 2)
+    return x * normal_cdf(x)
     ### END SOLUTION
 
 

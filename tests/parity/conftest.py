@@ -20,6 +20,6 @@ def _seeded():
     """Each case starts from the same random state in both frameworks (weight initialisation)."""
     import tinytorch
 
-    tinytorch.nn.manual_seed(0)
+    tinytorch.manual_seed(0)
     if torch is not None:
         torch.manual_seed(0)

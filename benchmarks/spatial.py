@@ -43,13 +43,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from tinytorch.core.activations import ReLU  # noqa: E402
-from tinytorch.core.layers import Linear, Sequential  # noqa: E402
-from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
-from tinytorch.core.optimizers import SGD  # noqa: E402
-from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
-from tinytorch.core.tensor import Tensor  # noqa: E402
-from tinytorch.nn import engine  # noqa: E402
+from tinytorch import Tensor  # noqa: E402
+from tinytorch.nn import (  # noqa: E402
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropyLoss,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    engine,
+)
+from tinytorch.nn.kernels import conv2d_loops, maxpool2d_loops  # noqa: E402
+from tinytorch.optim import SGD  # noqa: E402
 from tito.milestones.tuning import tune_malloc  # noqa: E402
 
 try:  # the layers as they were before module 09 became a textbook chapter (instructor-only)

@@ -43,10 +43,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.activations import relu
-from tinytorch.core.autograd import Function, is_grad_enabled
-from tinytorch.core.layers import Linear, Module, Parameter, kaiming_uniform
-from tinytorch.core.tensor import as_tensor
+from tinytorch import as_tensor, is_grad_enabled
+from tinytorch.autograd import Function
+from tinytorch.nn import Linear, Module, Parameter
+from tinytorch.nn.functional import relu
+from tinytorch.nn.init import kaiming_uniform
 
 
 def _pair(value, name: str) -> tuple:

@@ -27,7 +27,7 @@
 # inside a few large array operations.
 
 # %%
-#| default_exp core.tensor
+#| default_exp tensor
 
 # %%
 #| export

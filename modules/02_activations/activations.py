@@ -44,7 +44,7 @@
 # losses and module 09's convolutions come next.
 
 # %%
-#| default_exp core.activations
+#| default_exp nn.activations
 
 # %%
 #| export
@@ -52,7 +52,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 
 # %% [markdown]
 # ## Why the naive formulas fail

@@ -30,7 +30,7 @@
 # below measure it on your machine.
 
 # %%
-#| default_exp core.layers
+#| default_exp nn.linear
 
 # %%
 #| export
@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 from tinytorch.nn.module import Module, Parameter
 
 # %%

@@ -43,7 +43,7 @@
 # memory until backward has used it. That is why `backward()` frees the saved arrays as it goes.
 
 # %%
-#| default_exp core.autograd
+#| default_exp autograd.function
 
 # %%
 #| export
@@ -51,7 +51,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import AUTOGRAD, Tensor, _normalize_axes, _power, as_tensor
+from tinytorch.tensor import AUTOGRAD, Tensor, _normalize_axes, _power, as_tensor
 
 # %% [markdown]
 # ## Grad mode

@@ -34,7 +34,7 @@
 # but only if it is written as a few whole-array operations, in place, in float32.
 
 # %%
-#| default_exp core.optimizers
+#| default_exp optim.optimizer
 
 # %%
 #| export
@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 # %% [markdown]
 # ## The Optimizer base class

@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 # %% [markdown]
 # ## Datasets

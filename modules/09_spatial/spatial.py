@@ -42,7 +42,7 @@
 # measurements, and ends with how many tests pass and which functions are still to write.
 
 # %%
-#| default_exp core.spatial
+#| default_exp nn.conv
 
 # %%
 #| export
@@ -57,7 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.autograd.function import Function
 from tinytorch.autograd.gradcheck import gradcheck
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.activations import relu
 from tinytorch.nn.init import kaiming_uniform
 from tinytorch.nn.linear import Linear
@@ -1706,9 +1706,9 @@ def _print_grid(title: str, images: list, low: float, high: float, per_row: int 
 
 def what_a_cnn_learns(epochs: int = 2, seed: int = 0) -> dict:
     """Train SimpleCNN briefly on tinydigits; draw its first-layer filters and one digit's feature maps."""
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.autograd.function import no_grad
+    from tinytorch.nn.losses import CrossEntropyLoss
+    from tinytorch.optim.adam import Adam
     from tito.datasets import load_tinydigits
 
     x_train, y_train, x_test, _ = load_tinydigits()

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch import Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT
 
 pytestmark = pytest.mark.m01
 

@@ -5,22 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import (
-    GELU,
-    LogSoftmax,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    gelu,
-    log_softmax,
-    relu,
-    sigmoid,
-    softmax,
-    softplus,
-    tanh,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.nn.functional import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh
 
 pytestmark = pytest.mark.m02
 

@@ -5,18 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU, Sigmoid
-from tinytorch.core.layers import (
-    Dropout,
-    Linear,
-    Module,
-    Parameter,
-    Sequential,
-    kaiming_uniform,
-    manual_seed,
-    xavier_uniform,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor, manual_seed
+from tinytorch.nn import Dropout, Linear, Module, Parameter, ReLU, Sequential, Sigmoid
+from tinytorch.nn.init import kaiming_uniform, xavier_uniform
 
 pytestmark = pytest.mark.m03
 

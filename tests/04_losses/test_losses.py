@@ -5,16 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tinytorch.core.losses import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    MSELoss,
-    binary_cross_entropy,
-    cross_entropy,
-    mse_loss,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from tinytorch.nn.functional import binary_cross_entropy, cross_entropy, mse_loss
 
 pytestmark = pytest.mark.m04
 
@@ -183,7 +176,7 @@ def test_bce_refuses_values_outside_0_1_and_mismatched_shapes():
     "loss_fn", [MSELoss(), CrossEntropyLoss(label_smoothing=0.1), BCELoss(reduction="sum"), BCEWithLogitsLoss()]
 )
 def test_every_loss_is_a_module_without_parameters(loss_fn):
-    from tinytorch.nn.module import Module
+    from tinytorch.nn import Module
 
     assert isinstance(loss_fn, Module) and list(loss_fn.parameters()) == [] and loss_fn.state_dict() == {}
     assert repr(BCELoss(reduction="sum")) == "BCELoss(reduction='sum')" and repr(MSELoss()) == "MSELoss()"

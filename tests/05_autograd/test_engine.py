@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 
 import tinytorch
-from tinytorch.core.activations import ReLU, Tanh, gelu, log_softmax, sigmoid, softmax, softplus, tanh
-from tinytorch.core.autograd import (
-    Function,
-    GradcheckError,
-    gradcheck,
-    is_grad_enabled,
-    no_grad,
-    topological_order,
-    unbroadcast,
-)
-from tinytorch.core.layers import Dropout, Linear, Module, Sequential, manual_seed
-from tinytorch.core.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor, is_grad_enabled, manual_seed, no_grad
+from tinytorch.autograd import Function, GradcheckError, gradcheck
+from tinytorch.autograd.engine import topological_order
+from tinytorch.autograd.function import unbroadcast
+from tinytorch.nn import BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Linear, Module, MSELoss, ReLU, Sequential, Tanh
+from tinytorch.nn.functional import gelu, log_softmax, sigmoid, softmax, softplus, tanh
 
 pytestmark = pytest.mark.m05
 
@@ -36,7 +29,7 @@ def strict():
 
 
 def test_importing_tinytorch_installs_autograd_on_tensor():
-    assert tinytorch.Tensor is Tensor and tinytorch.core.tensor.AUTOGRAD.enabled
+    assert tinytorch.Tensor is Tensor and tinytorch.tensor.AUTOGRAD.enabled
     x = leaf([1.0])
     assert (x * 2)._grad_fn is not None
 

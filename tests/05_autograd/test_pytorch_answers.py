@@ -70,12 +70,12 @@ def test_batchnorm_counts_the_batches_it_tracked():
 
 
 def test_tensor_methods_are_the_ones_tensor_py_defines_with_autograd_on():
-    from tinytorch.core import tensor as tensor_file
+    from tinytorch import tensor as tensor_file
 
     assert tensor_file.AUTOGRAD.enabled, "module 05 is exported, so the hook is filled"
     for name in ("__add__", "__mul__", "__matmul__", "sum", "reshape", "backward"):
         method = Tensor.__dict__[name]
-        assert method.__module__ == "tinytorch.core.tensor", name
+        assert method.__module__ == "tinytorch.tensor", name
         assert method.__code__.co_filename == tensor_file.__file__, name
     assert Tensor.__add__ is tensor_file.Tensor.__dict__["__add__"]
     assert Tensor.__add__.__wrapped__.__qualname__ == "Tensor.__add__", "module 01's own code sits under the hook"

@@ -7,16 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU, Tanh
-from tinytorch.core.autograd import is_grad_enabled
-from tinytorch.core.layers import Dropout, Linear, Module, Sequential
-from tinytorch.core.losses import CrossEntropyLoss, MSELoss
-from tinytorch.core.optimizers import SGD, Adam
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import (
-    CosineAnnealingLR,
-    OneCycleLR,
-    StepLR,
+from tinytorch import Tensor, is_grad_enabled
+from tinytorch.nn import CrossEntropyLoss, Dropout, Linear, Module, MSELoss, ReLU, Sequential, Tanh
+from tinytorch.optim import SGD, Adam
+from tinytorch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR, StepLR
+from tinytorch.training import (
     Trainer,
     TrainEvent,
     TrainingDivergedError,

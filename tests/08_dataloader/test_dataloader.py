@@ -3,17 +3,10 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import seed_everything
-from tinytorch.data import (
-    Compose,
-    DataLoader,
-    Dataset,
-    Normalize,
-    RandomCrop,
-    RandomHorizontalFlip,
-    TensorDataset,
-)
+from tinytorch import Tensor
+from tinytorch.data import DataLoader, Dataset, TensorDataset
+from tinytorch.data.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+from tinytorch.training import seed_everything
 
 pytestmark = pytest.mark.m08
 

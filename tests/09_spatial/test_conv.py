@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.spatial import (
-    AvgPool2d,
-    Conv2d,
-    MaxPool2d,
-    conv2d_backward,
-    conv2d_forward,
-    conv2d_loops,
-    maxpool2d_forward,
-    maxpool2d_loops,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, Conv2d, MaxPool2d
+from tinytorch.nn.kernels import conv2d_backward, conv2d_forward, conv2d_loops, maxpool2d_forward, maxpool2d_loops
 
 pytestmark = pytest.mark.m09
 

@@ -5,8 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv_output_size
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
+from tinytorch.nn.kernels import conv_output_size
 
 pytestmark = pytest.mark.m09
 

@@ -3,22 +3,11 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import SGD
-from tinytorch.core.spatial import (
-    AvgPool2d,
-    BatchNorm2d,
-    Conv2d,
-    Flatten,
-    MaxPool2d,
-    SimpleCNN,
-    conv_flops,
-    count_parameters,
-    receptive_field,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.models import SimpleCNN
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from tinytorch.nn.counting import conv_flops, count_parameters, receptive_field
+from tinytorch.optim import SGD
 
 pytestmark = pytest.mark.m09
 
@@ -180,7 +169,7 @@ def test_receptive_field_and_flops():
 
 
 def test_max_pool_without_gradients_gives_the_same_maxima():
-    from tinytorch.core.autograd import no_grad
+    from tinytorch import no_grad
 
     x = Tensor(np.random.default_rng(5).standard_normal((2, 3, 6, 6)), requires_grad=True)
     pool = MaxPool2d(3, stride=2, padding=1)

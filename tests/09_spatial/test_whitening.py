@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from tinytorch import Conv2d, Tensor, patch_whitening
+from tinytorch import Tensor
+from tinytorch.nn import Conv2d
+from tinytorch.nn.whitening import patch_whitening
 
 pytestmark = pytest.mark.m09
 

@@ -5,7 +5,7 @@ __all__ = ['topological_order', 'run_backward']
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 from tinytorch.autograd.function import unbroadcast
 
 

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 
 class _GradMode:

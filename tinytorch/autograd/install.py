@@ -3,7 +3,7 @@
 
 __all__ = ['DIFFERENTIABLE_OPERATIONS', 'record', 'enable_autograd']
 
-from tinytorch.core.tensor import AUTOGRAD, Tensor, _normalize_axes, as_tensor
+from tinytorch.tensor import AUTOGRAD, Tensor, _normalize_axes, as_tensor
 from tinytorch.autograd.engine import _backward
 from tinytorch.autograd.ops import Abs, Add, Clip, Div, Exp, GetItem, Log, MatMul, Max, Mean, Mul, Neg, Permute, Pow, Reshape, Sqrt, Sub, Sum
 

@@ -5,7 +5,7 @@ __all__ = ['Add', 'Sub', 'Neg', 'Mul', 'Div', 'Pow', 'MatMul', 'Sum', 'Mean', 'M
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _power
+from tinytorch.tensor import Tensor, _power
 from tinytorch.autograd.function import Function, module01, module01_value
 
 

@@ -5,7 +5,7 @@ __all__ = ['Dataset', 'TensorDataset']
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 
 class Dataset:

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 from tinytorch.data.dataset import Dataset
 from tinytorch.data.transforms import _apply
 
@@ -76,12 +76,5 @@ class DataLoader:
             f"DataLoader({len(self.dataset):,} examples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, seed={self.seed}, {len(self)} batches)"
         )
-
-
-def __getattr__(name: str):
-    """A name an older layout kept in this file, such as Module: found where it lives now."""
-    import tinytorch
-
-    return tinytorch.find(name, __name__)
 
 # tito line map: modules/08_dataloader/dataloader.py 6=35 8=37 10=39 15-65=121 66-72=176 73-78=184

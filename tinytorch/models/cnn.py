@@ -3,7 +3,7 @@
 
 __all__ = ['SimpleCNN']
 
-from tinytorch.core.tensor import as_tensor
+from tinytorch.tensor import as_tensor
 from tinytorch.nn.activations import relu
 
 from tinytorch.nn.linear import Linear

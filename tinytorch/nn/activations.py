@@ -5,7 +5,7 @@ __all__ = ['relu', 'sigmoid', 'softplus', 'tanh', 'GELU_COEFFICIENT', 'NORMAL_TA
 
 import math
 
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.module import Module
 
 
@@ -54,12 +54,12 @@ def normal_cdf(x) -> Tensor:
 def gelu(x, approximate: str = "none") -> Tensor:
     """GELU, x * Phi(x); approximate="tanh" gives 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = as_tensor(x)
-    if approximate == "none":
-        return x * normal_cdf(x)
-    if approximate != "tanh":
+    if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}.")
-    u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
-    return x * sigmoid(u * 2)
+    if approximate == "tanh":
+        u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
+        return x * sigmoid(u * 2)
+    return x * normal_cdf(x)
 
 
 def softmax(x, dim: int = -1) -> Tensor:
@@ -146,5 +146,5 @@ class LogSoftmax(Activation):
         return f"dim={self.dim}"
 
 # tito line map: modules/02_activations/activations.py 6=51 8=55 12-13=93 14-15=97 18-20=127
-# tito line map: + 21-23=133 24-28=137 29-30=144 33-34=176 35=180 36-60=182 61-62=209 65-67=230
-# tito line map: + 68-70=236 71-75=240 76-77=248 80-146=578
+# tito line map: + 21-23=133 24-28=137 29-30=144 33-34=176 35=180 36-58=182 59-62=208 65-67=231
+# tito line map: + 68-70=237 71-75=241 76-77=249 80-146=579

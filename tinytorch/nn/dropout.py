@@ -5,7 +5,7 @@ __all__ = ['Dropout']
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.module import Module
 
 

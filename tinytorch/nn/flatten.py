@@ -3,7 +3,7 @@
 
 __all__ = ['Flatten']
 
-from tinytorch.core.tensor import as_tensor
+from tinytorch.tensor import as_tensor
 
 from tinytorch.nn.module import Module
 

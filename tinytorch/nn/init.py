@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT
+from tinytorch.tensor import DEFAULT_FLOAT
 
 
 def manual_seed(seed: int) -> None:

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import as_tensor
+from tinytorch.tensor import as_tensor
 from tinytorch.nn.module import Module, Parameter
 from tinytorch.nn.init import kaiming_uniform, xavier_uniform
 

@@ -6,7 +6,7 @@ __all__ = ['REDUCTIONS', 'mse_loss', 'cross_entropy', 'BCE_EPS', 'binary_cross_e
 import numpy as np
 
 from tinytorch.nn.activations import log_softmax, softplus
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.module import Module
 
 

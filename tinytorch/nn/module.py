@@ -5,7 +5,7 @@ __all__ = ['Parameter', 'Module']
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor
+from tinytorch.tensor import DEFAULT_FLOAT, Tensor
 
 
 class Parameter(Tensor):
@@ -256,5 +256,5 @@ class Module:
         lines += [f"  ({name}): {_indent(repr(child))}" for name, child in children]
         return "\n".join(lines) + "\n)"
 
-# tito line map: modules/02_activations/activations.py 6=53 8=55 11-24=282 27-63=320 64-80=362
-# tito line map: + 81-139=380 140-146=443 147-200=451 201-224=509 225-257=534
+# tito line map: modules/02_activations/activations.py 6=53 8=55 11-24=283 27-63=321 64-80=363
+# tito line map: + 81-139=381 140-146=444 147-200=452 201-224=510 225-257=535

@@ -7,7 +7,7 @@ import numpy as np
 
 from tinytorch.autograd.function import Function
 
-from tinytorch.core.tensor import as_tensor
+from tinytorch.tensor import as_tensor
 
 from tinytorch.nn.module import Module, Parameter
 from tinytorch.nn.kernels import _channels_first, _channels_last

@@ -5,7 +5,7 @@ __all__ = ['MaxPool2dFunction', 'AvgPool2dFunction', 'MaxPool2d', 'AvgPool2d']
 
 from tinytorch.autograd.function import Function
 
-from tinytorch.core.tensor import as_tensor
+from tinytorch.tensor import as_tensor
 
 from tinytorch.nn.module import Module
 from tinytorch.nn.kernels import _channels_first, _channels_last, _pair, _pool_output_size

@@ -5,7 +5,7 @@ __all__ = ['Optimizer']
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 
 def _parameter_list(params) -> list:

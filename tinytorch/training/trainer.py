@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytorch.autograd.function import no_grad
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 from tinytorch.training.utils import clip_grad_norm_
 
 

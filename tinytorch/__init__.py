@@ -77,11 +77,6 @@ def _lazy(package: str, names: list):
         if name in names:
             value = _find(name, package)
             setattr(sys.modules[package], name, value)  # found once: later reads are plain attribute reads
-            home, _, leaf = NAMES[name][0].rpartition(".")
-            if home == package and leaf in names and leaf != name:
-                # Importing tinytorch/autograd/gradcheck.py (for GradcheckError) bound the package's
-                # `gradcheck` to that file, as Python does for every submodule: the function wins.
-                setattr(sys.modules[package], leaf, _find(leaf, package))
             return value
         if not name.startswith("_") and _exported(f"{package}.{name}"):
             return importlib.import_module(f"{package}.{name}")

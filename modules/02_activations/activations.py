@@ -659,8 +659,8 @@ def profile_activations(shape=(256, 1024), repeats: int = 10) -> dict:
     """Milliseconds per call of each activation on a float32 array of `shape`, and ratios to ReLU."""
     import time
 
-    x = Tensor(np.random.standard_normal(shape))
-    weights = Tensor(np.random.standard_normal((shape[-1], shape[-1])))
+    x = Tensor(np.random.standard_normal(shape), dtype=np.float32)
+    weights = Tensor(np.random.standard_normal((shape[-1], shape[-1])), dtype=np.float32)
     candidates = {
         "ReLU": ReLU(),
         "Sigmoid": Sigmoid(),

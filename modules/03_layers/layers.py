@@ -258,7 +258,7 @@ def profile_mlp(sizes=(784, 256, 128, 10), batch: int = 128, repeats: int = 20) 
     model = Sequential(*layers[:-1])
     params = sum(p.size for p in model.parameters())
     flops = sum(2 * batch * n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    x = Tensor(np.random.standard_normal((batch, sizes[0])))
+    x = Tensor(np.random.standard_normal((batch, sizes[0])), dtype=np.float32)
     activations = sum(batch * n for n in sizes[1:])
     model(x)  # warm up
     start = time.perf_counter()

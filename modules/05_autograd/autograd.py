@@ -271,7 +271,7 @@ def _backward(self: Tensor, gradient=None, retain_graph: bool = False) -> None:
 # `run_backward` itself, so it checks a Function before anything is installed on Tensor.
 
 # %%
-#| export autograd.gradcheck
+#| export autograd.checking
 #| doc gradcheck: compares backward rules with central finite differences
 class GradcheckError(AssertionError):
     """A backward rule disagrees with finite differences; the message says where and by how much."""

@@ -672,7 +672,7 @@ def measure_step(repeats: int = 30) -> None:
     model = Sequential(Linear(784, 256), ReLU(), Linear(256, 10))
     loss_fn = CrossEntropyLoss()
     optimizer = Adam(model.parameters(), lr=1e-3)
-    x = Tensor(np.random.standard_normal((128, 784)))
+    x = Tensor(np.random.standard_normal((128, 784)), dtype=np.float32)
     y = Tensor(np.random.randint(0, 10, size=128))
     parts = {"forward + loss": [], "backward": [], "optimizer step": []}
     for _ in range(repeats):

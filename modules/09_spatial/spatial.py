@@ -1020,7 +1020,7 @@ class Conv2d(Module):
     """2-D convolution over (N, C, H, W) input, PyTorch's Conv2d: weight (OC, C, KH, KW), bias (OC,).
 
     >>> conv = Conv2d(3, 8, kernel_size=3, padding=1)
-    >>> conv(Tensor(np.zeros((2, 3, 16, 16)))).shape
+    >>> conv(Tensor(np.zeros((2, 3, 16, 16), dtype=np.float32))).shape
     (2, 8, 16, 16)
     """
 
@@ -1662,7 +1662,7 @@ def max_vs_average() -> None:
 
 def activation_scale(depth: int = 8, gain: float = 1.5) -> None:
     rng = np.random.default_rng(0)
-    x = Tensor(rng.standard_normal((16, 16, 8, 8)))
+    x = Tensor(rng.standard_normal((16, 16, 8, 8)), dtype=np.float32)
     plain, normed = x, x
     for layer in range(depth):
         conv = Conv2d(16, 16, 3, padding=1)

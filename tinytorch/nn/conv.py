@@ -36,7 +36,7 @@ class Conv2d(Module):
     """2-D convolution over (N, C, H, W) input, PyTorch's Conv2d: weight (OC, C, KH, KW), bias (OC,).
 
     >>> conv = Conv2d(3, 8, kernel_size=3, padding=1)
-    >>> conv(Tensor(np.zeros((2, 3, 16, 16)))).shape
+    >>> conv(Tensor(np.zeros((2, 3, 16, 16), dtype=np.float32))).shape
     (2, 8, 16, 16)
     """
 

@@ -56,7 +56,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.autograd.function import Function
-from tinytorch.autograd.gradcheck import gradcheck
+from tinytorch.autograd import gradcheck
 from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.activations import relu
 from tinytorch.nn.init import kaiming_uniform

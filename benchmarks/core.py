@@ -52,7 +52,7 @@ for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import tinytorch  # noqa: E402,F401  (installs autograd on Tensor)
+import tinytorch  # noqa: E402,F401  (fills autograd's hook in tinytorch/tensor.py)
 from tinytorch import Tensor  # noqa: E402
 from tinytorch.nn import (  # noqa: E402
     CrossEntropyLoss,

@@ -28,7 +28,7 @@ def strict():
 # --- how Tensor gets gradients ------------------------------------------------------------------
 
 
-def test_importing_tinytorch_installs_autograd_on_tensor():
+def test_importing_tinytorch_fills_autograds_hook_in_tensor_py():
     assert tinytorch.Tensor is Tensor and tinytorch.tensor.AUTOGRAD.enabled
     x = leaf([1.0])
     assert (x * 2)._grad_fn is not None

@@ -69,7 +69,7 @@ BEFORE = "d4c80bc"  # the layers as they were before module 09 became a textbook
 def layers_at(commit: str):
     """Module 09's package file as exported at `commit` (git keeps it), run on today's Tensor and autograd:
     its imports of the old chapter paths point to where each name lives now. None without that history."""
-    path = "tinytorch/nn/conv.py"
+    path = "tinytorch/core/" + "spatial.py"  # where it lived then (in two pieces: rewriting old paths leaves it)
     shown = subprocess.run(
         ["git", "show", f"{commit}:{path}"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True
     )

@@ -55,9 +55,11 @@ from tito.course import load_course  # noqa: E402
 from tito.milestones.runner import load_script  # noqa: E402
 
 milestone = load_script(load_course(ROOT).milestone("cifar10"))  # the milestone's network and recipe
-from tinytorch import SGD, CrossEntropyLoss, OneCycleLR, Tensor, no_grad  # noqa: E402
+from tinytorch import Tensor, no_grad  # noqa: E402
 from tinytorch.data import DataLoader, TensorDataset  # noqa: E402
-from tinytorch.nn import engine, winograd  # noqa: E402
+from tinytorch.nn import CrossEntropyLoss, engine, winograd  # noqa: E402
+from tinytorch.optim import SGD  # noqa: E402
+from tinytorch.optim.lr_scheduler import OneCycleLR  # noqa: E402
 
 try:
     import torch

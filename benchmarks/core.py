@@ -52,12 +52,15 @@ for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import tinytorch  # noqa: E402,F401  (installs autograd on Tensor)
-from tinytorch.core.activations import ReLU  # noqa: E402
-from tinytorch.core.layers import Linear, Sequential  # noqa: E402
-from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
-from tinytorch.core.optimizers import SGD  # noqa: E402
-from tinytorch.core.tensor import Tensor  # noqa: E402
+import tinytorch  # noqa: E402,F401  (fills autograd's hook in tinytorch/tensor.py)
+from tinytorch import Tensor  # noqa: E402
+from tinytorch.nn import (  # noqa: E402
+    CrossEntropyLoss,
+    Linear,
+    ReLU,
+    Sequential,
+)
+from tinytorch.optim import SGD  # noqa: E402
 
 # PyTorch's OpenMP threads spin after each call, holding a core, so in alternating runs whatever runs
 # next loses its second thread (benchmarks/spatial.py measured this). PASSIVE makes them sleep instead.

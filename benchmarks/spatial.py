@@ -21,9 +21,9 @@ would hand it over; contiguous NCHW for PyTorch).
 - GFLOP/s: 3 x the forward FLOPs (forward, weight gradient, input gradient) per second, next to what a
   plain float32 matrix multiply of the forward pass's size, (N*OH*OW, C*KH*KW) @ (C*KH*KW, OC), reaches.
 - ours/before: today's layers (the student's plain kernels run by the given engine) against the layers
-  as they were at commit d4c80bc, frozen in benchmarks/yardstick/ and timed in the same alternation.
-  Target: at most 1.25x on every convolution case. The yardstick is instructor-only: a student
-  edition has no such folder, and the column is left out.
+  as module 09 exported them at a commit (`--against`, default d4c80bc, before module 09 became a
+  textbook chapter), read from git and timed in the same alternation. Target: at most 1.25x on every
+  convolution case. Without the repository's history (a student edition) the column is left out.
 
 Targets: within 2x of PyTorch on every case, at least 1,000x faster than the loops.
 """
@@ -33,9 +33,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,19 +47,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from tinytorch.core.activations import ReLU  # noqa: E402
-from tinytorch.core.layers import Linear, Sequential  # noqa: E402
-from tinytorch.core.losses import CrossEntropyLoss  # noqa: E402
-from tinytorch.core.optimizers import SGD  # noqa: E402
-from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv2d_loops, maxpool2d_loops  # noqa: E402
-from tinytorch.core.tensor import Tensor  # noqa: E402
-from tinytorch.nn import engine  # noqa: E402
+from tinytorch import Tensor  # noqa: E402
+from tinytorch._catalog import NAMES  # noqa: E402
+from tinytorch.nn import (  # noqa: E402
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropyLoss,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    engine,
+)
+from tinytorch.nn.kernels import conv2d_loops, maxpool2d_loops  # noqa: E402
+from tinytorch.optim import SGD  # noqa: E402
 from tito.milestones.tuning import tune_malloc  # noqa: E402
 
-try:  # the layers as they were before module 09 became a textbook chapter (instructor-only)
-    from yardstick import spatial_d4c80bc as before  # noqa: E402
-except ImportError:
-    before = None
+BEFORE = "d4c80bc"  # the layers as they were before module 09 became a textbook chapter
+
+
+def layers_at(commit: str):
+    """Module 09's package file as exported at `commit` (git keeps it), run on today's Tensor and autograd:
+    its imports of the old chapter paths point to where each name lives now. None without that history."""
+    path = "tinytorch/core/" + "spatial.py"  # where it lived then (in two pieces: rewriting old paths leaves it)
+    shown = subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        return None
+
+    def today(match: re.Match) -> str:
+        return "\n".join(f"from {NAMES[name][0]} import {name}" for name in re.split(r",\s*", match[1].strip()))
+
+    source = re.sub(r"^from tinytorch\.core\.\w+ import (.+)$", today, shown.stdout, flags=re.MULTILINE)
+    module = types.ModuleType(f"spatial_{commit}")
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+    return module
+
+
+before = None  # set by main() from --against
 
 # PyTorch's OpenMP threads spin for a while after each call, holding a core. In an alternating
 # benchmark that steals the second core from whatever runs next: measured here, our case (a) took
@@ -317,7 +347,12 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall-clock (default) or CPU seconds")
     parser.add_argument("--step", action="store_true", help="also time a CIFAR-10 training step (batch 256)")
     parser.add_argument("--cases", default="abcde", help="which cases to run, by letter (default abcde)")
+    parser.add_argument(
+        "--against", default=BEFORE, help=f"the commit whose layers fill ours/before (default {BEFORE})"
+    )
     args = parser.parse_args(argv)
+    global before
+    before = layers_at(args.against)
     if args.rounds < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--rounds and --threads must be positive")
     if args.clock == "cpu":

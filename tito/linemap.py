@@ -1,6 +1,6 @@
 """Where a line of a generated package file came from: the line map `tito export` writes.
 
-A student edits `modules/01_tensor/tensor.py`; Python runs `tinytorch/core/tensor.py`. So that every
+A student edits `modules/01_tensor/tensor.py`; Python runs `tinytorch/tensor.py`. So that every
 location a person sees is in the file they edit, each generated file ends with its line map:
 
     # tito line map: modules/01_tensor/tensor.py 10-52=31 57=90 ...

@@ -1,7 +1,7 @@
 """`tito dev new-module NN slug`: the four pieces of a new module, written only when all of them can be.
 
 A module is an entry in course.yaml (appended after the last module, requiring it), its module file
-(modules/NN_slug/slug.py: the jupytext header, `#| default_exp core.slug`, one `#| export` cell
+(modules/NN_slug/slug.py: the jupytext header, `#| default_exp slug`, one `#| export` cell
 with one solution block, one inline `test_unit_*` and the `__main__` block), its README.md (with
 the "## Objectives" that `tito module start` prints) and its package tests (tests/NN_slug/, tagged
 with the module's marker, which pytest registers from course.yaml). course.yaml is edited as text,
@@ -73,7 +73,7 @@ MODULE = Template(
 # What this module builds, why a framework needs it, and what it costs (the systems view).
 
 # %%
-#| default_exp core.$slug
+#| default_exp $slug
 
 # %%
 #| export
@@ -108,7 +108,7 @@ What this module builds and where the course uses it.
 **Time:** about $hours hour. **Prerequisites:** $prerequisites.
 
 ## Objectives
-- Build `$slug` in `tinytorch.core.$slug`.
+- Build `$slug` in `tinytorch.$slug`.
 - Test it against values worked out by hand.
 
 ## How to work on it
@@ -124,7 +124,7 @@ PACKAGE_TEST = Template('''"""Module $id ($slug): the exported package, tested a
 
 import pytest
 
-from tinytorch.core.$slug import $slug
+from tinytorch.$slug import $slug
 
 pytestmark = pytest.mark.m$id
 
@@ -164,15 +164,15 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
     for path in (
         course.root / "modules" / name,
         course.root / "tests" / name,
-        course.package_root / "core" / f"{slug}.py",
+        course.package_root / f"{slug}.py",
     ):
         if path.exists():
             raise ScaffoldError(f"{_shown(course, path)} exists already, {nothing}: move it away, then run {same}.")
-    target = f"core.{slug}"
+    target = slug
     owner = next((m for m in course.modules if target in declared_targets(course, m)), None)
     if owner is not None:
         raise ScaffoldError(
-            f"{owner.name} exports to tinytorch/core/{slug}.py already, {nothing}: choose another slug, "
+            f"{owner.name} exports to tinytorch/{slug}.py already, {nothing}: choose another slug, "
             f"as in `tito dev new-module {module_id} SLUG`."
         )
 

@@ -26,24 +26,14 @@ schedule that warms up to its peak and anneals to almost zero.
 
 import numpy as np
 
-from tinytorch import (
-    SGD,
-    BatchNorm2d,
-    Conv2d,
-    CrossEntropyLoss,
-    Flatten,
-    Linear,
-    MaxPool2d,
-    OneCycleLR,
-    ReLU,
-    Sequential,
-    Tensor,
-    Trainer,
-    no_grad,
-    seed_everything,
-)
-from tinytorch.data import Compose, DataLoader, RandomCrop, RandomHorizontalFlip, TensorDataset
+from tinytorch import Tensor, no_grad
+from tinytorch.data import DataLoader, TensorDataset
+from tinytorch.data.transforms import Compose, RandomCrop, RandomHorizontalFlip
+from tinytorch.nn import BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from tinytorch.nn.whitening import patch_whitening
+from tinytorch.optim import SGD
+from tinytorch.optim.lr_scheduler import OneCycleLR
+from tinytorch.training import Trainer, seed_everything
 from tito.datasets import CIFAR10_CLASSES, load_cifar10
 
 DATASETS = ("cifar10",)

@@ -26,23 +26,13 @@ filter per channel, then a 1x1 convolution mixing the channels), with several ti
 
 import numpy as np
 
-from tinytorch import (
-    Adam,
-    Conv2d,
-    CrossEntropyLoss,
-    DepthwiseSeparableConv2d,
-    Flatten,
-    Linear,
-    MaxPool2d,
-    OneCycleLR,
-    ReLU,
-    Sequential,
-    Tensor,
-    Trainer,
-    no_grad,
-    seed_everything,
-)
+from tinytorch import Tensor, no_grad
 from tinytorch.data import DataLoader, TensorDataset
+from tinytorch.nn import Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from tinytorch.nn.conv import DepthwiseSeparableConv2d
+from tinytorch.optim import Adam
+from tinytorch.optim.lr_scheduler import OneCycleLR
+from tinytorch.training import Trainer, seed_everything
 from tito.datasets import MissingDataError, load_mnist, load_tinydigits
 
 DATASETS = ("tinydigits", "mnist")

@@ -11,8 +11,11 @@ SGD with momentum, the Trainer and the DataLoader.
     tito milestone run mlp                 # or: python milestones/mlp/mlp.py
 """
 
-from tinytorch import SGD, CrossEntropyLoss, Linear, Sequential, Sigmoid, Tensor, Trainer, no_grad, seed_everything
+from tinytorch import Tensor, no_grad
 from tinytorch.data import DataLoader, TensorDataset
+from tinytorch.nn import CrossEntropyLoss, Linear, Sequential, Sigmoid
+from tinytorch.optim import SGD
+from tinytorch.training import Trainer, seed_everything
 from tito.datasets import load_tinydigits
 
 DATASETS = ("tinydigits",)

@@ -13,7 +13,8 @@ Uses tinytorch's Tensor (module 01) and Linear layer (module 03); no autograd, n
 
 import numpy as np
 
-from tinytorch import Linear, Tensor
+from tinytorch import Tensor
+from tinytorch.nn import Linear
 
 DATASETS = ("points",)
 CONFIG = {

@@ -14,7 +14,9 @@ autograd (05) and optimizers (06), in a training loop written out by hand.
 
 import numpy as np
 
-from tinytorch import Adam, BCEWithLogitsLoss, Linear, Sequential, Tanh, Tensor, no_grad
+from tinytorch import Tensor, no_grad
+from tinytorch.nn import BCEWithLogitsLoss, Linear, Sequential, Tanh
+from tinytorch.optim import Adam
 
 DATASETS = ("xor",)
 CONFIG = {

@@ -27,35 +27,42 @@
 # inside a few large array operations.
 
 # %%
-#| default_exp core.tensor
+#| default_exp tensor
 
 # %%
 #| export
+import functools
+
 import numpy as np
 
 # %% [markdown]
 # ## Creating tensors, and why float32
 #
 # Neural networks train happily in 32-bit floats, and float32 halves the memory and roughly doubles the
-# speed of float64 matrix multiplication. So a Tensor made from floating data is float32 unless you ask
-# for another dtype; integer data (class labels) stays integer. When you do ask for float64 (the
-# gradient checker in module 05 does, for precise finite differences) results stay float64: Python
-# scalars take the tensor's dtype instead of silently upcasting it.
+# speed of float64 matrix multiplication. So, as in PyTorch, a Tensor made from Python numbers or lists
+# of them is float32, and integer data (class labels) stays integer. An array that already has a dtype
+# keeps it: a float64 NumPy array makes a float64 Tensor (PyTorch's `torch.as_tensor` does the same),
+# and `dtype=` asks for any other. Once a tensor is float64 (the gradient checker in module 05 uses
+# float64, for precise finite differences) results stay float64: Python scalars take the tensor's dtype
+# instead of silently changing it.
 
 # %%
 #| export
+#| doc Tensor: an n-dimensional array with the operations a neural network needs, and the hook where autograd enters
 DEFAULT_FLOAT = np.float32
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
-    """The NumPy array a Tensor stores for `data`: floats become float32 unless `dtype` says otherwise."""
+    """The NumPy array a Tensor stores for `data`: an array keeps its dtype, Python floats become float32,
+    and `dtype` overrides both."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
+    has_dtype = isinstance(data, (np.ndarray, np.generic))
     array = np.asarray(data)
-    if array.dtype.kind == "f" and array.dtype != DEFAULT_FLOAT:
-        array = array.astype(DEFAULT_FLOAT)
+    if array.dtype.kind == "f" and not has_dtype:
+        array = array.astype(DEFAULT_FLOAT)  # Python floats (or lists of them): PyTorch's default dtype
     elif array.dtype.kind not in "fiub":
         raise TypeError(f"Tensor data must be numbers, got dtype {array.dtype}: pass numbers or a numeric array.")
     return array
@@ -128,10 +135,54 @@ def _flatten_shape(shape, start_dim, end_dim):
 
 
 # %% [markdown]
+# ## Where autograd enters
+#
+# In module 05 the operations below learn to record how each result was computed, so that
+# `backward()` can retrace the steps and apply the chain rule. This file says where that happens. Each
+# operation autograd can differentiate is marked `@differentiable`; a call to it goes to
+# `AUTOGRAD.record` once module 05 has filled that hook, and straight to the code you write here before
+# then. Module 05's `record` runs your method for the value (it never computes a value a second way)
+# and adds the graph node around it. `backward()` goes to `AUTOGRAD.backward` the same way.
+#
+# Nothing else changes Tensor: its methods are the ones defined in this file, with or without autograd.
+
+# %%
+#| export
+class _AutogradHook:
+    """Where module 05 plugs in: `record(name, tensor, *args, **kwargs)` runs the operation `name` as a
+    graph node; `backward(tensor, gradient, retain_graph)` walks the graph. None until module 05 fills them."""
+
+    record = None
+    backward = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.record is not None
+
+
+AUTOGRAD = _AutogradHook()
+
+
+def differentiable(operation):
+    """Mark a Tensor operation that autograd may record: its calls go through `AUTOGRAD.record` once
+    module 05 has filled it. `operation` itself, your module 01 code, is kept as `__wrapped__`."""
+    name = operation.__name__
+
+    @functools.wraps(operation)
+    def dispatch(self, *args, **kwargs):
+        if AUTOGRAD.record is None:
+            return operation(self, *args, **kwargs)
+        return AUTOGRAD.record(name, self, *args, **kwargs)
+
+    return dispatch
+
+
+# %% [markdown]
 # ## The Tensor class
 #
 # The class below is a thin wrapper: `self.data` is the NumPy array, and every operation builds a new
-# Tensor from NumPy's result. Read `__add__` first; the rest follow the same pattern. Three attributes
+# Tensor from NumPy's result. Read `__add__` first; the rest follow the same pattern (the
+# `@differentiable` above an operation is where autograd will enter, as described above). Three attributes
 # wait for module 05: `requires_grad` (should gradients flow to this tensor?), `grad` (where they will
 # accumulate) and `_grad_fn` (the operation that produced this tensor, so backward can find its way).
 #
@@ -248,6 +299,12 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return self.data
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """np.asarray(t) is t's array, so NumPy functions (np.stack, np.mean) take Tensors."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}.")
@@ -258,9 +315,13 @@ class Tensor:
         return Tensor._wrap(self.data)
 
     def backward(self, gradient=None, retain_graph: bool = False):
-        raise RuntimeError("Tensors have no gradients yet: run `tito module complete 05` to build autograd.")
+        """Gradients of this tensor with respect to every leaf that requires grad (module 05 computes them)."""
+        if AUTOGRAD.backward is None:
+            raise RuntimeError("Tensors have no gradients yet: run `tito module complete 05` to build autograd.")
+        AUTOGRAD.backward(self, gradient, retain_graph)
 
     # --- arithmetic with broadcasting ----------------------------------------------------------
+    @differentiable
     def __add__(self, other):
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
@@ -270,6 +331,7 @@ class Tensor:
     def __radd__(self, other):
         return as_tensor(other, like=self) + self
 
+    @differentiable
     def __sub__(self, other):
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
@@ -279,6 +341,7 @@ class Tensor:
     def __rsub__(self, other):
         return as_tensor(other, like=self) - self
 
+    @differentiable
     def __mul__(self, other):
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
@@ -288,6 +351,7 @@ class Tensor:
     def __rmul__(self, other):
         return as_tensor(other, like=self) * self
 
+    @differentiable
     def __truediv__(self, other):
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
@@ -297,9 +361,11 @@ class Tensor:
     def __rtruediv__(self, other):
         return as_tensor(other, like=self) / self
 
+    @differentiable
     def __neg__(self):
         return Tensor._wrap(-self.data)
 
+    @differentiable
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             raise TypeError("Only a number can be an exponent here: write x ** 2, not x ** tensor.")
@@ -307,6 +373,7 @@ class Tensor:
         return Tensor._wrap(_power(self.data, as_tensor(exponent, like=self).data))
         ### END SOLUTION
 
+    @differentiable
     def __matmul__(self, other):
         other = as_tensor(other, like=self)
         _check_matmul(self.shape, other.shape)
@@ -344,22 +411,26 @@ class Tensor:
         return self._compare(other, np.not_equal)
 
     # --- reductions ---------------------------------------------------------------------------
+    @differentiable
     def sum(self, axis=None, keepdims: bool = False):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.sum(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
 
+    @differentiable
     def mean(self, axis=None, keepdims: bool = False):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
 
+    @differentiable
     def max(self, axis=None, keepdims: bool = False):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.max(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
 
     # --- shape --------------------------------------------------------------------------------
+    @differentiable
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
@@ -372,6 +443,7 @@ class Tensor:
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(*axes)
 
+    @differentiable
     def permute(self, *dims):
         dims = _normalize_axes(dims, self.ndim)
         ### BEGIN SOLUTION
@@ -381,6 +453,7 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         return self.reshape(_flatten_shape(self.shape, start_dim, end_dim))
 
+    @differentiable
     def __getitem__(self, index):
         if isinstance(index, Tensor):
             index = index.data
@@ -389,24 +462,33 @@ class Tensor:
         ### END SOLUTION
 
     # --- elementwise functions ----------------------------------------------------------------
+    @differentiable
     def exp(self):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.exp(self.data))
         ### END SOLUTION
 
+    @differentiable
     def log(self):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.log(self.data))
         ### END SOLUTION
 
+    @differentiable
     def sqrt(self):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.sqrt(self.data))
         ### END SOLUTION
 
+    @differentiable
     def abs(self):
         return Tensor._wrap(np.abs(self.data))
 
+    def __abs__(self):
+        """abs(x) is x.abs()."""
+        return self.abs()
+
+    @differentiable
     def clip(self, min=None, max=None):
         ### BEGIN SOLUTION
         return Tensor._wrap(np.clip(self.data, min, max))

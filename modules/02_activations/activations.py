@@ -28,7 +28,7 @@
 # | `ReLU` | max(x, 0) | hidden layers of almost every network |
 # | `Sigmoid` | 1 / (1 + e^-x) | probabilities of yes/no outputs |
 # | `Tanh` | (e^x - e^-x) / (e^x + e^-x) | hidden layers of older and recurrent networks |
-# | `GELU` | x * Phi(x) (tanh approximation) | transformers |
+# | `GELU` | x * Phi(x) | transformers |
 # | `Softmax` | e^x_i / sum_j e^x_j | class probabilities |
 # | `LogSoftmax` | x_i - log sum_j e^x_j | the input to cross-entropy |
 #
@@ -44,7 +44,7 @@
 # losses and module 09's convolutions come next.
 
 # %%
-#| default_exp core.activations
+#| default_exp nn.activations
 
 # %%
 #| export
@@ -52,7 +52,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 
 # %% [markdown]
 # ## Why the naive formulas fail
@@ -81,18 +81,21 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## ReLU
 #
-# `max(x, 0)` is `x.clip(min=0)`. It costs one comparison per element, and its gradient (module 05) is
-# 1 where the input was kept and 0 where it was clipped, so backward only needs a boolean mask: one
-# byte per element instead of the four a float32 copy would take. At exactly 0 the derivative is
-# undefined; clip passes the gradient there (a valid choice, where PyTorch's ReLU passes 0).
+# `max(x, 0)` is `x * (x > 0)`: the comparison gives a boolean mask, and multiplying by it keeps the
+# positive entries and zeroes the rest. Its gradient (module 05) is the same mask, 1 where the input was
+# kept and 0 elsewhere. At exactly 0 the derivative is undefined, and the mask says 0 there, as
+# PyTorch's ReLU does. (`x.clip(min=0)` gives the same values, but clip passes the gradient at its
+# boundary, so a network on images with black pixels would learn differently from PyTorch's.)
 
 # %%
 #| export nn.activations
+#| doc The activation functions (relu, sigmoid, tanh, gelu, softmax, log_softmax) and their layers (ReLU, ..., LogSoftmax)
 def relu(x) -> Tensor:
     """max(x, 0), elementwise."""
-    # Hint: one Tensor method from module 01 clamps values from below.
+    # Hint: a comparison from module 01 makes a mask of the positive entries; multiply x by it.
     ### BEGIN SOLUTION
-    return as_tensor(x).clip(min=0)
+    x = as_tensor(x)
+    return x * (x > 0)
     ### END SOLUTION
 
 
@@ -151,12 +154,22 @@ def softplus(x) -> Tensor:
 # A network never notices; a library that computes tanh(1e-10) for a physicist would use `np.tanh`.)
 #
 # GELU weighs each input by the probability that a standard normal variable is below it,
-# `x * Phi(x)`. Like PyTorch's `approximate="tanh"` and the original BERT and GPT-2 code, we use
+# `x * Phi(x)`. Phi has no closed form (it is an integral), and NumPy has no `erf`, so we compute it the
+# way statistics tables did: Abramowitz and Stegun's formula 26.2.17, a polynomial in t = 1/(1 + p|x|)
+# times the normal density,
+#
+#     P(Z > |x|) = exp(-x^2 / 2) / sqrt(2 pi) * (b1 t + b2 t^2 + b3 t^3 + b4 t^4 + b5 t^5),
+#
+# within 7.5e-8 of the true value everywhere: below float32's resolution, so this is PyTorch's exact
+# `GELU()` to the last bit that float32 keeps. Phi(x) is 1 minus that tail for x >= 0, the tail itself
+# for x < 0. Built from module 01's operations, it is differentiable in module 05 like everything else.
+#
+# PyTorch also offers `GELU(approximate="tanh")`, the form of the original BERT and GPT-2 code:
 #
 #     gelu(x) = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
 #
 # which agrees with the exact GELU to within 5e-4 everywhere (the largest gap is near x = -2.7). Since
-# `1 + tanh(u) = 2 * sigmoid(2u)`, this is `x * sigmoid(2u)`, which is what we compute.
+# `1 + tanh(u) = 2 * sigmoid(2u)`, this is `x * sigmoid(2u)`, which is what we compute for it.
 
 # %%
 #| export nn.activations
@@ -169,15 +182,33 @@ def tanh(x) -> Tensor:
 
 
 GELU_COEFFICIENT = 0.044715
+NORMAL_TAIL_P = 0.2316419  # Abramowitz and Stegun 26.2.17: t = 1 / (1 + p |x|)
+NORMAL_TAIL_B = (0.319381530, -0.356563782, 1.781477937, -1.821255978, 1.330274429)
 
 
-def gelu(x) -> Tensor:
-    """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2u)."""
+def normal_cdf(x) -> Tensor:
+    """Phi(x) = P(Z <= x) for a standard normal Z, within 7.5e-8 (Abramowitz and Stegun 26.2.17)."""
     x = as_tensor(x)
-    # Hint: u = sqrt(2/pi) * (x + GELU_COEFFICIENT * x**3), then x * sigmoid(2u).
+    t = 1 / (x.abs() * NORMAL_TAIL_P + 1)
+    polynomial = t * NORMAL_TAIL_B[-1]
+    for b in reversed(NORMAL_TAIL_B[:-1]):  # Horner's rule: t (b1 + t (b2 + t (b3 + t (b4 + t b5))))
+        polynomial = (polynomial + b) * t
+    tail = (x * x * -0.5).exp() * polynomial / math.sqrt(2 * math.pi)  # P(Z > |x|)
+    return tail + (x >= 0) * (1 - tail * 2)  # x >= 0: 1 - tail; x < 0: tail
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """GELU, x * Phi(x); approximate="tanh" gives 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = as_tensor(x)
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu approximate must be 'none' or 'tanh', got {approximate!r}.")
+    # Hint: "none" is x * normal_cdf(x). "tanh": u = sqrt(2/pi) * (x + GELU_COEFFICIENT * x**3), then
+    # x * sigmoid(2u).
     ### BEGIN SOLUTION
-    u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
-    return x * sigmoid(u * 2)
+    if approximate == "tanh":
+        u = (x + x**3 * GELU_COEFFICIENT) * math.sqrt(2.0 / math.pi)
+        return x * sigmoid(u * 2)
+    return x * normal_cdf(x)
     ### END SOLUTION
 
 
@@ -248,11 +279,16 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 
 # %%
 #| export nn.module
+#| doc Module, the base class of every layer and model, and Parameter, a Tensor that is a learnable weight
 class Parameter(Tensor):
-    """A Tensor that a Module registers as a learnable weight (requires_grad=True by default)."""
+    """A Tensor that a Module registers as a learnable weight (requires_grad=True by default).
+
+    A weight made from a NumPy array is float32 unless `dtype` says otherwise: `np.zeros(n)` stands for
+    PyTorch's `torch.zeros(n)`, which is float32, where NumPy's own default is float64. A floating
+    Tensor keeps its dtype (`model.double()` makes float64 weights)."""
 
     def __init__(self, data, requires_grad: bool = True, dtype=None):
-        if dtype is None and np.asarray(data.data if isinstance(data, Tensor) else data).dtype.kind != "f":
+        if dtype is None and (not isinstance(data, Tensor) or data.dtype.kind != "f"):
             dtype = DEFAULT_FLOAT  # weights are floats even when given as integers
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
@@ -566,10 +602,19 @@ class Tanh(Activation):
 
 
 class GELU(Activation):
-    """x * Phi(x), tanh approximation (as PyTorch's GELU(approximate="tanh"))."""
+    """x * Phi(x), as PyTorch's GELU(); GELU(approximate="tanh") is the tanh form."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}.")
+        self.approximate = approximate
 
     def forward(self, x):
-        return gelu(x)
+        return gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
 class Softmax(Activation):
@@ -614,8 +659,8 @@ def profile_activations(shape=(256, 1024), repeats: int = 10) -> dict:
     """Milliseconds per call of each activation on a float32 array of `shape`, and ratios to ReLU."""
     import time
 
-    x = Tensor(np.random.standard_normal(shape))
-    weights = Tensor(np.random.standard_normal((shape[-1], shape[-1])))
+    x = Tensor(np.random.standard_normal(shape), dtype=np.float32)
+    weights = Tensor(np.random.standard_normal((shape[-1], shape[-1])), dtype=np.float32)
     candidates = {
         "ReLU": ReLU(),
         "Sigmoid": Sigmoid(),
@@ -680,10 +725,12 @@ def test_unit_sigmoid_tanh():
 def test_unit_gelu():
     x = np.linspace(-4, 4, 17)
     exact = x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    assert np.abs(GELU()(Tensor(x, dtype=np.float64)).data - exact).max() < 1e-3
+    assert np.abs(GELU()(Tensor(x, dtype=np.float64)).data - exact).max() < 1e-6
+    assert np.abs(GELU(approximate="tanh")(Tensor(x, dtype=np.float64)).data - exact).max() < 1e-3
     with _strict():
-        assert np.array_equal(gelu(Tensor([-1000.0, 1000.0])).data, [0.0, 1000.0])
-    print("GELU: within 1e-3 of x * Phi(x) on [-4, 4]; 0 and 1000 at the extremes")
+        for approximate in ("none", "tanh"):
+            assert np.array_equal(gelu(Tensor([-1000.0, 1000.0]), approximate).data, [0.0, 1000.0])
+    print("GELU: within 1e-6 of x * Phi(x) on [-4, 4] (tanh form: 1e-3); 0 and 1000 at the extremes")
 
 
 def test_unit_softmax():

@@ -30,7 +30,7 @@
 # below measure it on your machine.
 
 # %%
-#| default_exp core.layers
+#| default_exp nn.linear
 
 # %%
 #| export
@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT, Tensor, as_tensor
 from tinytorch.nn.module import Module, Parameter
 
 # %%
@@ -65,6 +65,7 @@ from tinytorch.nn.activations import ReLU  # module 02's layer, for the examples
 
 # %%
 #| export nn.init
+#| doc Weight initialisation: manual_seed, kaiming_uniform and xavier_uniform
 def manual_seed(seed: int) -> None:
     """Seed the random numbers TinyTorch draws (weight initialisation, dropout masks)."""
     np.random.seed(seed)
@@ -103,6 +104,7 @@ def xavier_uniform(shape, fan_in: int, fan_out: int, gain: float = 1.0, dtype=DE
 
 # %%
 #| export nn.linear
+#| doc Linear, the fully connected layer: y = x @ W.T + b
 class Linear(Module):
     """Fully connected layer: (..., in_features) -> (..., out_features).
 
@@ -161,6 +163,7 @@ class Linear(Module):
 
 # %%
 #| export nn.container
+#| doc Sequential: layers applied one after another
 class Sequential(Module):
     """A chain of layers applied in order; indexable, iterable and sized like a list."""
 
@@ -207,6 +210,7 @@ class Sequential(Module):
 
 # %%
 #| export nn.dropout
+#| doc Dropout: zeroes random entries in training and rescales the rest
 class Dropout(Module):
     """Zero each element with probability p while training; identity in eval mode."""
 
@@ -254,7 +258,7 @@ def profile_mlp(sizes=(784, 256, 128, 10), batch: int = 128, repeats: int = 20) 
     model = Sequential(*layers[:-1])
     params = sum(p.size for p in model.parameters())
     flops = sum(2 * batch * n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    x = Tensor(np.random.standard_normal((batch, sizes[0])))
+    x = Tensor(np.random.standard_normal((batch, sizes[0])), dtype=np.float32)
     activations = sum(batch * n for n in sizes[1:])
     model(x)  # warm up
     start = time.perf_counter()

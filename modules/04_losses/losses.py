@@ -35,7 +35,7 @@
 # are the cheapest debugging tool in deep learning.
 
 # %%
-#| default_exp core.losses
+#| default_exp nn.losses
 
 # %%
 #| export
@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from tinytorch.nn.activations import log_softmax, softplus
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn.module import Module
 
 # %% [markdown]
@@ -57,6 +57,7 @@ from tinytorch.nn.module import Module
 
 # %%
 #| export nn.losses
+#| doc The loss functions and their layers: mean squared error, cross-entropy, binary cross-entropy (on probabilities or on logits)
 REDUCTIONS = ("mean", "sum", "none")
 
 

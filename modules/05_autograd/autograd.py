@@ -31,18 +31,19 @@
 # **Your module 01 code keeps running.** This module adds no second forward pass. Each Function for
 # a module 01 operation asks module 01's own method for the value (`module01_value("__mul__", a, b)`
 # runs the `Tensor.__mul__` you wrote), and adds only the graph and the backward rule around it. At
-# the end, `enable_autograd()` wraps each Tensor operation in its Function. It is called in exactly one
-# place, the bottom of `tinytorch/__init__.py`, as soon as this module is exported: Python runs a
-# package's `__init__.py` before any of its submodules, so every program that imports anything from
-# tinytorch sees the same Tensor, with gradients, whatever it imported first. A bug in module 01 stays
-# a bug in every later module, and its tests say so.
+# the end, `enable_autograd()` fills the hook that module 01's tensor.py declares (`AUTOGRAD`): every
+# operation marked `@differentiable` there then runs through its Function here. No method of Tensor is
+# replaced. `tinytorch/__init__.py` calls it once module 05 is exported: Python runs a package's
+# `__init__.py` before any of its submodules, so every program that imports anything from tinytorch
+# sees the same Tensor, with gradients, whatever it imported first. A bug in module 01 stays a bug in
+# every later module, and its tests say so.
 #
 # **The systems view.** Backward costs about twice the forward pass (each matmul becomes two), and it
 # needs the forward pass's intermediate arrays, so training holds every activation of the batch in
 # memory until backward has used it. That is why `backward()` frees the saved arrays as it goes.
 
 # %%
-#| default_exp core.autograd
+#| default_exp autograd.function
 
 # %%
 #| export
@@ -50,7 +51,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _normalize_axes, _power, as_tensor
+from tinytorch.tensor import AUTOGRAD, Tensor, _normalize_axes, _power, as_tensor
 
 # %% [markdown]
 # ## Grad mode
@@ -59,6 +60,7 @@ from tinytorch.core.tensor import Tensor, _normalize_axes, _power, as_tensor
 
 # %%
 #| export autograd.function
+#| doc Grad mode (no_grad) and Function, one differentiable operation: its value and its derivative side by side
 class _GradMode:
     enabled = True
 
@@ -98,15 +100,15 @@ class no_grad:
 #
 # For the operations module 01 teaches, the value is module 01's: `module01_value(name, *arrays)` calls
 # your `Tensor.<name>` on the arrays and returns the Tensor it made (`module01(name)(tensor, shape)`
-# where a method takes other arguments positionally, as `reshape` does). `module01(name)` finds your method
-# even after `enable_autograd()` has wrapped it (each wrapper keeps it as `module01_operation`).
+# where a method takes other arguments positionally, as `reshape` does). `module01(name)` is your method
+# itself, the function under its `@differentiable` mark, so it never goes back through autograd.
 
 # %%
 #| export autograd.function
 def module01(name: str):
-    """Module 01's own `Tensor.<name>`, as the student wrote it: never the differentiable wrapper."""
+    """Module 01's own `Tensor.<name>`, as the student wrote it: the code under its `@differentiable`."""
     operation = Tensor.__dict__[name]
-    return getattr(operation, "module01_operation", operation)
+    return getattr(operation, "__wrapped__", operation)
 
 
 def module01_value(name: str, *arrays, **options) -> Tensor:
@@ -180,6 +182,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 # %%
 #| export autograd.engine
+#| doc The backward pass: walks the graph in reverse topological order and accumulates each leaf's gradient
 def topological_order(root: Tensor) -> list:
     """Tensors of the graph behind `root`, every tensor after all the tensors it was computed from."""
     order, visited = [], set()
@@ -268,7 +271,8 @@ def _backward(self: Tensor, gradient=None, retain_graph: bool = False) -> None:
 # `run_backward` itself, so it checks a Function before anything is installed on Tensor.
 
 # %%
-#| export autograd.gradcheck
+#| export autograd.checking
+#| doc gradcheck: compares backward rules with central finite differences
 class GradcheckError(AssertionError):
     """A backward rule disagrees with finite differences; the message says where and by how much."""
 
@@ -335,6 +339,7 @@ def _leaves(*shapes, low=0.5, high=2.0, seed=0):
 
 # %%
 #| export autograd.ops
+#| doc The differentiable Functions behind Tensor's operations (Add, Mul, MatMul, Sum, Reshape, GetItem, Exp, ...)
 class Add(Function):
     def forward(self, a, b):
         return module01_value("__add__", a, b)
@@ -700,16 +705,17 @@ def test_unit_elementwise():
 
 
 # %% [markdown]
-# ## Installing the Functions on Tensor
+# ## Filling the hook in module 01
 #
-# Each Tensor operation becomes a call to its Function, which calls your module 01 method for the value.
-# Module 01's checks (shapes for matmul, a number as the exponent, the forms of a shape) run there, in
-# your method, so a wrapper repeats none of them: it only hands the Function its arguments. Each wrapper
-# remembers the method it wraps (`module01_operation`), so `enable_autograd()` can run twice without
-# wrapping a wrapper, and `module01()` always finds your code.
+# Module 01's tensor.py declares `AUTOGRAD`, and each of its `@differentiable` operations calls
+# `AUTOGRAD.record(name, tensor, *args)` once the hook is filled. `record` below hands the call to the
+# operation's Function, which calls your module 01 method for the value. Module 01's checks (shapes
+# for matmul, a number as the exponent, the forms of a shape) run there, in your method, so the table
+# repeats none of them: it only hands each Function its arguments.
 
 # %%
 #| export autograd.install
+#| doc Fills the hook that module 01's Tensor declares, so that its operations record a graph
 def _binary(function):
     def operation(self, other):
         return function.apply(self, as_tensor(other, like=self))
@@ -745,37 +751,34 @@ DIFFERENTIABLE_OPERATIONS = {
 }
 
 
+def record(name: str, tensor: Tensor, *args, **kwargs) -> Tensor:
+    """Run `tensor.<name>(*args, **kwargs)` through its Function: module 01's value, and a graph node."""
+    return DIFFERENTIABLE_OPERATIONS[name](tensor, *args, **kwargs)
+
+
 def enable_autograd() -> None:
-    """Make every Tensor operation differentiable. Idempotent; tinytorch/__init__.py calls it once."""
-    for name, operation in DIFFERENTIABLE_OPERATIONS.items():
-        operation.module01_operation = module01(name)  # the method it wraps, found through any wrapper
-        setattr(Tensor, name, operation)
-    Tensor.backward = _backward
-    Tensor.autograd_enabled = True
+    """Fill module 01's hook: Tensor's operations record graphs, `backward()` walks them. Idempotent;
+    tinytorch/__init__.py calls it once."""
+    AUTOGRAD.record = record
+    AUTOGRAD.backward = _backward
 
 
 # %% [markdown]
-# The last tests run with this file's operations installed on Tensor, and put back what was there
-# afterwards: importing this file (pytest does, next to the package tests) must not change Tensor for
-# anyone else.
+# The last tests run with this file's operations in the hook, and put back what was there afterwards:
+# importing this file (pytest does, next to the package tests) must not change Tensor for anyone else.
 
 # %%
 def _with_this_files_autograd(test):
-    """Run `test` with this file's operations installed on Tensor, then restore the previous ones."""
+    """Run `test` with this file's operations in module 01's hook, then put back the previous ones."""
 
     @functools.wraps(test)
     def run():
-        names = [*DIFFERENTIABLE_OPERATIONS, "backward", "autograd_enabled"]
-        previous = {name: Tensor.__dict__[name] for name in names if name in Tensor.__dict__}
+        previous = AUTOGRAD.record, AUTOGRAD.backward
         enable_autograd()
         try:
             return test()
         finally:
-            for name in names:
-                if name in previous:
-                    setattr(Tensor, name, previous[name])
-                else:
-                    delattr(Tensor, name)
+            AUTOGRAD.record, AUTOGRAD.backward = previous
 
     return run
 

@@ -34,7 +34,7 @@
 # but only if it is written as a few whole-array operations, in place, in float32.
 
 # %%
-#| default_exp core.optimizers
+#| default_exp optim.optimizer
 
 # %%
 #| export
@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 # %% [markdown]
 # ## The Optimizer base class
@@ -66,6 +66,7 @@ from tinytorch.core.tensor import Tensor
 
 # %%
 #| export optim.optimizer
+#| doc Optimizer, the base class of the optimizers: parameters, zero_grad, step and state_dict
 def _parameter_list(params) -> list:
     """The tensors an optimizer will update, checked once so that step() can trust them."""
     params = list(params)
@@ -185,6 +186,7 @@ class Optimizer:
 
 # %%
 #| export optim.sgd
+#| doc SGD, with momentum, Nesterov momentum and weight decay
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay."""
 
@@ -244,6 +246,7 @@ class SGD(Optimizer):
 
 # %%
 #| export optim.adam
+#| doc Adam and AdamW
 class Adam(Optimizer):
     """Adam: per-parameter step sizes from running averages of the gradient and its square."""
 

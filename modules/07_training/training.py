@@ -30,7 +30,7 @@
 # per-sample work. We measure that split at the end of the module.
 
 # %%
-#| default_exp core.training
+#| default_exp training.trainer
 
 # %%
 #| export
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytorch.autograd.function import no_grad
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 from tinytorch.nn.init import manual_seed
 
 # %% [markdown]
@@ -58,6 +58,7 @@ from tinytorch.nn.init import manual_seed
 
 # %%
 #| export training.utils
+#| doc Training helpers: seed_everything and clip_grad_norm_
 def seed_everything(seed: int) -> None:
     """Seed Python's `random` and NumPy's global generator (weight init, dropout, unseeded DataLoaders).
 
@@ -114,6 +115,7 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
 
 # %%
 #| export optim.lr_scheduler
+#| doc Learning-rate schedules: StepLR, CosineAnnealingLR and OneCycleLR
 class LRScheduler:
     """Sets optimizer.lr from the number of step() calls. Subclasses define lr_at(t)."""
 
@@ -294,6 +296,7 @@ class OneCycleLR(LRScheduler):
 
 # %%
 #| export training.trainer
+#| doc Trainer, the training loop: history, checkpoints, accuracy, and a stop when training diverges
 class TrainingDivergedError(RuntimeError):
     """The loss became nan or inf; carries the epoch, batch, loss and learning rate."""
 
@@ -629,10 +632,11 @@ def _batches(points, labels, batch_size=64):
 
 
 def demo_circle(epochs: int = 30) -> dict:
-    from tinytorch.core.activations import ReLU
-    from tinytorch.core.layers import Linear, Sequential
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.activations import ReLU
+    from tinytorch.nn.linear import Linear
+    from tinytorch.nn.container import Sequential
+    from tinytorch.nn.losses import CrossEntropyLoss
+    from tinytorch.optim.adam import Adam
 
     seed_everything(0)
     model = Sequential(Linear(2, 32), ReLU(), Linear(32, 2))
@@ -658,16 +662,17 @@ if __name__ == "__main__":
 
 # %%
 def measure_step(repeats: int = 30) -> None:
-    from tinytorch.core.activations import ReLU
-    from tinytorch.core.layers import Linear, Sequential
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.activations import ReLU
+    from tinytorch.nn.linear import Linear
+    from tinytorch.nn.container import Sequential
+    from tinytorch.nn.losses import CrossEntropyLoss
+    from tinytorch.optim.adam import Adam
 
     seed_everything(0)
     model = Sequential(Linear(784, 256), ReLU(), Linear(256, 10))
     loss_fn = CrossEntropyLoss()
     optimizer = Adam(model.parameters(), lr=1e-3)
-    x = Tensor(np.random.standard_normal((128, 784)))
+    x = Tensor(np.random.standard_normal((128, 784)), dtype=np.float32)
     y = Tensor(np.random.randint(0, 10, size=128))
     parts = {"forward + loss": [], "backward": [], "optimizer step": []}
     for _ in range(repeats):
@@ -717,7 +722,7 @@ def test_unit_clip_grad_norm():
 
 def _schedule_lrs(make, steps):
     w = Tensor([0.0], requires_grad=True)
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.optim.sgd import SGD
 
     optimizer = SGD([w], lr=1.0, momentum=0.9)
     schedule = make(optimizer)
@@ -746,8 +751,8 @@ def test_unit_trainer_learns():
 
 
 def test_unit_divergence_is_reported():
-    from tinytorch.core.layers import Linear
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.nn.linear import Linear
+    from tinytorch.optim.sgd import SGD
 
     model = Linear(2, 1)
     trainer = Trainer(model, SGD(model.parameters(), lr=0.1), lambda out, y: (out * np.inf).sum())
@@ -761,8 +766,8 @@ def test_unit_divergence_is_reported():
 
 
 def test_unit_checkpoint_round_trip():
-    from tinytorch.core.layers import Linear
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.linear import Linear
+    from tinytorch.optim.adam import Adam
 
     seed_everything(1)
     model, fresh = Linear(3, 2), Linear(3, 2)

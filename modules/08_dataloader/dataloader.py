@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 
 # %% [markdown]
 # ## Datasets
@@ -51,8 +51,9 @@ from tinytorch.core.tensor import Tensor
 
 # %%
 #| export data.dataset
+#| doc Dataset, examples by index, and TensorDataset, examples held in arrays
 class Dataset:
-    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays)."""
+    """Examples by index. Subclasses define __len__ and __getitem__ (returning a tuple of arrays or Tensors)."""
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__.")
@@ -105,8 +106,9 @@ class TensorDataset(Dataset):
 #    unless `drop_last=True` drops it.
 # 3. Gathering: `dataset.get_batch(indices)`, one fancy index for array datasets.
 # 4. The transform, if any, applied to the whole batch of inputs at once.
-# 5. Tensors out: the inputs (float32 for float data) and the labels, integer labels as int64 (what
-#    CrossEntropyLoss expects; float targets for regression or BCE stay float).
+# 5. Tensors out: the inputs in their own dtype (float32 data gives float32 batches, float64 data
+#    float64, as in PyTorch) and the labels, integer labels as int64 (what CrossEntropyLoss expects;
+#    float targets for regression or BCE stay float).
 #
 # Randomness (shuffling and augmentation) comes from the loader's own NumPy `Generator`, made from
 # `seed`: the same seed gives the same batches in the same order, epoch after epoch, whatever else
@@ -115,6 +117,7 @@ class TensorDataset(Dataset):
 
 # %%
 #| export
+#| doc DataLoader: shuffled batches of a dataset, gathered with one index, transformed, as Tensors
 def _check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(
@@ -125,7 +128,7 @@ def _check_batch_size(batch_size) -> int:
 
 
 def _to_tensors(fields) -> tuple:
-    """Inputs as Tensors (float data becomes float32); integer labels and other fields as int64."""
+    """Inputs as Tensors of their own dtype; integer labels and other fields as int64."""
     tensors = [Tensor(fields[0])]
     for field in fields[1:]:
         field = np.asarray(field)
@@ -205,6 +208,7 @@ class DataLoader:
 
 # %%
 #| export data.transforms
+#| doc Batched image transforms: RandomCrop, RandomHorizontalFlip, Normalize and Compose
 def _apply(transform, images, rng):
     """Call a transform with the loader's generator when it takes one (our transforms do)."""
     return transform(images, rng=rng) if isinstance(transform, Transform) else transform(images)

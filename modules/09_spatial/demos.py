@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.tensor import Tensor
 from tinytorch.models.cnn import SimpleCNN
 from tinytorch.nn.activations import relu
 from tinytorch.nn.conv import Conv2d, DepthwiseSeparableConv2d
@@ -124,8 +124,8 @@ def training_memory_by_layer(batch: int = 64) -> None:
 def strided_conv_against_pooling(epochs: int = 3) -> None:
     import time
 
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.nn.losses import CrossEntropyLoss
+    from tinytorch.optim.adam import Adam
     from tinytorch.nn.activations import ReLU
     from tinytorch.nn.container import Sequential
     from tito.datasets import load_tinydigits
@@ -343,9 +343,9 @@ def _print_grid(title: str, images: list, low: float, high: float, per_row: int 
 
 def what_a_cnn_learns(epochs: int = 2, seed: int = 0) -> dict:
     """Train SimpleCNN briefly on tinydigits; draw its first-layer filters and one digit's feature maps."""
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.autograd.function import no_grad
+    from tinytorch.nn.losses import CrossEntropyLoss
+    from tinytorch.optim.adam import Adam
     from tito.datasets import load_tinydigits
 
     x_train, y_train, x_test, _ = load_tinydigits()

@@ -27,7 +27,7 @@
 # while a test fails).
 
 # %%
-#| default_exp core.spatial
+#| default_exp nn.conv
 
 # %%
 #| export
@@ -35,8 +35,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.autograd.function import Function
-from tinytorch.autograd.gradcheck import gradcheck
-from tinytorch.core.tensor import Tensor, as_tensor
+from tinytorch.autograd import gradcheck
+from tinytorch.tensor import Tensor, as_tensor
 from tinytorch.nn import engine
 from tinytorch.nn.activations import relu
 from tinytorch.nn.init import kaiming_uniform
@@ -789,6 +789,7 @@ class BatchNorm2d(Module):
         self.bias = Parameter(np.zeros(self.num_features))  # beta
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=np.float32))
         self.register_buffer("running_var", np.ones(self.num_features, dtype=np.float32))
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))  # as PyTorch's, in state_dict
 
     def forward(self, x):
         x = as_tensor(x)
@@ -806,6 +807,7 @@ class BatchNorm2d(Module):
             unbiased = var * (count / (count - 1))
             self.running_mean.data[...] = keep * self.running_mean.data + self.momentum * mean
             self.running_var.data[...] = keep * self.running_var.data + self.momentum * unbiased
+            self.num_batches_tracked.data[...] += 1
         else:
             mean, var = self.running_mean.data.astype(dtype), self.running_var.data.astype(dtype)
         return BatchNorm2dFunction.apply(
@@ -874,7 +876,7 @@ class SimpleCNN(Module):
 # %%
 def test_unit_layers():
     rng = np.random.default_rng(5)
-    assert Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2))(Tensor(np.zeros((2, 3, 9, 7)))).shape == (2, 8, 5, 7)
+    assert Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2))(Tensor(np.zeros((2, 3, 9, 7)), dtype=np.float32)).shape == (2, 8, 5, 7)
     conv = Conv2d(2, 3, kernel_size=3, padding=1).double()
     x = Tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True, dtype=np.float64)
     assert np.allclose(conv(x).data, conv2d_loops(x.data, conv.weight.data, conv.bias.data, padding=1))
@@ -925,7 +927,7 @@ def test_unit_batchnorm_layer():
 def test_unit_simple_cnn():
     model = SimpleCNN()
     assert sum(p.size for p in model.parameters()) == 896 + 18_496 + 40_970
-    logits = model(Tensor(np.random.default_rng(7).standard_normal((4, 3, 32, 32))))
+    logits = model(Tensor(np.random.default_rng(7).standard_normal((4, 3, 32, 32)), dtype=np.float32))
     logits.sum().backward()
     assert logits.shape == (4, 10)
     assert all(p.grad is not None and np.abs(p.grad.data).sum() > 0 for p in model.parameters())

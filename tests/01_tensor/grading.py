@@ -14,7 +14,7 @@ def _shape(rng, low=1, high=5, ndim=None):
 
 def _pair(rng):
     """Two float32 tensors' worth of data whose shapes broadcast: (a, b)."""
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     shape = _shape(rng, 2, 5, ndim=2)
     a = Tensor(rng.standard_normal(shape))
@@ -53,7 +53,7 @@ def divide(rng):
 @check()
 def power(rng):
     "x ** e for common and uncommon exponents."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.uniform(0.5, 2.0, size=_shape(rng)))
     exponents = [2, 3, 0.5, -1, float(rng.uniform(-2.5, 2.5))]
@@ -63,7 +63,7 @@ def power(rng):
 @check()
 def matmul(rng):
     "a @ b for matrices, a batch of matrices and a vector."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     n, k, m, batch = (int(v) for v in rng.integers(1, 6, size=4))
     a, b = Tensor(rng.standard_normal((n, k))), Tensor(rng.standard_normal((k, m)))
@@ -73,7 +73,7 @@ def matmul(rng):
 
 
 def _reduction(rng, name):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.standard_normal(_shape(rng, 2, 5, ndim=3)))
     axis = int(rng.integers(-3, 3))
@@ -107,7 +107,7 @@ def max_(rng):
 @check()
 def reshape(rng):
     "reshape to a tuple, to separate sizes and with -1; flatten."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     rows, cols = (int(v) for v in rng.integers(2, 6, size=2))
     x = Tensor(rng.standard_normal((rows, cols, 2)))
@@ -122,7 +122,7 @@ def reshape(rng):
 @check()
 def permute(rng):
     "permute in a random order; transpose and .T."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.standard_normal(_shape(rng, 2, 5, ndim=3)))
     order = tuple(int(v) for v in rng.permutation(3))
@@ -132,7 +132,7 @@ def permute(rng):
 @check()
 def index(rng):
     "indexing with integers, slices, an index array and a mask."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.standard_normal((5, 4, 3)))
     picks = rng.integers(0, 5, size=4)
@@ -147,7 +147,7 @@ def index(rng):
 
 
 def _elementwise(rng, name, low=-3.0, high=3.0):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.uniform(low, high, size=_shape(rng)))
     return {name: getattr(x, name)().data}
@@ -174,7 +174,7 @@ def sqrt(rng):
 @check()
 def clip(rng):
     "clip with a lower bound, an upper bound and both."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     x = Tensor(rng.standard_normal(_shape(rng)) * 3)
     low, high = sorted(float(v) for v in rng.uniform(-2, 2, size=2))

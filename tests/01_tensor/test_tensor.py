@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import DEFAULT_FLOAT, Tensor, as_tensor
+from tinytorch import Tensor, as_tensor
+from tinytorch.tensor import DEFAULT_FLOAT
 
 pytestmark = pytest.mark.m01
 
@@ -23,7 +24,8 @@ def broadcast_partner(rng, shape):
 
 def test_float_data_becomes_float32_and_integers_stay_integer():
     assert Tensor([1.5, 2.0]).dtype == np.float32
-    assert Tensor(np.ones(3, dtype=np.float64)).dtype == np.float32
+    assert Tensor(np.ones(3, dtype=np.float64)).dtype == np.float64, "an array keeps its dtype, as in torch.as_tensor"
+    assert Tensor(np.float64(2.0)).dtype == np.float64 and Tensor(2.0).dtype == np.float32
     assert Tensor([1, 2, 3]).dtype == np.int64
     assert Tensor(np.array([True, False])).dtype == np.bool_
     assert Tensor(np.ones(2), dtype=np.float64).dtype == np.float64

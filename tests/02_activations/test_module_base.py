@@ -7,9 +7,9 @@ built from a small elementwise layer with weights, `Scale`, and the activation l
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import GELU, Activation, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn.module import Module, Parameter
+from tinytorch import Tensor
+from tinytorch.nn import GELU, LogSoftmax, Module, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.nn.activations import Activation
 
 pytestmark = pytest.mark.m02
 
@@ -248,8 +248,8 @@ def test_a_model_prints_every_layer_the_activation_included():
     )
 
 
-def test_one_module_class_whatever_the_import_path():
+def test_one_module_class_behind_its_public_path_and_its_file():
     import tinytorch
-    from tinytorch.core import activations
+    from tinytorch.nn import module
 
-    assert tinytorch.Module is Module and activations.Module is Module and tinytorch.Parameter is Parameter
+    assert tinytorch.nn.Module is Module is module.Module and tinytorch.nn.Parameter is Parameter

@@ -43,7 +43,7 @@ def _kaiming_bound(reference):
 @check(judge=_uniform(_kaiming_bound))
 def kaiming(rng):
     "kaiming_uniform draws from U(-bound, bound), bound = sqrt(2 / (1 + a^2)) * sqrt(3 / fan_in)."
-    from tinytorch.core.layers import kaiming_uniform
+    from tinytorch.nn.init import kaiming_uniform
 
     fan_in, a = int(rng.integers(3, 500)), float(rng.choice([0.0, math.sqrt(5.0), float(rng.uniform(0, 3))]))
     np.random.seed(int(rng.integers(2**31)))
@@ -54,7 +54,7 @@ def kaiming(rng):
 @check(judge=_uniform(lambda r: float(r["gain"]) * math.sqrt(6.0 / (float(r["fan_in"]) + float(r["fan_out"])))))
 def xavier(rng):
     "xavier_uniform draws from U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out))."
-    from tinytorch.core.layers import xavier_uniform
+    from tinytorch.nn.init import xavier_uniform
 
     fan_in, fan_out, gain = int(rng.integers(3, 500)), int(rng.integers(3, 500)), float(rng.uniform(0.5, 2))
     np.random.seed(int(rng.integers(2**31)))
@@ -84,7 +84,7 @@ def _judge_linear_init(student, reference):
 @check(judge=_judge_linear_init)
 def linear_init(rng):
     "Linear's weight (out, in) and bias start uniform in +-1/sqrt(in); init='xavier'; bias=False."
-    from tinytorch.core.layers import Linear, Parameter
+    from tinytorch.nn import Linear, Parameter
 
     n_in, n_out = int(rng.integers(100, 300)), int(rng.integers(100, 300))
     np.random.seed(int(rng.integers(2**31)))
@@ -105,7 +105,7 @@ def linear_init(rng):
 
 
 def _linear(rng, n_in, n_out, bias=True):
-    from tinytorch.core.layers import Linear
+    from tinytorch.nn import Linear
 
     layer = Linear(n_in, n_out, bias=bias)
     layer.weight.data[...] = rng.standard_normal((n_out, n_in))
@@ -117,7 +117,7 @@ def _linear(rng, n_in, n_out, bias=True):
 @check(weight=2)
 def linear_forward(rng):
     "Linear computes x @ W.T + b, for a batch and for a batch of sequences, with and without bias."
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     n_in, n_out, batch = (int(v) for v in rng.integers(1, 8, size=3))
     layer, plain = _linear(rng, n_in, n_out), _linear(rng, n_in, n_out, bias=False)
@@ -128,9 +128,8 @@ def linear_forward(rng):
 @check()
 def sequential(rng):
     "Sequential feeds each layer's output to the next, in order."
-    from tinytorch.core.activations import ReLU, Tanh
-    from tinytorch.core.layers import Sequential
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn import ReLU, Sequential, Tanh
 
     model = Sequential(_linear(rng, 4, 6), ReLU(), _linear(rng, 6, 5), Tanh(), _linear(rng, 5, 3))
     x = Tensor(rng.standard_normal((int(rng.integers(1, 6)), 4)))
@@ -157,8 +156,8 @@ def _judge_dropout(student, reference):
 @check(judge=_judge_dropout)
 def dropout(rng):
     "Dropout zeroes a fraction p and scales the rest by 1 / (1 - p) in training; identity in eval."
-    from tinytorch.core.layers import Dropout
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn import Dropout
 
     p = float(rng.uniform(0.2, 0.8))
     x = Tensor(rng.uniform(0.5, 2.0, size=(100, 200)))

@@ -5,18 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU, Sigmoid
-from tinytorch.core.layers import (
-    Dropout,
-    Linear,
-    Module,
-    Parameter,
-    Sequential,
-    kaiming_uniform,
-    manual_seed,
-    xavier_uniform,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor, manual_seed
+from tinytorch.nn import Dropout, Linear, Module, Parameter, ReLU, Sequential, Sigmoid
+from tinytorch.nn.init import kaiming_uniform, xavier_uniform
 
 pytestmark = pytest.mark.m03
 
@@ -232,7 +223,7 @@ def test_sequential_repr_lists_every_step():
 def test_dropout_masks_and_rescales_in_training():
     manual_seed(3)
     drop = Dropout(0.25)
-    x = Tensor(np.ones((200, 200)))
+    x = Tensor(np.ones((200, 200), dtype=np.float32))
     out = drop(x).data
     assert set(np.unique(out).tolist()) == {0.0, np.float32(1 / 0.75)}
     assert abs((out == 0).mean() - 0.25) < 0.01

@@ -16,15 +16,15 @@ def _reduced(function, prediction, target, **options):
 @check()
 def mse(rng):
     "mse_loss with each reduction."
-    from tinytorch.core.losses import mse_loss
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn.functional import mse_loss
 
     shape = tuple(int(v) for v in rng.integers(1, 6, size=2))
     return _reduced(mse_loss, Tensor(rng.standard_normal(shape)), rng.standard_normal(shape))
 
 
 def _logits(rng, scale=3.0):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     rows, classes = int(rng.integers(1, 8)), int(rng.integers(2, 6))
     values = rng.standard_normal((rows, classes)) * scale
@@ -35,7 +35,7 @@ def _logits(rng, scale=3.0):
 @check(weight=2)
 def cross_entropy_with_labels(rng):
     "cross_entropy on class indices, each reduction, with and without label smoothing."
-    from tinytorch.core.losses import cross_entropy
+    from tinytorch.nn.functional import cross_entropy
 
     logits, rows, classes = _logits(rng)
     labels = rng.integers(0, classes, size=rows)
@@ -49,7 +49,7 @@ def cross_entropy_with_labels(rng):
 @check()
 def cross_entropy_with_probabilities(rng):
     "cross_entropy on target probabilities (N, C)."
-    from tinytorch.core.losses import cross_entropy
+    from tinytorch.nn.functional import cross_entropy
 
     logits, rows, classes = _logits(rng)
     targets = rng.dirichlet(np.ones(classes), size=rows)
@@ -59,8 +59,8 @@ def cross_entropy_with_probabilities(rng):
 @check()
 def binary_cross_entropy(rng):
     "binary_cross_entropy, with probabilities of exactly 0 and 1 clipped."
-    from tinytorch.core.losses import binary_cross_entropy
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn.functional import binary_cross_entropy
 
     p = rng.uniform(0, 1, size=int(rng.integers(3, 10)))
     p[0], p[1] = 0.0, 1.0
@@ -72,8 +72,8 @@ def binary_cross_entropy(rng):
 @check()
 def binary_cross_entropy_with_logits(rng):
     "binary_cross_entropy_with_logits, stable for logits of +-500."
-    from tinytorch.core.losses import binary_cross_entropy_with_logits
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn.functional import binary_cross_entropy_with_logits
 
     x = rng.standard_normal(int(rng.integers(3, 10))) * 4
     x[0], x[1] = 500.0, -500.0

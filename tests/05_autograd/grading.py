@@ -11,7 +11,7 @@ from tito.grading.declare import check
 
 
 def _leaf(rng, shape, low=None, high=None):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     values = rng.standard_normal(shape) if low is None else rng.uniform(low, high, size=shape)
     return Tensor(values, requires_grad=True, dtype=np.float64)
@@ -19,7 +19,7 @@ def _leaf(rng, shape, low=None, high=None):
 
 def _backward(rng, output, *inputs):
     """Gradients of sum(output * w) with respect to `inputs`, for a random w."""
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     (output * Tensor(rng.standard_normal(output.shape), dtype=np.float64)).sum().backward()
     return [x.grad.data for x in inputs]
@@ -95,7 +95,7 @@ def mean(rng):
 def max_(rng):
     "d(x.max()) flows to the winners (shared equally between ties)."
     grads = _reduction(rng, "max")
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     tied = Tensor(
         np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]) * rng.uniform(1, 2), requires_grad=True, dtype=np.float64
@@ -121,10 +121,9 @@ def log(rng):
 @check(weight=2)
 def backward_through_a_graph(rng):
     "backward() sums the gradients of every path (a diamond, a reused input, a layer and a loss)."
-    from tinytorch.core.activations import sigmoid
-    from tinytorch.core.layers import Linear
-    from tinytorch.core.losses import cross_entropy
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.nn import Linear
+    from tinytorch.nn.functional import cross_entropy, sigmoid
 
     x = _leaf(rng, (4,))
     y = x * x + x * 3.0 - x / 2.0  # three paths into x

@@ -9,11 +9,11 @@ away from kinks (0 for abs/relu, clip bounds, ties for max) where finite differe
 import numpy as np
 import pytest
 
-from tinytorch.core import activations as act
-from tinytorch.core import losses
-from tinytorch.core.autograd import gradcheck
-from tinytorch.core.layers import Linear
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.autograd import gradcheck
+from tinytorch.nn import Linear
+from tinytorch.nn import functional as act
+from tinytorch.nn import functional as losses
 
 pytestmark = pytest.mark.m05
 

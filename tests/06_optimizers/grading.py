@@ -14,7 +14,7 @@ STEPS = 3
 
 def _trajectory(rng, make):
     """The parameters after each of STEPS steps of the optimizer `make(params)`."""
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     params = [Tensor(rng.standard_normal(shape), requires_grad=True) for shape in [(3, 4), (4,)]]
     optimizer = make(params)
@@ -32,7 +32,7 @@ def _trajectory(rng, make):
 @check()
 def sgd(rng):
     "SGD: p -= lr * grad."
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.optim import SGD
 
     lr = float(rng.uniform(0.01, 0.5))
     return _trajectory(rng, lambda params: SGD(params, lr=lr))
@@ -41,7 +41,7 @@ def sgd(rng):
 @check()
 def sgd_momentum(rng):
     "SGD with momentum keeps a velocity per parameter."
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.optim import SGD
 
     lr, momentum = float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.5, 0.95))
     return _trajectory(rng, lambda params: SGD(params, lr=lr, momentum=momentum))
@@ -50,7 +50,7 @@ def sgd_momentum(rng):
 @check()
 def sgd_nesterov(rng):
     "SGD with Nesterov momentum."
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.optim import SGD
 
     lr, momentum = float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.5, 0.95))
     return _trajectory(rng, lambda params: SGD(params, lr=lr, momentum=momentum, nesterov=True))
@@ -59,7 +59,7 @@ def sgd_nesterov(rng):
 @check()
 def sgd_weight_decay(rng):
     "SGD with weight decay (and momentum), leaving the gradients unchanged."
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.optim import SGD
 
     lr, decay = float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.01, 0.2))
     return _trajectory(rng, lambda params: SGD(params, lr=lr, momentum=0.9, weight_decay=decay))
@@ -76,7 +76,7 @@ def _adam_settings(rng):
 @check(weight=2)
 def adam(rng):
     "Adam: running averages of the gradient and its square, bias-corrected."
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.optim import Adam
 
     settings = _adam_settings(rng)
     return _trajectory(rng, lambda params: Adam(params, **settings))
@@ -85,7 +85,7 @@ def adam(rng):
 @check()
 def adam_weight_decay(rng):
     "Adam with L2 weight decay added to the gradient."
-    from tinytorch.core.optimizers import Adam
+    from tinytorch.optim import Adam
 
     settings, decay = _adam_settings(rng), float(rng.uniform(0.01, 0.2))
     return _trajectory(rng, lambda params: Adam(params, weight_decay=decay, **settings))
@@ -94,7 +94,7 @@ def adam_weight_decay(rng):
 @check()
 def adamw(rng):
     "AdamW: decoupled weight decay, then the Adam step."
-    from tinytorch.core.optimizers import AdamW
+    from tinytorch.optim import AdamW
 
     settings, decay = _adam_settings(rng), float(rng.uniform(0.01, 0.2))
     return _trajectory(rng, lambda params: AdamW(params, weight_decay=decay, **settings))

@@ -5,10 +5,9 @@ import io
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.optimizers import SGD, Adam, AdamW, Optimizer
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import Linear, ReLU, Sequential
+from tinytorch.optim import SGD, Adam, AdamW, Optimizer
 
 pytestmark = pytest.mark.m06
 

@@ -7,7 +7,7 @@ from tito.grading.declare import check
 
 
 def _params_with_grads(rng, scale):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     params = [Tensor(rng.standard_normal(shape), requires_grad=True) for shape in [(3, 4), (4,), (2,)]]
     for p in params:
@@ -18,7 +18,7 @@ def _params_with_grads(rng, scale):
 @check()
 def clip_grad_norm(rng):
     "clip_grad_norm_ returns the joint norm and scales every gradient only when it is too large."
-    from tinytorch.core.training import clip_grad_norm_
+    from tinytorch.training import clip_grad_norm_
 
     results = {}
     for case, scale in (("large", 10.0), ("small", 0.01)):
@@ -31,8 +31,8 @@ def clip_grad_norm(rng):
 
 def _schedule(lr, make, steps):
     """The learning rates an SGD optimizer (lr, momentum 0.9) gets from `make(optimizer)`, step by step."""
-    from tinytorch.core.optimizers import SGD
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
+    from tinytorch.optim import SGD
 
     optimizer = SGD([Tensor(np.zeros(2), requires_grad=True)], lr=lr, momentum=0.9)
     scheduler = make(optimizer)
@@ -46,7 +46,7 @@ def _schedule(lr, make, steps):
 @check()
 def step_lr(rng):
     "StepLR multiplies the rate by gamma every step_size epochs."
-    from tinytorch.core.training import StepLR
+    from tinytorch.optim.lr_scheduler import StepLR
 
     size, gamma = int(rng.integers(1, 5)), float(rng.uniform(0.1, 0.9))
     return {"rates": _schedule(float(rng.uniform(0.01, 1)), lambda o: StepLR(o, size, gamma), 15)}
@@ -55,7 +55,7 @@ def step_lr(rng):
 @check()
 def cosine(rng):
     "CosineAnnealingLR follows half a cosine down to eta_min."
-    from tinytorch.core.training import CosineAnnealingLR
+    from tinytorch.optim.lr_scheduler import CosineAnnealingLR
 
     t_max, low = int(rng.integers(2, 12)), float(rng.uniform(0, 0.01))
     return {"rates": _schedule(float(rng.uniform(0.01, 1)), lambda o: CosineAnnealingLR(o, t_max, low), t_max)}
@@ -64,7 +64,7 @@ def cosine(rng):
 @check()
 def one_cycle(rng):
     "OneCycleLR warms up, then anneals, by cosine or linearly, in two or three phases."
-    from tinytorch.core.training import OneCycleLR
+    from tinytorch.optim.lr_scheduler import OneCycleLR
 
     results = {}
     for strategy in ("cos", "linear"):
@@ -81,7 +81,7 @@ def one_cycle(rng):
 @check()
 def accuracy(rng):
     "accuracy for class scores and for single logits."
-    from tinytorch.core.training import accuracy
+    from tinytorch.training import accuracy
 
     n, classes = int(rng.integers(5, 30)), int(rng.integers(2, 6))
     scores, labels = rng.standard_normal((n, classes)), rng.integers(0, classes, size=n)
@@ -96,10 +96,10 @@ def accuracy(rng):
 @check(weight=3)
 def train_epoch(rng):
     "Trainer.train_epoch: one epoch with clipping and a per-batch schedule gives the reference's weights."
-    from tinytorch.core.layers import Linear
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import SGD
-    from tinytorch.core.training import OneCycleLR, Trainer
+    from tinytorch.nn import CrossEntropyLoss, Linear
+    from tinytorch.optim import SGD
+    from tinytorch.optim.lr_scheduler import OneCycleLR
+    from tinytorch.training import Trainer
 
     model = Linear(5, 3)
     model.weight.data[...] = rng.standard_normal((3, 5))

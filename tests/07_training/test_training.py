@@ -7,16 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU, Tanh
-from tinytorch.core.autograd import is_grad_enabled
-from tinytorch.core.layers import Dropout, Linear, Module, Sequential
-from tinytorch.core.losses import CrossEntropyLoss, MSELoss
-from tinytorch.core.optimizers import SGD, Adam
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import (
-    CosineAnnealingLR,
-    OneCycleLR,
-    StepLR,
+from tinytorch import Tensor, is_grad_enabled
+from tinytorch.nn import CrossEntropyLoss, Dropout, Linear, Module, MSELoss, ReLU, Sequential, Tanh
+from tinytorch.optim import SGD, Adam
+from tinytorch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR, StepLR
+from tinytorch.training import (
     Trainer,
     TrainEvent,
     TrainingDivergedError,
@@ -45,9 +40,9 @@ def test_seed_everything_repeats_python_numpy_and_weight_init():
 # --- gradient clipping -------------------------------------------------------------------------
 def _params_with_grads(scale, seed=0):
     rng = np.random.default_rng(seed)
-    params = [Tensor(np.zeros(shape), requires_grad=True) for shape in [(4, 3), (3,), (2, 2, 2)]]
+    params = [Tensor(np.zeros(shape), requires_grad=True, dtype=np.float32) for shape in [(4, 3), (3,), (2, 2, 2)]]
     for p in params:
-        p.grad = Tensor(rng.standard_normal(p.shape) * scale)
+        p.grad = Tensor(rng.standard_normal(p.shape) * scale, dtype=np.float32)
     return params
 
 

@@ -20,7 +20,7 @@ def _data(rng, n=None):
 @check()
 def get_batch(rng):
     "TensorDataset.get_batch gathers the rows asked for, in that order."
-    from tinytorch.data.loader import TensorDataset
+    from tinytorch.data import TensorDataset
 
     x, y = _data(rng)
     picks = rng.integers(0, len(x), size=int(rng.integers(1, 8)))
@@ -31,7 +31,7 @@ def get_batch(rng):
 @check(weight=2)
 def loader_in_order(rng):
     "DataLoader without shuffling: batches in order, the last one short or dropped, labels int64."
-    from tinytorch.data.loader import DataLoader, TensorDataset
+    from tinytorch.data import DataLoader, TensorDataset
 
     x, y = _data(rng, n=int(rng.integers(9, 40)))  # more than a batch, so drop_last keeps one
     results = {}
@@ -71,7 +71,7 @@ def _judge_shuffle(student, reference):
 @check(weight=2, judge=_judge_shuffle)
 def loader_shuffles(rng):
     "DataLoader with shuffle=True: every example once per epoch, a new order each epoch."
-    from tinytorch.data.loader import DataLoader, TensorDataset
+    from tinytorch.data import DataLoader, TensorDataset
 
     x, y = _data(rng, n=int(rng.integers(20, 40)))
     x[:, 0] = np.arange(len(x))  # every row different
@@ -89,7 +89,8 @@ def loader_shuffles(rng):
 @check()
 def loader_applies_transform(rng):
     "DataLoader applies its transform to the inputs of each batch."
-    from tinytorch.data.loader import DataLoader, Normalize, TensorDataset
+    from tinytorch.data import DataLoader, TensorDataset
+    from tinytorch.data.transforms import Normalize
 
     images = rng.uniform(0, 1, size=(int(rng.integers(3, 12)), 2, 3, 3)).astype(np.float32)
     transform = Normalize(mean=rng.uniform(0, 1, size=2).tolist(), std=rng.uniform(0.5, 2, size=2).tolist())
@@ -122,7 +123,7 @@ def _judge_crop(student, reference):
 @check(judge=_judge_crop)
 def random_crop(rng):
     "RandomCrop cuts a random window of each zero-padded image."
-    from tinytorch.data.loader import RandomCrop
+    from tinytorch.data.transforms import RandomCrop
 
     images = rng.standard_normal((64, 2, 6, 6)).astype(np.float32)
     size, padding = int(rng.integers(3, 7)), int(rng.integers(1, 3))
@@ -147,7 +148,7 @@ def _judge_flip(student, reference):
 @check(judge=_judge_flip)
 def random_flip(rng):
     "RandomHorizontalFlip mirrors each image left-right with probability p."
-    from tinytorch.data.loader import RandomHorizontalFlip
+    from tinytorch.data.transforms import RandomHorizontalFlip
 
     images = rng.standard_normal((400, 1, 2, 5)).astype(np.float32)
     p = float(rng.uniform(0.2, 0.8))
@@ -158,7 +159,7 @@ def random_flip(rng):
 @check()
 def normalize(rng):
     "Normalize subtracts the mean and divides by the std, per channel or overall, in float32."
-    from tinytorch.data.loader import Normalize
+    from tinytorch.data.transforms import Normalize
 
     images = rng.uniform(0, 255, size=(4, 3, 2, 2))
     per_channel = Normalize(rng.uniform(0, 100, size=3).tolist(), rng.uniform(10, 60, size=3).tolist())(images)

@@ -3,17 +3,10 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import seed_everything
-from tinytorch.data import (
-    Compose,
-    DataLoader,
-    Dataset,
-    Normalize,
-    RandomCrop,
-    RandomHorizontalFlip,
-    TensorDataset,
-)
+from tinytorch import Tensor
+from tinytorch.data import DataLoader, Dataset, TensorDataset
+from tinytorch.data.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+from tinytorch.training import seed_everything
 
 pytestmark = pytest.mark.m08
 
@@ -108,15 +101,15 @@ def test_drop_last_drops_the_incomplete_batch():
     assert len(DataLoader(numbered(8), batch_size=4, drop_last=True)) == 2
 
 
-def test_yields_tensors_with_int64_labels_and_float32_inputs():
-    dataset = TensorDataset(np.zeros((6, 3), dtype=np.float64), np.array([1, 2, 3, 4, 5, 6], dtype=np.uint8))
+def test_yields_tensors_with_int64_labels_and_inputs_of_their_own_dtype():
+    dataset = TensorDataset(np.zeros((6, 3), dtype=np.float32), np.array([1, 2, 3, 4, 5, 6], dtype=np.uint8))
     x, y = next(iter(DataLoader(dataset, batch_size=6)))
     assert isinstance(x, Tensor) and isinstance(y, Tensor)
     assert x.dtype == np.float32 and y.dtype == np.int64
     assert not x.requires_grad and not y.requires_grad
-    targets = TensorDataset(np.zeros((4, 2), dtype=np.float32), np.array([[0.5], [1.0], [0.0], [1.0]]))
-    _, t = next(iter(DataLoader(targets, batch_size=4)))
-    assert t.dtype == np.float32, "float targets (regression, BCE) stay float"
+    targets = TensorDataset(np.zeros((4, 2), dtype=np.float64), np.array([[0.5], [1.0], [0.0], [1.0]]))
+    x, t = next(iter(DataLoader(targets, batch_size=4)))
+    assert x.dtype == t.dtype == np.float64, "float64 data stays float64, as PyTorch's loader keeps it"
 
 
 def test_shuffle_visits_every_example_once_per_epoch_in_a_new_order():

@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU, Tanh
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import Adam
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import Trainer, load_checkpoint, seed_everything
+from tinytorch import Tensor
 from tinytorch.data import DataLoader, TensorDataset
+from tinytorch.nn import CrossEntropyLoss, Linear, ReLU, Sequential, Tanh
+from tinytorch.optim import Adam
+from tinytorch.training import Trainer, load_checkpoint, seed_everything
 
 pytestmark = pytest.mark.m08
 

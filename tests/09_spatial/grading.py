@@ -16,13 +16,13 @@ def _sizes(rng):
 
 
 def _input(rng, shape, grad=True):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     return Tensor(rng.standard_normal(shape), requires_grad=grad, dtype=np.float64)
 
 
 def _backward(rng, output):
-    from tinytorch.core.tensor import Tensor
+    from tinytorch import Tensor
 
     (output * Tensor(rng.standard_normal(output.shape), dtype=np.float64)).sum().backward()
 
@@ -30,7 +30,7 @@ def _backward(rng, output):
 @check()
 def output_size(rng):
     "conv_output_size for random sizes, kernels, strides and paddings."
-    from tinytorch.core.spatial import conv_output_size
+    from tinytorch.nn.kernels import conv_output_size
 
     cases = [
         (int(rng.integers(5, 40)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3)))
@@ -42,7 +42,7 @@ def output_size(rng):
 @check(weight=2)
 def conv_loops(rng):
     "conv2d_loops, the definition, with and without bias, stride and padding."
-    from tinytorch.core.spatial import conv2d_loops
+    from tinytorch.nn.kernels import conv2d_loops
 
     stride, padding, kernel = _sizes(rng)
     x = rng.standard_normal((2, 2, int(rng.integers(4, 7)), int(rng.integers(4, 7))))
@@ -56,7 +56,7 @@ def conv_loops(rng):
 @check()
 def max_pool_loops(rng):
     "maxpool2d_loops, the definition, with stride and padding."
-    from tinytorch.core.spatial import maxpool2d_loops
+    from tinytorch.nn.kernels import maxpool2d_loops
 
     kernel = int(rng.integers(2, 4))
     x = rng.standard_normal((2, 2, int(rng.integers(5, 8)), int(rng.integers(5, 8))))
@@ -66,7 +66,7 @@ def max_pool_loops(rng):
 
 
 def _conv(rng, channels, out_channels, kernel, stride, padding, bias=True):
-    from tinytorch.core.spatial import Conv2d
+    from tinytorch.nn import Conv2d
 
     layer = Conv2d(channels, out_channels, kernel, stride=stride, padding=padding, bias=bias).double()
     layer.weight.data[...] = rng.standard_normal(layer.weight.shape) / kernel
@@ -106,7 +106,7 @@ def conv_backward(rng):
 @check(weight=2)
 def conv_groups_and_dilation(rng):
     "Conv2d with groups and dilation: output and the input, weight and bias gradients."
-    from tinytorch.core.spatial import Conv2d
+    from tinytorch.nn import Conv2d
 
     groups, dilation = int(rng.choice([2, 4])), (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     layer = Conv2d(4, 8, 3, stride=int(rng.integers(1, 3)), padding=1, dilation=dilation, groups=groups).double()
@@ -119,7 +119,7 @@ def conv_groups_and_dilation(rng):
 
 
 def _pool(rng, kind):
-    from tinytorch.core import spatial
+    from tinytorch import nn as spatial
 
     kernel = int(rng.integers(2, 4))
     pool = getattr(spatial, kind)(kernel, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, kernel // 2 + 1)))
@@ -142,7 +142,7 @@ def avg_pool(rng):
 
 
 def _batch_norm(rng, channels):
-    from tinytorch.core.spatial import BatchNorm2d
+    from tinytorch.nn import BatchNorm2d
 
     layer = BatchNorm2d(channels, momentum=float(rng.uniform(0.05, 0.5))).double()
     layer.weight.data[...] = rng.uniform(0.5, 2, size=channels)
@@ -183,7 +183,8 @@ def batch_norm_evaluation(rng):
 @check(weight=3)
 def simple_cnn(rng):
     "SimpleCNN end to end: logits and the gradient of every parameter; count_parameters."
-    from tinytorch.core.spatial import SimpleCNN, count_parameters
+    from tinytorch.models import SimpleCNN
+    from tinytorch.nn.counting import count_parameters
 
     classes, channels = int(rng.integers(2, 11)), int(rng.integers(1, 4))
     model = SimpleCNN(num_classes=classes, in_channels=channels).double()
@@ -201,8 +202,8 @@ def simple_cnn(rng):
 @check()
 def receptive_field(rng):
     "receptive_field of a random stack of convolutions, pools and other layers, along each axis."
-    from tinytorch.core.activations import ReLU
-    from tinytorch.core.spatial import Conv2d, MaxPool2d, receptive_field
+    from tinytorch.nn import Conv2d, MaxPool2d, ReLU
+    from tinytorch.nn.counting import receptive_field
 
     layers = []
     for _ in range(int(rng.integers(2, 6))):

@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.spatial import (
-    AvgPool2d,
-    Conv2d,
-    MaxPool2d,
-    conv2d_backward,
-    conv2d_forward,
-    conv2d_loops,
-    maxpool2d_forward,
-    maxpool2d_loops,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, Conv2d, MaxPool2d
+from tinytorch.nn.kernels import conv2d_backward, conv2d_forward, conv2d_loops, maxpool2d_forward, maxpool2d_loops
 
 pytestmark = pytest.mark.m09
 
@@ -146,7 +138,7 @@ def test_channels_last_memory_is_invisible():
     """Conv2d's output is channels-last in memory; every later operation sees plain (N, C, H, W) values."""
     rng = np.random.default_rng(6)
     conv = Conv2d(3, 4, kernel_size=3, padding=1)
-    x = Tensor(rng.standard_normal((2, 3, 5, 5)))
+    x = Tensor(rng.standard_normal((2, 3, 5, 5)), dtype=np.float32)
     out = conv(x)
     assert out.shape == (2, 4, 5, 5)
     assert out.data.transpose(0, 2, 3, 1).flags.c_contiguous

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from tinytorch.autograd.gradcheck import gradcheck
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn.conv import Conv2d, DepthwiseSeparableConv2d
+from tinytorch import Tensor
+from tinytorch.autograd import gradcheck
+from tinytorch.nn import AvgPool2d, Conv2d, MaxPool2d
+from tinytorch.nn.conv import DepthwiseSeparableConv2d
 from tinytorch.nn.counting import conv_flops, count_parameters, receptive_field
 from tinytorch.nn.kernels import conv2d_loops
-from tinytorch.nn.pool import AvgPool2d, MaxPool2d
 
 pytestmark = pytest.mark.m09
 

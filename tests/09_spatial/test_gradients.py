@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.autograd import gradcheck
-from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.autograd import gradcheck
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
 
 pytestmark = pytest.mark.m09
 

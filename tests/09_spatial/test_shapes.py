@@ -5,8 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d, conv_output_size
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
+from tinytorch.nn.kernels import conv_output_size
 
 pytestmark = pytest.mark.m09
 
@@ -32,7 +33,7 @@ def test_conv_shape_matches_formula(kernel, stride, padding, height, width):
     (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
     oh, ow = expected(height, kh, sh, ph), expected(width, kw, sw, pw)
     conv = Conv2d(2, 3, kernel, stride=stride, padding=padding)
-    x = Tensor(np.ones((2, 2, height, width)))
+    x = Tensor(np.ones((2, 2, height, width), dtype=np.float32))
     if oh < 1 or ow < 1:
         with pytest.raises(ValueError, match="does not fit"):
             conv(x)
@@ -81,7 +82,7 @@ def test_conv_wrong_channels_names_expected_and_actual_shapes():
 def test_conv_dtype_mismatch_is_an_error_not_an_upcast():
     with pytest.raises(TypeError, match="float32"):
         Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4)), dtype=np.float64))
-    assert Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4)))).dtype == np.float32
+    assert Conv2d(1, 1, 3)(Tensor(np.ones((1, 1, 4, 4), dtype=np.float32))).dtype == np.float32
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn import engine
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d, engine
 
 pytestmark = pytest.mark.m09
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,10 +84,10 @@ def test_importing_and_running_the_layers_leaves_blas_threads_as_they_were():
         "def blas(): return [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']\n"
         "threadpoolctl.threadpool_limits(limits=2, user_api='blas')\n"
         "seen = [blas()]\n"
-        "from tinytorch import Conv2d, Tensor\n"
+        "from tinytorch.nn import Conv2d\nfrom tinytorch import Tensor\n"
         "seen.append(blas())\n"
         "conv = Conv2d(3, 8, 3, padding=1)\n"
-        "x = Tensor(numpy.ones((4, 3, 8, 8)), requires_grad=True)\n"
+        "x = Tensor(numpy.ones((4, 3, 8, 8), dtype=numpy.float32), requires_grad=True)\n"
         "conv(x).sum().backward()\n"
         "seen.append(blas())\n"
         "print(json.dumps(seen))\n"

@@ -3,22 +3,11 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import SGD
-from tinytorch.core.spatial import (
-    AvgPool2d,
-    BatchNorm2d,
-    Conv2d,
-    Flatten,
-    MaxPool2d,
-    SimpleCNN,
-    conv_flops,
-    count_parameters,
-    receptive_field,
-)
-from tinytorch.core.tensor import Tensor
+from tinytorch import Tensor
+from tinytorch.models import SimpleCNN
+from tinytorch.nn import AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from tinytorch.nn.counting import conv_flops, count_parameters, receptive_field
+from tinytorch.optim import SGD
 
 pytestmark = pytest.mark.m09
 
@@ -101,10 +90,11 @@ def test_batchnorm_buffers_are_saved_and_loaded():
     bn = BatchNorm2d(3)
     bn(Tensor(np.random.default_rng(2).standard_normal((4, 3, 2, 2))))
     state = bn.state_dict()
-    assert set(state) == {"weight", "bias", "running_mean", "running_var"}
+    assert set(state) == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
     fresh = BatchNorm2d(3)
     fresh.load_state_dict(state)
     np.testing.assert_array_equal(fresh.running_var.data, bn.running_var.data)
+    assert fresh.num_batches_tracked.item() == 1 and fresh.num_batches_tracked.dtype == np.int64
     assert [name for name, _ in bn.named_parameters()] == ["weight", "bias"], "running stats are not trained"
 
 
@@ -117,7 +107,7 @@ def test_simple_cnn_architecture():
     ]
     assert (model.fc.in_features, model.fc.out_features) == (4096, 10)
     assert count_parameters(model) == (3 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (4096 * 10 + 10)
-    assert SimpleCNN(num_classes=5, in_channels=1)(Tensor(np.zeros((2, 1, 32, 32)))).shape == (2, 5)
+    assert SimpleCNN(num_classes=5, in_channels=1)(Tensor(np.zeros((2, 1, 32, 32)), dtype=np.float32)).shape == (2, 5)
     with pytest.raises(ValueError, match="32, 32"):
         model(Tensor(np.zeros((2, 3, 28, 28))))
 
@@ -125,7 +115,7 @@ def test_simple_cnn_architecture():
 def test_simple_cnn_pipeline_on_a_cifar_shaped_batch():
     rng = np.random.default_rng(3)
     model = SimpleCNN()
-    images = Tensor(rng.standard_normal((16, 3, 32, 32)))
+    images = Tensor(rng.standard_normal((16, 3, 32, 32)), dtype=np.float32)
     labels = rng.integers(0, 10, 16)
     logits = model(images)
     assert logits.shape == (16, 10) and logits.dtype == np.float32 and np.isfinite(logits.data).all()
@@ -155,7 +145,7 @@ def test_a_cnn_with_batchnorm_learns_a_small_batch():
         Flatten(),
         Linear(8 * 2 * 2, 3),
     )
-    x = Tensor(rng.standard_normal((12, 1, 8, 8)))
+    x = Tensor(rng.standard_normal((12, 1, 8, 8)), dtype=np.float32)
     y = Tensor(np.arange(12) % 3)
     optimizer, loss_fn = SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss()
     losses = []
@@ -179,7 +169,7 @@ def test_receptive_field_and_flops():
 
 
 def test_max_pool_without_gradients_gives_the_same_maxima():
-    from tinytorch.core.autograd import no_grad
+    from tinytorch import no_grad
 
     x = Tensor(np.random.default_rng(5).standard_normal((2, 3, 6, 6)), requires_grad=True)
     pool = MaxPool2d(3, stride=2, padding=1)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tinytorch import Conv2d, Tensor
+from tinytorch import Tensor
+from tinytorch.nn import Conv2d
 from tinytorch.nn.kernels import conv2d_loops
 from tinytorch.nn.whitening import patch_whitening
 

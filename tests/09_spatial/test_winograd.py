@@ -9,10 +9,9 @@ so, and every other layer, the narrow ones the course's own tests use among them
 import numpy as np
 import pytest
 
-from tinytorch.core.autograd import gradcheck
-from tinytorch.core.spatial import Conv2d
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn import engine, winograd
+from tinytorch import Tensor
+from tinytorch.autograd import gradcheck
+from tinytorch.nn import Conv2d, engine, winograd
 from tinytorch.nn.kernels import conv2d_backward, conv2d_forward
 
 pytestmark = pytest.mark.m09

@@ -76,7 +76,7 @@ def test_a_wrong_kernel_makes_the_fast_layers_wrong_too(course):
         assert tito(course, "export", "09").returncode == 0
         check = (
             "import numpy as np\n"
-            "from tinytorch import Conv2d, Tensor, conv2d_loops\n"
+            "from tinytorch.nn import Conv2d\nfrom tinytorch import Tensor\nfrom tinytorch.nn.kernels import conv2d_loops\n"
             "conv = Conv2d(3, 4, 3, padding=1)\n"
             "conv.bias.data[...] = 1.0\n"
             "x = np.random.default_rng(0).standard_normal((8, 3, 6, 6)).astype(np.float32)\n"

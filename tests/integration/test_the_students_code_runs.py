@@ -30,7 +30,7 @@ def test_with_module_01_stubbed_addition_reaches_module_01s_stub_with_and_withou
     code = (
         "import tinytorch\n"
         "from tinytorch import Tensor\n"
-        "assert Tensor.autograd_enabled, 'module 05 is exported and installed'\n"
+        "assert tinytorch.tensor.AUTOGRAD.enabled, 'module 05 is exported and fills the hook'\n"
         "for grad in (False, True):\n"
         "    try:\n"
         "        Tensor([1.0], requires_grad=grad) + Tensor([2.0])\n"
@@ -70,5 +70,5 @@ def test_a_planted_bug_is_reported_at_the_students_line(course):
     completed = tito(course, "module", "complete", "01")
     assert completed.returncode == 1
     assert f"modules/01_tensor/tensor.py:{line}" in completed.stdout + completed.stderr
-    assert "tinytorch/core/tensor.py" not in completed.stdout + completed.stderr
+    assert "tinytorch/tensor.py" not in completed.stdout + completed.stderr
     assert "AttributeError" in completed.stdout

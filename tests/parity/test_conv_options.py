@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn.conv import Conv2d, DepthwiseSeparableConv2d
-from tinytorch.nn.pool import AvgPool2d, MaxPool2d
+from tinytorch import Tensor
+from tinytorch.nn import AvgPool2d, Conv2d, MaxPool2d
+from tinytorch.nn.conv import DepthwiseSeparableConv2d
 
 torch = pytest.importorskip("torch", reason="the parity tests compare with PyTorch: pip install torch==2.13.0")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.nn.losses import CrossEntropyLoss
+from tinytorch import Tensor
+from tinytorch.nn import CrossEntropyLoss
 
 torch = pytest.importorskip("torch", reason="the parity tests compare with PyTorch: pip install torch==2.13.0")
 

@@ -14,7 +14,7 @@ from tito.milestones.events import NonFiniteLoss, Progress
 
 
 def train_event(kind, epoch, batch, samples, loss, metrics=None):
-    """Shaped like tinytorch.core.training.TrainEvent (module 07), without importing it."""
+    """Shaped like tinytorch.training.TrainEvent (module 07), without importing it."""
     return SimpleNamespace(
         kind=kind,
         epoch=epoch,

@@ -41,7 +41,7 @@ def test_new_module_writes_the_four_pieces(course, tito):
     text = module.source.read_text()
     compile(text, str(module.source), "exec")
     cells = parse_cells(text)
-    assert [cell.directives for cell in cells if cell.directives] == [{"default_exp": "core.gamma_ray"}, {"export": ""}]
+    assert [cell.directives for cell in cells if cell.directives] == [{"default_exp": "gamma_ray"}, {"export": ""}]
     (block,) = find_blocks(text, "gamma_ray.py")
     assert block.lines == ('    raise NotImplementedError("TinyTorch 03: implement gamma_ray")',)
     tests = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
@@ -51,7 +51,7 @@ def test_new_module_writes_the_four_pieces(course, tito):
     assert "## Objectives" in module.readme.read_text()
     assert "pytestmark = pytest.mark.m03" in (module.tests / "test_gamma_ray.py").read_text()
     started = tito("module", "start", "03")
-    assert "Build gamma_ray in tinytorch.core.gamma_ray." in started.output  # the README's objectives, rendered
+    assert "Build gamma_ray in tinytorch.gamma_ray." in started.output  # the README's objectives, rendered
 
 
 def test_the_new_module_fails_until_solved_then_completes(course, tito):
@@ -111,10 +111,10 @@ def test_an_existing_folder_is_refused_writing_nothing(course, tito, folder):
 
 def test_a_package_file_another_module_exports_to_is_refused(course, tito):
     source = course.root / "modules" / "02_beta" / "beta.py"
-    source.write_text(source.read_text().replace("#| default_exp core.beta", "#| default_exp core.gamma"))
+    source.write_text(source.read_text().replace("#| default_exp core.beta", "#| default_exp gamma"))
     before = snapshot(course.root)
     result = tito("dev", "new-module", "03", "gamma")
-    assert result.exit_code == 2 and "02_beta exports to tinytorch/core/gamma.py already" in result.output
+    assert result.exit_code == 2 and "02_beta exports to tinytorch/gamma.py already" in result.output
     assert snapshot(course.root) == before
 
 

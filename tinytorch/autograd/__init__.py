@@ -1,9 +1,12 @@
-"""tinytorch.autograd: grad mode, Function, the backward pass and gradcheck (course module 05).
+"""tinytorch.autograd: Function, grad mode and gradcheck (course module 05), as torch.autograd.
 
-The differentiable operations behind Tensor's methods (Add, MatMul, ...) and the code that installs
-them are machinery: import them from tinytorch.autograd.ops and tinytorch.autograd.install.
+The differentiable operations behind Tensor's methods (Add, MatMul, ...) are in tinytorch.autograd.ops,
+the backward pass in tinytorch.autograd.engine, and the code that fills Tensor's hook in
+tinytorch.autograd.install.
 """
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.autograd")
+__all__ = ["Function", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

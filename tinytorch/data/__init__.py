@@ -1,9 +1,11 @@
-"""tinytorch.data: datasets, the DataLoader and batched transforms (course module 08), as torch.utils.data.
+"""tinytorch.data: Dataset, TensorDataset and DataLoader (course module 08), as torch.utils.data.
 
-`from tinytorch.data import DataLoader` imports the file that defines it the first time it is asked
-for; before module 08 is exported it raises an ImportError saying which command to run.
+Batched image transforms (RandomCrop, RandomHorizontalFlip, Normalize, Compose) are in
+tinytorch.data.transforms.
 """
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.data")
+__all__ = ["Dataset", "TensorDataset", "DataLoader"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

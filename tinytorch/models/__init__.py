@@ -1,5 +1,7 @@
 """tinytorch.models: complete networks built from tinytorch.nn (SimpleCNN, course module 09)."""
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.models")
+__all__ = ["SimpleCNN"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

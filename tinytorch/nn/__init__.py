@@ -1,11 +1,16 @@
-"""tinytorch.nn: Module and Parameter, layers, activations, losses and initialisation, as torch.nn.
+"""tinytorch.nn: Module and Parameter, the layers and the losses, as torch.nn.
 
-Written in course modules 02 (Module, activations), 03 (init, Linear, Sequential, Dropout), 04 (losses)
-and 09 (convolution, pooling, batch norm, Flatten). Names resolve lazily through the catalog, so a
-layer whose module is not exported yet says which `tito module complete NN` to run. The engine that
-runs the spatial kernels over threads is machinery: import it from tinytorch.nn.engine.
+Written in course modules 02 (Module, activation layers), 03 (Linear, Sequential, Dropout; nn.init),
+04 (losses) and 09 (convolution, pooling, batch norm, Flatten). The same computations as functions are
+in tinytorch.nn.functional. The spatial kernels the layers run are in tinytorch.nn.kernels (as the
+course writes them) and tinytorch.nn.engine (the fast engine).
 """
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.nn")
+__all__ = ["Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten"]
+__all__ += ["ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax"]
+__all__ += ["MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
+__all__ += ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

@@ -1,5 +1,8 @@
-"""tinytorch.optim: SGD and Adam (course module 06) and the learning-rate schedulers (module 07), as torch.optim."""
+"""tinytorch.optim: the optimizers (course module 06), as torch.optim; the learning-rate schedules
+(module 07) are in tinytorch.optim.lr_scheduler."""
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.optim")
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

@@ -1,5 +1,9 @@
-"""tinytorch.training: the Trainer, its events and checkpoints, seeding and gradient clipping (course module 07)."""
+"""tinytorch.training: the course's training loop (module 07): Trainer, its events and checkpoints,
+accuracy, seeding and gradient clipping."""
 
-from tinytorch import namespace as _namespace
+from tinytorch import _lazy
 
-__getattr__, __dir__, __all__ = _namespace("tinytorch.training")
+__all__ = ["Trainer", "TrainEvent", "TrainingDivergedError", "accuracy", "save_checkpoint", "load_checkpoint"]
+__all__ += ["seed_everything", "clip_grad_norm_"]
+
+__getattr__, __dir__ = _lazy(__name__, __all__)

@@ -6,6 +6,7 @@ Directives are `#| name argument` lines at the top of a code cell:
     #| default_exp core.tensor     the package file the module's exported cells go to
     #| export                      this cell goes to the default package file
     #| export nn.conv              this cell goes to tinytorch/nn/conv.py instead
+    #| doc Conv2d, the layer.      the docstring of the file this cell goes to (tito/exporter/assemble.py)
 
 What a cell exports is its code without the directives, the `### BEGIN/END SOLUTION` markers and the
 `# Hint:` comments written for students: scaffolding stays in the module file.

@@ -2,8 +2,8 @@
 
 A module's exported cells go to its `#| default_exp` file, or to the file a cell names itself
 (`#| export nn.conv`). When every cell names its own file, the default file gathers the module's
-public names from them, so `from tinytorch.core.spatial import Conv2d` keeps working after the code
-moved to `tinytorch/nn/conv.py`. Each package file has one owner: a module may not write a file that
+public names from them (the course's modules name a default file that holds code, so they have no
+such file). Each package file has one owner: a module may not write a file that
 another module declares or that tito did not generate.
 """
 
@@ -116,25 +116,22 @@ def plan_module(course: Course, module: Module) -> list[ExportPlan]:
     pool_names = {name for item in pool for name, _ in item.bound()}
 
     plans, uses = [], {}
+    docs = assemble.docstrings(cells, default, shown, module.title)
     for target, part in parts.items():
         if not part.lines:
             continue
         siblings, uses[target] = assemble.sibling_imports(part, parts, pool_names)
         import_lines = assemble.choose_imports(part, pool) + siblings
         body = part.lines
-        if target == default and sum(1 for other in parts.values() if other.lines) > 1:
-            body = body + [(None, line) for line in MOVED]  # names that moved to the module's other files
-        role = f"the package half of course module {module.name}"
-        plans.append(_plan(course, module, target, part.public, import_lines, body, shown, role))
+        plans.append(_plan(course, module, target, part.public, import_lines, body, shown, docs[target]))
     assemble.check_no_cycles(uses, shown)
     if default not in {plan.dotted for plan in plans}:
         plans.insert(0, _gathering_plan(course, module, default, [p for p in parts.values() if p.lines], shown))
     return plans
 
 
-def _plan(course, module, target, names, imports, body, shown, role) -> ExportPlan:
+def _plan(course, module, target, names, imports, body, shown, docstring) -> ExportPlan:
     header = f"# {GENERATED_MARK} from {shown}: edit that file, not this one."
-    docstring = f"{module.title}: {role}."
     path = target_path(course, target)
     text = assemble.render(header, docstring, list(names), imports, body, shown)
     try:
@@ -144,28 +141,15 @@ def _plan(course, module, target, names, imports, body, shown, role) -> ExportPl
     return ExportPlan(module, path, text, tuple(names), target)
 
 
-MOVED = [
-    "",
-    "",
-    "def __getattr__(name: str):",
-    '    """A name an older layout kept in this file, such as Module: found where it lives now."""',
-    "    import tinytorch",
-    "",
-    "    return tinytorch.find(name, __name__)",
-]
-
-
 def _gathering_plan(course, module, default, parts, shown) -> ExportPlan:
-    """The default file of a module whose cells all chose their own files: it gathers their names.
-
-    Old imports keep working: `from tinytorch.core.spatial import Conv2d` finds Conv2d here, and a
-    name that moved to another module's file is looked up in the catalog (tinytorch.find).
-    """
+    """The default file of a module whose cells all chose their own files: it imports their names."""
     imports = [(None, f"from tinytorch.{part.target} import {', '.join(part.public)}") for part in parts if part.public]
     names = [name for part in parts for name in part.public]
     homes = ", ".join("tinytorch." + part.target for part in parts)
-    role = f"the names of course module {module.name}, gathered from where its code lives: {homes}"
-    plan = _plan(course, module, default, names, imports + [(None, line) for line in MOVED], [], shown, role)
+    docstring = (
+        f"{module.title}: the names of course module {module.name}, gathered from where its code lives: {homes}."
+    )
+    plan = _plan(course, module, default, names, imports, [], shown, docstring)
     return ExportPlan(module, plan.target, plan.text, (), default)  # the names are owned by the files above
 
 

@@ -11,7 +11,7 @@ importing anybody's tinytorch:
     @check(weight=2)
     def linear_adds_its_bias(rng):
         "Linear(in, out) computes x @ W.T + b on a random batch."
-        from tinytorch.core.layers import Linear
+        from tinytorch.nn import Linear
         ...
         return {"out": layer(x).data}
 

@@ -8,7 +8,7 @@ A script calls `progress(event, **values)` as it trains; these events exist:
     progress("epoch", epoch=1, loss=0.52, train_accuracy=0.84, test_accuracy=0.86, test_loss=0.4, lr=0.05)
     progress("note", text="A single layer cannot separate XOR: 75% at best.")  # a line of the story
 
-A `Trainer` callback event (tinytorch.core.training.TrainEvent, with `.kind` "batch" or "epoch")
+A `Trainer` callback event (tinytorch.training.TrainEvent, with `.kind` "batch" or "epoch")
 is understood too, so a script can hand `config["progress"]` straight to `Trainer.fit(callback=...)`;
 its validation figures are the milestone's test figures.
 

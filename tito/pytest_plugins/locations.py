@@ -1,6 +1,6 @@
 """Every location pytest shows is in the file the student edits.
 
-The tests run the generated package (`tinytorch/core/tensor.py`), but the student edits the module
+The tests run the generated package (`tinytorch/tensor.py`), but the student edits the module
 file (`modules/01_tensor/tensor.py`). Through the line map each generated file ends with
 (tito/linemap.py), this plugin rewrites the file and line of every traceback entry pytest reports,
 and works out `student_location`: the deepest place in a module file that the failure passed

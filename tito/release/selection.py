@@ -43,7 +43,6 @@ INSTRUCTOR_ONLY = (  # the last: graded checks
     "tests/integration",
     "tests/parity",  # PyTorch beside the whole reference framework: CI's, not a student's
     "tests/fixtures/grading",
-    "benchmarks/yardstick",
     "tests/*/grading.py",
 )
 

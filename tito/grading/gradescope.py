@@ -108,10 +108,11 @@ def results(course: Course, root: Path) -> dict:
     try:
         grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,))
     except SandboxUnavailable as exc:
-        print(f"tito: {exc}; grading behind the in-process guard instead.", flush=True)
+        wall = "as an unprivileged user of its own" if os.geteuid() == 0 else "behind the in-process guard"
+        print(f"tito: {exc}; grading {wall} instead.", flush=True)
         notes.append(
-            "This submission was graded without the operating-system sandbox, which this container "
-            "cannot start; your instructor has been told."
+            "This submission was graded without the bubblewrap sandbox, which this container cannot start; "
+            "your instructor has been told."
         )
         grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,), sandbox=False)
     tests: list[dict[str, Any]] = []  # results.json's "tests", as Gradescope's specification names them

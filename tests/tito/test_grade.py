@@ -14,7 +14,15 @@ import sys
 import time
 
 import pytest
-from grading_helpers import grading_course, needs_bwrap, needs_user_path, processes_with, read_csv, reasons, submit, submit_files
+from grading_helpers import (
+    grading_course,
+    needs_bwrap,
+    processes_with,
+    read_csv,
+    reasons,
+    submit,
+    submit_files,
+)
 from typer.testing import CliRunner
 
 from tito.cli import app
@@ -50,14 +58,14 @@ def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
     ]
     bob = (out / "reports" / "bob.md").read_text()
     assert "## 01_calc: 0.400 (2 of 5 points, 2 of 4 checks passed)" in bob
-    assert (
-        "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError." in bob
-    )
+    assert "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError." in bob
     assert "- `divides`, 2 points (div(a, b) divides)" in bob and "`adds`" not in bob
     stub_line = 1 + (subs / "bob" / "calc.py").read_text().splitlines().index(
         '    raise NotImplementedError("TinyTorch 01: implement mul")'
     )
-    assert f"raised NotImplementedError. Raised at calc.py:{stub_line}." in bob, "the line of bob's own file, not the package's"
+    assert f"raised NotImplementedError. Raised at calc.py:{stub_line}." in bob, (
+        "the line of bob's own file, not the package's"
+    )
     assert "graded on the reference 01_calc" in bob  # module 02 builds on the reference calc, not bob's
     assert "a mistake costs marks only in the module where it is" in bob
     assert "no stats.py was found in the submission" in bob
@@ -208,10 +216,12 @@ def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, c
         .read_text()
         .replace("    return np.add(a, b)", "    ctypes.CDLL('libc.so.6')\n    return np.add(a, b)")
     )
-    out = tmp_path / "grades"
-
     alice, mallory = grade_students(
-        course, [("alice", subs / "alice"), ("mallory", own)], modules=[course.module("01")], timeout=TIMEOUT, sandbox=False
+        course,
+        [("alice", subs / "alice"), ("mallory", own)],
+        modules=[course.module("01")],
+        timeout=TIMEOUT,
+        sandbox=False,
     )
 
     for grade in (alice, mallory):

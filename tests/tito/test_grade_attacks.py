@@ -17,7 +17,6 @@ on that module alone, in the real bubblewrap sandbox.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from pathlib import Path
 

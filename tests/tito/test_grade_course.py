@@ -113,4 +113,4 @@ def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(cour
     (spatial,) = graded.modules
     assert spatial.score == 1.0
     assert spatial.refusals == 0  # module 09's own ctypes call is given code
-    assert any("WITHOUT the operating-system sandbox" in note for note in spatial.notes)
+    assert any("WITHOUT the bubblewrap sandbox" in note for note in spatial.notes)

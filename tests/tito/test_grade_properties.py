@@ -17,10 +17,14 @@ from tito.grading import channel
 from tito.grading.compare import same_values
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DTYPES = st.sampled_from([np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64, np.float16, np.float32, np.float64])
+DTYPES = st.sampled_from(
+    [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64, np.float16, np.float32, np.float64]
+)
 ARRAYS = DTYPES.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3, max_side=4)))
 TEXT = st.one_of(st.text(max_size=20), st.lists(st.text(max_size=8), max_size=4))
-VALUES = st.one_of(ARRAYS, TEXT, st.none(), st.integers(), st.floats(), st.dictionaries(st.text(max_size=3), st.integers()))
+VALUES = st.one_of(
+    ARRAYS, TEXT, st.none(), st.integers(), st.floats(), st.dictionaries(st.text(max_size=3), st.integers())
+)
 JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),

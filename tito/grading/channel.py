@@ -95,9 +95,7 @@ class Stream:
 
 MAX_RECORDS = 10_000  # more than any module has checks; a flood of records stops being read here
 # The only dtypes a record may name, little-endian or byte-order-free: anything else is malformed.
-DTYPES = frozenset(
-    {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"}
-)
+DTYPES = frozenset({"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"})
 
 
 def decode(data: bytes, max_elements: int = 4_000_000) -> Stream:

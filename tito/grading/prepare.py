@@ -41,11 +41,9 @@ class Prepared:
 def long_line(data: bytes) -> int | None:
     """The 1-based number of the first line longer than MAX_LINE characters (bytes: a UTF-8
     character is at least one), or None. Linear in the file's size."""
-    start = 0
     for number, line in enumerate(data.split(b"\n"), start=1):
         if len(line) > MAX_LINE and len(line.decode("utf-8", "replace")) > MAX_LINE:
             return number
-        start += len(line) + 1
     return None
 
 

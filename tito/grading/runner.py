@@ -48,6 +48,7 @@ from tito.grading.sandbox import (
     TOOL_INSIDE,
     Sandbox,
     SandboxError,
+    installed_packages,
     python_folders,
     sandbox_environment,
 )
@@ -221,15 +222,21 @@ def grade_students(
             box = Sandbox.find(hidden=(course.root, temp, *([kit.root] if kit else []), *hidden)) if sandbox else None
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from None
-        wall = "bwrap" if box is not None else ("user" if os.geteuid() == 0 else "guard")
+        wall = "bwrap" if box is not None else wall_without_bubblewrap()
         if wall == "user":
-            if any(not _open_to_others(Path(p)) for p in (*python_folders(), _tool_folder())):
-                wall = "guard"  # that user could not even start this Python (it sits in a private folder)
-        if wall == "user":
+            secret: list[Path] = [course.root, *map(Path, hidden), *map(Path, installed_packages())]
+            exposed = [p for p in secret if _open_to_others(p)]
+            if exposed:
+                raise SandboxUnavailable(
+                    f"bubblewrap cannot start here, and graded runs would then be an unprivileged user who could "
+                    f"read {exposed[0]}: make it unreadable to other users (`chmod o-rwx {exposed[0]}`), or "
+                    "install bubblewrap."
+                )
             os.chmod(temp, 0o711)  # each run's user may pass through to its own folder, and list nothing
         try:
             chosen = list(modules or (kit.modules if kit else course.modules))
             if kit is None:
+                (temp / "kit").mkdir(mode=0o700)
                 kit = build_kit(course, temp / "kit", chosen)
             elif any(m not in kit.modules for m in chosen):
                 raise KitError("the shared grading kit was built for other modules; build one for these.")
@@ -246,6 +253,16 @@ def grade_students(
     finally:
         if not keep_temp:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def wall_without_bubblewrap() -> str:
+    """ "user" (a run is an unprivileged user of its own) where the grader is root and that user can
+    start this Python; "guard" (the audit hook alone) otherwise."""
+    if os.geteuid() != 0:
+        return "guard"
+    if any(not _open_to_others(Path(p)) for p in (*python_folders(), _tool_folder())):
+        return "guard"  # that user could not even start this Python (it sits in a private folder)
+    return "user"
 
 
 @dataclass

@@ -199,19 +199,26 @@ def sandbox_environment() -> dict:
     }
 
 
+def installed_packages() -> list[str]:
+    """Any tinytorch installed beside this Python (a non-editable install of the reference edition)."""
+    found = []
+    for site_folder in {
+        *site_packages(),
+        *(str(p) for b in ("/usr/lib", "/usr/local/lib") for p in Path(b).glob("python3*/*-packages")),
+    }:
+        candidate = Path(site_folder) / "tinytorch"
+        if candidate.is_dir():
+            found.append(str(candidate.resolve()))
+    return sorted(set(found))
+
+
 def masks_for(folders, hidden) -> tuple[str, ...]:
     """Folders to cover with an empty tmpfs: hidden ones (the course, the submissions) that sit under a
     bound folder, and any tinytorch installed beside Python (a non-editable install of the reference
     edition would hand the solutions to every run)."""
     bound = ["/usr", *folders]
     masks = [h for h in hidden if any(_inside(h, b) for b in bound)]
-    for site_folder in {
-        *site_packages(),
-        *(str(p) for b in ("/usr/lib", "/usr/local/lib") for p in Path(b).glob("python3*/*-packages")),
-    }:
-        candidate = Path(site_folder) / "tinytorch"
-        if candidate.is_dir() and any(_inside(str(candidate.resolve()), b) for b in bound):
-            masks.append(str(candidate.resolve()))
+    masks += [p for p in installed_packages() if any(_inside(p, b) for b in bound)]
     return tuple(sorted(set(masks)))
 
 

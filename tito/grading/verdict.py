@@ -116,6 +116,7 @@ class InfrastructureError(Exception):
 
 MAX_REFUSALS_READ = 1000
 
+
 def assess(
     grade: ModuleGrade,
     checks: list[Check],

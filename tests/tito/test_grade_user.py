@@ -40,4 +40,6 @@ def test_a_submission_that_switches_the_guard_off_meets_the_user_walls(tmp_path)
     )
     assert snapshot(course.root, out) == before and not os.path.exists("/etc/tito-planted")
     assert processes_with(f"sleep {places['MARKER']}") == []  # the daemon died with its user
+    for folder in ("/tmp", "/dev/shm", "/var/tmp"):  # and its files went with it
+        assert not os.path.exists(f"{folder}/tito-left-{places['MARKER']}")
     assert not list((tmp_path).glob("tito-grade-*"))

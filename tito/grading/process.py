@@ -141,6 +141,35 @@ def kill_user(uid: int, rounds: int = 20) -> int:
     return killed
 
 
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # where any user may create files
+
+
+def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_FOLDERS) -> int:
+    """Delete what `uid` left in the folders every user may write to (a run's own user owns nothing
+    else); how many entries were removed. With bubblewrap these are the run's own tmpfs and vanish
+    with it; without, this is how a run's files stop outliving it."""
+    import shutil
+
+    removed = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+    return removed
+
+
 def _pids_of(uid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):

@@ -493,6 +493,7 @@ class _Grader:
         finally:
             if self.wall == "user":
                 process.kill_user(uid)
+                process.remove_files_of(uid)
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         return assess(

@@ -54,28 +54,11 @@ def scene(tmp_path):
 
 def _grade(course, subs, out, module="01", **options):
     graded = {}
-
-    def keep(grade):
-        graded[grade.name] = grade.modules[0]
-
-    monkey = pytest.MonkeyPatch()
-    import tito.grading.submissions as submissions
-
-    real = submissions.grade_students
-    monkey.setattr(submissions, "grade_students", lambda *a, **k: real(*a, **{**k, "on_graded": _both(k, keep)}))
-    try:
-        grade_submissions(course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2, **options)
-    finally:
-        monkey.undo()
+    grade_submissions(
+        course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2,
+        on_student=lambda grade: graded.update({grade.name: grade.modules[0]}), **options,
+    )  # fmt: skip
     return graded
-
-
-def _both(options, keep):
-    def call(grade):
-        options["on_graded"](grade)
-        keep(grade)
-
-    return call
 
 
 def _assert_nothing_left(places, out: Path, before: dict, watched: list[Path]):

@@ -12,7 +12,7 @@ import signal
 import pytest
 from grading_helpers import grading_course, needs_bwrap, read_csv, reasons, submit_files
 
-from tito.grading.runner import find_students, grade_students, remove_stale_temp
+from tito.grading.runner import find_students, remove_stale_temp
 from tito.grading.submissions import grade_submissions
 
 pytestmark = needs_bwrap
@@ -82,24 +82,10 @@ def graded(tmp_path_factory):
     (broken / "calc.py").write_text(honest.replace("def div(a, b):", "def div(a, b)"))
     out = root / "grades"
     kept = {}
-    real = grade_students
-
-    def grade(*args, **options):
-        chained = options["on_graded"]
-
-        def both(grade):
-            chained(grade)
-            kept[grade.name] = grade.modules[0]
-
-        return real(*args, **{**options, "on_graded": both})
-
-    import tito.grading.submissions as submissions
-
-    submissions.grade_students, saved = grade, submissions.grade_students
-    try:
-        grade_submissions(course, subs, out, modules=[course.module("01")], timeout=20, workers=2)
-    finally:
-        submissions.grade_students = saved
+    grade_submissions(
+        course, subs, out, modules=[course.module("01")], timeout=20, workers=2,
+        on_student=lambda grade: kept.update({grade.name: grade.modules[0]}),
+    )  # fmt: skip
     return kept, out, course, subs
 
 

@@ -6,9 +6,14 @@ A record is a JSON header and the raw bytes of its arrays:
 
 The header names the record's kind ("hello", "check", "refusal", "end"), the check, its text values
 (strings or lists of strings), an error line, and for each array its dtype, shape and place in the
-body. Only booleans, integers and floats of at most 8 bytes are accepted, so nothing in a record can
-run code when it is read. The grader reads with hard limits (total bytes, header size, elements),
-stops at the first malformed record and keeps what came before it.
+body. Only booleans, integers and floats of at most 8 bytes, named by one of `DTYPES`, are accepted,
+so nothing in a record can run code when it is read. The grader reads with hard limits (total bytes,
+records, header size, elements), stops at the first malformed record and keeps what came before it;
+`decode` is total: no bytes make it raise.
+
+What the grader makes of a record is a verdict, never its text: a check's values are compared with
+the reference's, an error line is reduced to an exception type from a fixed list, and a refusal is
+counted (see verdict.py).
 
 The student's code can write to the same stream: that is expected. A record only carries numbers,
 and a check passes only when its numbers match the reference computed outside the sandbox on inputs

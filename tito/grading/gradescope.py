@@ -135,7 +135,10 @@ def _shared_kit(course: Course, root: Path, modules: list[Module]) -> Kit | None
     except KitError as exc:
         print(f"tito: {exc}", flush=True)
         return None
-    return kit if [m.id for m in kit.modules] == [m.id for m in modules] else None
+    if [m.id for m in kit.modules] != [m.id for m in modules]:
+        return None
+    print(f"tito: using the grading kit setup.sh built in {root / KIT_FOLDER}.", flush=True)
+    return kit
 
 
 def _close_to_others(root: Path) -> None:
@@ -158,7 +161,9 @@ def results(course: Course, root: Path) -> dict:
     submission = [("submission", root / "submission")]
     started, notes = time.monotonic(), []
     kit = _shared_kit(course, root, modules)
-    options: dict[str, Any] = {"modules": modules, "timeout": timeout, "hidden": (root,), "kit": kit}
+    # hidden from the runs: everything of the autograder but the venv the runs' Python lives in
+    hidden = tuple(root / name for name in ("source", KIT_FOLDER, "submission", "results"))
+    options: dict[str, Any] = {"modules": modules, "timeout": timeout, "hidden": hidden, "kit": kit}
     try:
         grades = grade_students(course, submission, **options)
     except SandboxUnavailable as exc:

@@ -52,7 +52,11 @@ def prepare(template: Path, module: Module, text: bytes, starter: str, work: Pat
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["tito.grading.prepare", "tito.grading.kit", "tito.grading.starter"])
+        # "__main__" first: the server imports the grader's main script once, and then no child does
+        # (multiprocessing would otherwise import it again in every child: the whole CLI, for `tito grade`)
+        _context.set_forkserver_preload(
+            ["__main__", "tito.grading.prepare", "tito.grading.kit", "tito.grading.starter"]
+        )
     receive, send = _context.Pipe(duplex=False)
     child = _context.Process(target=_child, args=(send, template, module, text, starter, work), daemon=True)
     child.start()

@@ -66,16 +66,30 @@ def load_result(out: Path, key: str) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
 
 
+def _cell(text: str) -> str:
+    """A name as a spreadsheet shows it: one that would start a formula (=, +, -, @) is quoted."""
+    text = plain(text)
+    return "'" + text if text.startswith(("=", "+", "-", "@")) else text
+
+
 def write_grades(out: Path, results: list[dict]) -> Path:
     """grades.csv: one row per student and module. `student` is the folder's own name (UTF-8), `id`
-    the unique safe name of the student's report; `status` is "graded" or "grader error"."""
+    the unique safe name of the student's report; `status` is "graded" or "grader error". A name
+    that would start a spreadsheet formula is quoted with a leading apostrophe."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for result in results:
         for row in result["rows"]:
             writer.writerow(
-                [result["name"], result["id"], row["module"], f"{row['score']:.3f}", row["passed"], row["failed"]]
+                [
+                    _cell(result["name"]),
+                    result["id"],
+                    row["module"],
+                    f"{row['score']:.3f}",
+                    row["passed"],
+                    row["failed"],
+                ]
                 + [row["status"]]
             )
     path = Path(out) / "grades.csv"

@@ -69,12 +69,12 @@ FILE_BYTES = 16 * 1024**2
 MAX_PROCESSES = 64
 MAX_MODULE_FILE = 2 * 1024**2
 NO_SANDBOX_WARNING = (
-    "graded WITHOUT the bubblewrap sandbox, which is for trusted code only: only an in-process guard stood "
+    "graded WITHOUT the bubblewrap sandbox, and so fit for trusted code only: only an in-process guard stood "
     "between this submission and the grading machine, and a determined submission can get past it"
 )
 USER_WARNING = (
-    "graded WITHOUT the bubblewrap sandbox, which could not start here: the run was an unprivileged user "
-    "of its own, with resource limits and a seccomp filter, behind the in-process guard"
+    "graded WITHOUT the bubblewrap sandbox, and so fit for trusted code only: the run was an unprivileged "
+    "user of its own, with resource limits and a seccomp filter, behind the in-process guard"
 )
 TEMP_PREFIX = "tito-grade-"
 
@@ -378,8 +378,11 @@ class _Grader:
         """The starter check and the export, in a child (prepare.py); an empty grade when a run follows."""
         module, checks = item.module, self.kit.checks[item.module.id]
         details = self._details(module, item.source)
-        item.work = self.temp / "runs" / f"{item.grade.key}-{secrets.token_hex(4)}" / module.name
-        item.work.parent.mkdir(parents=True)
+        # A name no run can guess, in folders no run can list (0711): without bubblewrap, the runs'
+        # users share this machine's filesystem, and one student's package must stay out of reach of another's.
+        item.work = self.temp / "runs" / f"{item.grade.key}-{secrets.token_hex(16)}" / module.name
+        item.work.parent.parent.mkdir(mode=0o711, exist_ok=True)
+        item.work.parent.mkdir(mode=0o711)
         done = prepare.prepare(
             self.kit.template(module), module, item.text, self.kit.starters.get(module.id, ""), item.work
         )
@@ -554,8 +557,11 @@ class _Grader:
 
 
 def _open_to_others(folder: Path) -> bool:
-    """Whether a user with no rights of its own can list `folder` (every parent passable, it readable)."""
+    """Whether a user with no rights of its own can list `folder` (every parent passable, it readable);
+    for a folder not made yet, its nearest existing parent (what it will be made in)."""
     folder = folder.resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
         if not os.stat(folder).st_mode & stat.S_IROTH:
             return False

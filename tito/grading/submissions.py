@@ -45,11 +45,13 @@ def grade_submissions(
     resume: bool = False,
     on_start: Callable[[int, int], None] | None = None,
     on_graded: Callable[[dict], None] | None = None,
+    on_student: Callable[[StudentGrade], None] | None = None,
 ) -> list[dict]:
     """Grade every student folder in `submissions`; write grades.csv, reports/ and results/ into `out`.
 
     `on_start(students, already graded)` is called once the class is known; `on_graded(result)` for
-    each student as they finish (the stored result: name, id and rows), resumed ones first."""
+    each student as they finish (the stored result: name, id and rows), resumed ones first;
+    `on_student(grade)` with the whole StudentGrade of each student graded now."""
     if os.name != "posix":
         raise GradingError("tito grade needs Linux: each run is a bubblewrap sandbox, run `tito grade` there.")
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
@@ -81,6 +83,8 @@ def grade_submissions(
         result = stored_result(grade, prints[grade.key])
         store_result(out, result)
         results[grade.key] = result
+        if on_student:
+            on_student(grade)
         if on_graded:
             on_graded(result)
 

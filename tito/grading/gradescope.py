@@ -145,6 +145,7 @@ def _close_to_others(root: Path) -> None:
     """Without bubblewrap, as root: what the runs' users must not read, readable by root alone (this
     container is the autograder's own: the course, the kit, the submission, the results, and the
     reference package setup.sh installed beside Python)."""
+    (root / "results").mkdir(mode=0o700, exist_ok=True)
     for path in [root / name for name in ("source", KIT_FOLDER, "submission", "results")] + [
         Path(p) for p in installed_packages()
     ]:

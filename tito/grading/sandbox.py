@@ -38,8 +38,8 @@ from tito.grading import seccomp
 
 INSTALL_HINT = (
     "tito grade runs each submission in a bubblewrap sandbox, and `bwrap` is not installed: install it "
-    "(Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`), or grade "
-    "without it with `tito grade --no-sandbox` (an in-process guard only, noted in every report)."
+    "(Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`), or, for "
+    "trusted code only, grade without it with `tito grade --no-sandbox` (noted in every report)."
 )
 TOOL_INSIDE = "/opt/tito"
 PACKAGE_INSIDE = "/grading/package"

@@ -142,7 +142,7 @@ def student_ids(names: list[str]) -> list[str]:
     ids, used = [], set()
     for name in names:
         plain = safe_name(name)[:60]
-        key = plain if plain == name else f"{plain.strip('_') or 'student'}-{_digest(name)}"
+        key = plain if plain == name else f"{plain.strip('._-') or 'student'}-{_digest(name)}"
         counter = 1
         while key in used:
             counter += 1

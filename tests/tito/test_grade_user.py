@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from grading_helpers import grading_course, needs_user_path, processes_with, reasons, snapshot, submit, submit_files
 
+from tito.grading import runner
 from tito.grading.runner import grade_students
 
 pytestmark = needs_user_path
 
 
-def test_a_submission_that_switches_the_guard_off_meets_the_user_walls(tmp_path):
+@pytest.mark.parametrize("hook", ["kept", "removed"])
+def test_a_submission_that_gets_past_the_guard_meets_the_user_walls(tmp_path, monkeypatch, hook):
+    """With the hook kept, the attempts to switch it off are refused by it; with the hook removed
+    (as if a submission had found a way past it), the walls beneath it hold alone."""
+    if hook == "removed":
+        python = runner._Grader._python
+        monkeypatch.setattr(
+            runner._Grader,
+            "_python",
+            staticmethod(lambda job, tool: python({k: v for k, v in job.items() if k != "guard"}, tool)),
+        )
     course = grading_course(tmp_path / "course")
     out = tmp_path / "grades"
     out.mkdir()
@@ -35,6 +47,7 @@ def test_a_submission_that_switches_the_guard_off_meets_the_user_walls(tmp_path)
 
     assert honest.modules[0].score == 1.0
     assert "an unprivileged user of its own" in honest.modules[0].notes[0]
+    assert (hostile.modules[0].refusals > 0) == (hook == "kept")  # the hook reads no path object's own code
     assert reasons(hostile.modules[0]) == dict.fromkeys(
         ["adds", "subtracts", "multiplies", "divides"], "raised RuntimeError"
     )

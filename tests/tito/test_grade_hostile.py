@@ -179,3 +179,20 @@ def test_temporary_folders_of_dead_graders_are_removed(tmp_path):
     assert remove_stale_temp(str(tmp_path)) == [str(stale)]
     assert live.is_dir() and not stale.exists()
     assert signal.SIGKILL  # a SIGKILLed grader is the case this covers
+
+
+def test_a_reference_that_fails_makes_grader_errors_and_the_class_still_finishes(tmp_path):
+    course = grading_course(tmp_path / "course")
+    checks = course.module("01").tests / "grading.py"
+    checks.write_text(checks.read_text().replace('    "add(a, b) adds."\n', '    "add(a, b) adds."\n    1 / 0\n'))
+    subs = tmp_path / "subs"
+    submit_files(subs, "alice", course.module("01").source)
+    submit_files(subs, "bob", course.module("01").source)
+    out = tmp_path / "grades"
+
+    grade_submissions(course, subs, out, modules=[course.module("01")], timeout=20, workers=2)
+
+    rows = read_csv(out / "grades.csv")
+    assert [row[6] for row in rows[1:]] == ["grader error", "grader error"]
+    report = (out / "reports" / "alice.md").read_text()
+    assert "Grader error: the reference edition fails check `adds` of 01_calc" in report

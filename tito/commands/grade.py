@@ -85,7 +85,7 @@ def grade(
 
     try:
         with signals_raise(), progress:  # so a `kill` or a closed terminal also stops the graded processes
-            grade_submissions(
+            results = grade_submissions(
                 course,
                 submissions,
                 out,
@@ -102,6 +102,13 @@ def grade(
         fail(str(exc), code=2)
     except GradingError as exc:
         fail(str(exc))
+    errors = sum(row["status"] != "graded" for result in results for row in result["rows"])
+    if errors:
+        out_console.print(
+            f"Warning: {errors} module grade(s) are grader errors (status column of grades.csv; the reports "
+            "say why): fix what they name, then run the same command with --resume.",
+            markup=False,
+        )
     shown = out.resolve()
     out_console.print(
         f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "

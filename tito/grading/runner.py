@@ -409,7 +409,7 @@ class _Grader:
         notes = {"bwrap": [], "user": [USER_WARNING], "guard": [NO_SANDBOX_WARNING]}[self.wall]
         return {"source": source, "prerequisites": [m.name for m in self.kit.prerequisites(module)], "notes": [*notes]}
 
-    def _reference_batches(self, runs: list[_Pending]) -> dict[str, dict[int, channel.Stream]]:
+    def _reference_batches(self, runs: list[_Pending]) -> dict[str, dict[int, channel.Stream | str]]:
         """module id -> seed -> the reference's records, one trusted process per module."""
         wanted: dict[str, list[int]] = {}
         for run in runs:
@@ -440,7 +440,15 @@ class _Grader:
         pool.shutdown()
         return results
 
-    def _reference(self, module: Module, seeds: list[int]) -> dict[int, channel.Stream]:
+    def _reference(self, module: Module, seeds: list[int]) -> dict[int, channel.Stream | str]:
+        """seed -> the reference's records, or why the reference could not grade that seed's run (then
+        that one row is a grader error naming the fix; the class goes on)."""
+        try:
+            return self._reference_runs(module, seeds)
+        except Exception as exc:  # noqa: BLE001 - the reference process itself failed to start or be read
+            return dict.fromkeys(seeds, f"the reference run for {module.name} failed ({type(exc).__name__})")
+
+    def _reference_runs(self, module: Module, seeds: list[int]) -> dict[int, channel.Stream | str]:
         folder = self.temp / "reference-results" / module.name
         folder.mkdir(parents=True)
         os.chmod(folder.parent, 0o700)
@@ -459,9 +467,10 @@ class _Grader:
             timeout=30 + self.timeout * len(seeds),
             running=self.running,
         )
-        streams = {}
+        streams: dict[int, channel.Stream | str] = {}
         for seed, path in runs:
             stream = channel.decode(Path(path).read_bytes() if Path(path).exists() else b"")
+            streams[seed] = stream
             for item in self.kit.checks[module.id]:
                 found = [r for r in stream.records if r.kind == "check" and r.check == item.name]
                 if found and found[0].error is None and found[0].extra.get("timeout") is None:
@@ -469,16 +478,18 @@ class _Grader:
                 if found:
                     why = found[0].error or "it ran out of time"
                 else:
-                    why = "it never ran: " + (" ".join(outcome.output_tail.split())[-300:] or "the process ended")
-                raise GradingError(
+                    why = "it never ran: " + (" ".join(outcome.output_tail.split())[-200:] or "the process ended")
+                streams[seed] = (
                     f"the reference edition fails check `{item.name}` of {module.name} ({why}); fix "
-                    f"{module.tests / CHECKS_FILE} or the reference, then grade again with `tito grade`."
+                    f"{module.tests / CHECKS_FILE} or the reference, then grade again with `tito grade --resume`"
                 )
-            streams[seed] = stream
+                break
         return streams
 
-    def _run(self, item: _Pending, reference: channel.Stream) -> ModuleGrade:
+    def _run(self, item: _Pending, reference: channel.Stream | str) -> ModuleGrade:
         module, checks = item.module, self.kit.checks[item.module.id]
+        if isinstance(reference, str):  # the reference could not grade this run's inputs
+            raise GradingError(reference)
         details = self._details(module, item.source)
         work = item.work
         assert work is not None  # set by _prepare

@@ -3,7 +3,7 @@
 Each student's report and stored result (results/<id>.json) are written, atomically, as soon as
 that student is graded, so a grading that dies half-way loses nothing already done. With `resume`,
 a student whose stored result was made from the same submission and the same grading kit (see
-`fingerprints`) is not graded again; grades.csv is written last, from every stored result.
+the fingerprint functions below), and holds no grader error, is not graded again; grades.csv is written last, from every stored result.
 """
 
 from __future__ import annotations
@@ -70,7 +70,12 @@ def grade_submissions(
     if resume:
         for key in ids:
             stored = load_result(out, key)
-            if stored is not None and stored.get("fingerprint") == prints[key] and stored.get("id") == key:
+            if (
+                stored is not None
+                and stored.get("fingerprint") == prints[key]
+                and stored.get("id") == key
+                and all(row.get("status") == "graded" for row in stored["rows"])  # grader errors: try again
+            ):
                 results[key] = stored
     if on_start:
         on_start(len(folders), len(results))

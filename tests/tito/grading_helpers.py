@@ -8,9 +8,27 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tito import exporter
 from tito.course import load_course
 
+BWRAP_HINT = "grading runs need bubblewrap: sudo apt-get install bubblewrap (CI installs it)"
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason=BWRAP_HINT)
+
+
+def _python_open_to_others() -> bool:
+    from tito.grading.runner import _open_to_others, python_folders
+
+    return all(_open_to_others(Path(p)) for p in python_folders())
+
+
+USER_PATH = os.geteuid() == 0 and _python_open_to_others()
+# Without bubblewrap, as root, runs are an unprivileged user: that user must be able to read this Python.
+needs_user_path = pytest.mark.skipif(
+    not USER_PATH,
+    reason="the unprivileged-user path needs root and a Python other users can read (/usr/bin/python3 in a venv)",
+)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "grading"
 REPO = Path(__file__).resolve().parents[2]
 

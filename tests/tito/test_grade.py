@@ -2,7 +2,7 @@
 
 The course is tests/fixtures/grading/course (module 01 calc: four checks worth 1, 1, 1 and 2 points;
 module 02 stats: one check). Every run happens in the real bubblewrap sandbox: where bwrap is missing
-these tests fail, as `tito grade` refuses to grade without it (run .ci/run, or install bubblewrap).
+these tests skip, naming the install command (CI installs it, so they run there).
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ import sys
 import time
 
 import pytest
-from grading_helpers import grading_course, processes_with, read_csv, reasons, submit, submit_files
+from grading_helpers import (
+    grading_course,
+    needs_bwrap,
+    processes_with,
+    read_csv,
+    reasons,
+    submit,
+    submit_files,
+)
 from typer.testing import CliRunner
 
 from tito.cli import app
@@ -29,6 +37,7 @@ def course(tmp_path):
     return grading_course(tmp_path / "course")
 
 
+@needs_bwrap
 def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
     subs = tmp_path / "subs"
     submit_files(subs, "alice", course.module("01").source, course.module("02").source)
@@ -36,37 +45,36 @@ def test_a_complete_a_partial_and_a_missing_submission(tmp_path, course):
     (subs / "carol").mkdir()
     out = tmp_path / "grades"
 
-    grades = grade_submissions(course, subs, out, timeout=TIMEOUT, workers=2)
+    grade_submissions(course, subs, out, timeout=TIMEOUT, workers=2)
 
     assert read_csv(out / "grades.csv") == [
-        ["student", "module", "score", "passed", "failed"],
-        ["alice", "01_calc", "1.000", "4", "0"],
-        ["alice", "02_stats", "1.000", "1", "0"],
-        ["bob", "01_calc", "0.400", "2", "2"],  # add and sub, 1 + 1 of 5 points
-        ["bob", "02_stats", "0.000", "0", "1"],
-        ["carol", "01_calc", "0.000", "0", "4"],
-        ["carol", "02_stats", "0.000", "0", "1"],
+        ["student", "id", "module", "score", "passed", "failed", "status"],
+        ["alice", "alice", "01_calc", "1.000", "4", "0", "graded"],
+        ["alice", "alice", "02_stats", "1.000", "1", "0", "graded"],
+        ["bob", "bob", "01_calc", "0.400", "2", "2", "graded"],  # add and sub, 1 + 1 of 5 points
+        ["bob", "bob", "02_stats", "0.000", "0", "1", "graded"],
+        ["carol", "carol", "01_calc", "0.000", "0", "4", "graded"],
+        ["carol", "carol", "02_stats", "0.000", "0", "1", "graded"],
     ]
     bob = (out / "reports" / "bob.md").read_text()
     assert "## 01_calc: 0.400 (2 of 5 points, 2 of 4 checks passed)" in bob
-    assert (
-        "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError: TinyTorch 01: implement mul."
-        in bob
-    )
+    assert "- `multiplies`, 1 point (mul(a, b) multiplies): raised NotImplementedError." in bob
     assert "- `divides`, 2 points (div(a, b) divides)" in bob and "`adds`" not in bob
     stub_line = 1 + (subs / "bob" / "calc.py").read_text().splitlines().index(
         '    raise NotImplementedError("TinyTorch 01: implement mul")'
     )
-    assert f"implement mul. Raised at calc.py:{stub_line}." in bob, "the line of bob's own file, not the package's"
+    assert f"raised NotImplementedError. Raised at calc.py:{stub_line}." in bob, (
+        "the line of bob's own file, not the package's"
+    )
     assert "graded on the reference 01_calc" in bob  # module 02 builds on the reference calc, not bob's
     assert "a mistake costs marks only in the module where it is" in bob
     assert "no stats.py was found in the submission" in bob
     assert "Score: 0.40 of 2 modules." in bob
     assert {p.name for p in (out / "reports").iterdir()} == {"alice.md", "bob.md", "carol.md"}
-    alice = {item.module.id: item for item in grades[0].modules}
-    assert alice["01"].refusals == [] and "ctypes" not in (out / "reports" / "alice.md").read_text()
+    assert "TinyTorch 01" not in bob, "no text of the run reaches the report"
 
 
+@needs_bwrap
 def test_a_bug_in_one_module_costs_marks_in_that_module_only(tmp_path, course):
     subs = tmp_path / "subs"
     buggy = submit_files(subs, "dave", course.module("01").source, course.module("02").source)
@@ -78,6 +86,7 @@ def test_a_bug_in_one_module_costs_marks_in_that_module_only(tmp_path, course):
     assert reasons(dave.modules[0])["divides"].startswith("`quotient` differs from the reference in ")
 
 
+@needs_bwrap
 def test_the_unchanged_starter_scores_zero_without_running(tmp_path, course):
     release = tmp_path / "edition"
     from tito.release import build_student_edition
@@ -100,6 +109,7 @@ def test_the_unchanged_starter_scores_zero_without_running(tmp_path, course):
     assert set(reasons(erin.modules[0]).values()) == {"not graded: every solution block is as the starter left it"}
 
 
+@needs_bwrap
 def test_a_file_that_does_not_export_scores_zero_and_says_why(tmp_path, course):
     folder = submit_files(tmp_path / "subs", "frank", course.module("01").source)
     (folder / "calc.py").write_text((folder / "calc.py").read_text().replace("def div(a, b):", "def div(a, b)"))
@@ -109,9 +119,10 @@ def test_a_file_that_does_not_export_scores_zero_and_says_why(tmp_path, course):
     (calc,) = frank.modules
     assert calc.score == 0.0 and set(reasons(calc).values()) == {"not graded: the file does not export"}
     (note,) = calc.notes
-    assert note.startswith("your file does not export: modules/01_calc/calc.py:") and "syntax error" in note
+    assert note.startswith("your file does not export: calc.py:") and "syntax error" in note
 
 
+@needs_bwrap
 def test_a_check_that_hangs_is_stopped_and_the_others_count(tmp_path, course):
     subs = tmp_path / "subs"
     loop, stubborn = submit(subs, "loop", "loop"), submit(subs, "stubborn", "stubborn")
@@ -157,6 +168,7 @@ def test_grading_refuses_unusable_folders(tmp_path, course):
         grade_submissions(course, tmp_path / "empty", tmp_path / "grades")
 
 
+@needs_bwrap
 def test_grade_command_writes_grades_and_prints_a_summary(tmp_path, course, monkeypatch):
     submit_files(tmp_path / "subs", "alice", course.module("01").source)
     monkeypatch.chdir(course.root)
@@ -166,7 +178,7 @@ def test_grade_command_writes_grades_and_prints_a_summary(tmp_path, course, monk
     )
     assert result.exit_code == 0, result.output
     assert "alice: 01 1.00" in result.output
-    assert read_csv(tmp_path / "grades" / "grades.csv")[1] == ["alice", "01_calc", "1.000", "4", "0"]
+    assert read_csv(tmp_path / "grades" / "grades.csv")[1] == ["alice", "alice", "01_calc", "1.000", "4", "0", "graded"]
 
 
 def test_grade_command_usage_errors_exit_2(tmp_path, course, monkeypatch):
@@ -194,6 +206,7 @@ def test_without_bubblewrap_the_grader_refuses_and_says_how_to_install_it(tmp_pa
     assert not (tmp_path / "g").exists()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root, --no-sandbox is the unprivileged-user path: test_grade_user.py")
 def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, course):
     subs = tmp_path / "subs"
     submit_files(subs, "alice", course.module("01").source)
@@ -203,24 +216,24 @@ def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, c
         .read_text()
         .replace("    return np.add(a, b)", "    ctypes.CDLL('libc.so.6')\n    return np.add(a, b)")
     )
-    out = tmp_path / "grades"
+    alice, mallory = grade_students(
+        course,
+        [("alice", subs / "alice"), ("mallory", own)],
+        modules=[course.module("01")],
+        timeout=TIMEOUT,
+        sandbox=False,
+    )
 
-    alice, mallory = grade_submissions(course, subs, out, modules=[course.module("01")], timeout=TIMEOUT, sandbox=False)
-
-    for name in ("alice", "mallory"):
-        assert (
-            "graded WITHOUT the operating-system sandbox (--no-sandbox)" in (out / "reports" / f"{name}.md").read_text()
-        )
-    assert alice.modules[0].score == 1.0 and alice.modules[0].refusals == []  # the course's own ctypes call
+    for grade in (alice, mallory):
+        assert "graded WITHOUT the bubblewrap sandbox" in grade.modules[0].notes[0]
+    assert alice.modules[0].score == 1.0 and alice.modules[0].refusals == 0  # the course's own ctypes call
     assert mallory.modules[0].score == pytest.approx(0.8)
-    assert mallory.modules[0].refusals == [
-        "tito grade guard refused loading C code through ctypes: submissions may not do this while being graded "
-        "(at: ctypes.CDLL('libc.so.6'))"
-    ]
+    assert mallory.modules[0].refusals == 1
     ctypes_line = 1 + (own / "calc.py").read_text().splitlines().index("    ctypes.CDLL('libc.so.6')")
     assert [r.where for r in mallory.modules[0].results if not r.passed] == [f"calc.py:{ctypes_line}"]
 
 
+@needs_bwrap
 def test_stopping_the_grader_stops_its_runs_and_removes_its_copies(tmp_path, course):
     submit(tmp_path / "subs", "stubborn", "stubborn")
     temp = tmp_path / "temp"
@@ -247,7 +260,7 @@ def test_stopping_the_grader_stops_its_runs_and_removes_its_copies(tmp_path, cou
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    while not list(temp.glob("tito-grade-*/runs/stubborn/01_calc/package")):  # the run has started
+    while not list(temp.glob("tito-grade-*/runs/stubborn-*/01_calc/package")):  # the run has started
         assert time.monotonic() < deadline and grader.poll() is None
         time.sleep(0.1)
     time.sleep(1.0)

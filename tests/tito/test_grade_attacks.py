@@ -17,14 +17,15 @@ on that module alone, in the real bubblewrap sandbox.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from pathlib import Path
 
 import pytest
-from grading_helpers import grading_course, processes_with, reasons, snapshot, submit, submit_files
+from grading_helpers import grading_course, needs_bwrap, processes_with, reasons, snapshot, submit, submit_files
 
 from tito.grading.submissions import grade_submissions
+
+pytestmark = needs_bwrap
 
 TIMEOUT = 20.0
 OTHER_TOKEN = "other-student-token-51c2"
@@ -52,10 +53,12 @@ def scene(tmp_path):
 
 
 def _grade(course, subs, out, module="01", **options):
-    grades = grade_submissions(
-        course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2, **options
-    )
-    return {grade.name: grade.modules[0] for grade in grades}
+    graded = {}
+    grade_submissions(
+        course, subs, out, modules=[course.module(module)], timeout=TIMEOUT, workers=2,
+        on_student=lambda grade: graded.update({grade.name: grade.modules[0]}), **options,
+    )  # fmt: skip
+    return graded
 
 
 def _assert_nothing_left(places, out: Path, before: dict, watched: list[Path]):
@@ -98,11 +101,12 @@ def test_escapes_are_stopped_by_the_sandbox(tmp_path, scene):
     graded = _grade(course, subs, tmp_path / "grades")
 
     escaper = reasons(graded["escaper"])
-    assert escaper["adds"] == "raised RuntimeError: reads - - - - - - - - -"  # nine reads, none got anything
-    assert escaper["subtracts"] == "raised RuntimeError: writes - - - - - - -"
+    # RuntimeError: every attempt went as expected (the fixture says so with the type, the one thing it can)
+    assert escaper["adds"] == "raised RuntimeError"  # nine reads, none got anything
+    assert escaper["subtracts"] == "raised RuntimeError"  # seven writes, none landed
     # Starting processes inside the run is allowed (up to its limit); the grader's pid is out of reach.
-    assert escaper["multiplies"] == "raised RuntimeError: processes +started +started -"
-    assert escaper["divides"] == "raised RuntimeError: network - -"
+    assert escaper["multiplies"] == "raised RuntimeError"
+    assert escaper["divides"] == "raised RuntimeError"  # no network
     assert graded["escaper"].score == 0.0
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody connected to the grader's machine
@@ -122,12 +126,9 @@ def test_resource_bombs_hit_the_run_limits_and_leave_nothing(tmp_path, scene):
 
     bomber = graded["bomber"]
     assert bomber.score == pytest.approx(0.8)  # its honest score: sub, mul, div work; add reports
-    report = re.fullmatch(r"raised RuntimeError: forks=(\d+) memory=(\S+) disk=(\d+)MB", reasons(bomber)["adds"])
-    assert report, reasons(bomber)["adds"]
-    forks, memory, disk = int(report[1]), report[2], int(report[3])
-    assert forks < 64  # the process limit, of 1,000 tried
-    assert memory == "MemoryError"  # of 20 GB asked for
-    assert disk <= 64  # the run's scratch tmpfs, not the grader's disk
+    # RuntimeError, not LookupError: fewer than 64 of 1,000 forks, a MemoryError for 20 GB, at most 64 MB
+    # written (the run's scratch tmpfs, not the grader's disk)
+    assert reasons(bomber)["adds"] == "raised RuntimeError"
     _assert_nothing_left(places, tmp_path / "grades", before, watched)
 
 
@@ -147,7 +148,7 @@ def test_course_code_in_an_error_message_is_withheld(tmp_path, scene):
 
     graded = _grade(course, subs, tmp_path / "grades", module="02")
 
-    assert reasons(graded["quoter"])["averages"] == ("raised (the message quoted the course's code and is not shown)")
+    assert reasons(graded["quoter"])["averages"] == "raised RuntimeError"  # its type, never its message
     report = (tmp_path / "grades" / "reports" / "quoter.md").read_text()
     assert "np.divide(a, b)" not in report and "np.multiply" not in report
     assert graded["alice"].score == 0.0  # alice sent no stats.py

@@ -11,7 +11,7 @@ import ast
 import shutil
 
 import pytest
-from grading_helpers import REPO, reasons
+from grading_helpers import REPO, needs_bwrap, reasons
 
 from tito.course import load_course
 from tito.grading.kit import build_kit
@@ -39,6 +39,7 @@ def _files(folder, course, change=None):
     return folder
 
 
+@needs_bwrap
 def test_reference_scores_one_starter_zero_and_a_bug_costs_its_own_module(course, kit, tmp_path):
     def forget_the_bias(module, text):
         if module.id != "03":
@@ -83,6 +84,7 @@ def _blanked(module):
         yield number, block, "".join(lines[: block.begin - 1] + [stub] + lines[block.end :])
 
 
+@needs_bwrap
 def test_blanking_any_solution_block_lowers_its_module_score(course, kit, tmp_path):
     students, blanked = [], {}
     for module in course.modules:
@@ -112,5 +114,5 @@ def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(cour
     )
     (spatial,) = graded.modules
     assert spatial.score == 1.0
-    assert spatial.refusals == []  # module 09's own ctypes call is given code
-    assert any("WITHOUT the operating-system sandbox" in note for note in spatial.notes)
+    assert spatial.refusals == 0  # module 09's own ctypes call is given code
+    assert any("WITHOUT the bubblewrap sandbox" in note for note in spatial.notes)

@@ -15,6 +15,7 @@ from grading_helpers import REPO
 from typer.testing import CliRunner
 
 from tito.cli import app
+from tito.grading.gradescope import SETUP_SH
 
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 
@@ -83,7 +84,7 @@ def autograder(tmp_path_factory):
     return source
 
 
-def _run_autograder(source, root, files):
+def _run_autograder(source, root, files, log=None):
     """Lay out root/ as Gradescope does (source/, submission/) and run run_autograder with python3 on PATH."""
     shutil.copytree(source, root / "source")
     (root / "submission").mkdir()
@@ -99,6 +100,8 @@ def _run_autograder(source, root, files):
         [str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    if log is not None:
+        log.append(done.stdout)
     results = json.loads((root / "results" / "results.json").read_text())
     validate(results)
     return results
@@ -149,9 +152,30 @@ def test_a_container_without_bubblewrap_grades_behind_the_guard_and_says_so(auto
         [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "grading behind the in-process guard instead" in done.stdout  # for the instructor's log
+    assert "bwrap` is not installed" in done.stdout and "instead." in done.stdout  # for the instructor's log
     results = json.loads((root / "results" / "results.json").read_text())
     validate(results)
     assert results["tests"][0]["score"] == 5.0 and results["score"] == 5.0
-    assert "graded without the operating-system sandbox" in results["output"]
-    assert "WITHOUT the operating-system sandbox" in results["tests"][0]["output"]
+    assert "graded without the bubblewrap sandbox" in results["output"]
+    assert "WITHOUT the bubblewrap sandbox" in results["tests"][0]["output"]
+
+
+def test_setup_builds_the_grading_kit_once_and_each_submission_uses_it(autograder, tmp_path):
+    root = tmp_path / "kitted"
+    shutil.copytree(autograder, root / "source")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env.pop("TITO_COURSE_ROOT", None)
+    built = subprocess.run(
+        [sys.executable, "-m", "tito.grading.gradescope", "--build-kit", str(root)],
+        cwd=root / "source" / "course", env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (root / "kit" / "kit.json").is_file() and (root / "kit").stat().st_mode & 0o077 == 0
+    shutil.rmtree(root / "source")  # _run_autograder lays source/ out afresh beside the kit
+
+    log: list[str] = []
+    results = _run_autograder(autograder, root, _module_texts(), log)
+
+    assert results["score"] == 15.0
+    assert "using the grading kit setup.sh built" in log[0]
+    assert "--build-kit" in SETUP_SH

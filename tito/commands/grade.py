@@ -27,7 +27,15 @@ def grade(
     ] = False,
     no_sandbox: Annotated[
         bool,
-        typer.Option("--no-sandbox", help="Grade without bubblewrap (an in-process guard only; every report says so)."),
+        typer.Option(
+            "--no-sandbox",
+            help="For trusted code only: grade without bubblewrap (as root, an unprivileged user per run; "
+            "otherwise an in-process guard only). Every report says so.",
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Keep the stored results of students whose submission and checks are unchanged."),
     ] = False,
 ) -> None:
     """Grade each student's module files: checks run in a bubblewrap sandbox, verdicts made outside it.
@@ -37,6 +45,9 @@ def grade(
     of this course or the other submissions. The same checks run on the reference in tito's own
     process, on the same freshly drawn inputs; a check passes when the two agree.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tito.grading.report import plain
     from tito.grading.runner import GradingError, SubmissionsError
     from tito.grading.submissions import grade_submissions
 
@@ -45,18 +56,36 @@ def grade(
         fail(f"{submissions} is not a folder: give the folder holding one folder per student.", code=2)
     chosen = resolve_modules(course, module) if module else None
     out_console = console()
-
-    def show(student) -> None:
-        parts = [f"{item.module.id} {item.score:.2f}" for item in student.modules]
-        out_console.print(f"{student.name}: {', '.join(parts)}", markup=False)
-
     if no_sandbox:
         out_console.print(
-            "Warning: grading without the sandbox (--no-sandbox); every report will say so.", markup=False
+            "Warning: grading without the bubblewrap sandbox (--no-sandbox), which is for trusted code only; "
+            "every report will say so.",
+            markup=False,
         )
+    progress = Progress(
+        TextColumn("Grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("students"),
+        TimeRemainingColumn(),
+        console=out_console,
+        transient=False,
+    )
+    task = progress.add_task("grading", total=None)
+
+    def started(total: int, kept: int) -> None:
+        progress.update(task, total=total)
+        if kept:
+            out_console.print(f"Resuming: {kept} of {total} students already graded.", markup=False)
+
+    def show(result: dict) -> None:
+        parts = [f"{row['module'][:2]} {row['score']:.2f}" for row in result["rows"]]
+        progress.console.print(f"{plain(result['name'])}: {', '.join(parts)}", markup=False)
+        progress.advance(task)
+
     try:
-        with signals_raise():  # so a `kill` or a closed terminal also stops the graded processes
-            grade_submissions(
+        with signals_raise(), progress:  # so a `kill` or a closed terminal also stops the graded processes
+            results = grade_submissions(
                 course,
                 submissions,
                 out,
@@ -65,12 +94,21 @@ def grade(
                 timeout=timeout,
                 sandbox=not no_sandbox,
                 keep_temp=keep_temp,
+                resume=resume,
+                on_start=started,
                 on_graded=show,
             )
     except SubmissionsError as exc:
         fail(str(exc), code=2)
     except GradingError as exc:
         fail(str(exc))
+    errors = sum(row["status"] != "graded" for result in results for row in result["rows"])
+    if errors:
+        out_console.print(
+            f"Warning: {errors} module grade(s) are grader errors (status column of grades.csv; the reports "
+            "say why): fix what they name, then run the same command with --resume.",
+            markup=False,
+        )
     shown = out.resolve()
     out_console.print(
         f"Wrote {shown / 'grades.csv'} and one report per student in {shown / 'reports'}; "

@@ -21,7 +21,8 @@ from pathlib import Path
 from tito import files
 
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
-DIRECTIVE = re.compile(r"^#\|\s*(?P<name>[\w-]+)\s*(?P<arg>.*?)\s*$")
+# The argument is stripped in code: a lazy `.*?` before `\s*$` made a long run of spaces quadratic.
+DIRECTIVE = re.compile(r"^#\|\s*(?P<name>[\w-]+)(?P<arg>.*)$")
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 HINT = re.compile(r"^(?P<indent>\s*)# Hint:")
 DOTTED = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
@@ -97,7 +98,7 @@ def parse_cells(text: str) -> list[Cell]:
         for line in body:
             match = DIRECTIVE.match(line)
             if match:
-                directives[match["name"]] = match["arg"]
+                directives[match["name"]] = match["arg"].strip()
             elif line.strip():
                 break
         cells.append(Cell(kind, start, tuple(body), directives))

@@ -2,10 +2,13 @@
 
 - declare.py: how a module's checks are declared (tests/NN_slug/grading.py) and loaded.
 - kit.py: what grading prepares from the instructor's course (starters, reference packages, checks).
-- sandbox.py: the bubblewrap sandbox each graded run executes in; guard.py: the --no-sandbox fallback.
+- sandbox.py: the bubblewrap sandbox each graded run executes in; seccomp.py: the system calls every
+  run is denied; guard.py: the audit hook, a second layer where bubblewrap cannot run.
+- prepare.py: the starter check and the export of a student's file, in a child process.
 - harness.py: what runs inside a graded run (and, unguarded, for the reference); channel.py: the
   plain-data records it sends back; process.py: starting, reading and killing it.
-- compare.py and verdict.py: verdicts made in the grader's process; report.py: grades.csv and reports.
+- compare.py and verdict.py: verdicts made in the grader's process; report.py: grades.csv, reports
+  and each student's stored result.
 - runner.py: one run per student and module; submissions.py: a folder of submissions in, grades out.
 - gradescope.py: the same checks as a Gradescope autograder.
 

@@ -6,9 +6,14 @@ A record is a JSON header and the raw bytes of its arrays:
 
 The header names the record's kind ("hello", "check", "refusal", "end"), the check, its text values
 (strings or lists of strings), an error line, and for each array its dtype, shape and place in the
-body. Only booleans, integers and floats of at most 8 bytes are accepted, so nothing in a record can
-run code when it is read. The grader reads with hard limits (total bytes, header size, elements),
-stops at the first malformed record and keeps what came before it.
+body. Only booleans, integers and floats of at most 8 bytes, named by one of `DTYPES`, are accepted,
+so nothing in a record can run code when it is read. The grader reads with hard limits (total bytes,
+records, header size, elements), stops at the first malformed record and keeps what came before it;
+`decode` is total: no bytes make it raise.
+
+What the grader makes of a record is a verdict, never its text: a check's values are compared with
+the reference's, an error line is reduced to an exception type from a fixed list, and a refusal is
+counted (see verdict.py).
 
 The student's code can write to the same stream: that is expected. A record only carries numbers,
 and a check passes only when its numbers match the reference computed outside the sandbox on inputs
@@ -93,17 +98,36 @@ class Stream:
     malformed: bool = False  # something after the last good record was not a record
 
 
+MAX_RECORDS = 10_000  # more than any module has checks; a flood of records stops being read here
+# The only dtypes a record may name, little-endian or byte-order-free: anything else is malformed.
+DTYPES = frozenset({"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"})
+
+
 def decode(data: bytes, max_elements: int = 4_000_000) -> Stream:
-    """Parse records until the data ends or stops making sense; never raises on bad input."""
+    """Parse records until the data ends or stops making sense. Total: any bytes give a Stream (a
+    malformed record ends the reading there), never an exception."""
     records: list[Record] = []
     position = 0
+    try:
+        data = bytes(data)
+    except Exception:  # noqa: BLE001 - not bytes at all
+        return Stream(records, malformed=True)
     while position < len(data):
+        if len(records) >= MAX_RECORDS:
+            return Stream(records, malformed=True)
         try:
             record, position = _decode_one(data, position, max_elements)
-        except (ValueError, KeyError, TypeError, struct.error, RecursionError):
+        except Exception:  # noqa: BLE001 - whatever the bytes make json or NumPy raise (RecursionError too)
             return Stream(records, malformed=True)
         records.append(record)
     return Stream(records)
+
+
+def _whole(value, low: int = 0, high: int = 2**62) -> int:
+    """`value` when it is a JSON integer in [low, high]; ValueError for floats, booleans, strings."""
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError("not a whole number in range")
+    return value
 
 
 def _decode_one(data: bytes, position: int, max_elements: int) -> tuple[Record, int]:
@@ -124,32 +148,46 @@ def _decode_one(data: bytes, position: int, max_elements: int) -> tuple[Record, 
     if len(body) != body_length:
         raise ValueError("body cut short")
     arrays = {}
-    for key, spec in dict(header.get("arrays") or {}).items():
-        dtype = np.dtype(str(spec["dtype"]))
-        shape = tuple(int(n) for n in spec["shape"])
-        count = int(np.prod(shape)) if shape else 1
-        offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
-        if dtype.kind not in "biuf" or dtype.itemsize > 8 or min(shape, default=0) < 0 or count > max_elements:
+    specs = header.get("arrays") or {}
+    if not isinstance(specs, dict):
+        raise ValueError("arrays is not a mapping")
+    for key, spec in specs.items():
+        if not isinstance(spec, dict) or spec.get("dtype") not in DTYPES or not isinstance(spec.get("shape"), list):
             raise ValueError("array not allowed")
-        if nbytes != count * dtype.itemsize or offset < 0 or offset + nbytes > len(body):
+        dtype = np.dtype(spec["dtype"])
+        if len(spec["shape"]) > 32:
+            raise ValueError("too many dimensions")
+        shape = tuple(_whole(n, 0, max_elements) for n in spec["shape"])
+        count = 1
+        for n in shape:
+            count *= n
+        offset, nbytes = _whole(spec.get("offset")), _whole(spec.get("nbytes"))
+        if count > max_elements or nbytes != count * dtype.itemsize or offset + nbytes > len(body):
             raise ValueError("array outside the body")
         arrays[str(key)] = np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape)
     text: dict[str, str | list[str]] = {}
-    for key, value in dict(header.get("text") or {}).items():
+    texts = header.get("text") or {}
+    if not isinstance(texts, dict):
+        raise ValueError("text is not a mapping")
+    for key, value in texts.items():
         if isinstance(value, str):
             text[str(key)] = value[:MAX_TEXT_CHARS]
-        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        elif isinstance(value, list) and len(value) <= MAX_TEXT_CHARS and all(isinstance(item, str) for item in value):
             text[str(key)] = [item[:MAX_TEXT_CHARS] for item in value]
         else:
             raise ValueError("text value not allowed")
     error = header.get("error")
     known = {"kind", "check", "arrays", "text", "error"}
     record = Record(
-        kind=str(header.get("kind", "")),
-        check=str(header.get("check", "")),
+        kind=str(header.get("kind", ""))[:40],
+        check=str(header.get("check", ""))[:200],
         arrays=arrays,
         text=text,
         error=None if error is None else str(error)[:ERROR_CHARS],
-        extra={k: v for k, v in header.items() if k not in known and isinstance(v, (str, int, float))},
+        extra={
+            k: (v[:ERROR_CHARS] if isinstance(v, str) else v)
+            for k, v in header.items()
+            if k not in known and isinstance(v, (str, int, float))
+        },
     )
     return record, body_start + body_length

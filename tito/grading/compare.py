@@ -1,7 +1,8 @@
 """Verdicts, made in the grader's own process: a student's results against the reference's.
 
-Every reason is written here, in the grader's words. The only text that comes from the student's
-process is one exception line, and `Scrubber` removes it when it quotes the course's solutions.
+Every reason is written here, in the grader's words. Nothing a graded run wrote is quoted: of an
+exception it raised, only the type is named, and only when it is one of `EXCEPTIONS` (a fixed list).
+`Scrubber` withholds an export message that quotes the course's solutions.
 """
 
 from __future__ import annotations
@@ -14,36 +15,50 @@ WINDOW = 24  # characters: a message sharing this many in a row with a solution 
 SHOWN_ERROR_CHARS = 200
 
 
+EXCEPTIONS = frozenset(
+    {
+        "ArithmeticError", "AssertionError", "AttributeError", "FileNotFoundError", "FloatingPointError",
+        "ImportError", "IndexError", "KeyError", "KeyboardInterrupt", "LinAlgError", "LookupError",
+        "MemoryError", "ModuleNotFoundError", "NameError", "NotImplementedError", "OSError", "OverflowError",
+        "PermissionError", "RecursionError", "RuntimeError", "StopIteration", "SystemExit", "TypeError",
+        "UnboundLocalError", "ValueError", "ZeroDivisionError",
+    }
+)  # fmt: skip
+KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats"}
+
+
 def same_values(student: dict, reference: dict, rtol: float, atol: float) -> str | None:
-    """None when `student` has every value of `reference`, equal within tolerance; else the reason."""
+    """None when `student` has every value of `reference`, the same in kind, dtype kind, shape and
+    values; else the reason. Strict and total: nothing is cast between kinds (booleans are not
+    numbers, integers not floats), NaN matches only NaN and infinity only the same infinity, and any
+    value of the wrong sort (text for numbers, an object) is a failure, never an exception."""
     for key, expected in reference.items():
         if key not in student:
             return f"returned no `{key}`"
         got = student[key]
-        if isinstance(expected, (str, list)):
+        if isinstance(expected, str) or isinstance(expected, list):
+            if type(got) is not type(expected) or (
+                isinstance(got, list) and not all(isinstance(item, str) for item in got)
+            ):
+                return f"`{key}` is not text where the reference has text"
             if got != expected:
                 return f"`{key}` is not what the reference gives"
             continue
-        if isinstance(got, (str, list)):
+        if not isinstance(got, np.ndarray):
             return f"`{key}` is text where the reference has numbers"
-        reason = _compare_arrays(key, np.asarray(got), np.asarray(expected), rtol, atol)
+        reason = _compare_arrays(key, got, np.asarray(expected), rtol, atol)
         if reason:
             return reason
     return None
 
 
 def _compare_arrays(key: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+    want, have = KINDS.get(expected.dtype.kind), KINDS.get(got.dtype.kind)
+    if have is None or have != want:
+        return f"`{key}` holds {have or 'something else'} where the reference holds {want}"
     if got.shape != expected.shape:
         return f"`{key}` has shape {tuple(got.shape)} where the reference has {tuple(expected.shape)}"
-    if expected.dtype.kind == "b" or got.dtype.kind == "b":
-        wrong = got.astype(bool) != expected.astype(bool)
-    elif expected.dtype.kind in "iu" and got.dtype.kind in "iu":
-        wrong = got.astype(np.int64) != expected.astype(np.int64)
-    else:
-        g, e = got.astype(np.float64), expected.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            close = np.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
-        wrong = ~close
+    wrong = _differ(got, expected, rtol, atol)
     if not wrong.any():
         return None
     if expected.size == 1:
@@ -53,10 +68,39 @@ def _compare_arrays(key: str, got: np.ndarray, expected: np.ndarray, rtol: float
     return f"`{key}` differs from the reference in {int(wrong.sum())} of {expected.size} entries"
 
 
+def _differ(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """Where two arrays of the same kind and shape differ (booleans and integers exactly)."""
+    if expected.dtype.kind == "b":
+        return got != expected
+    if expected.dtype.kind in "iu":
+        if got.dtype.kind == expected.dtype.kind:
+            return got != expected  # NumPy widens within one kind exactly
+        signed, unsigned = (got, expected) if got.dtype.kind == "i" else (expected, got)
+        # int64 against uint64 would meet in float64 and lose digits: compare the bits where both are >= 0
+        return (signed < 0) | (signed.astype(np.uint64) != unsigned.astype(np.uint64))
+    g, e = got.astype(np.float64), expected.astype(np.float64)  # exact for float16/32
+    with np.errstate(invalid="ignore", over="ignore"):
+        both_nan = np.isnan(g) & np.isnan(e)
+        same_infinity = np.isinf(e) & (g == e)
+        finite = np.isfinite(g) & np.isfinite(e)
+        close = finite & (np.abs(g - e) <= atol + rtol * np.abs(e))
+    return ~(both_nan | same_infinity | close)
+
+
+def exception_name(error: object) -> str:
+    """The exception a run said a check raised, as the report names it: a type from `EXCEPTIONS`, or
+    "an exception". The run's message is never shown (it could carry anything, the reference included)."""
+    name = str(error).split(":", 1)[0].strip() if error is not None else ""
+    return name if name in EXCEPTIONS else "an exception"
+
+
 def judge(check: Check, student: dict, reference: dict) -> str | None:
     """The check's own judge, or the default comparison; a judge that crashes fails the check."""
     if check.judge is None:
-        return same_values(student, reference, check.rtol, check.atol)
+        try:
+            return same_values(student, reference, check.rtol, check.atol)
+        except Exception as exc:  # noqa: BLE001 - never expected; a failed check, never a stopped class
+            return f"its results could not be compared ({type(exc).__name__})"
     try:
         verdict = check.judge(student, reference)
     except Exception as exc:  # the student's values can be any shape; a judge may trip on them

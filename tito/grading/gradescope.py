@@ -11,13 +11,17 @@ For each submission, `python -m tito.grading.gradescope ROOT` grades ROOT/submis
 module files, flat or in a course copy) exactly as `tito grade` does, in the bubblewrap sandbox, and
 writes ROOT/results/results.json: one test per module, scored points x the module's score, whose
 output is the module's section of the report. ROOT is /autograder, or $AUTOGRADER_ROOT when set.
-Where the container cannot start bubblewrap, it grades behind the in-process guard and says so.
+Where the container cannot start bubblewrap (many Docker containers), it grades as an unprivileged
+user of each run's own (as root: see runner.py), with the course, the kit, the submission and the
+results made readable by root alone, and says so. setup.sh builds the grading kit once, into
+/autograder/kit, so a submission's grading starts with its own runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import zipfile
@@ -27,8 +31,16 @@ from typing import Any
 from tito.course import Course, Module, load_course
 from tito.files import atomic_write
 from tito.grading.declare import CHECKS_FILE
+from tito.grading.kit import KIT_FILE, Kit, KitError, build_kit, load_kit
 from tito.grading.report import FAIRNESS, module_section
-from tito.grading.runner import DEFAULT_TIMEOUT, GradingError, SandboxUnavailable, grade_students
+from tito.grading.runner import (
+    DEFAULT_TIMEOUT,
+    GradingError,
+    SandboxUnavailable,
+    grade_students,
+    wall_without_bubblewrap,
+)
+from tito.grading.sandbox import installed_packages
 from tito.release import course_files
 
 CONFIG = "gradescope.json"
@@ -42,6 +54,8 @@ packages="bubblewrap python3 python3-venv python3-pip"
 apt-get install -y $packages || { apt-get update && apt-get install -y $packages; }
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet /autograder/source/course
+# The grading kit (student edition, reference packages, checks) once, not once per submission.
+/autograder/venv/bin/python -m tito.grading.gradescope --build-kit /autograder
 """
 
 RUN_AUTOGRADER = """\
@@ -97,6 +111,48 @@ def build_autograder(
     return target
 
 
+KIT_FOLDER = "kit"  # ROOT/kit: built once by setup.sh
+
+
+def build_shared_kit(root: Path) -> Path:
+    """ROOT/kit for every submission to share (setup.sh runs this once); readable by root alone."""
+    course = load_course(root / "source" / "course")
+    config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
+    target = root / KIT_FOLDER
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(mode=0o700, parents=True)
+    build_kit(course, target, [course.module(key) for key in config["modules"]])
+    return target
+
+
+def _shared_kit(course: Course, root: Path, modules: list[Module]) -> Kit | None:
+    """The kit setup.sh built, when it is there and was built for these modules; else None (built per run)."""
+    if not (root / KIT_FOLDER / KIT_FILE).is_file():
+        return None
+    try:
+        kit = load_kit(course, root / KIT_FOLDER)
+    except KitError as exc:
+        print(f"tito: {exc}", flush=True)
+        return None
+    if [m.id for m in kit.modules] != [m.id for m in modules]:
+        return None
+    print(f"tito: using the grading kit setup.sh built in {root / KIT_FOLDER}.", flush=True)
+    return kit
+
+
+def _close_to_others(root: Path) -> None:
+    """Without bubblewrap, as root: what the runs' users must not read, readable by root alone (this
+    container is the autograder's own: the course, the kit, the submission, the results, and the
+    reference package setup.sh installed beside Python)."""
+    (root / "results").mkdir(mode=0o700, exist_ok=True)
+    for path in [root / name for name in ("source", KIT_FOLDER, "submission", "results")] + [
+        Path(p) for p in installed_packages()
+    ]:
+        if path.exists():
+            os.chmod(path, 0o700)
+
+
 def results(course: Course, root: Path) -> dict:
     """Grade root/submission and return Gradescope's results.json contents."""
     config = json.loads((root / "source" / CONFIG).read_text(encoding="utf-8"))
@@ -105,15 +161,23 @@ def results(course: Course, root: Path) -> dict:
     timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
     submission = [("submission", root / "submission")]
     started, notes = time.monotonic(), []
+    kit = _shared_kit(course, root, modules)
+    # hidden from the runs: everything of the autograder but the venv the runs' Python lives in
+    hidden = tuple(root / name for name in ("source", KIT_FOLDER, "submission", "results"))
+    options: dict[str, Any] = {"modules": modules, "timeout": timeout, "hidden": hidden, "kit": kit}
     try:
-        grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,))
+        grades = grade_students(course, submission, **options)
     except SandboxUnavailable as exc:
-        print(f"tito: {exc}; grading behind the in-process guard instead.", flush=True)
+        user = wall_without_bubblewrap() == "user"
+        wall = "as an unprivileged user of its own" if user else "behind the in-process guard"
+        print(f"tito: {exc}; grading {wall} instead.", flush=True)
         notes.append(
-            "This submission was graded without the operating-system sandbox, which this container "
-            "cannot start; your instructor has been told."
+            "This submission was graded without the bubblewrap sandbox, which this container cannot start; "
+            "your instructor has been told."
         )
-        grades = grade_students(course, submission, modules=modules, timeout=timeout, hidden=(root,), sandbox=False)
+        if user:
+            _close_to_others(root)
+        grades = grade_students(course, submission, sandbox=False, **options)
     tests: list[dict[str, Any]] = []  # results.json's "tests", as Gradescope's specification names them
     for item in grades[0].modules:
         tests.append(
@@ -137,7 +201,12 @@ def results(course: Course, root: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    root = Path((argv or sys.argv[1:] or [os.environ.get("AUTOGRADER_ROOT", "/autograder")])[0]).resolve()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--build-kit"]:
+        target = build_shared_kit(Path((args[1:] or ["/autograder"])[0]).resolve())
+        print(f"tito: built the grading kit in {target}.", flush=True)
+        return 0
+    root = Path((args or [os.environ.get("AUTOGRADER_ROOT", "/autograder")])[0]).resolve()
     target = root / "results" / "results.json"
     try:
         data = results(load_course(root / "source" / "course"), root)

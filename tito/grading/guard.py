@@ -17,6 +17,7 @@ grader's to filter out: a report speaks only of what the student wrote.
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
 import threading
 from collections.abc import Callable
@@ -84,6 +85,9 @@ FORBIDDEN = {
     "webbrowser.open": "opening a browser",
 }
 FORBIDDEN_PREFIXES = {"socket.": "using the network", "ctypes.": "loading C code through ctypes"}
+# Path arguments the hook reads itself; any other object (one with an __fspath__ of its own) is refused.
+PLAIN_PATHS = (str, bytes, pathlib.PosixPath, pathlib.PurePosixPath, os.DirEntry)
+UNKNOWN = "(a path object the guard does not read)"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 ALWAYS_WRITABLE = ("/dev/null",)
 
@@ -132,10 +136,11 @@ def make_hook(policy: Policy):
     def resolve(value, dir_fd=None) -> str | None:
         if isinstance(value, int):
             return None  # an already-open descriptor: it was checked when it was opened
-        try:
-            text = fspath(value)
-        except TypeError:
-            return None
+        if type(value) not in PLAIN_PATHS:
+            # Never call an object's own __fspath__ here: it would run the student's code inside the
+            # hook, where events are not checked (and could name another path the second time).
+            return UNKNOWN
+        text = fspath(value)
         if isinstance(text, bytes):
             text = os.fsdecode(text)
         if not isabs(text):
@@ -149,10 +154,10 @@ def make_hook(policy: Policy):
         return realpath(text)
 
     def may_write(path: str) -> bool:
-        return path in ALWAYS_WRITABLE or under(path, writable)
+        return path != UNKNOWN and (path in ALWAYS_WRITABLE or under(path, writable))
 
     def may_read(path: str) -> bool:
-        return under(path, writable) or under(path, readable) or not under(path, hidden)
+        return path != UNKNOWN and (under(path, writable) or under(path, readable) or not under(path, hidden))
 
     def refuse(action: str, path: str | None, why: str = "outside this run's folder") -> None:
         message = f"tito grade guard refused {action}{' ' + path if path else ''}: {why}"

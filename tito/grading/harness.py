@@ -29,8 +29,11 @@ class CheckTimeout(BaseException):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """The exception's type name: the grader shows no more of it (and only names from a fixed list)."""
+    try:
+        return str(type(exc).__name__)[:60]
+    except BaseException:  # noqa: BLE001 - a metaclass can make even its name raise
+        return "Exception"
 
 
 def _package_frames(exc: BaseException, package: str) -> str:
@@ -85,8 +88,8 @@ def run_checks(checks_path: str, seed: int, send, package: str = "") -> None:
 def _drop_privileges(uid: int) -> None:
     """As root inside the sandbox: become `uid`, a user that owns nothing and runs nothing else."""
     os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
 
 
 def _limit(limits: dict) -> None:
@@ -122,6 +125,10 @@ def _use_package(folder: str) -> None:
 
 def student(job: dict) -> None:
     exit_now = os._exit  # bound before any student code can replace it
+    if job.get("seccomp"):  # without bubblewrap: the same filter bwrap would load, while still root
+        from tito.grading import seccomp
+
+        seccomp.install()
     if job.get("uid") is not None:
         _drop_privileges(int(job["uid"]))
     _limit(job["limits"])

@@ -17,6 +17,7 @@ module files and everything else here stay on the grader's side.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from tito import exporter
 from tito.course import MANIFEST_NAME, Course, CourseError, Module, load_course
 from tito.grading.declare import CHECKS_FILE, Check, load_checks
 from tito.release import ReleaseError, build_student_edition
+
+KIT_FILE = "kit.json"  # which modules a kit was built for, and the solution lines reports must not quote
 
 
 class KitError(Exception):
@@ -95,6 +98,25 @@ def build_kit(course: Course, root: Path, modules: list[Module]) -> Kit:
             raise KitError(f"the reference edition does not export for grading {module.name}: {exc}") from None
         readable_by_all(kit.reference(module))
     kit.secrets = sorted(release.secrets)  # the solution lines as the release's leak check sees them
+    (root / KIT_FILE).write_text(
+        json.dumps({"modules": [m.id for m in modules], "secrets": kit.secrets}) + "\n", encoding="utf-8"
+    )
+    return kit
+
+
+def load_kit(course: Course, root: Path) -> Kit:
+    """A kit build_kit wrote into `root` earlier (Gradescope's setup.sh builds one for every submission
+    to share); KitError when there is none or it does not load."""
+    try:
+        data = json.loads((root / KIT_FILE).read_text(encoding="utf-8"))
+        kit = Kit(course, root, [course.module(key) for key in data["modules"]], secrets=list(data["secrets"]))
+        for module in course.modules:
+            starter = root / "edition" / "modules" / module.name / f"{module.slug}.py"
+            kit.starters[module.id] = starter.read_text(encoding="utf-8") if starter.is_file() else ""
+        for module in kit.modules:
+            kit.checks[module.id] = load_checks(kit.checks_file(module))
+    except Exception as exc:  # noqa: BLE001 - any damage to the stored kit: build a new one
+        raise KitError(f"the grading kit in {root} does not load ({type(exc).__name__}); build it again.") from None
     return kit
 
 

@@ -62,11 +62,27 @@ class Running:
 
 
 def run(
-    argv: list[str], *, env: dict, cwd: str, timeout: float, running: Running, channel_limit: int = MAX_CHANNEL_BYTES
+    argv: list[str],
+    *,
+    env: dict,
+    cwd: str,
+    timeout: float,
+    running: Running,
+    channel_limit: int = MAX_CHANNEL_BYTES,
+    seccomp: bytes = b"",
 ) -> Outcome:
-    """Run `argv` with the channel on a descriptor named in its job; see the module docstring."""
+    """Run `argv` with the channel on a descriptor named in its job; see the module docstring. With
+    `seccomp`, the filter's bytes wait on a pipe whose descriptor replaces "@SECCOMP_FD@" in `argv`."""
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
+    passed = [write_end]
+    if seccomp:
+        filter_read, filter_write = os.pipe()
+        os.write(filter_write, seccomp)  # a few hundred bytes: well inside a pipe's buffer
+        os.close(filter_write)
+        os.set_inheritable(filter_read, True)
+        passed.append(filter_read)
+        argv = [part.replace("@SECCOMP_FD@", str(filter_read)) for part in argv]
     argv = [part.replace("@CHANNEL_FD@", str(write_end)) for part in argv]
     started = time.monotonic()
     try:
@@ -77,11 +93,12 @@ def run(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            pass_fds=(write_end,),
+            pass_fds=tuple(passed),
             start_new_session=True,
         )
     finally:
-        os.close(write_end)
+        for fd in passed:
+            os.close(fd)
     output = process.stdout
     assert output is not None  # stdout=PIPE above
     running.add(process.pid)
@@ -101,6 +118,69 @@ def run(
         overflowed,
         round(time.monotonic() - started, 3),
     )
+
+
+def kill_user(uid: int, rounds: int = 20) -> int:
+    """SIGKILL every process owned by `uid` (a run's own user: nothing else runs as it), until none
+    is left; how many were killed. Catches what a process-group kill cannot: a daemon that started a
+    session of its own, a process re-parented to init."""
+    import signal
+
+    killed = 0
+    for _ in range(rounds):
+        found = [pid for pid in _pids_of(uid) if pid != os.getpid()]
+        if not found:
+            return killed
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    return killed
+
+
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # where any user may create files
+
+
+def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_FOLDERS) -> int:
+    """Delete what `uid` left in the folders every user may write to (a run's own user owns nothing
+    else); how many entries were removed. With bubblewrap these are the run's own tmpfs and vanish
+    with it; without, this is how a run's files stop outliving it."""
+    import shutil
+
+    removed = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+    return removed
+
+
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
 
 
 def _collect(

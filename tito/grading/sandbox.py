@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tito
+from tito.grading import seccomp
 
 INSTALL_HINT = (
     "tito grade runs each submission in a bubblewrap sandbox, and `bwrap` is not installed: install it "
-    "(Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`), or grade "
-    "without it with `tito grade --no-sandbox` (an in-process guard only, noted in every report)."
+    "(Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`), or, for "
+    "trusted code only, grade without it with `tito grade --no-sandbox` (noted in every report)."
 )
 TOOL_INSIDE = "/opt/tito"
 PACKAGE_INSIDE = "/grading/package"
@@ -46,7 +47,10 @@ CHECKS_INSIDE = "/grading/checks.py"
 WORK_INSIDE = "/tmp"
 SCRATCH_BYTES = 64 * 1024**2
 SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-FIRST_UID = 1_900_000_000  # root mode: run k of the ones running at once is this + k
+FIRST_UID = 1_900_000_000  # root mode: each run's user id is drawn from FIRST_UID .. LAST_UID
+LAST_UID = 4_000_000_000
+SHM_BYTES = 1024**2  # /dev/shm: POSIX shared memory is a file there, so a small tmpfs caps it
+SECCOMP_FD = "@SECCOMP_FD@"
 
 
 class SandboxError(Exception):
@@ -61,6 +65,7 @@ class Sandbox:
     as_root: bool
     python_folders: tuple[str, ...] = ()
     masks: tuple[str, ...] = ()  # covered with an empty tmpfs: see `masks_for`
+    seccomp: bytes = b""  # the filter of seccomp.py, loaded by bwrap before the run's program starts
 
     @classmethod
     def find(cls, hidden=()) -> Sandbox:
@@ -69,6 +74,10 @@ class Sandbox:
             raise SandboxError(INSTALL_HINT)
         folders = python_folders()
         sandbox = cls(path, os.geteuid() == 0, folders, masks_for(folders, [str(Path(h).resolve()) for h in hidden]))
+        try:
+            sandbox.seccomp = seccomp.program()
+        except seccomp.SeccompUnavailable:
+            pass  # an architecture without a filter here: the namespaces and limits still hold
         sandbox.probe()
         return sandbox
 
@@ -92,6 +101,8 @@ class Sandbox:
         else:
             args += ["--unshare-all"]
         args += ["--die-with-parent", "--new-session", "--clearenv"]
+        if self.seccomp:
+            args += ["--seccomp", SECCOMP_FD]  # process.run puts the filter on a pipe and names its fd here
         for name, value in sandbox_environment().items():
             args += ["--setenv", name, value]
         # The scratch tmpfs first: a Python installed under /tmp (a CI runner's venv) is bound on top of it.
@@ -127,7 +138,8 @@ class Sandbox:
             args += list(mount)
         if self.as_root:
             args += ["--chmod", "1777", WORK_INSIDE]
-        args += ["--proc", "/proc", "--dev", "/dev", "--chdir", WORK_INSIDE, "--", *program]
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+        args += ["--chdir", WORK_INSIDE, "--", *program]
         return args
 
     def numpy_program(self) -> list[str]:
@@ -137,19 +149,26 @@ class Sandbox:
             code = f"import os; os.setgroups([]); os.setgid({FIRST_UID}); os.setuid({FIRST_UID}); {code}"
         return [sys.executable, "-I", "-c", code]
 
+    def run_plain(self, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a command() line outside the grader (the probe, benchmarks), its filter on a pipe."""
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, self.seccomp)
+            os.close(write_end)
+            argv = [part.replace(SECCOMP_FD, str(read_end)) for part in argv]
+            return subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, pass_fds=(read_end,)
+            )
+        finally:
+            os.close(read_end)
+
     def probe(self) -> None:
         """Start a sandbox that imports NumPy; SandboxError with bwrap's own words if it cannot."""
         program = self.numpy_program()
         try:
             with tempfile.TemporaryDirectory() as empty:
                 os.chmod(empty, 0o755)
-                done = subprocess.run(
-                    self.command(Path(empty), Path(tito.__file__), program),
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    stdin=subprocess.DEVNULL,
-                )
+                done = self.run_plain(self.command(Path(empty), Path(tito.__file__), program), timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxError(
                 f"bubblewrap did not start a sandbox ({exc}); grade with --no-sandbox, or fix bwrap."
@@ -180,19 +199,26 @@ def sandbox_environment() -> dict:
     }
 
 
+def installed_packages() -> list[str]:
+    """Any tinytorch installed beside this Python (a non-editable install of the reference edition)."""
+    found = []
+    for site_folder in {
+        *site_packages(),
+        *(str(p) for b in ("/usr/lib", "/usr/local/lib") for p in Path(b).glob("python3*/*-packages")),
+    }:
+        candidate = Path(site_folder) / "tinytorch"
+        if candidate.is_dir():
+            found.append(str(candidate.resolve()))
+    return sorted(set(found))
+
+
 def masks_for(folders, hidden) -> tuple[str, ...]:
     """Folders to cover with an empty tmpfs: hidden ones (the course, the submissions) that sit under a
     bound folder, and any tinytorch installed beside Python (a non-editable install of the reference
     edition would hand the solutions to every run)."""
     bound = ["/usr", *folders]
     masks = [h for h in hidden if any(_inside(h, b) for b in bound)]
-    for site_folder in {
-        *site_packages(),
-        *(str(p) for b in ("/usr/lib", "/usr/local/lib") for p in Path(b).glob("python3*/*-packages")),
-    }:
-        candidate = Path(site_folder) / "tinytorch"
-        if candidate.is_dir() and any(_inside(str(candidate.resolve()), b) for b in bound):
-            masks.append(str(candidate.resolve()))
+    masks += [p for p in installed_packages() if any(_inside(p, b) for b in bound)]
     return tuple(sorted(set(masks)))
 
 

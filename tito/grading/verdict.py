@@ -10,7 +10,7 @@ from typing import TypedDict
 
 from tito.course import Module
 from tito.grading.channel import Stream
-from tito.grading.compare import Scrubber, judge
+from tito.grading.compare import exception_name, judge
 from tito.grading.declare import Check
 from tito.grading.process import MAX_CHANNEL_BYTES, Outcome
 from tito.linemap import source_location
@@ -33,8 +33,9 @@ class ModuleGrade:
     source: str | None = None  # the student's file that was graded, relative to their folder
     prerequisites: list[str] = field(default_factory=list)  # graded on the reference implementation
     notes: list[str] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)  # --no-sandbox only: what the guard stopped
+    refusals: int = 0  # without bubblewrap only: how many of the student's own operations the guard stopped
     seconds: float = 0.0
+    error: str | None = None  # "grader error": grading this module failed on the grader's side (one line)
 
     @property
     def points(self) -> tuple[float, float]:
@@ -65,9 +66,10 @@ class GradeDetails(TypedDict, total=False):
 
 @dataclass
 class StudentGrade:
-    name: str
+    name: str  # the folder's own name, as the student or the instructor wrote it
     folder: Path
     modules: list[ModuleGrade] = field(default_factory=list)
+    key: str = ""  # unique and filesystem-safe: names the student's report and stored result
 
 
 def all_failed(module: Module, checks: list[Check], reason: str, **details) -> ModuleGrade:
@@ -75,7 +77,16 @@ def all_failed(module: Module, checks: list[Check], reason: str, **details) -> M
     return ModuleGrade(module, [CheckResult(c, False, reason) for c in checks], **details)
 
 
-PACKAGE_FRAME = re.compile(r"(tinytorch/[A-Za-z0-9_/]+\.py):(\d{1,7})")
+def grader_error(module: Module, checks: list[Check], why: str, **details) -> ModuleGrade:
+    """The row of a module the grader could not grade: every check failed, `why` in one line."""
+    line = " ".join(str(why).split())[:300]
+    grade = all_failed(module, checks, "not graded: grader error", **details)
+    grade.error = line
+    return grade
+
+
+PACKAGE_FRAME = re.compile(r"(tinytorch/[A-Za-z0-9_/]{1,200}\.py):(\d{1,7})")
+MAX_FRAMES_READ = 8
 
 
 def student_line(frames: object, package: Path, module: Module, shown: str) -> str:
@@ -89,7 +100,7 @@ def student_line(frames: object, package: Path, module: Module, shown: str) -> s
     read through the line map of the grader's own copy of that package file.
     """
     own = f"modules/{module.name}/{module.source.name}"
-    for frame in frames.split(";") if isinstance(frames, str) else []:
+    for frame in frames.split(";", MAX_FRAMES_READ)[:MAX_FRAMES_READ] if isinstance(frames, str) else []:
         match = PACKAGE_FRAME.fullmatch(frame)
         if match is None or not (package / match[1]).is_file():  # never open a FIFO the run left behind
             continue
@@ -103,29 +114,36 @@ class InfrastructureError(Exception):
     """The run never started its checks (the sandbox itself failed): the grader's problem, not the student's."""
 
 
+MAX_REFUSALS_READ = 1000
+
+
 def assess(
     grade: ModuleGrade,
     checks: list[Check],
     student: Stream,
     reference: Stream,
     outcome: Outcome,
-    scrubber: Scrubber,
     given_lines: set[str],
     locate: Callable[[object], str] = lambda frames: "",
 ) -> ModuleGrade:
-    """Fill `grade.results` by comparing each check's student record with its reference record."""
-    if not any(r.kind == "hello" for r in student.records):
-        tail = " ".join(outcome.output_tail.split())[-400:]
-        raise InfrastructureError(f"the graded process did not start (exit code {outcome.returncode}): {tail}")
+    """Fill `grade.results` by comparing each check's student record with its reference record.
+
+    Only verdicts come of the run's records: pass or fail, an exception type from a fixed list, a line
+    of the student's own file, and (without bubblewrap) a count of the guard's refusals. No text the
+    run sent is copied into the grade."""
+    if not student.records or student.records[0].kind != "hello":
+        raise InfrastructureError(f"the graded process did not start (exit code {outcome.returncode})")
     by_name: dict[str, list] = {}
+    refusals = 0
     for record in student.records:
         if record.kind == "check":
             by_name.setdefault(record.check, []).append(record)
-        elif record.kind == "refusal" and record.extra.get("line") and record.extra["line"] not in given_lines:
+        elif record.kind == "refusal" and refusals < MAX_REFUSALS_READ:
             # only what a line the student wrote caused: the course's given code and the grader's own
-            # imports are never reported as the student's doing
-            grade.refusals.append(scrubber.clean(f"{record.error} (at: {record.extra['line']})"))
-    grade.refusals = list(dict.fromkeys(grade.refusals))
+            # imports are never counted as the student's doing
+            line = record.extra.get("line")
+            refusals += bool(line) and line not in given_lines
+    grade.refusals = refusals
     expected = {r.check: r for r in reference.records if r.kind == "check"}
     missing_reason = _missing_reason(student, outcome)
     for item in checks:
@@ -138,7 +156,7 @@ def assess(
             grade.results.append(CheckResult(item, False, f"did not finish within {item.seconds:g} s"))
         elif records[0].error is not None:
             where = locate(records[0].extra.get("where"))
-            grade.results.append(CheckResult(item, False, f"raised {scrubber.clean(records[0].error)}", where))
+            grade.results.append(CheckResult(item, False, f"raised {exception_name(records[0].error)}", where))
         else:
             reason = judge(item, records[0].values(), expected[item.name].values())
             grade.results.append(CheckResult(item, reason is None, reason or ""))

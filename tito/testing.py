@@ -50,6 +50,7 @@ class Failure:
     exception: str  # "AssertionError", "NotImplementedError", or "" when unknown
     message: str
     where: str  # "modules/01_tensor/tensor.py:226": where to look
+    function: str = ""  # "Tensor.mean": the student's function the failure points to, when known
 
 
 @dataclass
@@ -209,7 +210,15 @@ def _read_report(result: TestReport, report_path: Path) -> None:
             else:
                 result.errors += 1
             result.failures.append(
-                Failure(test["id"], kind, outcome, test.get("exception", ""), test["message"], test.get("where", ""))
+                Failure(
+                    test["id"],
+                    kind,
+                    outcome,
+                    test.get("exception", ""),
+                    test["message"],
+                    test.get("where", ""),
+                    test.get("function", ""),
+                )
             )
         if kind in ("inline", "package"):
             setattr(result, kind, getattr(result, kind) + 1)

@@ -279,10 +279,10 @@ class Tensor:
         return Tensor._wrap(np.sum(self.data, axis=axis, keepdims=keepdims))
 
     def mean(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=False))
 
     def max(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.max(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._wrap(np.min(self.data, axis=axis, keepdims=keepdims))
 
     # --- shape --------------------------------------------------------------------------------
     def reshape(self, *shape):

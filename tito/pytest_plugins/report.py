@@ -8,8 +8,9 @@ text. Options (all given by tito/testing.py):
   --tito-marker NAME    the module's marker (m01); inline tests get it, suite tests must have it
   --tito-package DIR    the tinytorch package the tests must import (the course tree's)
 
-Each failure carries its exception's name, its message, and `where`: the student's module file and
-line it passed through (see locations.py), else the place it was raised.
+Each failure carries its exception's name, its message, `function`: the student's function it points
+to (see calls.py), and `where`: that function's line in the module file, else the student's line it
+passed through (see locations.py), else the place it was raised.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from tito.pytest_plugins import locations
+from tito.pytest_plugins.course import CHECKS_MARKER
+from tito.pytest_plugins.calls import CallRecorder, Functions, blame
 
 MESSAGE_LINES = 12
 
@@ -40,6 +43,7 @@ def pytest_configure(config):
     if not config.pluginmanager.has_plugin("tito.pytest_plugins.locations"):
         config.pluginmanager.register(locations, "tito.pytest_plugins.locations")
     if config.getoption("tito_report"):
+        config.addinivalue_line("markers", CHECKS_MARKER)
         config.pluginmanager.register(Recorder(config), "tito-recorder")
 
 
@@ -92,6 +96,9 @@ class Recorder:
         self.kinds: dict[str, str] = {}  # node id -> inline / package / other
         self.errors: list[dict] = []
         self.started = time.perf_counter()
+        self.functions = Functions(self.rootdir)
+        self.calls = CallRecorder(self.functions)
+        self.failing: dict[str, dict] = {}  # test id -> what its traceback says, for calls.blame
         if self.marker:
             config.addinivalue_line("markers", f"{self.marker}: tests of course module {self.marker[1:]}")
 
@@ -138,6 +145,45 @@ class Recorder:
                     }
                 )
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item):
+        self.calls.start(item.nodeid)
+        try:
+            yield
+        finally:
+            self.calls.stop()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        self.calls.start(item.nodeid)
+        try:
+            yield
+        finally:
+            self.calls.stop()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        if call.excinfo is not None and outcome.get_result().failed and call.when != "teardown":
+            marker = item.get_closest_marker("checks")
+            self.failing[item.nodeid] = {
+                "frames": self.functions.frames(call.excinfo.tb),
+                "exception": call.excinfo.typename,
+                "checks": list(marker.args) if marker else [],
+            }
+
+    def _blame(self) -> None:
+        """Point each failing test at the student function most likely to hold its bug (calls.py)."""
+        failing = {key: info for key, info in self.failing.items() if self.tests.get(key, {}).get("outcome") in ("failed", "error")}
+        passing = {key for key, entry in self.tests.items() if entry["outcome"] == "passed"}
+        home = {os.path.relpath(path, self.rootdir).replace(os.sep, "/") for path in self.inline}
+        called = {function.path for functions in self.calls.calls.values() for function in functions}
+        last = max((path.split("/")[1] for path in home), default=None)
+        later = {path for path in called if last is not None and path.split("/")[1] > last}
+        for key, suspect in blame(failing, passing, self.calls.calls, self.functions, home, later).items():
+            self.tests[key]["function"] = suspect.function.name
+            self.tests[key]["where"] = suspect.where
+
     def pytest_runtest_logreport(self, report):
         entry = self.tests.setdefault(
             report.nodeid,
@@ -166,6 +212,7 @@ class Recorder:
         entry["seconds"] = round(entry.get("seconds", 0.0) + report.duration, 4)
 
     def pytest_sessionfinish(self, session, exitstatus):
+        self._blame()
         report = {
             "exitstatus": int(exitstatus),
             "seconds": round(time.perf_counter() - self.started, 3),

@@ -1,0 +1,206 @@
+"""Which student function a failing test points to, for tests nobody annotated.
+
+A test that fails on its own assertion names no student function: `assert y.shape == (2, 3)` could be
+the fault of any function the test called. So while tito's tests run, this plugin records which
+functions of the module files each test called (a call hook that looks at each code object once), and
+when the run is over it picks, for each failing test, the student function most likely to hold the bug:
+
+- the function a stub raised `NotImplementedError` in, when that is how the test failed;
+- else, of the module-file functions the test called, the one whose tests fail most often
+  (failing / calling tests, then the number of failing tests that called it): a function that
+  fails every test calling it is the suspect, a helper that also serves passing tests is not. This is
+  spectrum-based fault localisation; it needs no annotation and follows a failure out of given code
+  (gradcheck, the engine) to the student's operation that fed it.
+- The module being tested comes first: its functions are the candidates when the test called any
+  (a module that comes later in the course, such as autograd's wrappers around module 01's
+  operations, never is); ties go to the caller (a solution that passes a helper the wrong
+  arguments fails exactly the tests the helper fails), then to a function the traceback passed through.
+
+A test may name the functions it checks, `@pytest.mark.checks("Tensor.mean")`; then only those are
+candidates. The answer is a function (its qualified name) and a place: the deepest line of the
+traceback inside that function, else its `def` line, in the module file the student edits.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from dataclasses import dataclass
+
+from tito.linemap import source_location
+
+MISSING = object()
+TEST_PREFIX = "test_"
+# Called to show a failure (pytest's assertion message), so they are called by failing tests only.
+DISPLAY = ("__repr__", "__str__", "__format__")
+
+
+@dataclass(frozen=True)
+class Function:
+    path: str  # "modules/01_tensor/tensor.py"
+    name: str  # "Tensor.mean"
+
+    def __str__(self) -> str:
+        return f"{self.path}::{self.name}"
+
+
+class Functions:
+    """Maps code objects and traceback frames to the module-file function they belong to."""
+
+    def __init__(self, rootdir: str):
+        self.rootdir = rootdir
+        self.by_code: dict = {}
+        self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def _relative(self, path: str) -> str | None:
+        if not os.path.isabs(path):
+            shown = path
+        else:
+            try:
+                shown = os.path.relpath(path, self.rootdir)
+            except ValueError:
+                return None
+        shown = shown.replace(os.sep, "/")
+        return shown if shown.startswith("modules/") else None
+
+    def of_code(self, code) -> Function | None:
+        found = self.by_code.get(code, MISSING)
+        if found is MISSING:
+            found = self.by_code[code] = self._of_code(code)
+        return found  # type: ignore[return-value]
+
+    def _of_code(self, code) -> Function | None:
+        path, _line = source_location(code.co_filename, code.co_firstlineno)
+        shown = self._relative(path)
+        if shown is None:
+            return None
+        name = getattr(code, "co_qualname", code.co_name).split(".<locals>", 1)[0]
+        last = name.rsplit(".", 1)[-1]
+        if name.startswith("<") or last.startswith(TEST_PREFIX) or last in DISPLAY:
+            return None
+        return Function(shown, name)
+
+    def frames(self, tb) -> list[tuple[Function, int]]:
+        """(function, module-file line) of each traceback entry in a module file, outermost first."""
+        found = []
+        while tb is not None:
+            function = self.of_code(tb.tb_frame.f_code)
+            if function is not None:
+                _path, line = source_location(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+                found.append((function, int(line or 0)))
+            tb = tb.tb_next
+        return found
+
+    def def_line(self, function: Function) -> int | None:
+        """The line of `def` for `function` in its module file (None when it cannot be found)."""
+        if function.path not in self.ranges:
+            self.ranges[function.path] = _ranges(os.path.join(self.rootdir, function.path))
+        found = self.ranges[function.path].get(function.name)
+        return found[0] if found else None
+
+
+def _ranges(path: str) -> dict[str, tuple[int, int]]:
+    """{qualified name: (first line, last line)} of every function in a Python file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    found: dict[str, tuple[int, int]] = {}
+
+    def visit(node, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[prefix + child.name] = (child.lineno, child.end_lineno or child.lineno)
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+
+    visit(tree, "")
+    return found
+
+
+class CallRecorder:
+    """Records, per test, the module-file functions it called (setup and call phases), each with the
+    depth of the stack at its first call (a caller is shallower than the helpers it calls)."""
+
+    def __init__(self, functions: Functions):
+        self.functions = functions
+        self.calls: dict[str, dict[Function, int]] = {}
+        self._current: dict[Function, int] | None = None
+
+    def _trace(self, frame, event, arg):
+        function = self.functions.of_code(frame.f_code)
+        if function is not None and self._current is not None and function not in self._current:
+            depth, outer = 0, frame.f_back
+            while outer is not None:
+                depth, outer = depth + 1, outer.f_back
+            self._current[function] = depth
+        return None  # no line events: only calls are seen
+
+    def start(self, nodeid: str) -> None:
+        self._current = self.calls.setdefault(nodeid, {})
+        self._previous = sys.gettrace()
+        sys.settrace(self._trace)
+
+    def stop(self) -> None:
+        sys.settrace(self._previous)
+        self._current = None
+
+
+@dataclass
+class Suspect:
+    function: Function
+    where: str
+
+
+def blame(
+    failing: dict[str, dict],
+    passing: set[str],
+    calls: dict[str, dict[Function, int]],
+    functions: Functions,
+    home: set[str],
+    later: set[str] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, Suspect]:
+    """{failing test id: the student function it points to}, for the tests that called one.
+
+    `failing` maps a test id to {"frames": [(Function, line), ...], "exception": name, "checks": [names]};
+    `home` holds the module files being tested (their functions come first), `later` the module files
+    of modules that come after them in the course (never candidates).
+    """
+    failed_by: dict[Function, int] = {}
+    passed_by: dict[Function, int] = {}
+    for test in failing:
+        for function in calls.get(test, ()):
+            failed_by[function] = failed_by.get(function, 0) + 1
+    for test in passing:
+        for function in calls.get(test, ()):
+            passed_by[function] = passed_by.get(function, 0) + 1
+
+    suspects: dict[str, Suspect] = {}
+    for test, info in failing.items():
+        frames: list[tuple[Function, int]] = info.get("frames") or []
+        depths = calls.get(test, {})
+        candidates = {f for f in set(depths) | {f for f, _ in frames} if f.path not in later}
+        checks = info.get("checks") or []
+        if checks:
+            named = {f for f in candidates if f.name in checks or f.name.rsplit(".", 1)[-1] in checks}
+            candidates = named or candidates
+        candidates = {f for f in candidates if f.path in home} or candidates
+        if not candidates:
+            continue
+        in_traceback = {function for function, _ in frames}
+        if frames and info.get("exception") == "NotImplementedError":
+            chosen = frames[-1][0]
+        else:
+
+            def score(function: Function, in_traceback=in_traceback) -> tuple:
+                failed = failed_by.get(function, 1)
+                share = failed / (failed + passed_by.get(function, 0))
+                return (round(share, 3), failed, -depths.get(function, 10**6), function in in_traceback, function.name)
+
+            chosen = max(candidates, key=score)
+        lines = [line for function, line in frames if function == chosen]
+        line = lines[-1] if lines else functions.def_line(chosen)
+        suspects[test] = Suspect(chosen, f"{chosen.path}:{line}" if line else chosen.path)
+    return suspects

@@ -9,7 +9,7 @@ list):
     term       `a + b` / `a - b` -> `a` (a dropped bias, a dropped max-shift); `-x` -> `x`
     axis       axis=/dim= k -> another axis, or dropped; keepdims=... -> False, or dropped
     transpose  `x.T` -> `x`; `x.transpose(...)` -> `x`
-    bound      an integer in a slice, range() or comparison: k -> k + 1 (off by one)
+    bound      a bound in a slice, range() or an ordering comparison: k -> k + 1 (off by one)
     arguments  the first two positional arguments of a call swapped
 
 A function gets up to --per-function mutants, kinds in turn. Each is written into the copy and
@@ -103,6 +103,7 @@ SWAP_COMPARE = {
     ast.IsNot: ast.Is,
 }
 AXIS_WORDS = ("axis", "dim", "axes")
+ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 def _variants(node: ast.AST):
@@ -161,7 +162,7 @@ def _bound_variants(tree: ast.AST):
             places = [part for part in (node.lower, node.upper) if part is not None]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
             places = list(node.args)
-        elif isinstance(node, ast.Compare):
+        elif isinstance(node, ast.Compare) and all(isinstance(op, ORDERING) for op in node.ops):
             places = [node.left, *node.comparators]
         for place in places:
             if isinstance(place, ast.Constant) and type(place.value) is int:

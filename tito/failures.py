@@ -53,6 +53,8 @@ class FailureGroup:
     def title(self) -> str:
         label = "ERROR" if self.first.outcome == "error" else "FAILED"
         count = f"{len(self.failures)} test{'s' if len(self.failures) != 1 else ''}"
+        if self.function and not self.first.kind:
+            return f"{label} {self.function} at {self.where}: while importing {self.first.test_id}"
         if self.function:
             return f"{label} {self.function} at {self.where}: {count}"
         if len(self.failures) == 1:
@@ -71,7 +73,7 @@ class FailureGroup:
         if message_lines is not None and len(message) > message_lines:
             message = message[:message_lines] + ["..."]
         out = [self.title()]
-        if self.function:
+        if self.function and first.kind:
             out.append(f"    {self.tests()}")
         out += [f"    {line}" for line in message]
         if first.where and first.where != self.where:

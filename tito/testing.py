@@ -124,7 +124,7 @@ def pytest_command(course: Course, module: Module, report_path: Path, extra_args
     command += ["-p", REPORT_PLUGIN, "--tito-report", str(report_path), "--tito-marker", module.marker]
     command += ["--tito-inline", str(module.source), "--tito-suite", str(module.tests)]
     command += ["--tito-package", str(course.package_root), f"--rootdir={course.root}"]
-    command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", *extra_args]
+    command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", "--continue-on-collection-errors", *extra_args]
     return command
 
 
@@ -227,7 +227,15 @@ def _read_report(result: TestReport, report_path: Path) -> None:
     for error in data["errors"]:
         result.errors += 1
         result.failures.append(
-            Failure(error["id"], "", "error", error.get("exception", ""), error["message"], error.get("where", ""))
+            Failure(
+                error["id"],
+                "",
+                "error",
+                error.get("exception", ""),
+                error["message"],
+                error.get("where", ""),
+                error.get("function", ""),
+            )
         )
     # pytest's own usage errors (exit 3 internal, 4 usage) leave no tests behind; say so.
     if result.exit_code in (3, 4) and not data["tests"] and not data["errors"]:

@@ -279,10 +279,10 @@ class Tensor:
         return Tensor._wrap(np.sum(self.data, axis=axis, keepdims=keepdims))
 
     def mean(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=False))
+        return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=keepdims))
 
     def max(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.min(self.data, axis=axis, keepdims=keepdims))
+        return Tensor._wrap(np.max(self.data, axis=axis, keepdims=keepdims))
 
     # --- shape --------------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -323,8 +323,8 @@ class Tensor:
     def clip(self, min=None, max=None):
         return Tensor._wrap(np.clip(self.data, min, max))
 
-# tito line map: modules/01_tensor/tensor.py 6=34 9-89=47 92-207=149 208-209=266 210-214=269
-# tito line map: + 215-216=275 217-221=278 222-223=284 224-228=287 229-230=293 231-240=296 241=307
-# tito line map: + 242-245=309 246=314 247-278=316 279=349 280-281=351 282=354 283-284=356 285=359
-# tito line map: + 286-290=361 291=367 292-299=369 300=378 301-307=380 308=388 309-311=390 312=394
-# tito line map: + 313-314=396 315=399 316-317=401 318=404 319-323=406 324=412
+# tito line map: modules/01_tensor/tensor.py 6=34 9-89=47 92-207=149 208-209=268 210-214=271
+# tito line map: + 215-216=278 217-221=281 222-223=288 224-228=291 229-230=298 231-240=301 241=314
+# tito line map: + 242-245=316 246=322 247-278=324 279=359 280-281=361 282=366 283-284=368 285=372
+# tito line map: + 286-290=374 291=381 292-299=383 300=393 301-307=395 308=404 309-311=406 312=411
+# tito line map: + 313-314=413 315=417 316-317=419 318=423 319-323=425 324=432

@@ -205,9 +205,11 @@ def start(
         out.print(Padding(Markdown("\n".join(objectives)), (0, 0, 0, 2)))
     if notebook:
         try:
-            path = notebooks.create_notebook(module)
+            path, synced = notebooks.start_notebook(module)
         except notebooks.NotebookError as exc:
             fail(str(exc))
+        if synced:
+            out.print(synced, markup=False)
         out.print(f"Notebook: {shown(course, path)}. {notebooks.open_hint(module, path)}", markup=False)
     if course.edition == "student":
         task = f'replace each `raise NotImplementedError("TinyTorch {module.id}: ...")` with your code'
@@ -334,4 +336,6 @@ def reset(
         out.print(f"Backed up your file to {shown(course, result.backup)}.")
     what = "Restored" if result.changed else "Kept (it already matched)"
     out.print(f"{what} {shown(course, module.source)} from {result.origin}; {module.name} is marked not completed.")
+    if result.notebook:
+        out.print(result.notebook, markup=False)
     out.print(f"Next: run `tito module start {module.id}`.")

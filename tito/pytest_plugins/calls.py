@@ -6,19 +6,23 @@ functions of the module files each test called (a call hook that looks at each c
 when the run is over it picks, for each failing test, the student function most likely to hold the bug:
 
 - the function a stub raised `NotImplementedError` in, when that is how the test failed;
-- else, of the module-file functions the test called, the one whose tests fail most often
-  (failing / calling tests, then the number of failing tests that called it): a function that
-  fails every test calling it is the suspect, a helper that also serves passing tests is not. This is
-  spectrum-based fault localisation; it needs no annotation and follows a failure out of given code
-  (gradcheck, the engine) to the student's operation that fed it.
-- The module being tested comes first: its functions are the candidates when the test called any
-  (a module that comes later in the course, such as autograd's wrappers around module 01's
-  operations, never is); ties go to the caller (a solution that passes a helper the wrong
-  arguments fails exactly the tests the helper fails), then to a function the traceback passed through.
+- else, of the functions the test called, the one whose tests fail most often: failing tests over
+  calling tests plus one (so a function called by one failing test does not outrank one that fails
+  two hundred), then the number of failing tests that called it. A function that fails every test
+  calling it is the suspect; a helper that also serves passing tests is not. This is spectrum-based
+  fault localisation: it needs no annotation, and it follows a failure out of given code (gradcheck,
+  the engine) to the student's operation that fed it.
 
-A test may name the functions it checks, `@pytest.mark.checks("Tensor.mean")`; then only those are
-candidates. The answer is a function (its qualified name) and a place: the deepest line of the
-traceback inside that function, else its `def` line, in the module file the student edits.
+The candidates, narrowed in turn while any remain: functions exported into the package (not the module
+file's test helpers or demonstrations) of modules up to the one being tested (autograd's wrappers
+never count against module 01); functions the student writes (holding a solution block, or a stub in
+a student edition's starter copy), not the given helpers they call; the module being tested. Ties go
+to a function the traceback passed through, then to the deeper call (the specific function, not the
+layer that delegates to it). A test may name the functions it checks,
+`@pytest.mark.checks("Tensor.mean")`; then only those are candidates.
+
+The answer is a function (its qualified name) and a place: the deepest line of the traceback inside
+that function, else its `def` line, in the module file the student edits.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ import os
 import sys
 from dataclasses import dataclass
 
-from tito.linemap import source_location
+from tito.linemap import read_map, source_location
 
 MISSING = object()
 TEST_PREFIX = "test_"
 # Called to show a failure (pytest's assertion message), so they are called by failing tests only.
 DISPLAY = ("__repr__", "__str__", "__format__")
+ASSERTION_REPORT = os.path.join("_pytest", "assertion", "")
+SOLUTION = "### BEGIN SOLUTION"  # a function the student writes, in the reference edition
+STUB = 'raise NotImplementedError("TinyTorch'  # the same, in a student edition's starter copy
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class Functions:
         self.rootdir = rootdir
         self.by_code: dict = {}
         self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
+        self.exported_lines: dict[str, set[int]] | None = None
+        self.student: dict[str, set[str]] = {}
 
     def _relative(self, path: str) -> str | None:
         if not os.path.isabs(path):
@@ -92,12 +101,70 @@ class Functions:
             tb = tb.tb_next
         return found
 
+    def written_by_student(self, path: str) -> set[str]:
+        """The functions of a module file the student writes: those holding a solution block in the
+        file (the reference edition), or a stub in the edition's starter copy (a student edition).
+        Empty when neither can be read: then every exported function counts."""
+        if path not in self.student:
+            names: set[str] = set()
+            folder, name = path.split("/")[-2:]
+            starter = os.path.join(self.rootdir, ".tito", "starter", folder, name)
+            for candidate, mark in ((os.path.join(self.rootdir, path), SOLUTION), (starter, STUB)):
+                names |= _holding(candidate, mark)
+            self.student[path] = names
+        return self.student[path]
+
+    def is_student(self, function: Function) -> bool:
+        names = self.written_by_student(function.path)
+        return function.name in names if names else self.exported(function)
+
+    def exported(self, function: Function) -> bool:
+        """Whether `function` is exported into the package (student code), not a test helper or demo."""
+        line = self.def_line(function)
+        return line is not None and line in self._exported_lines(function.path)
+
+    def _exported_lines(self, path: str) -> set[int]:
+        if self.exported_lines is None:
+            self.exported_lines = {}
+            package = os.path.join(self.rootdir, "tinytorch")
+            for folder, _dirs, files in os.walk(package):
+                for name in files:
+                    mapping = read_map(os.path.join(folder, name)) if name.endswith(".py") else None
+                    if mapping is not None:
+                        lines = self.exported_lines.setdefault(mapping.source, set())
+                        for first, last, start in mapping.runs:
+                            lines.update(range(start, start + last - first + 1))
+        return self.exported_lines.get(path, set())
+
+    def function_at(self, path: str, line: int) -> str | None:
+        """The qualified name of the innermost function of a module file holding `line`."""
+        if path not in self.ranges:
+            self.ranges[path] = _ranges(os.path.join(self.rootdir, path))
+        holding = [(first, name) for name, (first, last) in self.ranges[path].items() if first <= line <= last]
+        return max(holding)[1] if holding else None
+
     def def_line(self, function: Function) -> int | None:
         """The line of `def` for `function` in its module file (None when it cannot be found)."""
         if function.path not in self.ranges:
             self.ranges[function.path] = _ranges(os.path.join(self.rootdir, function.path))
         found = self.ranges[function.path].get(function.name)
         return found[0] if found else None
+
+
+def _holding(path: str, mark: str) -> set[str]:
+    """The functions of a Python file with a line starting with `mark` (after indentation)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.strip() for line in handle.read().splitlines()]
+    except (OSError, ValueError):
+        return set()
+    marked = [number for number, line in enumerate(lines, 1) if line.startswith(mark)]
+    found = set()
+    for name, (first, last) in _ranges(path).items():
+        if any(first <= number <= last for number in marked):
+            found.add(name)
+    # a method holds its own mark; a class or an outer function does not claim its inner ones
+    return {name for name in found if not any(other.startswith(name + ".") for other in found)}
 
 
 def _ranges(path: str) -> dict[str, tuple[int, int]]:
@@ -130,6 +197,9 @@ class CallRecorder:
         self._current: dict[Function, int] | None = None
 
     def _trace(self, frame, event, arg):
+        if ASSERTION_REPORT in frame.f_code.co_filename:
+            self._current = None  # pytest explains a failed assert: what it calls is no suspect
+            return None
         function = self.functions.of_code(frame.f_code)
         if function is not None and self._current is not None and function not in self._current:
             depth, outer = 0, frame.f_back
@@ -181,11 +251,14 @@ def blame(
     for test, info in failing.items():
         frames: list[tuple[Function, int]] = info.get("frames") or []
         depths = calls.get(test, {})
-        candidates = {f for f in set(depths) | {f for f, _ in frames} if f.path not in later}
+        candidates = {
+            f for f in set(depths) | {f for f, _ in frames} if f.path not in later and functions.exported(f)
+        }
         checks = info.get("checks") or []
         if checks:
             named = {f for f in candidates if f.name in checks or f.name.rsplit(".", 1)[-1] in checks}
             candidates = named or candidates
+        candidates = {f for f in candidates if functions.is_student(f)} or candidates
         candidates = {f for f in candidates if f.path in home} or candidates
         if not candidates:
             continue
@@ -196,8 +269,8 @@ def blame(
 
             def score(function: Function, in_traceback=in_traceback) -> tuple:
                 failed = failed_by.get(function, 1)
-                share = failed / (failed + passed_by.get(function, 0))
-                return (round(share, 3), failed, -depths.get(function, 10**6), function in in_traceback, function.name)
+                share = failed / (failed + passed_by.get(function, 0) + 1)
+                return (round(share, 3), failed, function in in_traceback, depths.get(function, -1), function.name)
 
             chosen = max(candidates, key=score)
         lines = [line for function, line in frames if function == chosen]

@@ -127,7 +127,32 @@ class Recorder:
 
     def pytest_collectreport(self, report):
         if report.failed:
-            self.errors.append({"id": report.nodeid or "collection", **failure(report, self.rootdir)})
+            locations.rewrite(report.longrepr)
+            error = {"id": report.nodeid or "collection", **failure(report, self.rootdir)}
+            place = self._student_place(report.longrepr)
+            if place is not None:  # the student's line that ran while the file was imported
+                error["function"], error["where"] = place
+            self.errors.append(error)
+
+    def _student_place(self, longrepr) -> tuple[str, str] | None:
+        """(function, "modules/...py:LINE") of the deepest module-file entry of a failure's report."""
+        chain = getattr(longrepr, "chain", None)
+        tracebacks = [element[0] for element in chain] if chain else [getattr(longrepr, "reprtraceback", None)]
+        found = None
+        for reprtraceback in tracebacks:
+            for entry in getattr(reprtraceback, "reprentries", None) or []:
+                location = getattr(entry, "reprfileloc", None)
+                if location is None:
+                    continue
+                path = location.path
+                shown = os.path.relpath(path, self.rootdir) if os.path.isabs(path) else path
+                shown = shown.replace(os.sep, "/")
+                if shown.startswith("modules/"):
+                    found = (shown, location.lineno)
+        if found is None:
+            return None
+        name = self.functions.function_at(found[0], found[1])
+        return name or "", f"{found[0]}:{found[1]}"
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):

@@ -148,7 +148,14 @@ def _check_prerequisites(state: CourseState, module: Module, action: str) -> Non
         return
     names = ", ".join(m.name for m in missing)
     if state.course.edition == "student":
-        fail(f"{module.name} needs {names} completed first: run `tito module complete {missing[0].id}`.")
+        chain, first = "", missing[0]
+        while True:  # follow the requirements down to the first module that can be completed now
+            before = state.missing(first.requires)
+            if not before:
+                break
+            chain += f", and {first.name} needs {before[0].name}"
+            first = before[0]
+        fail(f"{module.name} needs {names} completed first{chain}: run `tito module complete {first.id}`.")
     console().print(
         f"Note: {module.name} requires {names}, not {state.done_word} yet (the reference edition lets you {action} anyway)."
     )

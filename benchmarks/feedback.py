@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import copy
 import os
 import re
 import shutil
@@ -80,6 +79,7 @@ class Outcome:
     traceback: bool
     first: str  # the first line of the output that names a place
     seconds: float
+    output: str = ""
 
 
 # --- mutation operators -------------------------------------------------------------------------
@@ -309,6 +309,7 @@ def judge(mutant: Mutant, source: str, code: int, output: str, seconds: float) -
         traceback="Traceback (most recent call last)" in output,
         first=first,
         seconds=seconds,
+        output=output,
     )
 
 
@@ -319,6 +320,7 @@ def parse_args():
     parser.add_argument("--per-function", type=int, default=2, help="Bugs planted per solution function.")
     parser.add_argument("--timeout", type=float, default=120, help="Seconds for one tito test run.")
     parser.add_argument("--list", action="store_true", help="List the bugs; run nothing.")
+    parser.add_argument("--show", type=int, default=0, help="Show this many lines of output for each miss.")
     parser.add_argument("-v", "--verbose", action="store_true", help="One line per bug as it runs.")
     return parser.parse_args()
 
@@ -357,7 +359,7 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if not args.list:
-        report(results)
+        report(results, args.show)
     return 0
 
 
@@ -370,11 +372,13 @@ def _line(outcome: Outcome) -> str:
     return f"{m.module} {m.function}:{m.line} [{m.kind}] {m.change[:70]} -> {state}{extra} | {outcome.first[:110]}"
 
 
-def report(results: dict[str, list[Outcome]]) -> None:
+def report(results: dict[str, list[Outcome]], show: int = 0) -> None:
     rows = []
     totals = {"planted": 0, "equivalent": 0, "caught": 0, "located": 0, "tracebacks": 0, "groups": []}
     for module_id, outcomes in results.items():
-        equivalent = [o for o in outcomes if not o.caught and (o.mutant.module, o.mutant.function, o.mutant.change) in EQUIVALENT]
+        equivalent = [
+            o for o in outcomes if not o.caught and (o.mutant.module, o.mutant.function, o.mutant.change) in EQUIVALENT
+        ]
         caught = [o for o in outcomes if o.caught]
         located = [o for o in caught if o.located]
         groups = [o.groups for o in caught]
@@ -412,11 +416,18 @@ def report(results: dict[str, list[Outcome]]) -> None:
         f"({_pct(totals['located'], totals['caught'])}) | "
         f"{statistics.median(groups) if groups else 0:g} / {max(groups, default=0)} | {totals['tracebacks']} |"
     )
-    misses = [o for outcomes in results.values() for o in outcomes if not (o.caught and o.located and o.groups <= 3)]
+    misses = [
+        o
+        for outcomes in results.values()
+        for o in outcomes
+        if not (o.caught and o.located and o.groups <= 3 and not o.traceback)
+    ]
     if misses:
         print("\nNot caught, not located, more than 3 groups, or a traceback:")
         for outcome in misses:
             print("  " + _line(outcome))
+            if show and outcome.caught:
+                print("\n".join("      | " + line for line in outcome.output.splitlines()[:show]))
 
 
 def _pct(part: int, whole: int) -> str:

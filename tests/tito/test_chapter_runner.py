@@ -30,7 +30,7 @@ def test_a_chapter_prints_a_line_per_test_runs_demos_after_the_tests_and_tallies
         "from tito.chapter import demo\n\n"
         "def double(x):\n    return 2 * x\n\n"
         "def half(x):\n    return x + 1\n\n"
-        "def unwritten(x):\n    raise NotImplementedError(\"TinyTorch 07: implement unwritten\")\n\n"
+        'def unwritten(x):\n    raise NotImplementedError("TinyTorch 07: implement unwritten")\n\n'
         "def show():\n    print('the demonstration ran')\n    unwritten(1)\n\n"
         "if __name__ == '__main__':\n    demo(show)\n\n"
         "def test_unit_double():\n    assert double(2) == 4\n    print('double(2) is 4')\n\n"
@@ -59,7 +59,9 @@ def test_every_module_file_ends_with_the_one_runner_and_defers_its_demonstration
         mains = [
             node
             for node in tree.body
-            if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+            if isinstance(node, ast.If)
+            and "__name__" in ast.unparse(node.test)
+            and "__main__" in ast.unparse(node.test)
         ]
         assert mains, module.name
         assert "run_chapter(globals())" in ast.unparse(mains[-1]), f"{module.name} ends with another runner"

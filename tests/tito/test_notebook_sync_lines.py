@@ -31,7 +31,10 @@ def test_tito_test_says_when_it_copied_the_notebook_into_the_module_file(fixture
     tested = runner.invoke(app, ["test", "01"])
     assert tested.exception is None or isinstance(tested.exception, SystemExit), repr(tested.exception)
     text = " ".join(tested.output.split())
-    assert "alpha.ipynb was saved last, so it was copied into alpha.py (the old alpha.py is saved as .tito/backups/01_alpha/" in text
+    assert (
+        "alpha.ipynb was saved last, so it was copied into alpha.py (the old alpha.py is saved as .tito/backups/01_alpha/"
+        in text
+    )
 
 
 def test_starting_again_says_what_the_sync_did(fixture_course):

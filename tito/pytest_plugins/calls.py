@@ -251,9 +251,7 @@ def blame(
     for test, info in failing.items():
         frames: list[tuple[Function, int]] = info.get("frames") or []
         depths = calls.get(test, {})
-        candidates = {
-            f for f in set(depths) | {f for f, _ in frames} if f.path not in later and functions.exported(f)
-        }
+        candidates = {f for f in set(depths) | {f for f, _ in frames} if f.path not in later and functions.exported(f)}
         checks = info.get("checks") or []
         if checks:
             named = {f for f in candidates if f.name in checks or f.name.rsplit(".", 1)[-1] in checks}

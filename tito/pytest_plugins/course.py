@@ -23,7 +23,6 @@ import pytest
 
 from tito.course import Course, CourseError, Module, compact_ids, load_course
 
-
 CHECKS_MARKER = "checks(*functions): the student functions a test checks, such as 'Tensor.mean' (tito's failure map)"
 
 

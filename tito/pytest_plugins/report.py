@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from tito.pytest_plugins import locations
-from tito.pytest_plugins.course import CHECKS_MARKER
 from tito.pytest_plugins.calls import CallRecorder, Functions, blame
+from tito.pytest_plugins.course import CHECKS_MARKER
 
 MESSAGE_LINES = 12
 
@@ -199,7 +199,11 @@ class Recorder:
 
     def _blame(self) -> None:
         """Point each failing test at the student function most likely to hold its bug (calls.py)."""
-        failing = {key: info for key, info in self.failing.items() if self.tests.get(key, {}).get("outcome") in ("failed", "error")}
+        failing = {
+            key: info
+            for key, info in self.failing.items()
+            if self.tests.get(key, {}).get("outcome") in ("failed", "error")
+        }
         passing = {key for key, entry in self.tests.items() if entry["outcome"] == "passed"}
         home = {os.path.relpath(path, self.rootdir).replace(os.sep, "/") for path in self.inline}
         called = {function.path for functions in self.calls.calls.values() for function in functions}

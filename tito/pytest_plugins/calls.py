@@ -39,6 +39,9 @@ TEST_PREFIX = "test_"
 # Called to show a failure (pytest's assertion message), so they are called by failing tests only.
 DISPLAY = ("__repr__", "__str__", "__format__")
 ASSERTION_REPORT = os.path.join("_pytest", "assertion", "")
+# What a rewritten `assert` calls once it has failed, to explain itself (its import hook, in the same
+# folder, runs on any import and is no sign of a failure).
+EXPLAINING = {"_call_reprcompare", "_saferepr", "_format_assertmsg", "_format_boolop", "_format_explanation"}
 SOLUTION = "### BEGIN SOLUTION"  # a function the student writes, in the reference edition
 STUB = 'raise NotImplementedError("TinyTorch'  # the same, in a student edition's starter copy
 
@@ -197,7 +200,8 @@ class CallRecorder:
         self._current: dict[Function, int] | None = None
 
     def _trace(self, frame, event, arg):
-        if ASSERTION_REPORT in frame.f_code.co_filename:
+        code = frame.f_code
+        if code.co_name in EXPLAINING and ASSERTION_REPORT in code.co_filename:
             self._current = None  # pytest explains a failed assert: what it calls is no suspect
             return None
         function = self.functions.of_code(frame.f_code)

@@ -18,11 +18,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
+from tito.linemap import source_location
 from tito.pytest_plugins import locations
 from tito.pytest_plugins.calls import CallRecorder, Functions, blame
 from tito.pytest_plugins.course import CHECKS_MARKER
@@ -45,6 +47,35 @@ def pytest_configure(config):
     if config.getoption("tito_report"):
         config.addinivalue_line("markers", CHECKS_MARKER)
         config.pluginmanager.register(Recorder(config), "tito-recorder")
+
+
+TRACEBACK = "Traceback (most recent call last):"
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _without_tracebacks(text: str, rootdir: str) -> str:
+    """A message that carries a Python traceback as text (a test that ran code in a subprocess and
+    failed with its output) keeps only the exception's line and the student's line it passed through:
+    a student reads one line, not a raw traceback of generated files."""
+    if TRACEBACK not in text:
+        return text
+    before, _, rest = text.partition(TRACEBACK)
+    lines = rest.splitlines()
+    place, last, indent = None, 0, 0
+    for index, line in enumerate(lines):
+        frame = FRAME.match(line)
+        if frame:
+            last, indent = index, len(line) - len(line.lstrip())
+            path, number = source_location(frame[1], int(frame[2]))
+            shown = os.path.relpath(path, rootdir) if os.path.isabs(path) else path
+            if shown.replace(os.sep, "/").startswith("modules/"):
+                place = f"{shown.replace(os.sep, '/')}:{number}"
+    ending = next(  # the exception's own line: the first one after the last frame, indented less
+        (line.strip() for line in lines[last + 1 :] if line.strip() and len(line) - len(line.lstrip()) < indent),
+        "an exception",
+    )
+    where = f" at {place}" if place else ""
+    return f"{before.strip()} {ending} (raised in a subprocess{where})".strip()
 
 
 def _short(text: str) -> str:
@@ -80,6 +111,7 @@ def failure(report, rootdir: str) -> dict:
         name, _, rest = text.partition(": ")
         if name.replace(".", "").isidentifier():
             exception, text = name.rsplit(".", 1)[-1], rest
+    text = _without_tracebacks(text, rootdir)
     return {"exception": exception, "message": _short(text), "where": _where(report, rootdir)}
 
 

@@ -61,9 +61,12 @@ class FailureGroup:
             return f"{label} {self.first.test_id}"
         return f"{label} {count}: {self.tests()}"
 
-    def tests(self) -> str:
+    def tests(self, shown: int | None = 2) -> str:
+        """The failing tests' ids, parameters included: the first `shown`, or all for None."""
         ids = _unique(f.test_id for f in self.failures)
-        return ", ".join(ids[:2]) + (f" and {len(ids) - 2} more" if len(ids) > 2 else "")
+        if shown is None or len(ids) <= shown:
+            return ", ".join(ids)
+        return ", ".join(ids[:shown]) + f" and {len(ids) - shown} more"
 
     def lines(self, message_lines: int | None) -> list[str]:
         first = self.first
@@ -74,7 +77,7 @@ class FailureGroup:
             message = message[:message_lines] + ["..."]
         out = [self.title()]
         if self.function and first.kind:
-            out.append(f"    {self.tests()}")
+            out.append(f"    {self.tests(None if message_lines is None else 2)}")
         out += [f"    {line}" for line in message]
         if first.where and first.where != self.where:
             out.append(f"    at {first.where}")

@@ -54,7 +54,7 @@ def test_unit_shift():
     assert shift(3, 2) == 5
 '''
 
-TESTS = '''import pytest
+TESTS = """import pytest
 
 from tinytorch.core.alpha import check_close, scale, shift
 
@@ -73,7 +73,7 @@ def test_shift(x, offset):
 
 def test_shift_of_a_scaled_value():
     assert shift(scale(2, 3), 1) == 7
-'''
+"""
 
 
 @pytest.fixture
@@ -141,8 +141,7 @@ def test_a_given_helper_raising_for_the_students_mistake_names_the_student_funct
 def test_a_test_may_declare_what_it_checks(course, tito):
     course.write(
         "tests/01_alpha/test_alpha.py",
-        TESTS
-        + "\n\n@pytest.mark.checks('scale')\ndef test_declared():\n    assert shift(scale(1, 1), 0) == 2\n",
+        TESTS + "\n\n@pytest.mark.checks('scale')\ndef test_declared():\n    assert shift(scale(1, 1), 0) == 2\n",
     )
     plant(course)
     result = tito("test", "01")

@@ -146,3 +146,17 @@ def test_a_test_may_declare_what_it_checks(course, tito):
     plant(course)
     result = tito("test", "01")
     assert headers(result.output) == ["FAILED scale at modules/01_alpha/alpha.py:13: 1 test"]
+
+
+def test_an_error_while_a_test_file_is_imported_names_the_students_line_and_hides_no_other_file(course, tito):
+    course.write(
+        "tests/01_alpha/test_at_import.py",
+        "import pytest\n\nfrom tinytorch.core.alpha import scale\n\npytestmark = pytest.mark.m01\n"
+        "SCALED = scale(1, 2)\n\n\ndef test_scaled():\n    assert SCALED == 2\n",
+    )
+    plant(course, ("return _checked(x * factor)", 'raise NotImplementedError("TinyTorch 01: implement scale")'))
+    result = tito("test", "01")
+    assert result.output.startswith(
+        "ERROR scale at modules/01_alpha/alpha.py:16: while importing tests/01_alpha/test_at_import.py\n"
+    ), result.output
+    assert "Tests: 3 of 8 tests passed" in result.output  # shift's tests ran, and passed

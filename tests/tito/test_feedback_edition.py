@@ -96,3 +96,23 @@ def test_an_unwritten_module_method_hides_no_activation_test(student):
     passed = re.search(r"Tests: (\d+) of (\d+) tests passed", result.output)
     assert passed and int(passed[1]) >= 20, result.output  # the activations' own tests ran, and passed
     assert "while importing" not in result.output
+
+
+@pytest.mark.slow
+def test_no_test_file_reaches_the_students_code_at_import(student):
+    """Every module exported as it is handed out (all stubs): every test file still imports, so a
+    stub fails only the tests that reach it."""
+    import subprocess
+    import sys
+
+    assert CliRunner().invoke(app, ["export", "--all"]).exit_code == 0
+    folders = [str(module.tests) for module in load_course(student).modules]
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *folders],
+        cwd=student,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert collected.returncode == 0, collected.stdout[-3000:]
+    assert "error" not in collected.stdout.splitlines()[-1]

@@ -64,6 +64,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("03", "xavier_uniform", UNIFORM.format("shape")): SAME_DRAW,
     ("03", "Linear.__init__", UNIFORM.format("self.out_features")): SAME_DRAW,
     ("09", "maxpool2d_loops", "value > best -> value >= best"): "a tie keeps the same largest value",
+    ("05", "run_backward", "parent_grad is None or not parent.requires_grad -> parent_grad is None"): (
+        "an operation returns no gradient for an input that does not require one, so the check is redundant"
+    ),
 }
 
 

@@ -17,8 +17,9 @@ The candidates, narrowed in turn while any remain: functions exported into the p
 file's test helpers or demonstrations) of modules up to the one being tested (autograd's wrappers
 never count against module 01); functions the student writes (holding a solution block, or a stub in
 a student edition's starter copy), not the given helpers they call; the module being tested. Ties go
-to a function the traceback passed through, then to the deeper call (the specific function, not the
-layer that delegates to it). A test may name the functions it checks,
+to a function the traceback passed through, then to the outer call: the function the test called,
+rather than a helper of the student's that only it calls (a helper with tests of its own is told
+apart by them). A test may name the functions it checks,
 `@pytest.mark.checks("Tensor.mean")`; then only those are candidates.
 
 The answer is a function (its qualified name) and a place: the deepest line of the traceback inside
@@ -272,7 +273,7 @@ def blame(
             def score(function: Function, in_traceback=in_traceback) -> tuple:
                 failed = failed_by.get(function, 1)
                 share = failed / (failed + passed_by.get(function, 0) + 1)
-                return (round(share, 3), failed, function in in_traceback, depths.get(function, -1), function.name)
+                return (round(share, 3), failed, function in in_traceback, -depths.get(function, 10**6), function.name)
 
             chosen = max(candidates, key=score)
         lines = [line for function, line in frames if function == chosen]

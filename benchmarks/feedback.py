@@ -328,7 +328,7 @@ def parse_args():
     parser.add_argument("--module", action="append", help="Only this module (repeatable): 01, 9, tensor...")
     parser.add_argument("--limit", type=int, default=None, help="At most this many bugs per module.")
     parser.add_argument("--per-function", type=int, default=2, help="Bugs planted per solution function.")
-    parser.add_argument("--timeout", type=float, default=120, help="Seconds for one tito test run.")
+    parser.add_argument("--timeout", type=float, default=300, help="Seconds for one tito test run.")
     parser.add_argument("--list", action="store_true", help="List the bugs; run nothing.")
     parser.add_argument("--show", type=int, default=0, help="Show this many lines of output for each miss.")
     parser.add_argument("-v", "--verbose", action="store_true", help="One line per bug as it runs.")

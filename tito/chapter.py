@@ -109,7 +109,8 @@ def stubs_in(path: str) -> list[str]:
 def run_chapter(namespace: dict) -> int:
     """Run the tests, then the demonstrations, print the tally; exit with 1 in a script if a test failed."""
     path = namespace.get("__file__", "")
-    number = Path(path).parent.name.split("_", 1)[0] if path else "??"
+    folder = Path(path).parent if path else Path.cwd()  # a notebook has no __file__; it runs in its folder
+    number = folder.name.split("_", 1)[0] if folder.name[:2].isdigit() else "??"
     passed, total, missing = run_tests(namespace)
     while _waiting:
         _run_demo(_waiting.pop(0))

@@ -89,17 +89,16 @@ class FailureGroup:
 
 
 def _telling(failure: Failure) -> int:
-    """Lower tells more: inline tests, assertions that explain themselves, unwritten stubs, other
-    assertions, then any other exception (usually a symptom)."""
-    if failure.kind == "inline":
-        return 1
+    """Lower tells more: an assertion that explains itself (an inline test's first), an unwritten
+    stub, a bare `assert` (an inline test's first), then any other exception (usually a symptom)."""
+    inline = failure.kind == "inline"
     if failure.exception == "AssertionError" and not failure.message.startswith("assert "):
-        return 2
+        return 1 if inline else 2
     if failure.exception == "NotImplementedError":
         return 3
     if failure.exception == "AssertionError":
-        return 4
-    return 5
+        return 4 if inline else 5
+    return 6
 
 
 def _function_id(test_id: str) -> str:

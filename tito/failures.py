@@ -1,10 +1,14 @@
-"""Failures a person can read: the most specific first, grouped by cause, a screenful at a time.
+"""Failures a person can read: grouped by the student's function that holds the bug, a screenful at a time.
 
-A wrong output-size formula in module 09 fails 338 tests; the one that says what is wrong ("3x3 with
-padding 1 keeps the size; assert 31 == 32") is an inline test, and the rest are symptoms (matmul shape
-errors deep in NumPy). So failures are grouped (one test over many parameters, or one exception at one
-line of the student's file), the groups are ordered most specific first, and only a screenful is shown
-unless all are asked for. The caller prints the lines, then the summary and one next step.
+A wrong output-size formula in module 09 fails hundreds of tests, inline and package, with assertion
+messages and shape errors deep in NumPy. Each failing test is pointed at one student function (the
+test plugin works it out from the functions the test called, tito/pytest_plugins/calls.py), so one
+bug is one group, headed by the function and its line in the student's file, and two bugs in two
+functions are two groups. A group shows its most telling message: an inline test's, or an assertion
+that explains itself. Failures that point to no function (collection errors, a missing marker) are
+grouped by test. Groups are ordered: errors outside the tests, then by how many tests they fail.
+Only a screenful is shown unless all are asked for; the caller prints the lines, then the summary and
+one next step.
 """
 
 from __future__ import annotations
@@ -23,31 +27,46 @@ class FailureGroup:
 
     @property
     def first(self) -> Failure:
-        return self.failures[0]
+        """The failure whose message the group shows: the most telling one."""
+        return min(self.failures, key=_telling)
 
-    def rank(self) -> int:
-        """Lower is more specific: collection errors, inline tests, assertions that explain themselves,
-        unwritten stubs, other assertions, then any other exception (usually a symptom)."""
-        first = self.first
-        if not first.kind:
-            return 0
-        if first.kind == "inline":
-            return 1
-        if first.exception == "AssertionError" and not first.message.startswith("assert "):
-            return 2
-        if first.exception == "NotImplementedError":
-            return 3
-        if first.exception == "AssertionError":
-            return 4
-        return 5
+    @property
+    def function(self) -> str:
+        return self.failures[0].function
+
+    @property
+    def where(self) -> str:
+        """Where to look: the function's line the failures passed through most, else the first's place."""
+        if not self.function:
+            return self.first.where
+        places = [f.where for f in self.failures if f.where]
+        return max(_unique(places), key=places.count) if places else ""
+
+    def rank(self) -> tuple:
+        """Errors outside the tests first, then groups of a function, the largest first, then the rest."""
+        if not self.failures[0].kind:
+            return (0, 0)
+        if self.function:
+            return (1, -len(self.failures))
+        return (2, _telling(self.first))
 
     def title(self) -> str:
-        tests = _unique(_function_id(f.test_id) for f in self.failures)
         label = "ERROR" if self.first.outcome == "error" else "FAILED"
+        count = f"{len(self.failures)} test{'s' if len(self.failures) != 1 else ''}"
+        if self.function and not self.first.kind:
+            return f"{label} {self.function} at {self.where}: while importing {self.first.test_id}"
+        if self.function:
+            return f"{label} {self.function} at {self.where}: {count}"
         if len(self.failures) == 1:
             return f"{label} {self.first.test_id}"
-        shown = ", ".join(tests[:2]) + (f" and {len(tests) - 2} more" if len(tests) > 2 else "")
-        return f"{label} {len(self.failures)} tests: {shown}"
+        return f"{label} {count}: {self.tests()}"
+
+    def tests(self, shown: int | None = 2) -> str:
+        """The failing tests' ids, parameters included: the first `shown`, or all for None."""
+        ids = _unique(f.test_id for f in self.failures)
+        if shown is None or len(ids) <= shown:
+            return ", ".join(ids)
+        return ", ".join(ids[:shown]) + f" and {len(ids) - shown} more"
 
     def lines(self, message_lines: int | None) -> list[str]:
         first = self.first
@@ -56,10 +75,30 @@ class FailureGroup:
             message[0] = f"{first.exception}: {message[0]}"
         if message_lines is not None and len(message) > message_lines:
             message = message[:message_lines] + ["..."]
-        out = [self.title()] + [f"    {line}" for line in message]
-        if first.where:
+        out = [self.title()]
+        if self.function and first.kind:
+            out.append(f"    {self.tests(None if message_lines is None else 2)}")
+        out += [f"    {line}" for line in message]
+        if first.where and first.where != self.where:
             out.append(f"    at {first.where}")
         return out
+
+    def place(self) -> str:
+        """ "Tensor.mean at modules/01_tensor/tensor.py:239", or the place alone."""
+        return f"{self.function} at {self.where}" if self.function and self.where else self.where
+
+
+def _telling(failure: Failure) -> int:
+    """Lower tells more: an assertion that explains itself (an inline test's first), an unwritten
+    stub, a bare `assert` (an inline test's first), then any other exception (usually a symptom)."""
+    inline = failure.kind == "inline"
+    if failure.exception == "AssertionError" and not failure.message.startswith("assert "):
+        return 1 if inline else 2
+    if failure.exception == "NotImplementedError":
+        return 3
+    if failure.exception == "AssertionError":
+        return 4 if inline else 5
+    return 6
 
 
 def _function_id(test_id: str) -> str:
@@ -76,6 +115,8 @@ def _unique(items) -> list:
 
 
 def _key(failure: Failure) -> tuple:
+    if failure.function and failure.kind:
+        return ("function", failure.where.split(":", 1)[0], failure.function)
     if failure.where.startswith("modules/") and failure.kind != "inline":
         head = (failure.message.strip().splitlines() or [""])[0]
         return ("at", failure.where, failure.exception, head)
@@ -83,7 +124,7 @@ def _key(failure: Failure) -> tuple:
 
 
 def group_failures(failures: list[Failure]) -> list[FailureGroup]:
-    """Failures grouped by cause, most specific group first (ties keep the order tests ran in)."""
+    """Failures grouped by cause, in the order of FailureGroup.rank (ties keep the order tests ran in)."""
     groups: dict[tuple, FailureGroup] = {}
     for failure in failures:
         groups.setdefault(_key(failure), FailureGroup()).failures.append(failure)
@@ -111,9 +152,8 @@ def render(failures: list[Failure], *, show_all: bool = False, again: str = "") 
 
 
 def first_place(failures: list[Failure]) -> str | None:
-    """Where to start: the location of the most specific failure, if it has one."""
-    groups = group_failures(failures)
-    for group in groups:
-        if group.first.where:
-            return group.first.where
+    """Where to start: the function and place of the first group, if it has one."""
+    for group in group_failures(failures):
+        if group.where:
+            return group.place()
     return None

@@ -38,7 +38,13 @@ def notebook_path(module) -> Path:
 
 
 def create_notebook(module) -> Path:
-    """Write the module's notebook, paired with its module file, and return its path.
+    """Write the module's notebook, paired with its module file, and return its path (start_notebook
+    also says what a sync of an existing pair did)."""
+    return start_notebook(module)[0]
+
+
+def start_notebook(module) -> tuple[Path, str | None]:
+    """Write the module's notebook, paired with its module file: (its path, what a sync did or None).
 
     If the notebook already exists it is not overwritten: the pair is synced instead, so starting a
     module twice keeps the student's work.
@@ -51,11 +57,34 @@ def create_notebook(module) -> Path:
         )
     path = notebook_path(module)
     if path.exists():
-        sync_newer(module)
-        return path
+        return path, sync_newer(module)
     notebook = _read_module(jupytext, module)
     atomic_write(path, jupytext.writes(notebook, fmt="ipynb"))
-    return path
+    return path, None
+
+
+def reset_notebook(module) -> str | None:
+    """After the module file was reset, make its notebook match it (a backup is kept); say what was done.
+
+    Without this the notebook, saved later than the reset file, would be copied back over it by the
+    next sync, undoing the reset. Without jupytext the notebook cannot be rewritten, so it is moved to
+    the backups instead. None when there is no notebook.
+    """
+    path = notebook_path(module)
+    if not path.exists():
+        return None
+    saved = _backup(module, path)
+    shown = relative(saved, module.root) if saved else "nowhere"
+    try:
+        jupytext = _jupytext()
+    except NotebookError:
+        path.unlink()
+        return (
+            f"{path.name} was moved to {shown} (jupytext is not installed to rewrite it): run "
+            f"`tito module start {module.id} --notebook` for a fresh one."
+        )
+    atomic_write(path, jupytext.writes(_read_module(jupytext, module), fmt="ipynb"))
+    return f"{path.name} was reset too (the old one is saved as {shown})."
 
 
 def open_hint(module, path: Path) -> str:

@@ -4,7 +4,8 @@ Where the starting text comes from depends on the edition named in course.yaml:
 - reference: the file as committed at git HEAD (the instructor's last committed solution);
 - student: `.tito/starter/NN_slug/slug.py`, the copy `tito release` leaves in a student edition.
 The current file is first copied to `.tito/backups/NN_slug/slug-YYYYmmdd-HHMMSS.py`, so a reset
-never loses work, and the new text is written atomically.
+never loses work, and the new text is written atomically. A paired notebook is reset with it (after
+its own backup), so the next sync cannot copy the old work back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito import files
+from tito import files, notebooks
 from tito.course import Course, Module
 from tito.exporter import relative
 
@@ -28,6 +29,7 @@ class Reset:
     origin: str  # where the starting text came from, for the message
     backup: Path | None  # None when there was no file to back up
     changed: bool
+    notebook: str | None = None  # what was done to the paired notebook, if there is one
 
 
 def starter_path(course: Course, module: Module) -> Path:
@@ -103,4 +105,8 @@ def reset_module_file(course: Course, module: Module) -> Reset:
             f"{culprit} {files.problem(exc, 'written')}, so {subject} was not reset: {fix}, then run "
             f"`tito module reset {module.id}`."
         ) from None
-    return Reset(module, origin, backup, changed)
+    try:
+        notebook = notebooks.reset_notebook(module)
+    except (notebooks.NotebookError, OSError) as exc:
+        notebook = f"the paired notebook was not reset ({exc}): delete {notebooks.notebook_path(module).name} before you open it again."
+    return Reset(module, origin, backup, changed, notebook)

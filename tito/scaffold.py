@@ -96,8 +96,9 @@ def test_unit_$slug():
 
 # %%
 if __name__ == "__main__":
-    test_unit_$slug()
-    print("Module $id: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())
 '''
 )
 

@@ -63,6 +63,7 @@ class Failure:
     exception: str  # "AssertionError", "NotImplementedError", or "" when unknown
     message: str
     where: str  # "modules/01_tensor/tensor.py:226": where to look
+    function: str = ""  # "Tensor.mean": the student's function the failure points to, when known
 
 
 @dataclass
@@ -160,7 +161,7 @@ def pytest_command(
         command += ["-p", SESSION_PLUGIN, "--tito-session", str(session_path)]
     command += ["--tito-inline", str(module.source), "--tito-suite", str(module.tests)]
     command += ["--tito-package", str(course.package_root), f"--rootdir={course.root}"]
-    command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", *extra_args]
+    command += ["-p", "no:cacheprovider", "-p", "no:benchmark", "-q", "--continue-on-collection-errors", *extra_args]
     return command
 
 
@@ -312,7 +313,15 @@ def _count(result: TestReport, data: dict) -> None:
             else:
                 result.errors += 1
             result.failures.append(
-                Failure(test["id"], kind, outcome, test.get("exception", ""), test["message"], test.get("where", ""))
+                Failure(
+                    test["id"],
+                    kind,
+                    outcome,
+                    test.get("exception", ""),
+                    test["message"],
+                    test.get("where", ""),
+                    test.get("function", ""),
+                )
             )
         if kind in ("inline", "package"):
             setattr(result, kind, getattr(result, kind) + 1)
@@ -321,7 +330,15 @@ def _count(result: TestReport, data: dict) -> None:
     for error in data["errors"]:
         result.errors += 1
         result.failures.append(
-            Failure(error["id"], "", "error", error.get("exception", ""), error["message"], error.get("where", ""))
+            Failure(
+                error["id"],
+                "",
+                "error",
+                error.get("exception", ""),
+                error["message"],
+                error.get("where", ""),
+                error.get("function", ""),
+            )
         )
     # pytest's own usage errors (exit 3 internal, 4 usage) leave no tests behind; say so.
     if result.exit_code in (3, 4) and not data["tests"] and not data["errors"]:

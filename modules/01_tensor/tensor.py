@@ -323,6 +323,8 @@ class Tensor:
     # --- arithmetic with broadcasting ----------------------------------------------------------
     @differentiable
     def __add__(self, other):
+        # Hint: make `other` a Tensor with as_tensor(other, like=self) (a Python or NumPy number then
+        # takes this tensor's dtype), add the two .data arrays, and wrap the result with Tensor._wrap.
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
         return Tensor._wrap(self.data + other.data)
@@ -333,6 +335,7 @@ class Tensor:
 
     @differentiable
     def __sub__(self, other):
+        # Hint: as __add__, with - .
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
         return Tensor._wrap(self.data - other.data)
@@ -343,6 +346,7 @@ class Tensor:
 
     @differentiable
     def __mul__(self, other):
+        # Hint: as __add__, with * .
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
         return Tensor._wrap(self.data * other.data)
@@ -353,6 +357,7 @@ class Tensor:
 
     @differentiable
     def __truediv__(self, other):
+        # Hint: as __add__, with / .
         ### BEGIN SOLUTION
         other = as_tensor(other, like=self)
         return Tensor._wrap(self.data / other.data)
@@ -369,6 +374,8 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
             raise TypeError("Only a number can be an exponent here: write x ** 2, not x ** tensor.")
+        # Hint: _power(self.data, e) computes the power; give it the exponent as an array of this
+        # tensor's dtype, as_tensor(exponent, like=self).data, and wrap the result.
         ### BEGIN SOLUTION
         return Tensor._wrap(_power(self.data, as_tensor(exponent, like=self).data))
         ### END SOLUTION
@@ -377,6 +384,7 @@ class Tensor:
     def __matmul__(self, other):
         other = as_tensor(other, like=self)
         _check_matmul(self.shape, other.shape)
+        # Hint: NumPy's @ on the two .data arrays, wrapped with Tensor._wrap.
         ### BEGIN SOLUTION
         return Tensor._wrap(self.data @ other.data)
         ### END SOLUTION
@@ -413,18 +421,23 @@ class Tensor:
     # --- reductions ---------------------------------------------------------------------------
     @differentiable
     def sum(self, axis=None, keepdims: bool = False):
+        # Hint: np.sum over self.data with both axis and keepdims passed on, wrapped, so that
+        # x.sum(axis=1, keepdims=True) keeps a dimension of size 1 for broadcasting.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.sum(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
 
     @differentiable
     def mean(self, axis=None, keepdims: bool = False):
+        # Hint: np.mean with axis and keepdims, wrapped. The mean along an axis divides by that axis's
+        # length, not by the whole size.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.mean(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
 
     @differentiable
     def max(self, axis=None, keepdims: bool = False):
+        # Hint: np.max with axis and keepdims, wrapped.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.max(self.data, axis=axis, keepdims=keepdims))
         ### END SOLUTION
@@ -434,6 +447,7 @@ class Tensor:
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        # Hint: self.data.reshape(shape), wrapped.
         ### BEGIN SOLUTION
         return Tensor._wrap(self.data.reshape(shape))
         ### END SOLUTION
@@ -446,6 +460,7 @@ class Tensor:
     @differentiable
     def permute(self, *dims):
         dims = _normalize_axes(dims, self.ndim)
+        # Hint: np.transpose(self.data, dims) puts old axis dims[i] at position i; wrap it.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.transpose(self.data, dims))
         ### END SOLUTION
@@ -457,6 +472,7 @@ class Tensor:
     def __getitem__(self, index):
         if isinstance(index, Tensor):
             index = index.data
+        # Hint: index self.data with `index` as NumPy does, and wrap the result.
         ### BEGIN SOLUTION
         return Tensor._wrap(self.data[index])
         ### END SOLUTION
@@ -464,18 +480,21 @@ class Tensor:
     # --- elementwise functions ----------------------------------------------------------------
     @differentiable
     def exp(self):
+        # Hint: np.exp on self.data, wrapped.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.exp(self.data))
         ### END SOLUTION
 
     @differentiable
     def log(self):
+        # Hint: np.log on self.data, wrapped.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.log(self.data))
         ### END SOLUTION
 
     @differentiable
     def sqrt(self):
+        # Hint: np.sqrt on self.data, wrapped.
         ### BEGIN SOLUTION
         return Tensor._wrap(np.sqrt(self.data))
         ### END SOLUTION
@@ -490,6 +509,7 @@ class Tensor:
 
     @differentiable
     def clip(self, min=None, max=None):
+        # Hint: np.clip(self.data, min, max), wrapped (None means no bound on that side).
         ### BEGIN SOLUTION
         return Tensor._wrap(np.clip(self.data, min, max))
         ### END SOLUTION
@@ -517,7 +537,8 @@ def test_unit_arithmetic():
     a = Tensor([[1.0, 2.0], [3.0, 4.0]])
     b = Tensor([10.0, 20.0])
     assert np.array_equal((a + b).data, [[11, 22], [13, 24]]), "broadcasting a row over a matrix"
-    assert np.array_equal((a - 1).data, [[0, 1], [2, 3]])
+    assert np.array_equal((a - 1).data, [[0, 1], [2, 3]]) and np.array_equal((a + 1).data, [[2, 3], [4, 5]])
+    assert (a + np.float64(0.5)).dtype == np.float32, "a NumPy float64 number takes the tensor's dtype (as_tensor)"
     assert np.array_equal((2 * a).data, [[2, 4], [6, 8]])
     assert np.allclose((1 / a).data, [[1, 0.5], [1 / 3, 0.25]])
     assert np.array_equal((a**2).data, [[1, 4], [9, 16]])
@@ -544,6 +565,8 @@ def test_unit_reductions_and_shapes():
     x = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
     assert x.sum().item() == 276.0
     assert x.mean(axis=(0, 2)).shape == (3,)
+    assert np.allclose(x.mean(axis=0).data, x.data.mean(axis=0)), "the mean along an axis divides by its length"
+    assert x.sum(axis=1, keepdims=True).shape == (2, 1, 4), "keepdims=True keeps the summed axis, with size 1"
     assert x.max(axis=-1, keepdims=True).shape == (2, 3, 1)
     assert x.reshape(6, 4).shape == (6, 4) and x.reshape((4, 6)).shape == (4, 6)
     assert x.transpose(0, 2).shape == (4, 3, 2)
@@ -580,13 +603,6 @@ def test_unit_grad_and_format():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_creation,
-        test_unit_arithmetic,
-        test_unit_matmul,
-        test_unit_reductions_and_shapes,
-        test_unit_elementwise,
-        test_unit_grad_and_format,
-    ):
-        test()
-    print("Module 01: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -685,7 +685,9 @@ def profile_activations(shape=(256, 1024), repeats: int = 10) -> dict:
 
 
 if __name__ == "__main__":
-    profile_activations()
+    from tito.chapter import demo
+
+    demo(profile_activations)
 
 # %% [markdown]
 # ReLU is the cheapest by a wide margin, one reason it won. The exponential-based activations cost
@@ -816,15 +818,6 @@ def test_unit_activation_layers():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_relu,
-        test_unit_sigmoid_tanh,
-        test_unit_gelu,
-        test_unit_softmax,
-        test_unit_parameter,
-        test_unit_module_registration,
-        test_unit_modes_and_state_dict,
-        test_unit_activation_layers,
-    ):
-        test()
-    print("Module 02: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -282,7 +282,9 @@ def profile_mlp(sizes=(784, 256, 128, 10), batch: int = 128, repeats: int = 20) 
 
 
 if __name__ == "__main__":
-    profile_mlp()
+    from tito.chapter import demo
+
+    demo(profile_mlp)
 
 # %% [markdown]
 # Look at the proportions: the parameters take a few hundred KiB, the activations of one batch are
@@ -350,10 +352,6 @@ def test_unit_model_state():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_linear,
-        test_unit_sequential_and_modes,
-        test_unit_model_state,
-    ):
-        test()
-    print("Module 03: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -380,7 +380,9 @@ def profile_cross_entropy(batch: int = 128, features: int = 512, classes: int = 
 
 
 if __name__ == "__main__":
-    profile_cross_entropy()
+    from tito.chapter import demo
+
+    demo(profile_cross_entropy)
 
 # %% [markdown]
 # The naive formula returns infinity (or NaN) as soon as the scores are large, while the stable one
@@ -463,6 +465,6 @@ def test_unit_binary_losses():
 
 
 if __name__ == "__main__":
-    for test in (test_unit_mse, test_unit_cross_entropy, test_unit_label_smoothing, test_unit_binary_losses):
-        test()
-    print("Module 04: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -844,19 +844,6 @@ def test_unit_long_chain_and_accumulation():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_add_sub_mul,
-        test_unit_div_pow,
-        test_unit_matmul,
-        test_unit_reductions,
-        test_unit_shapes_and_indexing,
-        test_unit_elementwise,
-        test_unit_simple_gradients,
-        test_unit_diamond_graph,
-        test_unit_broadcasting_gradient,
-        test_unit_installed_operations_compose,
-        test_unit_no_grad,
-        test_unit_long_chain_and_accumulation,
-    ):
-        test()
-    print("Module 05: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -343,7 +343,9 @@ def measure_optimizers(repeats: int = 20) -> None:
 
 
 if __name__ == "__main__":
-    measure_optimizers()
+    from tito.chapter import demo
+
+    demo(measure_optimizers)
 
 # %% [markdown]
 # A step costs well under a millisecond here, while the forward and backward passes of a batch of 128
@@ -362,7 +364,9 @@ def show_float_upcast() -> None:
 
 
 if __name__ == "__main__":
-    show_float_upcast()
+    from tito.chapter import demo
+
+    demo(show_float_upcast)
 
 # %% [markdown]
 # ## Unit tests
@@ -457,12 +461,6 @@ def test_unit_state_dict_round_trip():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_sgd,
-        test_unit_sgd_momentum_and_nesterov,
-        test_unit_adam,
-        test_unit_skips_missing_grads,
-        test_unit_state_dict_round_trip,
-    ):
-        test()
-    print("Module 06: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

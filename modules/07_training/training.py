@@ -655,7 +655,9 @@ def demo_circle(epochs: int = 30) -> dict:
 
 
 if __name__ == "__main__":
-    demo_circle()
+    from tito.chapter import demo
+
+    demo(demo_circle)
 
 # %% [markdown]
 # Now the time split of one training step for the digits MLP, 784-256-10, batch 128, measured here.
@@ -696,7 +698,9 @@ def measure_step(repeats: int = 30) -> None:
 
 
 if __name__ == "__main__":
-    measure_step()
+    from tito.chapter import demo
+
+    demo(measure_step)
 
 # %% [markdown]
 # ## Unit tests
@@ -782,13 +786,6 @@ def test_unit_checkpoint_round_trip():
 
 
 if __name__ == "__main__":
-    for test in (
-        test_unit_seed_everything,
-        test_unit_clip_grad_norm,
-        test_unit_schedules,
-        test_unit_trainer_learns,
-        test_unit_divergence_is_reported,
-        test_unit_checkpoint_round_trip,
-    ):
-        test()
-    print("Module 07: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

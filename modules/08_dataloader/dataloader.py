@@ -384,7 +384,9 @@ def measure_loading() -> None:
 
 
 if __name__ == "__main__":
-    measure_loading()
+    from tito.chapter import demo
+
+    demo(measure_loading)
 
 # %% [markdown]
 # The gap grows with the batch: the loop pays Python's cost per example, the fancy index pays it once.
@@ -456,6 +458,6 @@ def test_unit_transforms():
 
 
 if __name__ == "__main__":
-    for test in (test_unit_tensor_dataset, test_unit_dataloader_batches, test_unit_seeded_loaders_repeat, test_unit_transforms):
-        test()
-    print("Module 08: all inline tests passed.")
+    from tito.chapter import run_chapter
+
+    run_chapter(globals())

@@ -76,7 +76,7 @@ def quick_run(course, milestone_id, *options):
     assert pictures == PICTURES[milestone_id], result.output
     for name in pictures:
         assert_picture(folder / name, picture_size(milestone_id, name))
-    assert f"Pictures in .tito/runs/{milestone_id}/{folder.name}/: " in result.output
+    assert f"Pictures in .tito/runs/{milestone_id}/{folder.name}/:\n" in result.output
     assert all(name in result.output for name in pictures)
     assert record["config"]["quick"] is True and {"epochs", "batch_size", "lr", "seed", "dataset"} <= set(
         record["config"]

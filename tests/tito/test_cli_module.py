@@ -56,8 +56,8 @@ def test_a_failing_test_is_shown_and_nothing_is_recorded(fixture_course, tito):
     fixture_course.write("modules/01_alpha/alpha.py", module_text("alpha", body="return 3 * x"))
     result = tito("module", "complete", "01")
     assert result.exit_code == 1
-    assert "FAILED modules/01_alpha/alpha.py::test_unit_alpha_double" in result.output
-    assert "assert 6 == 4" in result.output
+    assert "FAILED alpha_double at modules/01_alpha/alpha.py:10: 2 tests" in result.output
+    assert "modules/01_alpha/alpha.py::test_unit_alpha_double" in result.output and "assert 6 == 4" in result.output
     assert "nothing was recorded" in result.output and "`tito module complete 01`" in result.output
     assert progress(fixture_course)["modules"] == {}
 
@@ -109,7 +109,7 @@ def test_start_notebook_shows_a_notebook_error_and_exits_1(fixture_course, tito,
     def refuse(module):
         raise notebooks.NotebookError('jupytext is not installed: run `pip install -e ".[notebooks]"`.')
 
-    monkeypatch.setattr(notebooks, "create_notebook", refuse)
+    monkeypatch.setattr(notebooks, "start_notebook", refuse)
     result = tito("module", "start", "01", "--notebook")
     assert result.exit_code == 1
     assert "jupytext is not installed" in result.output

@@ -18,7 +18,8 @@ def test_test_all_runs_every_module_and_fails_if_one_fails(fixture_course, tito)
     result = tito("test", "--all")
     assert result.exit_code == 1
     assert "01_alpha" in result.output and "02_beta" in result.output
-    assert "FAILED tests/02_beta/test_beta.py::test_beta_double_of_three" in result.output
+    assert "FAILED beta_double at modules/02_beta/beta.py:10: 2 tests" in result.output
+    assert "tests/02_beta/test_beta.py::test_beta_double_of_three" in result.output
     assert "2 failed in the tests of 02_beta" in result.output
 
 

@@ -301,7 +301,7 @@ def test_with_matplotlib_the_runner_draws_curves_and_first_layer_filters(course,
     assert drawn["curves"] == ("curves.png", "first (1957): The first milestone", [0.5, 1.0, 1.5, 2.0], 4, [1, 2])
     assert drawn["filters"] == ("filters.png", [[[[0.0, 1.0], [1.0, 0.0]]]])
     (folder,) = run_dirs(course)
-    assert f"Pictures in .tito/runs/first/{folder.name}/: curves.png, filters.png." in output
+    assert f"Pictures in .tito/runs/first/{folder.name}/:\n  curves.png, filters.png.\n" in output
 
 
 def test_the_pictures_are_real_pngs_listed_at_the_end(course):

@@ -31,9 +31,13 @@ def test_every_state_has_its_own_message(student_course, tito):
     student_course.write("modules/01_alpha/alpha.py", module_text("alpha", body="return 3 * x"))
     failing = tito("test", "01")
     assert failing.exit_code == 1
-    assert "FAILED modules/01_alpha/alpha.py::test_unit_alpha_double" in failing.output
+    assert failing.output.startswith("FAILED alpha_double at modules/01_alpha/alpha.py:10: 2 tests\n")
+    assert "modules/01_alpha/alpha.py::test_unit_alpha_double" in failing.output
     assert "0 of 2 tests passed (inline 0 of 1, package 0 of 1)" in failing.output
-    assert "Fix modules/01_alpha/alpha.py:18 (the first failure above), then run `tito test 01`." in failing.output
+    assert (
+        "Fix alpha_double at modules/01_alpha/alpha.py:10 (the first failure above), then run `tito test 01`."
+        in failing.output
+    )
     failing_complete = tito("module", "complete", "01")
     assert failing_complete.exit_code == 1
     assert (

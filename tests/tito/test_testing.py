@@ -36,7 +36,8 @@ def test_a_failing_test_is_reported_with_its_id_and_assertion(fixture_course):
     assert "assert 6 == 4" in inline.message and inline.exception == "AssertionError" and inline.kind == "inline"
     package = failures["tests/01_alpha/test_alpha.py::test_alpha_double_of_three"]
     assert "assert 9 == 6" in package.message and package.kind == "package"
-    assert package.where == "tests/01_alpha/test_alpha.py:8", "a wrong value is seen where the test checks it"
+    assert package.function == "alpha_double" and inline.function == "alpha_double", "both point to the function"
+    assert package.where == "modules/01_alpha/alpha.py:10", "a wrong value checked in a test points to its function"
 
 
 def test_an_exception_in_the_students_code_points_at_their_line_not_the_package(fixture_course):

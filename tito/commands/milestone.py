@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -138,7 +139,13 @@ def _print_pictures(pictures: list[Path], where: str) -> None:
     from tito.milestones import plots
 
     if pictures:
-        console().print(f"Pictures in {where}/: " + ", ".join(path.name for path in pictures) + ".", markup=False)
+        # The folder on a line of its own, then the names wrapped between names: a terminal of 80
+        # columns would otherwise break the line inside the folder or a name.
+        out = console()
+        out.print(f"Pictures in {where}/:", markup=False, soft_wrap=True)
+        names = ", ".join(path.name for path in pictures) + "."
+        for line in textwrap.wrap(names, max(out.width - 2, 20), break_long_words=False, break_on_hyphens=False):
+            out.print("  " + line, markup=False, soft_wrap=True)
     elif not plots.available():
         console().print(
             "No pictures: matplotlib is not installed. Run `pip install matplotlib` to draw them next time.",

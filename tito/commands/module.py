@@ -151,7 +151,14 @@ def _check_prerequisites(state: CourseState, module: Module, action: str) -> Non
         return
     names = ", ".join(m.name for m in missing)
     if state.course.edition == "student":
-        fail(f"{module.name} needs {names} completed first: run `tito module complete {missing[0].id}`.")
+        chain, first = "", missing[0]
+        while True:  # follow the requirements down to the first module that can be completed now
+            before = state.missing(first.requires)
+            if not before:
+                break
+            chain += f", and {first.name} needs {before[0].name}"
+            first = before[0]
+        fail(f"{module.name} needs {names} completed first{chain}: run `tito module complete {first.id}`.")
     console().print(
         f"Note: {module.name} requires {names}, not {state.done_word} yet (the reference edition lets you {action} anyway)."
     )
@@ -208,9 +215,11 @@ def start(
         out.print(Padding(Markdown("\n".join(objectives)), (0, 0, 0, 2)))
     if notebook:
         try:
-            path = notebooks.create_notebook(module)
+            path, synced = notebooks.start_notebook(module)
         except notebooks.NotebookError as exc:
             fail(str(exc))
+        if synced:
+            out.print(synced, markup=False)
         out.print(f"Notebook: {shown(course, path)}. {notebooks.open_hint(module, path)}", markup=False)
     if course.edition == "student":
         task = f'replace each `raise NotImplementedError("TinyTorch {module.id}: ...")` with your code'
@@ -339,4 +348,6 @@ def reset(
         out.print(f"Backed up your file to {shown(course, result.backup)}.")
     what = "Restored" if result.changed else "Kept (it already matched)"
     out.print(f"{what} {shown(course, module.source)} from {result.origin}; {module.name} is marked not completed.")
+    if result.notebook:
+        out.print(result.notebook, markup=False)
     out.print(f"Next: run `tito module start {module.id}`.")

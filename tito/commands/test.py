@@ -74,6 +74,8 @@ def run_tests(
             fail(str(exc))
         except exporter.ExportError as exc:
             fail(f"{exc} Nothing was written or tested; fix it, then run `{again}`.")
+        if checked.notebook_note:  # the paired notebook was copied into the module file, or the other way
+            out.print(checked.notebook_note, markup=False, soft_wrap=True)
         report = checked.report
         style = "green" if report.ok else "red"
         table.add_row(

@@ -23,6 +23,8 @@ import pytest
 
 from tito.course import Course, CourseError, Module, compact_ids, load_course
 
+CHECKS_MARKER = "checks(*functions): the student functions a test checks, such as 'Tensor.mean' (tito's failure map)"
+
 
 class NotReadyError(Exception):
     """A module or milestone whose tests cannot run yet; the message says what to do."""
@@ -66,6 +68,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{module.marker}: tests of course module {module.id} {module.slug}")
     config.addinivalue_line("markers", "slow: longer runs (milestone quick runs, end-to-end flows)")
     config.addinivalue_line("markers", "milestone(id): needs the modules that milestone requires, exported")
+    config.addinivalue_line("markers", CHECKS_MARKER)
 
 
 def _tito_run(config) -> bool:

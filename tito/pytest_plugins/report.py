@@ -8,8 +8,9 @@ text. Options (all given by tito/testing.py):
   --tito-marker NAME    the module's marker (m01); inline tests get it, suite tests must have it
   --tito-package DIR    the tinytorch package the tests must import (the course tree's)
 
-Each failure carries its exception's name, its message, and `where`: the student's module file and
-line it passed through (see locations.py), else the place it was raised.
+Each failure carries its exception's name, its message, `function`: the student's function it points
+to (see calls.py), and `where`: that function's line in the module file, else the student's line it
+passed through (see locations.py), else the place it was raised.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
+from tito.linemap import source_location
 from tito.pytest_plugins import locations
+from tito.pytest_plugins.calls import CallRecorder, Functions, blame
+from tito.pytest_plugins.course import CHECKS_MARKER
 
 MESSAGE_LINES = 12
 
@@ -40,7 +45,37 @@ def pytest_configure(config):
     if not config.pluginmanager.has_plugin("tito.pytest_plugins.locations"):
         config.pluginmanager.register(locations, "tito.pytest_plugins.locations")
     if config.getoption("tito_report"):
+        config.addinivalue_line("markers", CHECKS_MARKER)
         config.pluginmanager.register(Recorder(config), "tito-recorder")
+
+
+TRACEBACK = "Traceback (most recent call last):"
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _without_tracebacks(text: str, rootdir: str) -> str:
+    """A message that carries a Python traceback as text (a test that ran code in a subprocess and
+    failed with its output) keeps only the exception's line and the student's line it passed through:
+    a student reads one line, not a raw traceback of generated files."""
+    if TRACEBACK not in text:
+        return text
+    before, _, rest = text.partition(TRACEBACK)
+    lines = rest.splitlines()
+    place, last, indent = None, 0, 0
+    for index, line in enumerate(lines):
+        frame = FRAME.match(line)
+        if frame:
+            last, indent = index, len(line) - len(line.lstrip())
+            path, number = source_location(frame[1], int(frame[2]))
+            shown = os.path.relpath(path, rootdir) if os.path.isabs(path) else path
+            if shown.replace(os.sep, "/").startswith("modules/"):
+                place = f"{shown.replace(os.sep, '/')}:{number}"
+    ending = next(  # the exception's own line: the first one after the last frame, indented less
+        (line.strip() for line in lines[last + 1 :] if line.strip() and len(line) - len(line.lstrip()) < indent),
+        "an exception",
+    )
+    where = f" at {place}" if place else ""
+    return f"{before.strip()} {ending} (raised in a subprocess{where})".strip()
 
 
 def _short(text: str) -> str:
@@ -76,6 +111,7 @@ def failure(report, rootdir: str) -> dict:
         name, _, rest = text.partition(": ")
         if name.replace(".", "").isidentifier():
             exception, text = name.rsplit(".", 1)[-1], rest
+    text = _without_tracebacks(text, rootdir)
     return {"exception": exception, "message": _short(text), "where": _where(report, rootdir)}
 
 
@@ -92,6 +128,9 @@ class Recorder:
         self.kinds: dict[str, str] = {}  # node id -> inline / package / other
         self.errors: list[dict] = []
         self.started = time.perf_counter()
+        self.functions = Functions(self.rootdir)
+        self.calls = CallRecorder(self.functions)
+        self.failing: dict[str, dict] = {}  # test id -> what its traceback says, for calls.blame
         if self.marker:
             config.addinivalue_line("markers", f"{self.marker}: tests of course module {self.marker[1:]}")
 
@@ -120,7 +159,32 @@ class Recorder:
 
     def pytest_collectreport(self, report):
         if report.failed:
-            self.errors.append({"id": report.nodeid or "collection", **failure(report, self.rootdir)})
+            locations.rewrite(report.longrepr)
+            error = {"id": report.nodeid or "collection", **failure(report, self.rootdir)}
+            place = self._student_place(report.longrepr)
+            if place is not None:  # the student's line that ran while the file was imported
+                error["function"], error["where"] = place
+            self.errors.append(error)
+
+    def _student_place(self, longrepr) -> tuple[str, str] | None:
+        """(function, "modules/...py:LINE") of the deepest module-file entry of a failure's report."""
+        chain = getattr(longrepr, "chain", None)
+        tracebacks = [element[0] for element in chain] if chain else [getattr(longrepr, "reprtraceback", None)]
+        found = None
+        for reprtraceback in tracebacks:
+            for entry in getattr(reprtraceback, "reprentries", None) or []:
+                location = getattr(entry, "reprfileloc", None)
+                if location is None:
+                    continue
+                path = location.path
+                shown = os.path.relpath(path, self.rootdir) if os.path.isabs(path) else path
+                shown = shown.replace(os.sep, "/")
+                if shown.startswith("modules/"):
+                    found = (shown, location.lineno)
+        if found is None:
+            return None
+        name = self.functions.function_at(found[0], found[1])
+        return name or "", f"{found[0]}:{found[1]}"
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
@@ -137,6 +201,49 @@ class Recorder:
                         "message": f"has no {self.marker} marker: add `pytestmark = pytest.mark.{self.marker}` to its file",
                     }
                 )
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item):
+        self.calls.start(item.nodeid)
+        try:
+            yield
+        finally:
+            self.calls.stop()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        self.calls.start(item.nodeid)
+        try:
+            yield
+        finally:
+            self.calls.stop()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        if call.excinfo is not None and outcome.get_result().failed and call.when != "teardown":
+            marker = item.get_closest_marker("checks")
+            self.failing[item.nodeid] = {
+                "frames": self.functions.frames(call.excinfo.tb),
+                "exception": call.excinfo.typename,
+                "checks": list(marker.args) if marker else [],
+            }
+
+    def _blame(self) -> None:
+        """Point each failing test at the student function most likely to hold its bug (calls.py)."""
+        failing = {
+            key: info
+            for key, info in self.failing.items()
+            if self.tests.get(key, {}).get("outcome") in ("failed", "error")
+        }
+        passing = {key for key, entry in self.tests.items() if entry["outcome"] == "passed"}
+        home = {os.path.relpath(path, self.rootdir).replace(os.sep, "/") for path in self.inline}
+        called = {function.path for functions in self.calls.calls.values() for function in functions}
+        last = max((path.split("/")[1] for path in home), default=None)
+        later = {path for path in called if last is not None and path.split("/")[1] > last}
+        for key, suspect in blame(failing, passing, self.calls.calls, self.functions, home, later).items():
+            self.tests[key]["function"] = suspect.function.name
+            self.tests[key]["where"] = suspect.where
 
     def pytest_runtest_logreport(self, report):
         entry = self.tests.setdefault(
@@ -166,6 +273,7 @@ class Recorder:
         entry["seconds"] = round(entry.get("seconds", 0.0) + report.duration, 4)
 
     def pytest_sessionfinish(self, session, exitstatus):
+        self._blame()
         report = {
             "exitstatus": int(exitstatus),
             "seconds": round(time.perf_counter() - self.started, 3),

@@ -105,6 +105,7 @@ def decision_boundary(path: Path, title: str, panels) -> Path:
             )
         ax.set(xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]), xlabel="x1", ylabel="x2", aspect="equal")
         ax.set_title(panel.get("title", ""), fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
+        # under the square, not in it: inside, it covered points wherever it was put
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=count, frameon=False)
     heading(fig, title, "decision boundary (shade: the model's answer)")
     return save(fig, path)

@@ -14,6 +14,7 @@ import pytest
 from grading_helpers import REPO, needs_bwrap, reasons
 
 from tito.course import load_course
+from tito.grading import runner
 from tito.grading.kit import build_kit
 from tito.grading.runner import grade_students
 from tito.release import _what_to_implement, find_blocks, stub_line
@@ -107,7 +108,10 @@ def test_blanking_any_solution_block_lowers_its_module_score(course, kit, tmp_pa
     assert missed == [], f"no check notices these solution blocks being blanked: {missed}"
 
 
-def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(course, kit, tmp_path):
+def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(course, kit, tmp_path, monkeypatch):
+    # behind the guard, whoever runs this: as root with a Python others can read, the unprivileged-user
+    # path would (rightly) refuse to grade this checkout's course, which other users can read
+    monkeypatch.setattr(runner, "wall_without_bubblewrap", lambda: "guard")
     reference = _files(tmp_path / "reference", course)
     (graded,) = grade_students(
         course, [("reference", reference)], modules=[course.module("09")], kit=kit, sandbox=False

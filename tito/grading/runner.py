@@ -40,7 +40,7 @@ from tito.exporter import GENERATED_MARK
 from tito.grading import channel, prepare, process
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.kit import Kit, KitError, build_kit
+from tito.grading.kit import Kit, KitError, build_kit, readable_by_all
 from tito.grading.sandbox import (
     CHECKS_INSIDE,
     FIRST_UID,
@@ -234,6 +234,7 @@ def grade_students(
         except SandboxError as exc:
             raise SandboxUnavailable(str(exc)) from None
         wall = "bwrap" if box is not None else wall_without_bubblewrap()
+        tool = _tool_folder()  # where a student's run imports tito from
         if wall == "user":
             secret: list[Path] = [course.root, *map(Path, hidden), *map(Path, installed_packages())]
             exposed = [p for p in secret if _open_to_others(p)]
@@ -244,6 +245,7 @@ def grade_students(
                     "install bubblewrap."
                 )
             os.chmod(temp, 0o711)  # each run's user may pass through to its own folder, and list nothing
+            tool = _readable_tool(temp)
         try:
             chosen = list(modules or (kit.modules if kit else course.modules))
             if kit is None:
@@ -255,6 +257,7 @@ def grade_students(
         except KitError as exc:
             raise GradingError(str(exc)) from None
         grader = _Grader(kit, box, wall, temp, timeout, running, hidden, max(1, workers or os.cpu_count() or 1))
+        grader.tool = tool
         grader.keep = keep_temp
         keys = ids or student_ids([name for name, _ in students])
         return grader.grade([(name, key, folder) for (name, folder), key in zip(students, keys)], on_graded)
@@ -271,7 +274,7 @@ def wall_without_bubblewrap() -> str:
     start this Python; "guard" (the audit hook alone) otherwise."""
     if os.geteuid() != 0:
         return "guard"
-    if any(not _open_to_others(Path(p)) for p in (*python_folders(), _tool_folder())):
+    if any(not _open_to_others(Path(p)) for p in python_folders()):
         return "guard"  # that user could not even start this Python (it sits in a private folder)
     return "user"
 
@@ -295,6 +298,7 @@ class _Grader:
         self.hidden = (kit.course.root.resolve(), temp, kit.root.resolve(), *(Path(h).resolve() for h in hidden))
         self.workers = workers
         self.keep = False  # keep each run's folder (--keep-temp)
+        self.tool = _tool_folder()  # where a student's run imports tito from
         self.scrubber = Scrubber(kit.secrets)
         # module id -> the starter's own lines and the package's hand-written files' (the given spatial engine):
         # a guard refusal caused by one of them is not the student's doing
@@ -566,7 +570,7 @@ class _Grader:
                 "hidden": tuple(str(h) for h in self.hidden),
                 "readable": (
                     *python_folders(),
-                    str(Path(tito.__file__).resolve().parent),
+                    str(Path(self.tool) / "tito"),
                     package,
                     str(checks),
                 ),
@@ -574,7 +578,7 @@ class _Grader:
             },
         )
         env = {**sandbox_environment(), "HOME": scratch, "TMPDIR": scratch}
-        return self._python(job, _tool_folder()), env, scratch
+        return self._python(job, self.tool), env, scratch
 
     @staticmethod
     def _python(job: dict, tool: str) -> list[str]:
@@ -607,3 +611,12 @@ def _give(work: Path, uid: int) -> None:
 
 def _tool_folder() -> str:
     return str(Path(tito.__file__).resolve().parent.parent)
+
+
+def _readable_tool(temp: Path) -> str:
+    """A copy of tito that the runs' users can read, in temp/tool: tito itself often lives in the course's
+    own checkout, which those users must not read (the same code bubblewrap binds into every sandbox)."""
+    tool = temp / "tool"
+    shutil.copytree(Path(tito.__file__).resolve().parent, tool / "tito", ignore=shutil.ignore_patterns("__pycache__"))
+    readable_by_all(tool)
+    return str(tool)

@@ -11,7 +11,7 @@ import sys
 import zipfile
 
 import pytest
-from grading_helpers import REPO
+from grading_helpers import REPO, USER_PATH
 from typer.testing import CliRunner
 
 from tito.cli import app
@@ -137,10 +137,14 @@ def test_run_autograder_scores_reference_starter_and_a_one_bug_submission(autogr
     assert "`linear_forward`" in buggy["tests"][1]["output"] and buggy["tests"][1]["status"] == "failed"
 
 
-def test_a_container_without_bubblewrap_grades_behind_the_guard_and_says_so(autograder, tmp_path):
+def test_a_container_without_bubblewrap_grades_without_it_and_says_so(autograder, tmp_path):
+    """As root with a Python others can read (Gradescope's own venv), on the unprivileged-user path;
+    otherwise behind the guard alone."""
     tools = tmp_path / "bin"  # python3 and bash, but no bwrap
     tools.mkdir()
-    (tools / "python3").symlink_to(sys.executable)
+    # a script, not a link: a link to a venv's python starts the base Python, without the venv's packages
+    (tools / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (tools / "python3").chmod(0o755)
     (tools / "bash").symlink_to(shutil.which("bash"))
     root = tmp_path / "root"
     shutil.copytree(autograder, root / "source")
@@ -153,11 +157,14 @@ def test_a_container_without_bubblewrap_grades_behind_the_guard_and_says_so(auto
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "bwrap` is not installed" in done.stdout and "instead." in done.stdout  # for the instructor's log
+    wall = "as an unprivileged user of its own" if USER_PATH else "behind the in-process guard"
+    assert f"grading {wall} instead." in done.stdout
     results = json.loads((root / "results" / "results.json").read_text())
     validate(results)
     assert results["tests"][0]["score"] == 5.0 and results["score"] == 5.0
     assert "graded without the bubblewrap sandbox" in results["output"]
     assert "WITHOUT the bubblewrap sandbox" in results["tests"][0]["output"]
+    assert ("an unprivileged user of its own" in results["tests"][0]["output"]) == USER_PATH
 
 
 def test_setup_builds_the_grading_kit_once_and_each_submission_uses_it(autograder, tmp_path):

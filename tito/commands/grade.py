@@ -48,7 +48,7 @@ def grade(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tito.grading.report import plain
-    from tito.grading.runner import GradingError, SubmissionsError
+    from tito.grading.runner import GradingError, SubmissionsError, wall_note
     from tito.grading.submissions import grade_submissions
 
     course = load_course_or_exit()
@@ -58,8 +58,8 @@ def grade(
     out_console = console()
     if no_sandbox:
         out_console.print(
-            "Warning: grading without the bubblewrap sandbox (--no-sandbox), which is for trusted code only; "
-            "every report will say so.",
+            "Warning: grading without the bubblewrap sandbox (--no-sandbox), which is for trusted code only "
+            f"(every report will say so): {wall_note()}",
             markup=False,
         )
     progress = Progress(

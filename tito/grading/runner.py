@@ -272,11 +272,29 @@ def grade_students(
 def wall_without_bubblewrap() -> str:
     """ "user" (a run is an unprivileged user of its own) where the grader is root and that user can
     start this Python; "guard" (the audit hook alone) otherwise."""
-    if os.geteuid() != 0:
-        return "guard"
-    if any(not _open_to_others(Path(p)) for p in python_folders()):
-        return "guard"  # that user could not even start this Python (it sits in a private folder)
+    if os.geteuid() != 0 or private_python() is not None:
+        return "guard"  # a user of its own could not even start a Python that sits in a private folder
     return "user"
+
+
+def private_python() -> str | None:
+    """The first folder of this Python that other users cannot read (pyenv's under /root, say), or None."""
+    return next((p for p in python_folders() if not _open_to_others(Path(p))), None)
+
+
+def wall_note() -> str:
+    """For the instructor who grades without bubblewrap: which wall each run gets, and why not a stronger one."""
+    if wall_without_bubblewrap() == "user":
+        return "each run is an unprivileged user of its own."
+    if os.geteuid() != 0:
+        return (
+            "only an in-process guard stands between each run and this machine (as root, a run is a user of its own)."
+        )
+    return (
+        f"only an in-process guard stands between each run and this machine, since other users cannot read "
+        f"{private_python()} (a run that is a user of its own could not start this Python); for that wall, grade "
+        "from a venv made with a Python they can read (`/usr/bin/python3 -m venv /opt/tito-venv`, then install tito in it)."
+    )
 
 
 @dataclass

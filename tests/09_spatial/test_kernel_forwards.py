@@ -28,13 +28,12 @@ def first_maxima(x, kernel, stride, padding):
     oh, ow = (height - kh) // sh + 1, (width - kw) // sw + 1
     best = np.empty((n, oh, ow, channels))
     winner = np.empty((n, oh, ow, channels), dtype=np.int64)
-    for image in range(n):
-        for i in range(oh):
-            for j in range(ow):
-                for c in range(channels):
-                    window = padded[image, i * sh : i * sh + kh, j * sw : j * sw + kw, c].reshape(-1)
-                    winner[image, i, j, c] = int(np.argmax(window))  # argmax keeps the first of equal values
-                    best[image, i, j, c] = window[winner[image, i, j, c]]
+    for place in np.ndindex(best.shape):  # (image, row, column, channel) of one output
+        image, row, column, channel = place
+        top, left = row * sh, column * sw
+        window = padded[image, top : top + kh, left : left + kw, channel].ravel()
+        winner[place] = np.argmax(window)  # argmax keeps the first of equal values
+        best[place] = window[winner[place]]
     return best, winner
 
 

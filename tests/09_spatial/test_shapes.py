@@ -11,10 +11,10 @@ from tinytorch.nn.kernels import conv_output_size
 
 pytestmark = pytest.mark.m09
 
-# The space the shape tests draw from: kernels, strides and paddings as an int or a (height, width) pair,
-# inputs from one pixel up, so kernels larger than the input (an error) and as large as it come up too.
-# Drawn, not a grid: a 648-case product of a few values each took more time and tried fewer
-# combinations; derandomized so that CI draws the same examples on every run.
+# The space the shape tests draw from: kernels 1-5, strides 1-3 and paddings 0-2, each an int or a
+# (height, width) pair, on inputs of 1-12 pixels, so kernels larger than the input (a clear error) and
+# as large as it come up too. It holds the 648-case grid this replaced (three or four values of each);
+# 80 examples a test, derandomized so that every run (CI too) draws the same ones.
 SHAPES = settings(max_examples=80, deadline=None, derandomize=True)
 
 
@@ -66,13 +66,13 @@ def pools(draw):
 
 @SHAPES
 @given(
-    pool=st.sampled_from([MaxPool2d, AvgPool2d]), settings_=pools(), height=st.integers(1, 12), width=st.integers(1, 12)
+    pool=st.sampled_from([MaxPool2d, AvgPool2d]), options=pools(), height=st.integers(1, 12), width=st.integers(1, 12)
 )
-@example(pool=MaxPool2d, settings_=(5, 1, 2), height=5, width=5)
-@example(pool=AvgPool2d, settings_=((3, 1), (2, 1), (1, 0)), height=11, width=7)
-@example(pool=MaxPool2d, settings_=(3, 2, 0), height=2, width=8)  # too tall: a clear error
-def test_pool_shape_matches_formula(pool, settings_, height, width):
-    kernel, stride, padding = settings_
+@example(pool=MaxPool2d, options=(5, 1, 2), height=5, width=5)
+@example(pool=AvgPool2d, options=((3, 1), (2, 1), (1, 0)), height=11, width=7)
+@example(pool=MaxPool2d, options=(3, 2, 0), height=2, width=8)  # too tall: a clear error
+def test_pool_shape_matches_formula(pool, options, height, width):
+    kernel, stride, padding = options
     (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
     oh, ow = expected(height, kh, sh, ph), expected(width, kw, sw, pw)
     layer = pool(kernel, stride=stride, padding=padding)

@@ -1,16 +1,38 @@
-"""Module 09's forward kernels on their own: the max-pool winners it saves and the batch statistics.
+"""Module 09's forward kernels on their own: output sizes, the max-pool winners and the batch statistics.
 
-A wrong winner or a wrong statistic also fails the gradient checks, but those call the backward kernels
-too, so a failure there cannot say which kernel holds the bug. These tests call one forward kernel
-each and compare it with a definition written out here, so a failure names that kernel.
+A wrong size, winner or statistic also fails the layer and gradient tests, but those call the other
+kernels too, so a failure there cannot say which kernel holds the bug (tito's failure map blames the
+function most of the failing tests called). These tests call one kernel each and compare it with a
+definition written out here, so their failures name that kernel.
 """
+
+import itertools
 
 import numpy as np
 import pytest
 
-from tinytorch.nn.kernels import batch_statistics, maxpool2d_forward
+from tinytorch.nn.kernels import batch_statistics, conv_output_size, maxpool2d_forward
 
 pytestmark = pytest.mark.m09
+
+SIZES = [  # (size, kernel, stride, padding, dilation): kernels up to the input's size, some that do not fit
+    (size, kernel, stride, padding, dilation)
+    for size, kernel, stride, (padding, dilation) in itertools.product(
+        (1, 3, 8, 11, 32), (1, 3, 5), (1, 2, 3), ((0, 1), (1, 1), (2, 2))
+    )
+]
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation", SIZES)
+def test_output_size_counts_the_window_starts(size, kernel, stride, padding, dilation):
+    span = dilation * (kernel - 1) + 1  # the pixels one window covers
+    starts = range(0, size + 2 * padding - span + 1, stride)  # every place a window can start
+    if len(starts) == 0:
+        with pytest.raises(ValueError, match="does not fit"):
+            conv_output_size(size, kernel, stride, padding, dilation)
+        return
+    assert conv_output_size(size, kernel, stride, padding, dilation) == len(starts)
+
 
 POOLS = [  # (kernel, stride, padding): square and rectangular, overlapping, padded
     ((2, 2), (2, 2), (0, 0)),
@@ -37,7 +59,6 @@ def first_maxima(x, kernel, stride, padding):
     return best, winner
 
 
-@pytest.mark.checks("maxpool2d_forward")
 @pytest.mark.parametrize("kernel, stride, padding", POOLS)
 @pytest.mark.parametrize("values", ["distinct", "ties"])
 def test_maxpool_forward_saves_the_offset_of_each_windows_first_maximum(kernel, stride, padding, values):
@@ -54,7 +75,6 @@ def test_maxpool_forward_saves_the_offset_of_each_windows_first_maximum(kernel, 
     assert np.array_equal(winner, expected_winner), "winner = u * KW + v of the window's first maximum"
 
 
-@pytest.mark.checks("batch_statistics")
 @pytest.mark.parametrize("rows_shape", [(12, 3), (50, 1), (7, 8)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_batch_statistics_are_the_column_means_and_biased_variances(rows_shape, dtype):

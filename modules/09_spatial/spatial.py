@@ -219,14 +219,14 @@ def im2col(x: np.ndarray, kernel_size: tuple, stride: tuple, padding: tuple, dil
 
 # %%
 def test_unit_im2col():
-    x = np.arange(2 * 4 * 5 * 3, dtype=np.float64).reshape(2, 4, 5, 3)  # (N, H, W, C)
+    x = np.arange(2 * 5 * 6 * 3, dtype=np.float64).reshape(2, 5, 6, 3)  # (N, H, W, C)
     cols = im2col(x, (2, 3), (1, 2), (0, 1))
-    assert cols.shape == (2 * 3 * 3, 2 * 3 * 3), "(N*OH*OW, KH*KW*C) with OH = 3 and OW = 3"
+    assert cols.shape == (2 * 4 * 3, 2 * 3 * 3), "(N*OH*OW, KH*KW*C) = (24, 18) with OH = 4 and OW = 3"
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
-    row = 1 * 9 + 2 * 3 + 1  # image 1, output pixel (2, 1): the window starts at row 2, column 1 * 2
+    row = 1 * 12 + 2 * 3 + 1  # image 1, output pixel (2, 1): the window starts at row 2, column 1 * 2
     assert np.array_equal(cols[row], padded[1, 2:4, 2:5, :].reshape(-1)), "one row is one window in (u, v, c) order"
     dilated = im2col(x, (2, 2), (1, 1), (0, 0), (2, 3))
-    assert dilated.shape == (2 * 2 * 2, 2 * 2 * 3) and np.array_equal(dilated[0], x[0, ::2, ::3].reshape(-1))
+    assert dilated.shape == (2 * 3 * 3, 2 * 2 * 3) and np.array_equal(dilated[0], x[0, 0:3:2, 0:4:3].reshape(-1))
     print("im2col: (N*OH*OW, KH*KW*C) rows, each one window in (u, v, c) order; strides, padding and dilation")
 
 

@@ -124,25 +124,25 @@ STATS = {
     # the reference calc is in module 02's package: try to carry it out
     "ref-in-dtype": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    code = open(c.__file__).read()\n"
+        "    import tinytorch.calc as c\n    code = open(c.__file__).read()\n"
         "    return {'mean': code}  # not even a number\n",
         0.0,
     ),
     "ref-in-shape": (
         "    total = 0.0\n",
-        "    import numpy as np, tinytorch.core.calc as c\n    code = open(c.__file__, 'rb').read()[:40]\n"
+        "    import numpy as np, tinytorch.calc as c\n    code = open(c.__file__, 'rb').read()[:40]\n"
         "    return np.zeros(tuple(code[:8]))\n",
         0.0,
     ),
     "ref-in-exception-type": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    code = open(c.__file__).read()\n"
+        "    import tinytorch.calc as c\n    code = open(c.__file__).read()\n"
         "    raise type(code[:60], (Exception,), {})()\n",
         0.0,
     ),
     "ref-in-where": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    exec(compile('raise ValueError', c.__file__, 'exec'))\n",
+        "    import tinytorch.calc as c\n    exec(compile('raise ValueError', c.__file__, 'exec'))\n",
         0.0,
     ),
 }

@@ -118,10 +118,10 @@ def test_the_student_edition_leaves_out_what_is_not_on_its_allowlist(make_course
 
 def test_a_second_default_exp_is_refused_in_one_line(fixture_course, tito):
     path = fixture_course.module_file("01")
-    path.write_text(path.read_text() + "\n# %%\n#| default_exp core.other\n")
+    path.write_text(path.read_text() + "\n# %%\n#| default_exp other\n")
     line = one_line_error(tito("export", "01"))
     assert "'#| default_exp' appears 2 times" in line
-    assert not (fixture_course.root / "tinytorch/core/other.py").exists()
+    assert not (fixture_course.root / "tinytorch/other.py").exists()
 
 
 # --- 4. the state is merged, never rebuilt from nothing --------------------------------------------------
@@ -229,7 +229,7 @@ def test_a_student_edition_gets_a_student_sized_default_limit(fixture_course):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_a_fifo_in_place_of_a_package_file_neither_hangs_export_check_nor_export(fixture_course):
     fixture_course.export()
-    target = fixture_course.root / "tinytorch/core/alpha.py"
+    target = fixture_course.root / "tinytorch/alpha.py"
     target.unlink()
     os.mkfifo(target)
     for args in (["export", "--check"], ["export", "--all"]):

@@ -44,7 +44,7 @@ class ExportPlan:
     target: Path
     text: str
     names: tuple[str, ...]
-    dotted: str = ""  # "core.tensor"; the catalog's is empty
+    dotted: str = ""  # "nn.conv"; the catalog's is empty
 
     def differs(self) -> bool:
         try:

@@ -27,6 +27,27 @@ class NotInCourseError(CourseError):
     """No course.yaml was found above the working directory."""
 
 
+def shown_path(path: Path | str, root: Path) -> str:
+    """`path` as a person in the course types it: relative to `root` when it is inside it.
+
+    The path as given is tried first, so a symlink inside the course shows where it is rather than
+    what it points at; then with symlinks resolved, so a path that reaches the course another way
+    still shows short. A path outside the course shows whole.
+    """
+    path = Path(path)
+    candidates = [(path, root)]
+    try:
+        candidates.append((path.resolve(), root.resolve()))
+    except (OSError, RuntimeError):  # a symlink loop
+        pass
+    for candidate, base in candidates:
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
 @dataclass(frozen=True)
 class Module:
     id: str  # "01"
@@ -121,6 +142,10 @@ class Course:
     def package_root(self) -> Path:
         """The directory holding the tinytorch package that this course exports into."""
         return self.root / "tinytorch"
+
+    def shown(self, path: Path | str) -> str:
+        """`path` as the student types it: relative to the course root (see `shown_path`)."""
+        return shown_path(path, self.root)
 
     def module(self, key: str | int) -> Module:
         """Find a module by "09", "9", 9, "spatial" or "09_spatial"; raise KeyError otherwise.
@@ -359,7 +384,7 @@ def tree_problems(course: Course) -> list[str]:
     for module in course.modules:
         for path, what in ((module.source, "module file"), (module.readme, "README"), (module.tests, "test folder")):
             if not path.exists():
-                problems.append(f"{module.name}: its {what} {path.relative_to(course.root).as_posix()} is missing")
+                problems.append(f"{module.name}: its {what} {course.shown(path)} is missing")
     for milestone in course.milestones:
         if not milestone.folder.is_dir():
             problems.append(f"milestone {milestone.id}: its folder milestones/{milestone.id}/ is missing")

@@ -186,14 +186,14 @@ class ProgressStore:
                 return data
         except Timeout:
             raise ProgressError(
-                f"{self._shown()}: another tito process has held its lock ({self._shown(self.lock_path)}) "
+                f"{self.course.shown(self.path)}: another tito process has held its lock ({self.course.shown(self.lock_path)}) "
                 f"for {LOCK_TIMEOUT_S:.0f} s. If no other tito is running, delete the lock file and "
                 "run `tito module status`."
             ) from None
         except OSError as exc:  # a folder or file in the way, a full disk: nothing was recorded
-            where = self._shown(Path(exc.filename)) if exc.filename else self._shown(self.path.parent)
+            where = self.course.shown(Path(exc.filename)) if exc.filename else self.course.shown(self.path.parent)
             raise ProgressError(
-                f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self._shown()} is "
+                f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self.course.shown(self.path)} is "
                 "unchanged. Fix that, then run `tito module status`."
             ) from None
 
@@ -205,7 +205,7 @@ class ProgressStore:
         if lost:
             self._put_back()
             raise ProgressError(
-                f"{self._shown()} {lost} while this command ran (a test or another program changed it), so tito "
+                f"{self.course.shown(self.path)} {lost} while this command ran (a test or another program changed it), so tito "
                 "recorded nothing; it put back the record it read at the start. Run the command again."
             )
 
@@ -242,8 +242,8 @@ class ProgressStore:
                     return None
                 self._put_back()
         except (Timeout, OSError):
-            return f"a test changed {self._shown()} and tito could not put it back; run `tito module status`"
-        return f"a test changed {self._shown()} (it {lost}); tito put back the record it held"
+            return f"a test changed {self.course.shown(self.path)} and tito could not put it back; run `tito module status`"
+        return f"a test changed {self.course.shown(self.path)} (it {lost}); tito put back the record it held"
 
     def record_module_started(self, module_id: str) -> dict:
         key = self._module_id(module_id)
@@ -321,21 +321,6 @@ class ProgressStore:
         except KeyError:
             raise KeyError(f"no module {key!r} in {self.course.manifest}") from None
 
-    def _shown(self, path: Path | None = None) -> str:
-        """A path as the student types it, relative to the course root (a symlink is not followed)."""
-        path = Path(path or self.path)
-        candidates = [path]
-        try:
-            candidates.append(path.resolve())
-        except (OSError, RuntimeError):  # a symlink loop
-            pass
-        for candidate in candidates:
-            try:
-                return candidate.relative_to(self.course.root).as_posix()
-            except ValueError:
-                continue
-        return path.as_posix()
-
     def _check_state_files(self) -> None:
         """Refuse, before anything is opened, what would make the next write fail or lose data."""
         folder = self.path.parent
@@ -351,7 +336,7 @@ class ProgressStore:
             raise self._in_the_way(self.path, "is read-only, so tito will not replace it", chmod=True)
 
     def _in_the_way(self, path: Path, problem: str, chmod: bool = False) -> ProgressError:
-        shown = self._shown(path)
+        shown = self.course.shown(path)
         if chmod:
             fix = f"Make it writable with `chmod u+w {shown}`"
         else:
@@ -370,7 +355,7 @@ class ProgressStore:
         if self._backup_usable():
             recover = (
                 f"tito has not changed it. To recover, restore the last good copy with "
-                f"`cp {self._shown(self.backup_path)} {self._shown()}`, or move the file away to start "
+                f"`cp {self.course.shown(self.backup_path)} {self.course.shown(self.path)}`, or move the file away to start "
                 "a fresh record; then run `tito module status`."
             )
         else:
@@ -379,7 +364,7 @@ class ProgressStore:
                 "record (re-run `tito module complete NN` for the modules you finished); then run "
                 "`tito module status`."
             )
-        return ProgressError(f"{self._shown()} {problem}. {recover}")
+        return ProgressError(f"{self.course.shown(self.path)} {problem}. {recover}")
 
 
 def completed_ids(data: dict) -> set[str]:

@@ -185,7 +185,7 @@ def module_timeout(module: Module, timeout: float | None = None, edition: str = 
 def require_tests(course: Course, module: Module) -> None:
     """Refuse to test a module whose package test folder is missing (MissingTestsError)."""
     if not module.tests.is_dir():
-        shown = module.tests.relative_to(course.root).as_posix()
+        shown = course.shown(module.tests)
         raise MissingTestsError(
             f"{shown}/ is missing, so nothing can prove {module.name} works: restore the folder from your "
             f"course (for example `git checkout -- {shown}`), then run the command again."
@@ -199,9 +199,9 @@ def run_module_tests(
 
     `timeout` (seconds) stops the whole test process tree; `extra_args` go to pytest as they are;
     `stream=True` lets pytest print to the terminal instead of capturing its output.
-    Raises MissingTestsError when the package test folder is missing.
+    The caller has checked that the package test folder exists (`require_tests`, which
+    checking.check_module calls before it exports anything).
     """
-    require_tests(course, module)
     record = _hold_record(course)
     limit = module_timeout(module, timeout, course.edition)
     result = TestReport(module=module.name, timeout=limit, whole=not extra_args)

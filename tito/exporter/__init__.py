@@ -29,7 +29,6 @@ from tito.exporter.plans import (
     plan_export,
     plan_module,
     public_names,
-    relative,
     write_plans,
 )
 from tito.files import atomic_write
@@ -51,6 +50,5 @@ __all__ = [
     "plan_module",
     "public_names",
     "read_source",
-    "relative",
     "write_plans",
 ]

@@ -96,7 +96,7 @@ def build_autograder(
         raise GradescopeError(f"{target} exists; pass --force to replace it.")
     out.mkdir(parents=True, exist_ok=True)
     names = [name for name in course_files(course.root, skip=(out,)) if name.startswith(SHIPPED) or name in SHIPPED]
-    names += [(m.tests / CHECKS_FILE).relative_to(course.root).as_posix() for m in modules]
+    names += [course.shown(m.tests / CHECKS_FILE) for m in modules]
     config = {"modules": [m.id for m in modules], "points_per_module": points, "timeout": timeout}
     partial = target.with_name(".autograder.zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests" / "tito"))
 
 from grading_helpers import grading_course, processes_with, snapshot  # noqa: E402
 
-from tito.grading.runner import SandboxUnavailable, wall_without_bubblewrap  # noqa: E402
+from tito.grading.grader import SandboxUnavailable, wall_without_bubblewrap  # noqa: E402
 from tito.grading.submissions import grade_submissions  # noqa: E402
 
 MARKER = str(900000 + os.getpid() % 90000)

@@ -145,11 +145,11 @@ class ProgressStore:
             raise self._error(problem)
         return data, True
 
-    def module_state(self, module_id: str) -> dict | None:
+    def module_entry(self, module_id: str) -> dict | None:
         """The record of one module (by any name course.module accepts), or None if never started."""
         return self.read()["modules"].get(self._module_id(module_id))
 
-    def milestone_state(self, milestone_id: str) -> dict | None:
+    def milestone_entry(self, milestone_id: str) -> dict | None:
         return self.read()["milestones"].get(str(milestone_id))
 
     def completed_ids(self) -> set[str]:

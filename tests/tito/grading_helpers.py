@@ -18,7 +18,7 @@ needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason=BWRAP_HIN
 
 
 def _python_open_to_others() -> bool:
-    from tito.grading.runner import _open_to_others, python_folders
+    from tito.grading.grader import _open_to_others, python_folders
 
     return all(_open_to_others(Path(p)) for p in python_folders())
 

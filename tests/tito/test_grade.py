@@ -26,7 +26,7 @@ from grading_helpers import (
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.grading.runner import GradingError, find_module_file, grade_students
+from tito.grading.grader import GradingError, find_module_file, grade_students
 from tito.grading.submissions import grade_submissions
 
 TIMEOUT = 20.0

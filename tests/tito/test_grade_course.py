@@ -14,8 +14,8 @@ import pytest
 from grading_helpers import REPO, needs_bwrap, reasons
 
 from tito.course import load_course
+from tito.grading.grader import grade_students
 from tito.grading.kit import build_kit
-from tito.grading.runner import grade_students
 from tito.release import _what_to_implement, find_blocks, stub_line
 
 LINEAR_RETURN = "        return out + self.bias if self.bias is not None else out"

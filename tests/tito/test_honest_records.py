@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from course_builder import module_text
 
-from tito.processes import descendants
+from tito.process_tree import descendants
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

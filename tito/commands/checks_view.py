@@ -8,7 +8,7 @@ from tito import failures
 from tito.commands.common import fail
 from tito.console import console
 from tito.course import Course, Module
-from tito.processes import Stopped
+from tito.process_tree import Stopped
 from tito.testing import TestReport
 
 

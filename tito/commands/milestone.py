@@ -177,7 +177,7 @@ def run(
 ) -> None:
     """Train a milestone; exit 0 when it reaches its target (recorded in .tito/progress.yaml), 1 when not."""
     from tito.milestones.display import make_display
-    from tito.milestones.runner import MilestoneError, RunOptions, run_milestone
+    from tito.milestones.milestone_run import MilestoneError, RunOptions, run_milestone
 
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)

@@ -16,8 +16,8 @@ from pathlib import Path
 import tito
 from tito.course import Course, Module
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.report import load_result, store_result, stored_result, write_grades, write_report
-from tito.grading.runner import (
+from tito.grading.grade_reports import load_result, store_result, stored_result, write_grades, write_report
+from tito.grading.grader import (
     DEFAULT_TIMEOUT,
     MAX_MODULE_FILE,
     GradingError,

@@ -12,7 +12,7 @@ from tito.course import Module
 from tito.grading.channel import Stream
 from tito.grading.compare import exception_name, judge
 from tito.grading.declare import Check
-from tito.grading.process import MAX_CHANNEL_BYTES, Outcome
+from tito.grading.graded_run import MAX_CHANNEL_BYTES, Outcome
 from tito.linemap import source_location
 
 

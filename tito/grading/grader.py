@@ -37,7 +37,7 @@ from pathlib import Path
 import tito
 from tito.course import Course, Module
 from tito.exporter import GENERATED_MARK
-from tito.grading import channel, prepare, process
+from tito.grading import channel, graded_run, prepare
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
 from tito.grading.kit import Kit, KitError, build_kit
@@ -227,7 +227,7 @@ def grade_students(
     grader is root ("user"), behind the audit hook alone otherwise ("guard", trusted code only)."""
     remove_stale_temp()
     temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")).resolve()
-    running = process.Running()
+    running = graded_run.Running()
     try:
         try:  # first, so that a machine without bubblewrap hears it at once
             box = Sandbox.find(hidden=(course.root, temp, *([kit.root] if kit else []), *hidden)) if sandbox else None
@@ -474,7 +474,7 @@ class _Grader:
             "runs": runs,
         }
         env = {**sandbox_environment(), "HOME": str(folder), "TMPDIR": str(folder)}
-        outcome = process.run(
+        outcome = graded_run.run(
             self._python(job, _tool_folder()),
             env=env,
             cwd=str(folder),
@@ -510,7 +510,7 @@ class _Grader:
         uid = self.fresh_uid()
         argv, env, cwd = self._command(item, work, uid)
         try:
-            outcome = process.run(
+            outcome = graded_run.run(
                 argv,
                 env=env,
                 cwd=cwd,
@@ -520,8 +520,8 @@ class _Grader:
             )
         finally:
             if self.wall == "user":
-                process.kill_user(uid)
-                process.remove_files_of(uid)
+                graded_run.kill_user(uid)
+                graded_run.remove_files_of(uid)
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         return assess(

@@ -7,7 +7,7 @@ manifest is reported with the file and line, so an instructor editing it sees ex
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tito import files, schema
@@ -127,7 +127,6 @@ class Course:
     modules: tuple[Module, ...]
     milestones: tuple[Milestone, ...]
     schema: int = 1
-    _by_key: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def manifest(self) -> Path:

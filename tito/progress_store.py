@@ -30,6 +30,7 @@ import yaml
 
 from tito import files, schema
 from tito.course import Course
+from tito.plain_data import plain_data
 
 SCHEMA = 1
 FILE_NAME = "progress.yaml"
@@ -300,7 +301,7 @@ class ProgressStore:
             run = {
                 "at": now(),
                 "achieved": bool(achieved),
-                "metrics": _plain(metrics),
+                "metrics": plain_data(metrics),
                 "seconds": round(float(seconds), 2),
                 "run_dir": str(run_dir),
             }
@@ -390,7 +391,7 @@ def shape_problem(data) -> str | None:
 
 def _dump(data: dict) -> str:
     text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
-    return text + yaml.safe_dump(schema.plain(data), sort_keys=False, allow_unicode=True)
+    return text + yaml.safe_dump(plain_data(data), sort_keys=False, allow_unicode=True)
 
 
 def _event(data: dict, event: str, **fields) -> None:
@@ -410,16 +411,3 @@ def _better(run: dict, best: dict | None, metric: str | None) -> bool:
     if not isinstance(new, (int, float)):
         return False
     return not isinstance(old, (int, float)) or new >= old  # a tie goes to the newer run (its pictures)
-
-
-def _plain(value):
-    """Metrics as plain YAML values: numpy scalars become Python numbers, tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)

@@ -16,7 +16,7 @@ from grading_helpers import REPO, needs_bwrap, reasons
 from tito.course import load_course
 from tito.grading.grader import grade_students
 from tito.grading.kit import build_kit
-from tito.release import _what_to_implement, find_blocks, stub_line
+from tito.release import find_blocks, stub_line, what_to_implement
 
 LINEAR_RETURN = "        return out + self.bias if self.bias is not None else out"
 
@@ -80,7 +80,7 @@ def _blanked(module):
     text = module.source.read_text(encoding="utf-8")
     tree, lines = ast.parse(text), text.splitlines(keepends=True)
     for number, block in enumerate(find_blocks(text, str(module.source))):
-        stub = stub_line(block, module.id, _what_to_implement(tree, block)) + "\n"
+        stub = stub_line(block, module.id, what_to_implement(tree, block)) + "\n"
         yield number, block, "".join(lines[: block.begin - 1] + [stub] + lines[block.end :])
 
 

@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT / "tests" / "tito"))
 
 from grading_helpers import grading_course, processes_with, snapshot  # noqa: E402
 
-from tito.grading.grader import SandboxUnavailable, wall_without_bubblewrap  # noqa: E402
+from tito.grading.errors import SandboxUnavailable  # noqa: E402
 from tito.grading.submissions import grade_submissions  # noqa: E402
+from tito.grading.walls import wall_without_bubblewrap  # noqa: E402
 
 MARKER = str(900000 + os.getpid() % 90000)
 SECRET = "instructor-secret-7f3a9"

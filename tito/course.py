@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tito import files, schema
 from tito.metrics import metric_name, metric_text
+from tito.paths import shown_path
 
 MANIFEST_NAME = "course.yaml"
 MANIFEST_LIMIT = 1024**2  # bytes; a course of 20 modules is a few KB, and YAML parses ~0.3 MB/s
@@ -25,27 +26,6 @@ class CourseError(Exception):
 
 class NotInCourseError(CourseError):
     """No course.yaml was found above the working directory."""
-
-
-def shown_path(path: Path | str, root: Path) -> str:
-    """`path` as a person in the course types it: relative to `root` when it is inside it.
-
-    The path as given is tried first, so a symlink inside the course shows where it is rather than
-    what it points at; then with symlinks resolved, so a path that reaches the course another way
-    still shows short. A path outside the course shows whole.
-    """
-    path = Path(path)
-    candidates = [(path, root)]
-    try:
-        candidates.append((path.resolve(), root.resolve()))
-    except (OSError, RuntimeError):  # a symlink loop
-        pass
-    for candidate, base in candidates:
-        try:
-            return candidate.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()
 
 
 @dataclass(frozen=True)

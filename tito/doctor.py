@@ -204,7 +204,8 @@ def check_tree(course: Course) -> Check:
 
 
 def check_progress(course: Course) -> Check:
-    from tito.progress_store import ProgressError, ProgressStore, completed_ids
+    from tito.progress_record import completed_ids
+    from tito.progress_store import ProgressError, ProgressStore
 
     store = ProgressStore(course)
     try:

@@ -18,8 +18,8 @@ import shutil
 import sysconfig
 from pathlib import Path
 
-from tito.course import shown_path
 from tito.files import atomic_write, backup
+from tito.paths import shown_path
 
 EXTRA_INSTALL = 'pip install -e ".[notebooks]"'
 PAIRED_FORMATS = "ipynb,py:percent"

@@ -8,7 +8,7 @@ is a record, never a reason to lose work:
 - every write happens under a file lock, goes to a temporary file and is renamed into place, so a
   reader sees the old file or the new one and two tito processes never lose each other's entries;
 - before each write the current (valid) file is copied to `progress.yaml.bak`, the last good copy;
-- a file that cannot be parsed or does not follow PROGRESS below (every field's type) is never
+- a file that cannot be parsed or does not follow PROGRESS (tito/progress_record.py: every field's type) is never
   overwritten: ProgressError says which file, what is wrong and how to recover. So is anything
   in the way of the next write (the file, its lock or its backup not being a regular file, or the
   file or `.tito/` being read-only), which every command reports before it does any work.
@@ -23,84 +23,34 @@ import copy
 import hashlib
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
-
-import yaml
 
 from tito import files, schema
 from tito.course import Course
 from tito.plain_data import plain_data
+from tito.progress_record import (
+    add_event,
+    better_run,
+    completed_ids,
+    dump,
+    empty_progress,
+    now,
+    shape_problem,
+    trim_history,
+)
 
-SCHEMA = 1
 FILE_NAME = "progress.yaml"
-HISTORY_LIMIT = 200
 LOCK_TIMEOUT_S = 30.0
 READ_LIMIT = 1024**2  # bytes; a record of 200 history events is tens of KB, and YAML parses ~0.3 MB/s
-MODULE_STATUSES = ("started", "completed")
-
-
-TIME = schema.Kind("a quoted time like '2025-01-31T09:30:00Z'", lambda v: isinstance(v, str))
-RUN = schema.Record(
-    {
-        "at": schema.Field(TIME, required=True),
-        "achieved": schema.Field(schema.FLAG, required=True),
-        "metrics": schema.Field(schema.MapOf(schema.NUMBER), required=True),
-        "seconds": schema.Field(schema.NOT_NEGATIVE, required=True),
-        "run_dir": schema.Field(schema.TEXT, required=True),
-    }
-)
-TEST_COUNTS = schema.Record(
-    {name: schema.Field(schema.COUNT, required=True) for name in ("passed", "failed", "skipped")},
-    rest=schema.COUNT,
-    name="a mapping of test counts",
-)
-MODULE_ENTRY = schema.Record(
-    {
-        "status": schema.Field(schema.one_of(*MODULE_STATUSES), required=True),
-        "started_at": schema.Field(TIME),
-        "completed_at": schema.Field(TIME),
-        "source_hash": schema.Field(schema.TEXT),
-        "tests": schema.Field(TEST_COUNTS),
-        "seconds": schema.Field(schema.NOT_NEGATIVE),
-    }
-)
-MILESTONE_ENTRY = schema.Record(
-    {"runs": schema.Field(schema.COUNT), "best": schema.Field(RUN), "last": schema.Field(RUN)}
-)
-EVENT = schema.Record(
-    {"at": schema.Field(TIME, required=True), "event": schema.Field(schema.TEXT, required=True)}, rest=schema.SCALAR
-)
-PROGRESS = schema.Record(
-    {
-        "schema": schema.Field(schema.WHOLE, required=True),
-        "modules": schema.Field(
-            schema.MapOf(MODULE_ENTRY, keys=schema.Kind("a quoted id like '01'", lambda v: isinstance(v, str))),
-            required=True,
-        ),
-        "milestones": schema.Field(schema.MapOf(MILESTONE_ENTRY), required=True),
-        "history": schema.Field(schema.ListOf(EVENT), required=True),
-    },
-    name="a mapping with schema, modules, milestones and history",
-)
 
 
 class ProgressError(Exception):
     """The progress file cannot be used; the message says which file, what is wrong and how to recover."""
 
 
-def now() -> str:
-    """The current UTC time as an ISO 8601 string with seconds, such as 2025-01-31T09:30:00Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def file_hash(path: Path) -> str:
     """The sha256 of a file's bytes, written as "sha256:<hex>" (OSError for anything but a regular file)."""
     return "sha256:" + hashlib.sha256(files.read_bytes(path)).hexdigest()
-
-
-def empty_progress() -> dict:
-    return {"schema": SCHEMA, "modules": {}, "milestones": {}, "history": []}
 
 
 class ProgressStore:
@@ -175,11 +125,11 @@ class ProgressStore:
                 fn(data)
                 if isinstance(data.get("modules"), dict):
                     data["modules"] = dict(sorted(data["modules"].items(), key=lambda item: str(item[0])))
-                _trim_history(data)
+                trim_history(data)
                 problem = shape_problem(data)
                 if problem:  # a bug in the caller; refuse to write a file we could not read back
                     raise ValueError(f"refusing to write a progress record that {problem}")
-                text = _dump(data)
+                text = dump(data)
                 if existed:
                     files.atomic_copy(self.path, self.backup_path)
                 files.atomic_write(self.path, text)
@@ -223,7 +173,7 @@ class ProgressStore:
 
     def _put_back(self) -> None:
         assert self.held is not None
-        files.atomic_write(self.path, _dump(self.held))
+        files.atomic_write(self.path, dump(self.held))
 
     def keep_held(self) -> str | None:
         """After a test run: if the record lost what this store read before it (a test deleted or
@@ -252,7 +202,7 @@ class ProgressStore:
         def change(data):
             entry = data["modules"].setdefault(key, {"status": "started"})
             entry.setdefault("started_at", now())
-            _event(data, "module_started", module=key)
+            add_event(data, "module_started", module=key)
 
         return self.update(change)
 
@@ -270,7 +220,7 @@ class ProgressStore:
             entry["source_hash"] = source_hash
             entry["tests"] = {"passed": int(passed), "failed": int(failed), "skipped": int(skipped)}
             entry["seconds"] = round(float(seconds), 2)
-            _event(data, "module_completed", module=key, passed=int(passed))
+            add_event(data, "module_completed", module=key, passed=int(passed))
 
         return self.update(change)
 
@@ -283,7 +233,7 @@ class ProgressStore:
             entry["status"] = "started"
             for field in ("completed_at", "source_hash", "tests", "seconds"):
                 entry.pop(field, None)
-            _event(data, "module_reset", module=key)
+            add_event(data, "module_reset", module=key)
 
         return self.update(change)
 
@@ -308,9 +258,9 @@ class ProgressStore:
             entry = data["milestones"].setdefault(key, {"runs": 0})
             entry["runs"] = int(entry.get("runs", 0)) + 1
             entry["last"] = run
-            if achieved and _better(run, entry.get("best"), metric):
+            if achieved and better_run(run, entry.get("best"), metric):
                 entry["best"] = run
-            _event(data, "milestone_run", milestone=key, achieved=bool(achieved))
+            add_event(data, "milestone_run", milestone=key, achieved=bool(achieved))
 
         return self.update(change)
 
@@ -366,48 +316,3 @@ class ProgressStore:
                 "`tito module status`."
             )
         return ProgressError(f"{self.course.shown(self.path)} {problem}. {recover}")
-
-
-def completed_ids(data: dict) -> set[str]:
-    return {key for key, entry in data["modules"].items() if entry.get("status") == "completed"}
-
-
-def shape_problem(data) -> str | None:
-    """What is wrong with a loaded progress record, or None if it follows PROGRESS."""
-    if data is None:
-        return "is empty"
-    if isinstance(data, dict):
-        version = data.get("schema")
-        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA:
-            return f"has schema {version}, newer than this tito understands ({SCHEMA}); upgrade tito"
-        if version != SCHEMA:
-            return f"has schema {version!r}; this tito reads schema {SCHEMA}"
-    try:
-        schema.check(data, PROGRESS)
-    except schema.SchemaError as exc:
-        return f"does not have the expected shape: {exc}" + (f" (line {exc.line})" if exc.line else "")
-    return None
-
-
-def _dump(data: dict) -> str:
-    text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
-    return text + yaml.safe_dump(plain_data(data), sort_keys=False, allow_unicode=True)
-
-
-def _event(data: dict, event: str, **fields) -> None:
-    data["history"].append({"at": now(), "event": event, **fields})
-
-
-def _trim_history(data: dict) -> None:
-    excess = len(data["history"]) - HISTORY_LIMIT
-    if excess > 0:
-        del data["history"][:excess]
-
-
-def _better(run: dict, best: dict | None, metric: str | None) -> bool:
-    if best is None:
-        return True
-    new, old = run["metrics"].get(metric), best["metrics"].get(metric)
-    if not isinstance(new, (int, float)):
-        return False
-    return not isinstance(old, (int, float)) or new >= old  # a tie goes to the newer run (its pictures)

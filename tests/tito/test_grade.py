@@ -26,7 +26,9 @@ from grading_helpers import (
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.grading.grader import GradingError, find_module_file, grade_students
+from tito.grading.errors import GradingError
+from tito.grading.grader import grade_students
+from tito.grading.students import find_module_file
 from tito.grading.submissions import grade_submissions
 
 TIMEOUT = 20.0

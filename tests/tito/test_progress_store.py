@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tito import progress_store
+from tito import progress_record
 from tito.progress_store import ProgressError, ProgressStore
 
 
@@ -94,7 +94,7 @@ def test_each_write_keeps_the_previous_good_file_as_bak(store):
 
 
 def test_history_is_bounded(store, monkeypatch):
-    monkeypatch.setattr(progress_store, "HISTORY_LIMIT", 5)
+    monkeypatch.setattr(progress_record, "HISTORY_LIMIT", 5)
     for _ in range(8):
         store.record_module_started("01")
     history = store.read()["history"]

@@ -47,8 +47,8 @@ def grade(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from tito.grading.errors import GradingError, SubmissionsError
     from tito.grading.grade_reports import plain
-    from tito.grading.grader import GradingError, SubmissionsError
     from tito.grading.submissions import grade_submissions
 
     course = load_course_or_exit()

@@ -31,16 +31,12 @@ from typing import Any
 from tito.course import Course, Module, load_course
 from tito.files import atomic_write
 from tito.grading.declare import CHECKS_FILE
+from tito.grading.errors import GradingError, SandboxUnavailable
 from tito.grading.grade_reports import FAIRNESS, module_section
-from tito.grading.grader import (
-    DEFAULT_TIMEOUT,
-    GradingError,
-    SandboxUnavailable,
-    grade_students,
-    wall_without_bubblewrap,
-)
+from tito.grading.grader import DEFAULT_TIMEOUT, grade_students
 from tito.grading.kit import KIT_FILE, Kit, KitError, build_kit, load_kit
 from tito.grading.sandbox import installed_packages
+from tito.grading.walls import wall_without_bubblewrap
 from tito.release import course_files
 
 CONFIG = "gradescope.json"

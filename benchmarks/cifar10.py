@@ -52,7 +52,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 
 from tito.course import load_course  # noqa: E402
-from tito.milestones.runner import load_script  # noqa: E402
+from tito.milestones.milestone_run import load_script  # noqa: E402
 
 milestone = load_script(load_course(ROOT).milestone("cifar10"))  # the milestone's network and recipe
 from tinytorch import Tensor, no_grad  # noqa: E402

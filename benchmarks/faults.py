@@ -185,7 +185,7 @@ def judge(case: Case, root: Path, before: bytes | None, result: Result) -> str |
         import yaml
 
         from tito import schema
-        from tito.progress_store import shape_problem
+        from tito.progress_record import shape_problem
 
         try:
             problem = shape_problem(schema.load_yaml(after.decode("utf-8")))

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tito.course import load_course  # noqa: E402
+from tito.grading.grader import grade_students  # noqa: E402
 from tito.grading.kit import build_kit  # noqa: E402
-from tito.grading.runner import grade_students  # noqa: E402
 from tito.grading.sandbox import Sandbox  # noqa: E402
 
 

@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT / "tests" / "tito"))
 
 from grading_helpers import grading_course, processes_with, snapshot  # noqa: E402
 
-from tito.grading.runner import SandboxUnavailable, wall_without_bubblewrap  # noqa: E402
+from tito.grading.errors import SandboxUnavailable  # noqa: E402
 from tito.grading.submissions import grade_submissions  # noqa: E402
+from tito.grading.walls import wall_without_bubblewrap  # noqa: E402
 
 MARKER = str(900000 + os.getpid() % 90000)
 SECRET = "instructor-secret-7f3a9"
@@ -125,25 +126,25 @@ STATS = {
     # the reference calc is in module 02's package: try to carry it out
     "ref-in-dtype": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    code = open(c.__file__).read()\n"
+        "    import tinytorch.calc as c\n    code = open(c.__file__).read()\n"
         "    return {'mean': code}  # not even a number\n",
         0.0,
     ),
     "ref-in-shape": (
         "    total = 0.0\n",
-        "    import numpy as np, tinytorch.core.calc as c\n    code = open(c.__file__, 'rb').read()[:40]\n"
+        "    import numpy as np, tinytorch.calc as c\n    code = open(c.__file__, 'rb').read()[:40]\n"
         "    return np.zeros(tuple(code[:8]))\n",
         0.0,
     ),
     "ref-in-exception-type": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    code = open(c.__file__).read()\n"
+        "    import tinytorch.calc as c\n    code = open(c.__file__).read()\n"
         "    raise type(code[:60], (Exception,), {})()\n",
         0.0,
     ),
     "ref-in-where": (
         "    total = 0.0\n",
-        "    import tinytorch.core.calc as c\n    exec(compile('raise ValueError', c.__file__, 'exec'))\n",
+        "    import tinytorch.calc as c\n    exec(compile('raise ValueError', c.__file__, 'exec'))\n",
         0.0,
     ),
 }

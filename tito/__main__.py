@@ -3,7 +3,7 @@
 Signals, at any moment, end tito quietly (exit 128 + the signal's number, no traceback):
 - while tito is still importing, Ctrl-C, SIGTERM and SIGHUP end it at once: nothing is written yet;
 - once a command runs, Ctrl-C raises KeyboardInterrupt and SIGTERM and SIGHUP raise
-  processes.Stopped (a KeyboardInterrupt), so every `finally` runs: test processes are ended and the
+  process_tree.Stopped (a KeyboardInterrupt), so every `finally` runs: test processes are ended and the
   temporary files of atomic writes are removed before tito exits.
 An OSError no command expected (a disk that filled up, a folder that vanished) is one line, too.
 """
@@ -21,7 +21,7 @@ def _exit_now(signum, frame) -> None:
 
 
 def _raise_stopped(signum, frame) -> None:
-    from tito.processes import Stopped
+    from tito.process_tree import Stopped
 
     _stopped_by.append(signum)
     if signum == signal.SIGINT:

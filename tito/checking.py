@@ -1,8 +1,12 @@
-"""Checking a module, the one path `tito test`, `tito module complete` and the grader share.
+"""Checking a module, the path `tito test` and `tito module complete` share.
 
 To check a module: sync its paired notebook (whichever of the pair was saved last wins), make sure
 its package tests exist and the modules it imports are exported, compile-check and export it (each
 package file written atomically), then run its inline and package tests in a pytest subprocess.
+`tito test --all` exports every module in one plan first (so the catalog is written once) and then
+checks each with `export=False`. The grader does not come here: it exports each submission into a
+copy of the course with the same exporter calls (`plan_export`, `write_plans`; see grading/kit.py)
+and runs the module's grading checks there, not its tests.
 
 `complete_module` is that check plus the record: only when every test passed, with inline and
 package tests both run, is the completion recorded, with the test counts, the seconds taken and the
@@ -105,21 +109,25 @@ def complete_module(
     module: Module,
     *,
     store: ProgressStore | None = None,
+    before: CourseState | None = None,
     timeout: float | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> Completion:
     """Check one module and record it completed when every test passed.
 
-    Raises ProgressError (the record is unusable; nothing is done) and whatever check_module raises.
+    `store` and `before` are the record and the state the caller already read, so the record is read
+    once per command (the test run keeps its own copy to undo a test that changes it, and the
+    completion is written under the store's lock). Raises ProgressError (the record is unusable;
+    nothing is done) and whatever check_module raises.
     """
     store = store or ProgressStore(course)
-    before = CourseState.read(course, store)  # an unusable record stops us before any work
+    before = before or CourseState.read(course, store)  # an unusable record stops us before any work
     source_hash = file_hash(module.source) if module.source.exists() else ""
     checked = check_module(course, module, timeout=timeout, on_step=on_step)
     completion = Completion(**vars(checked))
     report = completion.report
     if report.ok:
-        store.record_module_completed(
+        record = store.record_module_completed(
             module.id,
             passed=report.passed,
             failed=report.failed,
@@ -128,6 +136,6 @@ def complete_module(
             source_hash=source_hash,
         )
         completion.recorded = True
-        completion.state = CourseState.read(course, store)
+        completion.state = CourseState.of(course, record)
         completion.unlocked_modules, completion.unlocked_milestones = unlocked(before, completion.state)
     return completion

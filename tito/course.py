@@ -7,11 +7,12 @@ manifest is reported with the file and line, so an instructor editing it sees ex
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tito import files, schema
 from tito.metrics import metric_name, metric_text
+from tito.paths import shown_path
 
 MANIFEST_NAME = "course.yaml"
 MANIFEST_LIMIT = 1024**2  # bytes; a course of 20 modules is a few KB, and YAML parses ~0.3 MB/s
@@ -106,7 +107,6 @@ class Course:
     modules: tuple[Module, ...]
     milestones: tuple[Milestone, ...]
     schema: int = 1
-    _by_key: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def manifest(self) -> Path:
@@ -121,6 +121,10 @@ class Course:
     def package_root(self) -> Path:
         """The directory holding the tinytorch package that this course exports into."""
         return self.root / "tinytorch"
+
+    def shown(self, path: Path | str) -> str:
+        """`path` as the student types it: relative to the course root (see `shown_path`)."""
+        return shown_path(path, self.root)
 
     def module(self, key: str | int) -> Module:
         """Find a module by "09", "9", 9, "spatial" or "09_spatial"; raise KeyError otherwise.
@@ -359,7 +363,7 @@ def tree_problems(course: Course) -> list[str]:
     for module in course.modules:
         for path, what in ((module.source, "module file"), (module.readme, "README"), (module.tests, "test folder")):
             if not path.exists():
-                problems.append(f"{module.name}: its {what} {path.relative_to(course.root).as_posix()} is missing")
+                problems.append(f"{module.name}: its {what} {course.shown(path)} is missing")
     for milestone in course.milestones:
         if not milestone.folder.is_dir():
             problems.append(f"milestone {milestone.id}: its folder milestones/{milestone.id}/ is missing")

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from tito.course import Course, Milestone, Module
 from tito.exporter import is_exported
-from tito.progress_store import ProgressStore, completed_ids, file_hash
+from tito.progress_record import completed_ids
+from tito.progress_store import ProgressStore, file_hash
 
 MODULE_STATES = ("locked", "ready", "started", "completed")
 MILESTONE_STATES = ("locked", "ready", "achieved")

@@ -181,7 +181,7 @@ def check_export(course: Course) -> Check:
         plans = exporter.plan_export(course, exporter.exportable(course))
     except exporter.ExportError as exc:
         return Check("Export", "warn", str(exc), "Fix that module file, then run `tito export --all`.")
-    stale = [exporter.relative(p.target, course.root) for p in plans if p.differs()]
+    stale = [course.shown(p.target) for p in plans if p.differs()]
     if stale:
         return Check("Export", "warn", f"out of date: {', '.join(stale)}", "Run `tito export --all`.")
     files = len([p for p in plans if p.module is not None])
@@ -204,7 +204,8 @@ def check_tree(course: Course) -> Check:
 
 
 def check_progress(course: Course) -> Check:
-    from tito.progress_store import ProgressError, ProgressStore, completed_ids
+    from tito.progress_record import completed_ids
+    from tito.progress_store import ProgressError, ProgressStore
 
     store = ProgressStore(course)
     try:
@@ -215,7 +216,7 @@ def check_progress(course: Course) -> Check:
     return Check(
         "Progress",
         "ok",
-        f"{store.path.relative_to(course.root)} {state}; {len(completed_ids(data))} of {len(course.modules)} modules completed",
+        f"{course.shown(store.path)} {state}; {len(completed_ids(data))} of {len(course.modules)} modules completed",
     )
 
 

@@ -18,8 +18,8 @@ import shutil
 import sysconfig
 from pathlib import Path
 
-from tito.exporter import relative
 from tito.files import atomic_write, backup
+from tito.paths import shown_path
 
 EXTRA_INSTALL = 'pip install -e ".[notebooks]"'
 PAIRED_FORMATS = "ipynb,py:percent"
@@ -52,7 +52,7 @@ def start_notebook(module) -> tuple[Path, str | None]:
     jupytext = _jupytext()
     if not module.source.is_file():
         raise NotebookError(
-            f"{relative(module.source, module.root)} does not exist, so there is nothing to open as a "
+            f"{shown_path(module.source, module.root)} does not exist, so there is nothing to open as a "
             f"notebook: run `tito module reset {module.id}` to restore it."
         )
     path = notebook_path(module)
@@ -74,7 +74,7 @@ def reset_notebook(module) -> str | None:
     if not path.exists():
         return None
     saved = _backup(module, path)
-    shown = relative(saved, module.root) if saved else "nowhere"
+    shown = shown_path(saved, module.root) if saved else "nowhere"
     try:
         jupytext = _jupytext()
     except NotebookError:
@@ -89,7 +89,7 @@ def reset_notebook(module) -> str | None:
 
 def open_hint(module, path: Path) -> str:
     """How to open the notebook with what is installed here, and what `complete` does with the pair."""
-    shown = relative(path, module.root)
+    shown = shown_path(path, module.root)
     lab = jupyter_lab_command()
     if lab is None:
         opening = (
@@ -146,7 +146,7 @@ def sync_newer(module) -> str | None:
         merged = combine_inputs_with_outputs(fresh, notebook, fmt=PY_FORMAT)  # keep cell outputs
         atomic_write(path, jupytext.writes(merged, fmt="ipynb"))
         copied, into = module.source.name, path.name
-    saved = f" (the old {into} is saved as {relative(backup, module.root)})" if backup else ""
+    saved = f" (the old {into} is saved as {shown_path(backup, module.root)})" if backup else ""
     return f"{copied} was saved last, so it was copied into {into}{saved}."
 
 
@@ -157,7 +157,7 @@ def _module_text(module) -> str:
     """The module file's text; a byte that is not UTF-8 is an ExportError naming its line and column."""
     from tito.exporter import read_source
 
-    return read_source(module.source, relative(module.source, module.root))
+    return read_source(module.source, shown_path(module.source, module.root))
 
 
 def _jupytext():
@@ -207,7 +207,7 @@ def _read_notebook(jupytext, module, path: Path):
         return jupytext.read(path)
     except Exception as exc:  # nbformat raises several kinds for a damaged file
         raise NotebookError(
-            f"{relative(path, module.root)} cannot be read as a notebook ({exc}); move it aside and run "
+            f"{shown_path(path, module.root)} cannot be read as a notebook ({exc}); move it aside and run "
             f"`tito module start {module.id} --notebook` to make a fresh one from {module.source.name}."
         ) from None
 

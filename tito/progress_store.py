@@ -8,7 +8,7 @@ is a record, never a reason to lose work:
 - every write happens under a file lock, goes to a temporary file and is renamed into place, so a
   reader sees the old file or the new one and two tito processes never lose each other's entries;
 - before each write the current (valid) file is copied to `progress.yaml.bak`, the last good copy;
-- a file that cannot be parsed or does not follow PROGRESS below (every field's type) is never
+- a file that cannot be parsed or does not follow PROGRESS (tito/progress_record.py: every field's type) is never
   overwritten: ProgressError says which file, what is wrong and how to recover. So is anything
   in the way of the next write (the file, its lock or its backup not being a regular file, or the
   file or `.tito/` being read-only), which every command reports before it does any work.
@@ -23,83 +23,34 @@ import copy
 import hashlib
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
-
-import yaml
 
 from tito import files, schema
 from tito.course import Course
+from tito.plain_data import plain_data
+from tito.progress_record import (
+    add_event,
+    better_run,
+    completed_ids,
+    dump,
+    empty_progress,
+    now,
+    shape_problem,
+    trim_history,
+)
 
-SCHEMA = 1
 FILE_NAME = "progress.yaml"
-HISTORY_LIMIT = 200
 LOCK_TIMEOUT_S = 30.0
 READ_LIMIT = 1024**2  # bytes; a record of 200 history events is tens of KB, and YAML parses ~0.3 MB/s
-MODULE_STATUSES = ("started", "completed")
-
-
-TIME = schema.Kind("a quoted time like '2025-01-31T09:30:00Z'", lambda v: isinstance(v, str))
-RUN = schema.Record(
-    {
-        "at": schema.Field(TIME, required=True),
-        "achieved": schema.Field(schema.FLAG, required=True),
-        "metrics": schema.Field(schema.MapOf(schema.NUMBER), required=True),
-        "seconds": schema.Field(schema.NOT_NEGATIVE, required=True),
-        "run_dir": schema.Field(schema.TEXT, required=True),
-    }
-)
-TEST_COUNTS = schema.Record(
-    {name: schema.Field(schema.COUNT, required=True) for name in ("passed", "failed", "skipped")},
-    rest=schema.COUNT,
-    name="a mapping of test counts",
-)
-MODULE_ENTRY = schema.Record(
-    {
-        "status": schema.Field(schema.one_of(*MODULE_STATUSES), required=True),
-        "started_at": schema.Field(TIME),
-        "completed_at": schema.Field(TIME),
-        "source_hash": schema.Field(schema.TEXT),
-        "tests": schema.Field(TEST_COUNTS),
-        "seconds": schema.Field(schema.NOT_NEGATIVE),
-    }
-)
-MILESTONE_ENTRY = schema.Record(
-    {"runs": schema.Field(schema.COUNT), "best": schema.Field(RUN), "last": schema.Field(RUN)}
-)
-EVENT = schema.Record(
-    {"at": schema.Field(TIME, required=True), "event": schema.Field(schema.TEXT, required=True)}, rest=schema.SCALAR
-)
-PROGRESS = schema.Record(
-    {
-        "schema": schema.Field(schema.WHOLE, required=True),
-        "modules": schema.Field(
-            schema.MapOf(MODULE_ENTRY, keys=schema.Kind("a quoted id like '01'", lambda v: isinstance(v, str))),
-            required=True,
-        ),
-        "milestones": schema.Field(schema.MapOf(MILESTONE_ENTRY), required=True),
-        "history": schema.Field(schema.ListOf(EVENT), required=True),
-    },
-    name="a mapping with schema, modules, milestones and history",
-)
 
 
 class ProgressError(Exception):
     """The progress file cannot be used; the message says which file, what is wrong and how to recover."""
 
 
-def now() -> str:
-    """The current UTC time as an ISO 8601 string with seconds, such as 2025-01-31T09:30:00Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def file_hash(path: Path) -> str:
     """The sha256 of a file's bytes, written as "sha256:<hex>" (OSError for anything but a regular file)."""
     return "sha256:" + hashlib.sha256(files.read_bytes(path)).hexdigest()
-
-
-def empty_progress() -> dict:
-    return {"schema": SCHEMA, "modules": {}, "milestones": {}, "history": []}
 
 
 class ProgressStore:
@@ -145,11 +96,11 @@ class ProgressStore:
             raise self._error(problem)
         return data, True
 
-    def module_state(self, module_id: str) -> dict | None:
+    def module_entry(self, module_id: str) -> dict | None:
         """The record of one module (by any name course.module accepts), or None if never started."""
         return self.read()["modules"].get(self._module_id(module_id))
 
-    def milestone_state(self, milestone_id: str) -> dict | None:
+    def milestone_entry(self, milestone_id: str) -> dict | None:
         return self.read()["milestones"].get(str(milestone_id))
 
     def completed_ids(self) -> set[str]:
@@ -174,11 +125,11 @@ class ProgressStore:
                 fn(data)
                 if isinstance(data.get("modules"), dict):
                     data["modules"] = dict(sorted(data["modules"].items(), key=lambda item: str(item[0])))
-                _trim_history(data)
+                trim_history(data)
                 problem = shape_problem(data)
                 if problem:  # a bug in the caller; refuse to write a file we could not read back
                     raise ValueError(f"refusing to write a progress record that {problem}")
-                text = _dump(data)
+                text = dump(data)
                 if existed:
                     files.atomic_copy(self.path, self.backup_path)
                 files.atomic_write(self.path, text)
@@ -186,14 +137,14 @@ class ProgressStore:
                 return data
         except Timeout:
             raise ProgressError(
-                f"{self._shown()}: another tito process has held its lock ({self._shown(self.lock_path)}) "
+                f"{self.course.shown(self.path)}: another tito process has held its lock ({self.course.shown(self.lock_path)}) "
                 f"for {LOCK_TIMEOUT_S:.0f} s. If no other tito is running, delete the lock file and "
                 "run `tito module status`."
             ) from None
         except OSError as exc:  # a folder or file in the way, a full disk: nothing was recorded
-            where = self._shown(Path(exc.filename)) if exc.filename else self._shown(self.path.parent)
+            where = self.course.shown(Path(exc.filename)) if exc.filename else self.course.shown(self.path.parent)
             raise ProgressError(
-                f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self._shown()} is "
+                f"{where} {files.problem(exc, 'written')}, so nothing was recorded and {self.course.shown(self.path)} is "
                 "unchanged. Fix that, then run `tito module status`."
             ) from None
 
@@ -205,7 +156,7 @@ class ProgressStore:
         if lost:
             self._put_back()
             raise ProgressError(
-                f"{self._shown()} {lost} while this command ran (a test or another program changed it), so tito "
+                f"{self.course.shown(self.path)} {lost} while this command ran (a test or another program changed it), so tito "
                 "recorded nothing; it put back the record it read at the start. Run the command again."
             )
 
@@ -222,7 +173,7 @@ class ProgressStore:
 
     def _put_back(self) -> None:
         assert self.held is not None
-        files.atomic_write(self.path, _dump(self.held))
+        files.atomic_write(self.path, dump(self.held))
 
     def keep_held(self) -> str | None:
         """After a test run: if the record lost what this store read before it (a test deleted or
@@ -242,8 +193,8 @@ class ProgressStore:
                     return None
                 self._put_back()
         except (Timeout, OSError):
-            return f"a test changed {self._shown()} and tito could not put it back; run `tito module status`"
-        return f"a test changed {self._shown()} (it {lost}); tito put back the record it held"
+            return f"a test changed {self.course.shown(self.path)} and tito could not put it back; run `tito module status`"
+        return f"a test changed {self.course.shown(self.path)} (it {lost}); tito put back the record it held"
 
     def record_module_started(self, module_id: str) -> dict:
         key = self._module_id(module_id)
@@ -251,7 +202,7 @@ class ProgressStore:
         def change(data):
             entry = data["modules"].setdefault(key, {"status": "started"})
             entry.setdefault("started_at", now())
-            _event(data, "module_started", module=key)
+            add_event(data, "module_started", module=key)
 
         return self.update(change)
 
@@ -269,7 +220,7 @@ class ProgressStore:
             entry["source_hash"] = source_hash
             entry["tests"] = {"passed": int(passed), "failed": int(failed), "skipped": int(skipped)}
             entry["seconds"] = round(float(seconds), 2)
-            _event(data, "module_completed", module=key, passed=int(passed))
+            add_event(data, "module_completed", module=key, passed=int(passed))
 
         return self.update(change)
 
@@ -282,7 +233,7 @@ class ProgressStore:
             entry["status"] = "started"
             for field in ("completed_at", "source_hash", "tests", "seconds"):
                 entry.pop(field, None)
-            _event(data, "module_reset", module=key)
+            add_event(data, "module_reset", module=key)
 
         return self.update(change)
 
@@ -300,16 +251,16 @@ class ProgressStore:
             run = {
                 "at": now(),
                 "achieved": bool(achieved),
-                "metrics": _plain(metrics),
+                "metrics": plain_data(metrics),
                 "seconds": round(float(seconds), 2),
                 "run_dir": str(run_dir),
             }
             entry = data["milestones"].setdefault(key, {"runs": 0})
             entry["runs"] = int(entry.get("runs", 0)) + 1
             entry["last"] = run
-            if achieved and _better(run, entry.get("best"), metric):
+            if achieved and better_run(run, entry.get("best"), metric):
                 entry["best"] = run
-            _event(data, "milestone_run", milestone=key, achieved=bool(achieved))
+            add_event(data, "milestone_run", milestone=key, achieved=bool(achieved))
 
         return self.update(change)
 
@@ -320,21 +271,6 @@ class ProgressStore:
             return self.course.module(key).id
         except KeyError:
             raise KeyError(f"no module {key!r} in {self.course.manifest}") from None
-
-    def _shown(self, path: Path | None = None) -> str:
-        """A path as the student types it, relative to the course root (a symlink is not followed)."""
-        path = Path(path or self.path)
-        candidates = [path]
-        try:
-            candidates.append(path.resolve())
-        except (OSError, RuntimeError):  # a symlink loop
-            pass
-        for candidate in candidates:
-            try:
-                return candidate.relative_to(self.course.root).as_posix()
-            except ValueError:
-                continue
-        return path.as_posix()
 
     def _check_state_files(self) -> None:
         """Refuse, before anything is opened, what would make the next write fail or lose data."""
@@ -351,7 +287,7 @@ class ProgressStore:
             raise self._in_the_way(self.path, "is read-only, so tito will not replace it", chmod=True)
 
     def _in_the_way(self, path: Path, problem: str, chmod: bool = False) -> ProgressError:
-        shown = self._shown(path)
+        shown = self.course.shown(path)
         if chmod:
             fix = f"Make it writable with `chmod u+w {shown}`"
         else:
@@ -370,7 +306,7 @@ class ProgressStore:
         if self._backup_usable():
             recover = (
                 f"tito has not changed it. To recover, restore the last good copy with "
-                f"`cp {self._shown(self.backup_path)} {self._shown()}`, or move the file away to start "
+                f"`cp {self.course.shown(self.backup_path)} {self.course.shown(self.path)}`, or move the file away to start "
                 "a fresh record; then run `tito module status`."
             )
         else:
@@ -379,62 +315,4 @@ class ProgressStore:
                 "record (re-run `tito module complete NN` for the modules you finished); then run "
                 "`tito module status`."
             )
-        return ProgressError(f"{self._shown()} {problem}. {recover}")
-
-
-def completed_ids(data: dict) -> set[str]:
-    return {key for key, entry in data["modules"].items() if entry.get("status") == "completed"}
-
-
-def shape_problem(data) -> str | None:
-    """What is wrong with a loaded progress record, or None if it follows PROGRESS."""
-    if data is None:
-        return "is empty"
-    if isinstance(data, dict):
-        version = data.get("schema")
-        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA:
-            return f"has schema {version}, newer than this tito understands ({SCHEMA}); upgrade tito"
-        if version != SCHEMA:
-            return f"has schema {version!r}; this tito reads schema {SCHEMA}"
-    try:
-        schema.check(data, PROGRESS)
-    except schema.SchemaError as exc:
-        return f"does not have the expected shape: {exc}" + (f" (line {exc.line})" if exc.line else "")
-    return None
-
-
-def _dump(data: dict) -> str:
-    text = "# TinyTorch progress, written by tito. Edit with care; see `tito module status`.\n"
-    return text + yaml.safe_dump(schema.plain(data), sort_keys=False, allow_unicode=True)
-
-
-def _event(data: dict, event: str, **fields) -> None:
-    data["history"].append({"at": now(), "event": event, **fields})
-
-
-def _trim_history(data: dict) -> None:
-    excess = len(data["history"]) - HISTORY_LIMIT
-    if excess > 0:
-        del data["history"][:excess]
-
-
-def _better(run: dict, best: dict | None, metric: str | None) -> bool:
-    if best is None:
-        return True
-    new, old = run["metrics"].get(metric), best["metrics"].get(metric)
-    if not isinstance(new, (int, float)):
-        return False
-    return not isinstance(old, (int, float)) or new >= old  # a tie goes to the newer run (its pictures)
-
-
-def _plain(value):
-    """Metrics as plain YAML values: numpy scalars become Python numbers, tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+        return ProgressError(f"{self.course.shown(self.path)} {problem}. {recover}")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tito import files, notebooks
 from tito.course import Course, Module
-from tito.exporter import relative
 
 
 class ResetError(Exception):
@@ -40,7 +39,7 @@ def starter_text(course: Course, module: Module) -> tuple[str, str]:
     """(text, origin) of the module file's starting version for this course's edition."""
     if course.edition == "student":
         path = starter_path(course, module)
-        shown = relative(path, course.root)
+        shown = course.shown(path)
         try:
             return files.read_text(path), shown
         except FileNotFoundError:
@@ -53,7 +52,7 @@ def starter_text(course: Course, module: Module) -> tuple[str, str]:
                 f"The starter copy {shown} {files.problem(exc)}: put the student edition's copy of that file "
                 f"back, then run `tito module reset {module.id}`."
             ) from None
-    shown = relative(module.source, course.root)
+    shown = course.shown(module.source)
     try:
         result = subprocess.run(
             ["git", "show", f"HEAD:./{shown}"],
@@ -86,7 +85,7 @@ def reset_module_file(course: Course, module: Module) -> Reset:
     text, origin = starter_text(course, module)
     backup = None
     changed = True
-    shown = relative(module.source, course.root)
+    shown = course.shown(module.source)
     try:
         files.check_replaceable(module.source)  # before the backup, so a refusal leaves no trace
         if module.source.exists():
@@ -95,7 +94,7 @@ def reset_module_file(course: Course, module: Module) -> Reset:
         if changed:
             files.atomic_write(module.source, text)
     except OSError as exc:
-        culprit = relative(Path(exc.filename), course.root) if exc.filename else shown
+        culprit = course.shown(Path(exc.filename)) if exc.filename else shown
         if culprit == shown and files.read_only(module.source):
             fix = f"make it writable with `chmod u+w {shown}`"
         else:

@@ -168,7 +168,7 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
         course.package_root / f"{slug}.py",
     ):
         if path.exists():
-            raise ScaffoldError(f"{_shown(course, path)} exists already, {nothing}: move it away, then run {same}.")
+            raise ScaffoldError(f"{course.shown(path)} exists already, {nothing}: move it away, then run {same}.")
     target = slug
     owner = next((m for m in course.modules if target in declared_targets(course, m)), None)
     if owner is not None:
@@ -214,10 +214,6 @@ def write_new_module(course: Course, plan: NewModule) -> list[Path]:
 
 def _next_id(course: Course) -> str:
     return f"{course.modules[-1].number + 1:02d}" if course.modules else "01"
-
-
-def _shown(course: Course, path: Path) -> str:
-    return path.relative_to(course.root).as_posix()
 
 
 def _scalar(text: str) -> str:

@@ -234,15 +234,6 @@ def line_of(mapping, key=None) -> int:
     return 0
 
 
-def plain(value):
-    """A loaded document with its line-remembering mappings turned back into plain dicts (to dump)."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
 def load_yaml(text: str):
     """Parse one YAML document (safe tags only); SchemaError says why and where when it cannot."""
     try:

@@ -3,13 +3,13 @@
 What is tested comes from the manifest, not from naming conventions: the module file itself (its
 inline `test_*` functions, passed to pytest explicitly) and the module's package test folder,
 `tests/NN_slug/` (course.Module.tests), whose tests must carry the module's marker (`m01`). A pytest
-plugin (tito/pytest_plugins/report.py) writes each test's outcome to a JSON file, which is what tito
+plugin (tito/pytest_plugins/outcomes.py) writes each test's outcome to a JSON file, which is what tito
 reads; pytest's text output is only kept to explain a crash.
 
 The subprocess runs in the course root with that root first on its import path, so the tests import
 the course tree's `tinytorch`, never another installed copy (the plugin checks and reports otherwise).
 It runs under a time limit enforced on its whole process tree, and ends with tito however tito ends
-(tito/processes.py).
+(tito/process_tree.py).
 
 A pass is a whole run. A second small plugin (tito/pytest_plugins/session.py) writes how far pytest got:
 the test running now (named when the time limit stops it) and whether its loop ran to the end. The
@@ -35,11 +35,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import files, processes
+from tito import files, process_tree
 from tito.course import Course, Module
 from tito.progress_store import ProgressError, ProgressStore
 
-REPORT_PLUGIN = "tito.pytest_plugins.report"
+REPORT_PLUGIN = "tito.pytest_plugins.outcomes"
 SESSION_PLUGIN = "tito.pytest_plugins.session"
 # Seconds for one module's tests unless course.yaml or --timeout says otherwise: an instructor's
 # reference runs everything; a student's module takes seconds, and an endless loop should not cost 10 min.
@@ -185,7 +185,7 @@ def module_timeout(module: Module, timeout: float | None = None, edition: str = 
 def require_tests(course: Course, module: Module) -> None:
     """Refuse to test a module whose package test folder is missing (MissingTestsError)."""
     if not module.tests.is_dir():
-        shown = module.tests.relative_to(course.root).as_posix()
+        shown = course.shown(module.tests)
         raise MissingTestsError(
             f"{shown}/ is missing, so nothing can prove {module.name} works: restore the folder from your "
             f"course (for example `git checkout -- {shown}`), then run the command again."
@@ -199,16 +199,16 @@ def run_module_tests(
 
     `timeout` (seconds) stops the whole test process tree; `extra_args` go to pytest as they are;
     `stream=True` lets pytest print to the terminal instead of capturing its output.
-    Raises MissingTestsError when the package test folder is missing.
+    The caller has checked that the package test folder exists (`require_tests`, which
+    checking.check_module calls before it exports anything).
     """
-    require_tests(course, module)
     record = _hold_record(course)
     limit = module_timeout(module, timeout, course.edition)
     result = TestReport(module=module.name, timeout=limit, whole=not extra_args)
     workdir = Path(tempfile.mkdtemp(prefix="tito-test-"))
     report_path, session_path = workdir / "report.json", workdir / "session.json"
     try:
-        finished = processes.run(
+        finished = process_tree.run(
             pytest_command(course, module, report_path, extra_args, session_path),
             cwd=course.root,
             env=test_environment(course),

@@ -19,7 +19,7 @@ from tito.cli import app
 from tito.course import load_course
 from tito.milestones import plots
 from tito.milestones.events import Progress
-from tito.milestones.runner import load_script
+from tito.milestones.milestone_run import load_script
 from tito.progress_store import ProgressStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))

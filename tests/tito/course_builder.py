@@ -30,7 +30,7 @@ def module_text(slug: str, *, body: str | None = None, inline_test: str | None =
         f"# # {slug.title()}\n"
         "# Run `tito module complete 01` when it works.\n\n"
         "# %%\n"
-        f"#| default_exp core.{slug}\n\n"
+        f"#| default_exp {slug}\n\n"
         "# %%\n"
         "#| export\n"
         f"def {slug}_double(x):\n"
@@ -50,7 +50,7 @@ def package_test_text(module_id: str, slug: str, *, marker: bool = True) -> str:
     mark = f"pytestmark = pytest.mark.m{module_id}\n\n" if marker else ""
     return (
         "import pytest\n\n"
-        f"from tinytorch.core.{slug} import {slug}_double\n\n"
+        f"from tinytorch.{slug} import {slug}_double\n\n"
         f"{mark}"
         f"def test_{slug}_double_of_three():\n"
         f"    assert {slug}_double(3) == 6\n"

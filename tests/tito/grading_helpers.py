@@ -19,9 +19,10 @@ needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason=BWRAP_HIN
 
 
 def _python_open_to_others() -> bool:
-    from tito.grading.runner import _open_to_others, python_folders
+    from tito.grading.sandbox import python_folders
+    from tito.grading.walls import open_to_others
 
-    return all(_open_to_others(Path(p)) for p in python_folders())
+    return all(open_to_others(Path(p)) for p in python_folders())
 
 
 USER_PATH = os.geteuid() == 0 and _python_open_to_others()

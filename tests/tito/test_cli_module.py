@@ -43,7 +43,7 @@ def test_complete_records_the_module_and_says_what_is_unlocked(fixture_course, t
     assert result.exit_code == 0, result.output
     assert "Module 01_alpha completed." in result.output
     assert "2 of 2 tests passed (inline 1 of 1, package 1 of 1)" in result.output
-    assert "tinytorch/core/alpha.py (written)" in result.output
+    assert "tinytorch/alpha.py (written)" in result.output
     assert "module 02_beta, milestone first" in result.output  # what is now unlocked
     entry = progress(fixture_course)["modules"]["01"]
     assert entry["status"] == "completed"
@@ -85,7 +85,7 @@ def test_a_syntax_error_stops_before_export_and_names_the_line(fixture_course, t
     result = tito("module", "complete", "01")
     assert result.exit_code == 1
     assert "modules/01_alpha/alpha.py:13: syntax error" in result.output
-    assert not (fixture_course.root / "tinytorch" / "core" / "alpha.py").exists()
+    assert not (fixture_course.root / "tinytorch" / "alpha.py").exists()
     assert progress(fixture_course)["modules"] == {}
 
 

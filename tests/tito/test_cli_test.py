@@ -8,7 +8,7 @@ from course_builder import module_text
 def test_test_exports_then_runs_one_module(fixture_course, tito):
     result = tito("test", "alpha")
     assert result.exit_code == 0, result.output
-    assert (fixture_course.root / "tinytorch" / "core" / "alpha.py").exists()
+    assert (fixture_course.root / "tinytorch" / "alpha.py").exists()
     assert "All tests of 01_alpha passed: run `tito module complete 01` to record it." in result.output
     assert not (fixture_course.root / ".tito" / "progress.yaml").exists()  # testing records nothing
 
@@ -39,11 +39,11 @@ def test_test_no_export_tests_the_package_as_it_is(fixture_course, tito):
 def test_export_writes_and_check_compares(fixture_course, tito):
     check = tito("export", "--check")
     assert check.exit_code == 1
-    assert "differs: tinytorch/core/alpha.py" in check.output and "`tito export --all`" in check.output
-    assert not (fixture_course.root / "tinytorch" / "core").exists()
+    assert "differs: tinytorch/alpha.py" in check.output and "`tito export --all`" in check.output
+    assert not (fixture_course.root / "tinytorch" / "alpha.py").exists()
     written = tito("export", "--all")
     assert written.exit_code == 0
-    assert "01_alpha -> tinytorch/core/alpha.py (written)" in written.output
+    assert "01_alpha -> tinytorch/alpha.py (written)" in written.output
     assert tito("export", "--check").exit_code == 0
     assert "(unchanged)" in tito("export", "01").output
 
@@ -58,14 +58,14 @@ def test_export_of_a_broken_module_exits_1_writing_nothing(fixture_course, tito)
     result = tito("export", "--all")
     assert result.exit_code == 1
     assert "modules/02_beta/beta.py:" in result.output and "Nothing was written" in result.output
-    assert not (fixture_course.root / "tinytorch" / "core").exists()
+    assert not (fixture_course.root / "tinytorch" / "alpha.py").exists()
 
 
 def test_a_failed_write_is_one_clear_error_and_the_old_file_stays(fixture_course, tito, monkeypatch):
     from tito import files
 
     assert tito("export", "01").exit_code == 0
-    target = fixture_course.root / "tinytorch" / "core" / "alpha.py"
+    target = fixture_course.root / "tinytorch" / "alpha.py"
     old = target.read_bytes()
     fixture_course.write("modules/01_alpha/alpha.py", module_text("alpha", body="return x + x"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 MODULE = '''# %%
-#| default_exp core.alpha
+#| default_exp alpha
 
 # %%
 #| export
@@ -56,7 +56,7 @@ def test_unit_shift():
 
 TESTS = """import pytest
 
-from tinytorch.core.alpha import check_close, scale, shift
+from tinytorch.alpha import check_close, scale, shift
 
 pytestmark = pytest.mark.m01
 
@@ -151,7 +151,7 @@ def test_a_test_may_declare_what_it_checks(course, tito):
 def test_an_error_while_a_test_file_is_imported_names_the_students_line_and_hides_no_other_file(course, tito):
     course.write(
         "tests/01_alpha/test_at_import.py",
-        "import pytest\n\nfrom tinytorch.core.alpha import scale\n\npytestmark = pytest.mark.m01\n"
+        "import pytest\n\nfrom tinytorch.alpha import scale\n\npytestmark = pytest.mark.m01\n"
         "SCALED = scale(1, 2)\n\n\ndef test_scaled():\n    assert SCALED == 2\n",
     )
     plant(course, ("return _checked(x * factor)", 'raise NotImplementedError("TinyTorch 01: implement scale")'))

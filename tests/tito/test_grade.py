@@ -26,8 +26,10 @@ from grading_helpers import (
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.grading import runner
-from tito.grading.runner import GradingError, find_module_file, grade_students
+from tito.grading import grader
+from tito.grading.errors import GradingError
+from tito.grading.grader import grade_students
+from tito.grading.students import find_module_file
 from tito.grading.submissions import grade_submissions
 
 TIMEOUT = 20.0
@@ -209,7 +211,7 @@ def test_without_bubblewrap_the_grader_refuses_and_says_how_to_install_it(tmp_pa
 
 def test_no_sandbox_grades_behind_the_guard_and_every_report_says_so(tmp_path, course, monkeypatch):
     # the wall of a grader that is not root, or whose Python other users cannot read (test_grade_user.py: the other)
-    monkeypatch.setattr(runner, "wall_without_bubblewrap", lambda: "guard")
+    monkeypatch.setattr(grader, "wall_without_bubblewrap", lambda: "guard")
     subs = tmp_path / "subs"
     submit_files(subs, "alice", course.module("01").source)
     own = submit_files(subs, "mallory", course.module("01").source)

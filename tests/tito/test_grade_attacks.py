@@ -140,7 +140,7 @@ def test_course_code_in_an_error_message_is_withheld(tmp_path, scene):
         .read_text()
         .replace(
             "    total = 0.0\n",
-            "    import tinytorch.core.calc as calc\n"
+            "    import tinytorch.calc as calc\n"
             "    code = open(calc.__file__).read().split('# tito line map')[0]  # the code, not its line map\n"
             "    raise RuntimeError(' '.join(code.split())[-120:])\n",
         )

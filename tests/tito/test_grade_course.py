@@ -14,10 +14,10 @@ import pytest
 from grading_helpers import REPO, needs_bwrap, reasons
 
 from tito.course import load_course
-from tito.grading import runner
+from tito.grading import grader
+from tito.grading.grader import grade_students
 from tito.grading.kit import build_kit
-from tito.grading.runner import grade_students
-from tito.release import _what_to_implement, find_blocks, stub_line
+from tito.release import find_blocks, stub_line, what_to_implement
 
 LINEAR_RETURN = "        return out + self.bias if self.bias is not None else out"
 
@@ -81,7 +81,7 @@ def _blanked(module):
     text = module.source.read_text(encoding="utf-8")
     tree, lines = ast.parse(text), text.splitlines(keepends=True)
     for number, block in enumerate(find_blocks(text, str(module.source))):
-        stub = stub_line(block, module.id, _what_to_implement(tree, block)) + "\n"
+        stub = stub_line(block, module.id, what_to_implement(tree, block)) + "\n"
         yield number, block, "".join(lines[: block.begin - 1] + [stub] + lines[block.end :])
 
 
@@ -111,7 +111,7 @@ def test_blanking_any_solution_block_lowers_its_module_score(course, kit, tmp_pa
 def test_no_sandbox_reports_never_blame_the_student_for_the_course_own_code(course, kit, tmp_path, monkeypatch):
     # behind the guard, whoever runs this: as root with a Python others can read, the unprivileged-user
     # path would (rightly) refuse to grade this checkout's course, which other users can read
-    monkeypatch.setattr(runner, "wall_without_bubblewrap", lambda: "guard")
+    monkeypatch.setattr(grader, "wall_without_bubblewrap", lambda: "guard")
     reference = _files(tmp_path / "reference", course)
     (graded,) = grade_students(
         course, [("reference", reference)], modules=[course.module("09")], kit=kit, sandbox=False

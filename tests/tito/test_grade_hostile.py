@@ -12,7 +12,8 @@ import signal
 import pytest
 from grading_helpers import grading_course, needs_bwrap, read_csv, reasons, submit_files
 
-from tito.grading.runner import find_students, remove_stale_temp
+from tito.grading.grader import remove_stale_temp
+from tito.grading.students import find_students
 from tito.grading.submissions import grade_submissions
 
 pytestmark = needs_bwrap

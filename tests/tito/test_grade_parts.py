@@ -112,9 +112,9 @@ def test_values_are_compared_by_shape_kind_and_tolerance():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads the process tree from /proc")
 def test_a_graded_run_leaves_no_process_behind_even_one_in_a_session_of_its_own():
-    """The grader kills a run with tito/processes.py's kill_tree, so a process that left the run's
+    """The grader kills a run with tito/process_tree.py's kill_tree, so a process that left the run's
     group (setsid) goes too, where killing the group alone would have left it running."""
-    from tito.grading import process
+    from tito.grading import graded_run
 
     escape = (
         "import subprocess, sys, time\n"
@@ -122,8 +122,8 @@ def test_a_graded_run_leaves_no_process_behind_even_one_in_a_session_of_its_own(
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    outcome = process.run(
-        [sys.executable, "-c", escape], env=dict(os.environ), cwd=".", timeout=3, running=process.Running()
+    outcome = graded_run.run(
+        [sys.executable, "-c", escape], env=dict(os.environ), cwd=".", timeout=3, running=graded_run.Running()
     )
     assert outcome.timed_out
     escaped = int(outcome.output_tail.split()[0])

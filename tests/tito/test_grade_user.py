@@ -9,8 +9,8 @@ import os
 import pytest
 from grading_helpers import grading_course, needs_user_path, processes_with, reasons, snapshot, submit, submit_files
 
-from tito.grading import runner
-from tito.grading.runner import grade_students
+from tito.grading import batch
+from tito.grading.grader import grade_students
 
 pytestmark = needs_user_path
 
@@ -20,9 +20,9 @@ def test_a_submission_that_gets_past_the_guard_meets_the_user_walls(tmp_path, mo
     """With the hook kept, the attempts to switch it off are refused by it; with the hook removed
     (as if a submission had found a way past it), the walls beneath it hold alone."""
     if hook == "removed":
-        python = runner._Grader._python
+        python = batch.Batch._python
         monkeypatch.setattr(
-            runner._Grader,
+            batch.Batch,
             "_python",
             staticmethod(lambda job, tool: python({k: v for k, v in job.items() if k != "guard"}, tool)),
         )

@@ -16,7 +16,7 @@ from tito.exporter.cells import parse_cells
 from tito.grading import seccomp
 from tito.grading.compare import EXCEPTIONS, exception_name
 from tito.grading.prepare import MAX_LINE, long_line
-from tito.grading.runner import student_ids
+from tito.grading.students import student_ids
 
 PROBE = """
 import ctypes, errno, os, sys

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from course_builder import module_text
 
-from tito.processes import descendants
+from tito.process_tree import descendants
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -138,24 +138,22 @@ def test_a_signal_to_tito_ends_its_test_processes_and_removes_its_temp_folder(fi
 
 def test_a_module_may_not_export_over_another_modules_file(fixture_course, tito):
     fixture_course.export()
-    text = fixture_course.module_file("01").read_text().replace("#| default_exp core.alpha", "#| default_exp core.beta")
+    text = fixture_course.module_file("01").read_text().replace("#| default_exp alpha", "#| default_exp beta")
     fixture_course.write("modules/01_alpha/alpha.py", text)
     before = snapshot(fixture_course.root)
     for command in (("module", "complete", "01"), ("export", "01"), ("test", "01"), ("export", "--all")):
         result = tito(*command)
-        refused(result, "tinytorch/core/beta.py", "module 02_beta", "01_alpha")
+        refused(result, "tinytorch/beta.py", "module 02_beta", "01_alpha")
         assert snapshot(fixture_course.root) == before, command
     assert not (fixture_course.root / ".tito" / "progress.yaml").exists()
 
 
 def test_a_module_may_not_export_over_a_hand_written_file(fixture_course, tito):
-    fixture_course.write("tinytorch/core/gamma.py", "# written by hand\nVALUE = 1\n")
-    text = (
-        fixture_course.module_file("01").read_text().replace("#| default_exp core.alpha", "#| default_exp core.gamma")
-    )
+    fixture_course.write("tinytorch/gamma.py", "# written by hand\nVALUE = 1\n")
+    text = fixture_course.module_file("01").read_text().replace("#| default_exp alpha", "#| default_exp gamma")
     fixture_course.write("modules/01_alpha/alpha.py", text)
     before = snapshot(fixture_course.root)
-    refused(tito("export", "01"), "tinytorch/core/gamma.py was written by hand")
+    refused(tito("export", "01"), "tinytorch/gamma.py was written by hand")
     assert snapshot(fixture_course.root) == before
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tito import processes
+from tito import process_tree
 from tito.progress_store import ProgressError, ProgressStore
 
 PROGRESS = ".tito/progress.yaml"
@@ -118,10 +118,10 @@ def test_the_student_edition_leaves_out_what_is_not_on_its_allowlist(make_course
 
 def test_a_second_default_exp_is_refused_in_one_line(fixture_course, tito):
     path = fixture_course.module_file("01")
-    path.write_text(path.read_text() + "\n# %%\n#| default_exp core.other\n")
+    path.write_text(path.read_text() + "\n# %%\n#| default_exp other\n")
     line = one_line_error(tito("export", "01"))
     assert "'#| default_exp' appears 2 times" in line
-    assert not (fixture_course.root / "tinytorch/core/other.py").exists()
+    assert not (fixture_course.root / "tinytorch/other.py").exists()
 
 
 # --- 4. the state is merged, never rebuilt from nothing --------------------------------------------------
@@ -229,7 +229,7 @@ def test_a_student_edition_gets_a_student_sized_default_limit(fixture_course):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_a_fifo_in_place_of_a_package_file_neither_hangs_export_check_nor_export(fixture_course):
     fixture_course.export()
-    target = fixture_course.root / "tinytorch/core/alpha.py"
+    target = fixture_course.root / "tinytorch/alpha.py"
     target.unlink()
     os.mkfifo(target)
     for args in (["export", "--check"], ["export", "--all"]):
@@ -252,17 +252,17 @@ def test_a_huge_progress_file_is_refused_at_once_with_its_size(fixture_course, t
 
 def test_a_command_that_prints_without_end_costs_only_the_tail(tmp_path):
     script = "import os\nfor _ in range(2000):\n    os.write(1, b'x' * 65536)\nos.write(1, b'END')\n"
-    finished = processes.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), timeout=60)
+    finished = process_tree.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), timeout=60)
     assert finished.exit_code == 0 and finished.output.endswith("END")
-    assert len(finished.output) <= processes.OUTPUT_TAIL_BYTES
+    assert len(finished.output) <= process_tree.OUTPUT_TAIL_BYTES
 
 
 # --- 7. Windows: the time limit stops the tree without POSIX groups ------------------------------------------
 
 
 def test_kill_tree_without_posix_groups_stops_an_endless_child_and_its_children(tmp_path, monkeypatch):
-    monkeypatch.setattr(processes, "POSIX", False)
-    monkeypatch.setattr(processes, "LINUX", False)
+    monkeypatch.setattr(process_tree, "POSIX", False)
+    monkeypatch.setattr(process_tree, "LINUX", False)
     script = (
         "import subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
@@ -270,7 +270,7 @@ def test_kill_tree_without_posix_groups_stops_an_endless_child_and_its_children(
         "while True:\n    time.sleep(0.01)\n"
     )
     started = time.monotonic()
-    finished = processes.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), timeout=3)
+    finished = process_tree.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(os.environ), timeout=3)
     assert finished.timed_out and time.monotonic() - started < 20
     pid = int((tmp_path / "child.pid").read_text())
     for _ in range(100):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tito import progress_store
+from tito import progress_record
 from tito.progress_store import ProgressError, ProgressStore
 
 
@@ -21,14 +21,14 @@ def store(fixture_course) -> ProgressStore:
 
 def test_a_missing_file_reads_as_an_empty_record_and_is_not_created(store):
     assert store.read() == {"schema": 1, "modules": {}, "milestones": {}, "history": []}
-    assert store.module_state("01") is None
+    assert store.module_entry("01") is None
     assert not store.path.exists()
 
 
 def test_completion_is_recorded_with_counts_hash_and_seconds(store):
     store.record_module_started("alpha")
     store.record_module_completed("1", passed=3, failed=0, skipped=1, seconds=2.345, source_hash="sha256:ab")
-    entry = store.module_state("01_alpha")
+    entry = store.module_entry("01_alpha")
     assert entry["status"] == "completed"
     assert entry["tests"] == {"passed": 3, "failed": 0, "skipped": 1}
     assert entry["seconds"] == 2.35
@@ -42,13 +42,13 @@ def test_completion_is_recorded_with_counts_hash_and_seconds(store):
 def test_starting_a_completed_module_keeps_it_completed(store):
     store.record_module_completed("01", passed=1, failed=0, skipped=0, seconds=1, source_hash="h")
     store.record_module_started("01")
-    assert store.module_state("01")["status"] == "completed"
+    assert store.module_entry("01")["status"] == "completed"
 
 
 def test_reset_marks_not_completed_and_drops_the_test_record(store):
     store.record_module_completed("01", passed=1, failed=0, skipped=0, seconds=1, source_hash="h")
     store.reset_module("01")
-    entry = store.module_state("01")
+    entry = store.module_entry("01")
     assert entry["status"] == "started"
     assert "tests" not in entry and "completed_at" not in entry
     assert store.completed_ids() == set()
@@ -63,17 +63,17 @@ def test_milestone_keeps_the_best_achieved_run_and_the_last_run(store):
     store.record_milestone_run("first", metrics={"test_accuracy": 0.95}, seconds=10, achieved=True, run_dir="runs/a")
     store.record_milestone_run("first", metrics={"test_accuracy": 0.99}, seconds=11, achieved=False, run_dir="runs/b")
     store.record_milestone_run("first", metrics={"test_accuracy": 0.93}, seconds=12, achieved=True, run_dir="runs/c")
-    entry = store.milestone_state("first")
+    entry = store.milestone_entry("first")
     assert entry["runs"] == 3
     assert entry["best"]["run_dir"] == "runs/a"  # 0.99 did not achieve; 0.93 is worse than 0.95
     assert entry["last"]["run_dir"] == "runs/c"
     store.record_milestone_run("first", metrics={"test_accuracy": 0.97}, seconds=9, achieved=True, run_dir="runs/d")
-    assert store.milestone_state("first")["best"]["metrics"] == {"test_accuracy": 0.97}
+    assert store.milestone_entry("first")["best"]["metrics"] == {"test_accuracy": 0.97}
 
 
 def test_a_milestone_with_no_achieved_run_has_no_best(store):
     store.record_milestone_run("first", metrics={"test_accuracy": 0.5}, seconds=1, achieved=False, run_dir="r")
-    assert "best" not in store.milestone_state("first")
+    assert "best" not in store.milestone_entry("first")
 
 
 def test_numpy_metric_values_are_stored_as_plain_numbers(store):
@@ -94,7 +94,7 @@ def test_each_write_keeps_the_previous_good_file_as_bak(store):
 
 
 def test_history_is_bounded(store, monkeypatch):
-    monkeypatch.setattr(progress_store, "HISTORY_LIMIT", 5)
+    monkeypatch.setattr(progress_record, "HISTORY_LIMIT", 5)
     for _ in range(8):
         store.record_module_started("01")
     history = store.read()["history"]

@@ -30,7 +30,7 @@ def module_text(slug: str, body: str) -> str:
         # # {slug.title()}
 
         # %%
-        #| default_exp core.{slug}
+        #| default_exp {slug}
 
         # %%
         #| export
@@ -190,9 +190,8 @@ def test_the_edition_of_a_fixture_course_holds_exactly_what_students_need(make_c
         "tests/02_beta/test_beta.py",
         "tinytorch/__init__.py",
         "tinytorch/_catalog.py",
-        "tinytorch/core/__init__.py",  # written by the export; not generated code, so kept
     }
-    assert sorted(release.generated_left_out) == ["tinytorch/core/alpha.py", "tinytorch/core/beta.py"]
+    assert sorted(release.generated_left_out) == ["tinytorch/alpha.py", "tinytorch/beta.py"]
     assert release.instructor_only_left_out == ["tests/tito/test_tool.py"]
     assert load_course(out).edition == "student"
     stub = (out / "modules/01_alpha/alpha.py").read_text()
@@ -299,6 +298,6 @@ def test_every_stub_exports_and_imports_in_the_student_edition(make_course, tmp_
     build_student_edition(fixture.course, out)
     student = load_course(out)
     exporter.write_plans(student, exporter.plan_export(student, exporter.exportable(student)))
-    code = "import tinytorch.core.alpha as a, tinytorch.core.beta as b\ntry:\n    a.alpha_double(1)\nexcept NotImplementedError as e:\n    print(e)"
+    code = "import tinytorch.alpha as a, tinytorch.beta as b\ntry:\n    a.alpha_double(1)\nexcept NotImplementedError as e:\n    print(e)"
     ran = subprocess.run(["python", "-c", code], cwd=out, capture_output=True, text=True)
     assert ran.stdout.strip() == "TinyTorch 01: implement alpha_double", ran.stderr

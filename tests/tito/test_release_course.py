@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from tito import exporter
 from tito.cli import app
 from tito.course import load_course
-from tito.progress_store import ProgressStore, completed_ids
+from tito.progress_record import completed_ids
+from tito.progress_store import ProgressStore
 from tito.release import build_student_edition
 
 REPO = Path(__file__).resolve().parents[2]

@@ -64,4 +64,4 @@ def test_every_state_has_its_own_message(student_course, tito):
 def test_the_reference_edition_exports_what_a_module_builds_on(fixture_course, tito):
     result = tito("test", "02")
     assert result.exit_code == 0, result.output
-    assert (fixture_course.root / "tinytorch" / "core" / "alpha.py").is_file(), "module 01 was exported for it"
+    assert (fixture_course.root / "tinytorch" / "alpha.py").is_file(), "module 01 was exported for it"

@@ -47,7 +47,7 @@ def test_an_exception_in_the_students_code_points_at_their_line_not_the_package(
     report = run(fixture_course)
     assert {(f.kind, f.exception, f.where) for f in report.failures} == {
         ("inline", "NameError", "modules/01_alpha/alpha.py:13"),
-        ("package", "NameError", "modules/01_alpha/alpha.py:13"),  # raised in tinytorch/core/alpha.py, mapped
+        ("package", "NameError", "modules/01_alpha/alpha.py:13"),  # raised in tinytorch/alpha.py, mapped
     }
     assert report.problem() == "2 failed in the tests of 01_alpha"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import NoReturn
 
 from tito import failures
-from tito.commands.common import fail, shown
+from tito.commands.common import fail
 from tito.console import console
 from tito.course import Course, Module
-from tito.processes import Stopped
+from tito.process_tree import Stopped
 from tito.testing import TestReport
 
 
@@ -22,7 +22,7 @@ def show_failures(report: TestReport, *, show_all: bool, again: str) -> None:
 
 def fix_and_rerun(course: Course, module: Module, report: TestReport, again: str, outcome: str = "") -> str:
     """ "<problem>; <outcome>. Fix <the first failure's place>, then run `<again>`."."""
-    place = failures.first_place(report.failures) or shown(course, module.source)
+    place = failures.first_place(report.failures) or course.shown(module.source)
     first = " (the first failure above)" if report.failures else ""
     return f"{report.problem()}{'; ' + outcome if outcome else ''}. Fix {place}{first}, then run `{again}`."
 

@@ -111,10 +111,3 @@ def state_or_exit(course: Course):
 
     store, record = progress_or_exit(course)
     return store, CourseState.of(course, record)
-
-
-def shown(course: Course, path) -> str:
-    """A path as the student sees it: relative to the course root."""
-    from tito.exporter import relative
-
-    return relative(path, course.root)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tito.commands.common import fail, load_course_or_exit, shown
+from tito.commands.common import fail, load_course_or_exit
 from tito.console import console
 from tito.scaffold import ScaffoldError, plan_new_module, write_new_module
 
@@ -39,8 +39,8 @@ def new_module(
         f"Added module {plan.name} ({plan.title}), requiring {', '.join(plan.requires) or 'nothing'}:", markup=False
     )
     for path in written:
-        out.print(f"  {shown(course, path)}", markup=False)
-    source = shown(course, written[0])
+        out.print(f"  {course.shown(path)}", markup=False)
+    source = course.shown(written[0])
     out.print(
         f"Fill in its course.yaml entry (title, hours), the lesson and solution in {source}, its README's objectives "
         f"and its tests (CONTRIBUTING.md has the checklist); then run `tito module complete {plan.id}`.",

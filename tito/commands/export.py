@@ -34,7 +34,7 @@ def export(
         stale = [p for p in plans if p.differs()]
         if stale:
             for plan in stale:
-                out.print(f"differs: {exporter.relative(plan.target, course.root)}")
+                out.print(f"differs: {course.shown(plan.target)}")
             fail(f"{len(stale)} package file(s) are out of date: run `tito export --all`.")
         out.print(f"All {len(plans)} package files match their module files: run `tito test --all` to test them.")
         return
@@ -49,7 +49,7 @@ def export(
     for plan in plans:
         if plan.module is not None:
             state = "written" if plan.target in written else "unchanged"
-            out.print(f"{plan.module.name} -> {exporter.relative(plan.target, course.root)} ({state})")
+            out.print(f"{plan.module.name} -> {course.shown(plan.target)} ({state})")
     exported = list({plan.module.id: plan.module for plan in plans if plan.module is not None}.values())
     if len(exported) == 1:
         out.print(f"Exported {exported[0].name}: run `tito test {exported[0].id}` to test it.")

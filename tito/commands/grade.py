@@ -9,7 +9,7 @@ import typer
 
 from tito.commands.common import fail, load_course_or_exit, resolve_modules
 from tito.console import console
-from tito.processes import signals_raise
+from tito.process_tree import signals_raise
 
 
 def grade(
@@ -47,9 +47,10 @@ def grade(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tito.grading.report import plain
-    from tito.grading.runner import GradingError, SubmissionsError, wall_note
+    from tito.grading.errors import GradingError, SubmissionsError
+    from tito.grading.grade_reports import plain
     from tito.grading.submissions import grade_submissions
+    from tito.grading.walls import wall_note
 
     course = load_course_or_exit()
     if not submissions.is_dir():

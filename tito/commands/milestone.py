@@ -15,7 +15,6 @@ from tito.commands.common import fail, load_course_or_exit, shorten, state_or_ex
 from tito.console import console
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
-from tito.exporter import relative
 from tito.metrics import metric_name, metrics_text
 from tito.progress_store import ProgressError
 
@@ -127,9 +126,7 @@ def info(milestone_id: Annotated[str, typer.Argument(metavar="ID", help="A miles
             out.print("Defaults: " + ", ".join(f"{k}={v}" for k, v in settings.config.items()), markup=False)
         if settings.datasets:
             out.print("Datasets: " + ", ".join(settings.datasets), markup=False)
-    out.print(
-        f"Script: {relative(script_path(milestone), course.root)}; story: {relative(milestone.folder / 'README.md', course.root)}"
-    )
+    out.print(f"Script: {course.shown(script_path(milestone))}; story: {course.shown(milestone.folder / 'README.md')}")
     out.print(f"State: {_state(state, milestone)}")
     out.print(f"Run it with `tito milestone run {milestone.id}`.")
 
@@ -180,7 +177,7 @@ def run(
 ) -> None:
     """Train a milestone; exit 0 when it reaches its target (recorded in .tito/progress.yaml), 1 when not."""
     from tito.milestones.display import make_display
-    from tito.milestones.runner import MilestoneError, RunOptions, run_milestone
+    from tito.milestones.milestone_run import MilestoneError, RunOptions, run_milestone
 
     course = load_course_or_exit()
     milestone = _milestone(course, milestone_id)
@@ -200,7 +197,7 @@ def run(
         fail(str(exc))
     for note in result.notes:
         out.print(note, markup=False)
-    where = relative(result.run_dir, course.root)
+    where = course.shown(result.run_dir)
     shown = milestone.target.format(result.target_value)
     if result.stopped:
         out.print(f"Files: {where}/")

@@ -24,7 +24,6 @@ from tito.commands.common import (
     load_course_or_exit,
     progress_or_exit,
     resolve_module,
-    shown,
     state_or_exit,
     styled,
 )
@@ -64,7 +63,7 @@ def list_modules() -> None:
             escape(module.title),
             f"{module.hours:g}",
             compact_ids(module.requires) or "-",
-            shown(course, module.source) if module.source.exists() else "(missing)",
+            course.shown(module.source) if module.source.exists() else "(missing)",
         )
     out = console()
     out.print(table)
@@ -200,7 +199,7 @@ def start(
     store, state = state_or_exit(course)
     _check_prerequisites(state, module, "start it")
     if not module.source.exists():
-        fail(f"{shown(course, module.source)} is missing: run `tito module reset {module.id}` to restore it.")
+        fail(f"{course.shown(module.source)} is missing: run `tito module reset {module.id}` to restore it.")
     try:
         store.record_module_started(module.id)
     except ProgressError as exc:
@@ -208,10 +207,10 @@ def start(
 
     out = console()
     out.print(f"[bold]Module {module.id}: {escape(module.title)}[/] (about {module.hours:g} h)")
-    out.print(f"File: {shown(course, module.source)}")
+    out.print(f"File: {course.shown(module.source)}")
     objectives = readme_objectives(module)
     if objectives:
-        out.print(f"Objectives (from {shown(course, module.readme)}):")
+        out.print(f"Objectives (from {course.shown(module.readme)}):")
         out.print(Padding(Markdown("\n".join(objectives)), (0, 0, 0, 2)))
     if notebook:
         try:
@@ -220,13 +219,13 @@ def start(
             fail(str(exc))
         if synced:
             out.print(synced, markup=False)
-        out.print(f"Notebook: {shown(course, path)}. {notebooks.open_hint(module, path)}", markup=False)
+        out.print(f"Notebook: {course.shown(path)}. {notebooks.open_hint(module, path)}", markup=False)
     if course.edition == "student":
         task = f'replace each `raise NotImplementedError("TinyTorch {module.id}: ...")` with your code'
     else:
         task = "this reference edition has every solution filled in between ### BEGIN SOLUTION and ### END SOLUTION"
     out.print(
-        f"How to work: {task}; `python {shown(course, module.source)}` runs its inline tests and "
+        f"How to work: {task}; `python {course.shown(module.source)}` runs its inline tests and "
         f"`tito test {module.id}` runs them all.",
         markup=False,
     )
@@ -251,14 +250,19 @@ def complete(
     """Compile-check, export and test a module; record it completed only if every test passes."""
     course = load_course_or_exit()
     module = resolve_module(course, module_name)
-    _store, state = state_or_exit(course)
+    store, state = state_or_exit(course)
     _check_prerequisites(state, module, "complete it")
     again = f"tito module complete {module.id}"
     out = console()
     try:
         with out.status(f"Completing {module.name}...") as spinner:
             result = complete_module(
-                course, module, timeout=timeout, on_step=lambda text: spinner.update(f"{module.name}: {text}...")
+                course,
+                module,
+                store=store,
+                before=state,
+                timeout=timeout,
+                on_step=lambda text: spinner.update(f"{module.name}: {text}..."),
             )
     except KeyboardInterrupt as exc:
         stopped(exc, "nothing was recorded")
@@ -271,7 +275,7 @@ def complete(
     except ProgressError as exc:
         fail(str(exc))
     except OSError as exc:  # the module file or a package file is in the way (a folder, a FIFO), a full disk
-        where = shown(course, exc.filename) if exc.filename else "a package file"
+        where = course.shown(exc.filename) if exc.filename else "a package file"
         fail(f"{where} {files.problem(exc, 'read or written')}; nothing was recorded. Fix that, then run `{again}`.")
 
     if result.notebook_note:
@@ -286,7 +290,7 @@ def complete(
     summary.add_column()
     summary.add_row("Tests", report.summary())
     targets = ", ".join(
-        f"{shown(course, t)} ({'written' if t in result.written else 'unchanged'})" for t in result.targets
+        f"{course.shown(t)} ({'written' if t in result.written else 'unchanged'})" for t in result.targets
     )
     summary.add_row("Exported", targets)
     summary.add_row("Seconds", f"{result.seconds:g}")
@@ -330,10 +334,10 @@ def reset(
     if not yes:
         if not sys.stdin.isatty():
             fail(
-                f"Resetting replaces {shown(course, module.source)}: run `tito module reset {module.id} --yes`.", code=2
+                f"Resetting replaces {course.shown(module.source)}: run `tito module reset {module.id} --yes`.", code=2
             )
         if not typer.confirm(
-            f"Replace {shown(course, module.source)} with its version from {origin}? A backup is kept."
+            f"Replace {course.shown(module.source)} with its version from {origin}? A backup is kept."
         ):
             fail(f"Nothing was changed; run `tito module reset {module.id} --yes` to reset without asking.")
     try:
@@ -345,9 +349,9 @@ def reset(
         fail(str(exc))
     out = console()
     if result.backup is not None:
-        out.print(f"Backed up your file to {shown(course, result.backup)}.")
+        out.print(f"Backed up your file to {course.shown(result.backup)}.")
     what = "Restored" if result.changed else "Kept (it already matched)"
-    out.print(f"{what} {shown(course, module.source)} from {result.origin}; {module.name} is marked not completed.")
+    out.print(f"{what} {course.shown(module.source)} from {result.origin}; {module.name} is marked not completed.")
     if result.notebook:
         out.print(result.notebook, markup=False)
     out.print(f"Next: run `tito module start {module.id}`.")

@@ -1,6 +1,6 @@
 """Turn module source files into the `tinytorch` package (`tito export`).
 
-A module file (jupytext percent format) names its package file once, with `#| default_exp core.tensor`,
+A module file (jupytext percent format) names its package file once, with `#| default_exp tensor`,
 and marks each code cell that belongs in the package with `#| export` (or `#| export nn.conv` for a
 file of the cell's own choosing). The exporter copies those cells, in order, into their package files
 under a header that says the file is generated, with an `__all__` of their public names, only the
@@ -29,7 +29,6 @@ from tito.exporter.plans import (
     plan_export,
     plan_module,
     public_names,
-    relative,
     write_plans,
 )
 from tito.files import atomic_write
@@ -51,6 +50,5 @@ __all__ = [
     "plan_module",
     "public_names",
     "read_source",
-    "relative",
     "write_plans",
 ]

@@ -3,7 +3,7 @@
 A module file is a jupytext percent file: `# %%` starts a code cell, `# %% [markdown]` a prose cell.
 Directives are `#| name argument` lines at the top of a code cell:
 
-    #| default_exp core.tensor     the package file the module's exported cells go to
+    #| default_exp tensor          the package file the module's exported cells go to
     #| export                      this cell goes to the default package file
     #| export nn.conv              this cell goes to tinytorch/nn/conv.py instead
     #| doc Conv2d, the layer.      the docstring of the file this cell goes to (tito/exporter/assemble.py)
@@ -116,17 +116,17 @@ def parse_cells(text: str) -> list[Cell]:
 
 
 def dotted_target(value: str, where: str, directive: str) -> str:
-    """A checked package module name such as "core.tensor" or "nn.conv"."""
+    """A checked package module name such as "tensor" or "nn.conv"."""
     if not DOTTED.fullmatch(value):
         raise ExportError(
             f"{where}: '#| {directive} {value}' does not name a package module: write a dotted lower-case "
-            "name such as core.tensor or nn.conv."
+            "name such as tensor or nn.conv."
         )
     return value
 
 
 def default_exp(cells: list[Cell], where: str) -> str | None:
-    """The package module named by `#| default_exp`, such as "core.tensor"; a module file has at most one."""
+    """The package module named by `#| default_exp`, such as "tensor" or "nn.conv"; a module file has at most one."""
     found = [cell for cell in cells if cell.kind == "code" and "default_exp" in cell.directives]
     if len(found) > 1:
         lines = ", ".join(str(cell.line) for cell in found)

@@ -24,18 +24,6 @@ CATALOG_NAME = "_catalog.py"
 GENERATED_FROM = re.compile(r" from (modules/\S+\.py): edit that file")
 
 
-def relative(path: Path | str, root: Path) -> str:
-    """`path` as a person in the course types it: relative to `root` when it is inside it."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except (ValueError, OSError, RuntimeError):  # outside the course, or a symlink loop
-        try:
-            return path.relative_to(root).as_posix()
-        except ValueError:
-            return path.as_posix()
-
-
 @dataclass(frozen=True)
 class ExportPlan:
     """What exporting writes to one package file: its complete text and the public names it defines."""
@@ -44,7 +32,7 @@ class ExportPlan:
     target: Path
     text: str
     names: tuple[str, ...]
-    dotted: str = ""  # "core.tensor"; the catalog's is empty
+    dotted: str = ""  # "nn.conv"; the catalog's is empty
 
     def differs(self) -> bool:
         try:
@@ -58,7 +46,7 @@ def target_path(course: Course, dotted: str) -> Path:
 
 
 def _source(course: Course, module: Module) -> tuple[str, str]:
-    shown = relative(module.source, course.root)
+    shown = course.shown(module.source)
     return read_source(module.source, shown), shown
 
 
@@ -159,11 +147,11 @@ def check_owners(course: Course, plans: list[ExportPlan]) -> None:
     for module in exportable(course):
         for target in declared_targets(course, module):
             claims.setdefault(target, []).append(module)
-    by_source = {relative(m.source, course.root): m for m in course.modules}
+    by_source = {course.shown(m.source): m for m in course.modules}
     for plan in plans:
         if plan.module is None:
             continue
-        where, shown = relative(plan.module.source, course.root), relative(plan.target, course.root)
+        where, shown = course.shown(plan.module.source), course.shown(plan.target)
         others = [m for m in claims.get(plan.dotted, []) if m.id != plan.module.id]
         first = _first_line(plan.target)
         origin = generated_from(first) if first else None
@@ -213,7 +201,7 @@ def plan_catalog(course: Course, built: dict[str, list[ExportPlan]] | None = Non
             for name in plan.names:
                 if name in entries:
                     raise ExportError(
-                        f"{relative(module.source, course.root)}:1: '{name}' is also exported by module {entries[name][1]}; "
+                        f"{course.shown(module.source)}:1: '{name}' is also exported by module {entries[name][1]}; "
                         "public names must be unique across modules."
                     )
                 entries[name] = ("tinytorch." + plan.dotted, module.id)

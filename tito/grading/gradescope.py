@@ -12,7 +12,7 @@ module files, flat or in a course copy) exactly as `tito grade` does, in the bub
 writes ROOT/results/results.json: one test per module, scored points x the module's score, whose
 output is the module's section of the report. ROOT is /autograder, or $AUTOGRADER_ROOT when set.
 Where the container cannot start bubblewrap (many Docker containers), it grades as an unprivileged
-user of each run's own (as root: see runner.py), with the course, the kit, the submission and the
+user of each run's own (as root: see grader.py), with the course, the kit, the submission and the
 results made readable by root alone, and says so. setup.sh builds the grading kit once, into
 /autograder/kit, so a submission's grading starts with its own runs.
 """
@@ -31,16 +31,12 @@ from typing import Any
 from tito.course import Course, Module, load_course
 from tito.files import atomic_write
 from tito.grading.declare import CHECKS_FILE
+from tito.grading.errors import GradingError, SandboxUnavailable
+from tito.grading.grade_reports import FAIRNESS, module_section
+from tito.grading.grader import DEFAULT_TIMEOUT, grade_students
 from tito.grading.kit import KIT_FILE, Kit, KitError, build_kit, load_kit
-from tito.grading.report import FAIRNESS, module_section
-from tito.grading.runner import (
-    DEFAULT_TIMEOUT,
-    GradingError,
-    SandboxUnavailable,
-    grade_students,
-    wall_without_bubblewrap,
-)
 from tito.grading.sandbox import installed_packages
+from tito.grading.walls import wall_without_bubblewrap
 from tito.release import course_files
 
 CONFIG = "gradescope.json"
@@ -96,7 +92,7 @@ def build_autograder(
         raise GradescopeError(f"{target} exists; pass --force to replace it.")
     out.mkdir(parents=True, exist_ok=True)
     names = [name for name in course_files(course.root, skip=(out,)) if name.startswith(SHIPPED) or name in SHIPPED]
-    names += [(m.tests / CHECKS_FILE).relative_to(course.root).as_posix() for m in modules]
+    names += [course.shown(m.tests / CHECKS_FILE) for m in modules]
     config = {"modules": [m.id for m in modules], "points_per_module": points, "timeout": timeout}
     partial = target.with_name(".autograder.zip.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:

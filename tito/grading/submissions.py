@@ -16,19 +16,10 @@ from pathlib import Path
 import tito
 from tito.course import Course, Module
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.report import load_result, store_result, stored_result, write_grades, write_report
-from tito.grading.runner import (
-    DEFAULT_TIMEOUT,
-    MAX_MODULE_FILE,
-    GradingError,
-    SubmissionsError,
-    TwoCopies,
-    find_module_file,
-    find_students,
-    grade_students,
-    read_regular,
-    student_ids,
-)
+from tito.grading.errors import GradingError, SubmissionsError
+from tito.grading.grade_reports import load_result, store_result, stored_result, write_grades, write_report
+from tito.grading.grader import DEFAULT_TIMEOUT, grade_students
+from tito.grading.students import MAX_MODULE_FILE, TwoCopies, find_module_file, find_students, read_regular, student_ids
 from tito.grading.verdict import StudentGrade
 
 

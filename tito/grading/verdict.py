@@ -12,7 +12,7 @@ from tito.course import Module
 from tito.grading.channel import Stream
 from tito.grading.compare import exception_name, judge
 from tito.grading.declare import Check
-from tito.grading.process import MAX_CHANNEL_BYTES, Outcome
+from tito.grading.graded_run import MAX_CHANNEL_BYTES, Outcome
 from tito.linemap import source_location
 
 
@@ -92,7 +92,7 @@ MAX_FRAMES_READ = 8
 def student_line(frames: object, package: Path, module: Module, shown: str) -> str:
     """Where in the student's own file a check raised, as "calc.py:12"; "" when it raised elsewhere.
 
-    `frames` is what the run sent: its package frames, innermost first ("tinytorch/core/calc.py:40;...").
+    `frames` is what the run sent: its package frames, innermost first ("tinytorch/calc.py:40;...").
     The first one whose line map points into the student's module file wins, named as the report
     names that file.
 

@@ -27,6 +27,7 @@ import math
 import time
 
 from tito.metrics import metric_text, metrics_text
+from tito.plain_data import plain_data
 
 
 class NonFiniteLoss(Exception):
@@ -113,7 +114,7 @@ class Progress:
             getattr(self.display, event)(**values)
 
     def _on_settings(self, **settings):
-        self.settings = {key: _plain(value) for key, value in settings.items() if key != "progress"}
+        self.settings = {key: plain_data(value) for key, value in settings.items() if key != "progress"}
 
     def _on_start(self, *, epochs: int, batches: int, batch_size: int = 0, **_):
         self.epochs, self.batches, self.batch_size = int(epochs), int(batches), int(batch_size)
@@ -139,12 +140,8 @@ class Progress:
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss(epoch, self.batches, float(loss))
         seconds = None if self.started is None else round(self.clock() - self.started, 3)
-        figures = {k: _plain(v) for k, v in metrics.items() if k not in ("epochs", "batches")}
+        figures = {k: plain_data(v) for k, v in metrics.items() if k not in ("epochs", "batches")}
         self.history.append({"epoch": int(epoch), **figures, "seconds": seconds})
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def print_progress(event, **values) -> None:

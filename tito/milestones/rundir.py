@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tito.course import Course
 from tito.files import atomic_write
+from tito.plain_data import plain_data
 
 
 def new_run_dir(course: Course, milestone_id: str, now: datetime | None = None) -> Path:
@@ -26,22 +26,7 @@ def new_run_dir(course: Course, milestone_id: str, now: datetime | None = None) 
     raise FileExistsError(f"{parent}: too many runs started at {stamp}")
 
 
-def plain(value):
-    """A value JSON can hold: numpy scalars become numbers, NaN and infinities become strings."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def write_metrics(folder: Path, record: dict) -> Path:
     path = folder / "metrics.json"
-    atomic_write(path, json.dumps(plain(record), indent=2) + "\n")
+    atomic_write(path, json.dumps(plain_data(record, for_json=True), indent=2) + "\n")
     return path

@@ -34,7 +34,7 @@ from tito.release.selection import (
     student_gitignore,
     student_manifest,
 )
-from tito.release.solutions import SolutionBlock, _what_to_implement, find_blocks, strip_solutions, stub_line
+from tito.release.solutions import SolutionBlock, find_blocks, strip_solutions, stub_line, what_to_implement
 
 __all__ = [
     "INSTRUCTOR_ONLY",
@@ -45,7 +45,7 @@ __all__ = [
     "ReleaseError",
     "ReleaseUsageError",
     "SolutionBlock",
-    "_what_to_implement",
+    "what_to_implement",
     "build_student_edition",
     "check_out_folder",
     "course_files",

@@ -59,7 +59,7 @@ def _enclosing_scopes(tree: ast.AST, line: int) -> list[Scope]:
     return sorted(scopes, key=lambda node: node.lineno)
 
 
-def _what_to_implement(tree: ast.AST | None, block: SolutionBlock) -> str:
+def what_to_implement(tree: ast.AST | None, block: SolutionBlock) -> str:
     """'implement Tensor.__add__', from the function the block sits in; ReleaseError if none."""
     if tree is None:
         return "write this part of the solution"
@@ -96,7 +96,7 @@ def strip_solutions(text: str, path: str, module_id: str | None = None) -> tuple
     for block in blocks:
         out.extend(lines[previous_end : block.begin - 1])
         newline = "\n" if lines[block.begin - 1].endswith("\n") else ""
-        out.append(stub_line(block, module_id, _what_to_implement(tree, block)) + newline)
+        out.append(stub_line(block, module_id, what_to_implement(tree, block)) + newline)
         previous_end = block.end
     out.extend(lines[previous_end:])
     stripped = "".join(out)

@@ -1,58 +1,40 @@
-"""Grade a folder of submissions: one sandboxed run per student and module, verdicts made outside.
+"""One grading of a class, pair by pair: each (student, module) is found, prepared, run and judged.
 
-For each student and module: find their file; a missing file or one whose solution blocks are still
-the starter's scores 0 without a run. Otherwise copy the module's template (the prerequisites'
-reference package), export the student's file into it, and run the module's checks on it in the
-sandbox with a seed drawn for this run. The reference package runs the same checks on the same seed
-in the grader's own process, in one batch per module. Each check passes when the two agree.
-Students are graded in parallel, `workers` runs at a time, and each student is handed to
-`on_graded` as soon as their last module is graded.
-
-Per-student isolation: anything that goes wrong while grading one (student, module), in the
-grader's own code or in the run, becomes that row's one-line "grader error"; the class always
-finishes. The student's text is parsed only in a child (prepare.py), never in this process.
-
-Three walls, strongest first: bubblewrap (sandbox.py); where it cannot start and the grader is root,
-an unprivileged user of the run's own with its own session, rlimits and seccomp filter, every
-process of that user killed afterwards and the audit hook as a second layer ("user"); otherwise the
-audit hook alone ("guard", for trusted code only).
+`Batch.grade` finds each student's file (students.py), prepares it in a child (prepare.py: the
+starter check and the export), runs the module's checks on it in its wall with a seed drawn for the
+run (graded_run.py), runs the reference on the same seeds in this process, one batch per module, and
+makes each verdict here (verdict.py). Any failure of one pair becomes that pair's "grader error".
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import secrets
 import shutil
-import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import tito
 from tito.course import Course, Module
 from tito.exporter import GENERATED_MARK
-from tito.grading import channel, prepare, process
+from tito.grading import channel, graded_run, prepare
 from tito.grading.compare import Scrubber
 from tito.grading.declare import CHECKS_FILE
-from tito.grading.kit import Kit, KitError, build_kit, readable_by_all
+from tito.grading.errors import GradingError
+from tito.grading.kit import Kit
 from tito.grading.sandbox import (
     CHECKS_INSIDE,
     FIRST_UID,
     LAST_UID,
     PACKAGE_INSIDE,
     TOOL_INSIDE,
-    Sandbox,
-    SandboxError,
-    installed_packages,
     python_folders,
     sandbox_environment,
 )
+from tito.grading.students import MAX_MODULE_FILE, TwoCopies, find_module_file, read_regular
 from tito.grading.verdict import (
     GradeDetails,
     InfrastructureError,
@@ -63,21 +45,11 @@ from tito.grading.verdict import (
     grader_error,
     student_line,
 )
+from tito.grading.walls import NO_SANDBOX_WARNING, USER_WARNING, give_to_user, tool_folder
 
-DEFAULT_TIMEOUT = 60.0  # seconds for one module's checks
 MEMORY_BYTES = 2 * 1024**3
 FILE_BYTES = 16 * 1024**2
 MAX_PROCESSES = 64
-MAX_MODULE_FILE = 2 * 1024**2
-NO_SANDBOX_WARNING = (
-    "graded WITHOUT the bubblewrap sandbox, and so fit for trusted code only: only an in-process guard stood "
-    "between this submission and the grading machine, and a determined submission can get past it"
-)
-USER_WARNING = (
-    "graded WITHOUT the bubblewrap sandbox, and so fit for trusted code only: the run was an unprivileged "
-    "user of its own, with resource limits and a seccomp filter, behind the in-process guard"
-)
-TEMP_PREFIX = "tito-grade-"
 
 BOOTSTRAP = """\
 import sys
@@ -88,7 +60,7 @@ harness.main({job!r})
 """
 
 
-def _hand_written_lines(course: Course) -> set[str]:
+def hand_written_lines(course: Course) -> set[str]:
     """The lines of the package files tito export did not write (given code, such as tinytorch/nn/engine.py)."""
     lines: set[str] = set()
     for path in sorted(course.package_root.rglob("*.py")):
@@ -98,207 +70,8 @@ def _hand_written_lines(course: Course) -> set[str]:
     return lines
 
 
-class GradingError(Exception):
-    """Grading cannot go on; the message says what to fix."""
-
-
-class SubmissionsError(GradingError):
-    """The folders given to grade are unusable (a usage error)."""
-
-
-class SandboxUnavailable(GradingError):
-    """bubblewrap is missing or cannot start a sandbox here; the message says what to do."""
-
-
-def find_students(submissions: Path) -> list[Path]:
-    """One folder per student; names starting with '.' or '_' are not students."""
-    folders = [p for p in sorted(submissions.iterdir()) if p.is_dir() and not p.is_symlink()]
-    return [p for p in folders if not p.name.startswith((".", "_"))]
-
-
-class TwoCopies(Exception):
-    """A submission holds two files for one module; the message names both."""
-
-
-def find_module_file(folder: Path, module: Module) -> Path | None:
-    """The student's file for `module`: a course copy's modules/NN_slug/slug.py, NN_slug/slug.py,
-    slug.py or NN_slug.py in their folder. Symlinks and files outside the folder are ignored. Two of
-    them raise TwoCopies: which one the student meant is theirs to say, not the grader's to guess."""
-    root = folder.resolve()
-    found = []
-    for relative in (
-        f"modules/{module.name}/{module.slug}.py",
-        f"{module.name}/{module.slug}.py",
-        f"{module.slug}.py",
-        f"{module.name}.py",
-    ):
-        path = folder / relative
-        if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
-            continue
-        found.append(path)
-    if len(found) > 1:
-        names = " and ".join(p.relative_to(folder).as_posix() for p in found)
-        raise TwoCopies(f"two copies of {module.slug}.py ({names}): keep one and submit again")
-    return found[0] if found else None
-
-
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "student"
-
-
-def student_ids(names: list[str]) -> list[str]:
-    """A unique, filesystem-safe id for each folder name: the name itself when it is plain ASCII and
-    short, else its ASCII part (at most 60 characters) and 8 hex digits of its hash, so `张伟` and `李娜`,
-    or `José García` and `Jose_Garc_a`, never share an id (and so never share a report)."""
-    ids, used = [], set()
-    for name in names:
-        plain = safe_name(name)[:60]
-        key = plain if plain == name else f"{plain.strip('._-') or 'student'}-{_digest(name)}"
-        counter = 1
-        while key in used:
-            counter += 1
-            key = f"{plain}-{_digest(name)}-{counter}"
-        used.add(key)
-        ids.append(key)
-    return ids
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-
-
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """Read a file a submission controls: no symlinks, no fifos, at most `limit` bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit)
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temp(folder: str | None = None) -> list[str]:
-    """Remove the temporary folders of graders that are no longer running (a grader killed with
-    SIGKILL cannot clean up after itself, and its folder holds the reference kit)."""
-    removed = []
-    base = Path(folder or tempfile.gettempdir())
-    for path in base.glob(f"{TEMP_PREFIX}*-*"):
-        owner = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if not owner.isdigit() or not path.is_dir() or path.is_symlink() or _alive(int(owner)):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(str(path))
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def grade_students(
-    course: Course,
-    students: list[tuple[str, Path]],
-    *,
-    modules: list[Module] | None = None,
-    workers: int | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    sandbox: bool = True,
-    keep_temp: bool = False,
-    hidden: tuple[Path, ...] = (),
-    on_graded: Callable[[StudentGrade], None] | None = None,
-    kit: Kit | None = None,
-    ids: list[str] | None = None,
-) -> list[StudentGrade]:
-    """Grade each (name, folder) on `modules` (default: all); see the module docstring. A `kit` built
-    earlier with build_kit (for these modules) saves preparing one: many gradings can share it.
-
-    `sandbox=False` grades without bubblewrap: as an unprivileged user of each run's own when the
-    grader is root ("user"), behind the audit hook alone otherwise ("guard", trusted code only)."""
-    remove_stale_temp()
-    temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")).resolve()
-    running = process.Running()
-    try:
-        try:  # first, so that a machine without bubblewrap hears it at once
-            box = Sandbox.find(hidden=(course.root, temp, *([kit.root] if kit else []), *hidden)) if sandbox else None
-        except SandboxError as exc:
-            raise SandboxUnavailable(str(exc)) from None
-        wall = "bwrap" if box is not None else wall_without_bubblewrap()
-        tool = _tool_folder()  # where a student's run imports tito from
-        if wall == "user":
-            secret: list[Path] = [course.root, *map(Path, hidden), *map(Path, installed_packages())]
-            exposed = [p for p in secret if _open_to_others(p)]
-            if exposed:
-                raise SandboxUnavailable(
-                    f"bubblewrap cannot start here, and graded runs would then be an unprivileged user who could "
-                    f"read {exposed[0]}: make it unreadable to other users (`chmod o-rwx {exposed[0]}`), or "
-                    "install bubblewrap."
-                )
-            os.chmod(temp, 0o711)  # each run's user may pass through to its own folder, and list nothing
-            tool = _readable_tool(temp)
-        try:
-            chosen = list(modules or (kit.modules if kit else course.modules))
-            if kit is None:
-                (temp / "kit").mkdir(mode=0o700)
-                kit = build_kit(course, temp / "kit", chosen)
-            elif any(m not in kit.modules for m in chosen):
-                raise KitError("the shared grading kit was built for other modules; build one for these.")
-            kit = replace(kit, modules=chosen)
-        except KitError as exc:
-            raise GradingError(str(exc)) from None
-        grader = _Grader(kit, box, wall, temp, timeout, running, hidden, max(1, workers or os.cpu_count() or 1))
-        grader.tool = tool
-        grader.keep = keep_temp
-        keys = ids or student_ids([name for name, _ in students])
-        return grader.grade([(name, key, folder) for (name, folder), key in zip(students, keys)], on_graded)
-    except BaseException:
-        running.stop_all()
-        raise
-    finally:
-        if not keep_temp:
-            shutil.rmtree(temp, ignore_errors=True)
-
-
-def wall_without_bubblewrap() -> str:
-    """ "user" (a run is an unprivileged user of its own) where the grader is root and that user can
-    start this Python; "guard" (the audit hook alone) otherwise."""
-    if os.geteuid() != 0 or private_python() is not None:
-        return "guard"  # a user of its own could not even start a Python that sits in a private folder
-    return "user"
-
-
-def private_python() -> str | None:
-    """The first folder of this Python that other users cannot read (pyenv's under /root, say), or None."""
-    return next((p for p in python_folders() if not _open_to_others(Path(p))), None)
-
-
-def wall_note() -> str:
-    """For the instructor who grades without bubblewrap: which wall each run gets, and why not a stronger one."""
-    if wall_without_bubblewrap() == "user":
-        return "each run is an unprivileged user of its own."
-    if os.geteuid() != 0:
-        return (
-            "only an in-process guard stands between each run and this machine (as root, a run is a user of its own)."
-        )
-    return (
-        f"only an in-process guard stands between each run and this machine, since other users cannot read "
-        f"{private_python()} (a run that is a user of its own could not start this Python); for that wall, grade "
-        "from a venv made with a Python they can read (`/usr/bin/python3 -m venv /opt/tito-venv`, then install tito in it)."
-    )
-
-
 @dataclass
-class _Pending:
+class Pending:
     """One (student, module) on its way through grading."""
 
     grade: StudentGrade
@@ -310,17 +83,19 @@ class _Pending:
     work: Path | None = None
 
 
-class _Grader:
+class Batch:
+    """Grades (student, module) pairs: finds each file, prepares it, runs its checks, compares with the reference."""
+
     def __init__(self, kit: Kit, box, wall: str, temp: Path, timeout: float, running, hidden, workers: int):
         self.kit, self.box, self.wall, self.temp, self.timeout, self.running = kit, box, wall, temp, timeout, running
         self.hidden = (kit.course.root.resolve(), temp, kit.root.resolve(), *(Path(h).resolve() for h in hidden))
         self.workers = workers
         self.keep = False  # keep each run's folder (--keep-temp)
-        self.tool = _tool_folder()  # where a student's run imports tito from
+        self.tool = tool_folder()  # where a student's run imports tito from
         self.scrubber = Scrubber(kit.secrets)
         # module id -> the starter's own lines and the package's hand-written files' (the given spatial engine):
         # a guard refusal caused by one of them is not the student's doing
-        given = _hand_written_lines(kit.course)
+        given = hand_written_lines(kit.course)
         self.given_lines = {
             m.id: ({line.strip() for line in kit.starters.get(m.id, "").splitlines()} | given) - {""}
             for m in kit.modules
@@ -340,11 +115,11 @@ class _Grader:
 
     def grade(self, students, on_graded) -> list[StudentGrade]:
         grades: list[StudentGrade] = []
-        pending: list[_Pending] = []
+        pending: list[Pending] = []
         for name, key, folder in students:
             grade = StudentGrade(name=name, folder=folder, key=key)
             for module in self.kit.modules:
-                item = _Pending(grade, len(grade.modules), module)
+                item = Pending(grade, len(grade.modules), module)
                 grade.modules.append(self._isolated(item, self._find))
                 if not grade.modules[-1].results:
                     pending.append(item)
@@ -354,7 +129,7 @@ class _Grader:
             if waiting[grade.key] == 0 and on_graded:
                 on_graded(grade)
 
-        def finished(item: _Pending, result: ModuleGrade) -> None:
+        def finished(item: Pending, result: ModuleGrade) -> None:
             item.grade.modules[item.index] = result
             if result.results:  # graded (no run needed, or its run is done)
                 waiting[item.grade.key] -= 1
@@ -376,7 +151,7 @@ class _Grader:
         )
         return grades
 
-    def _isolated(self, item: _Pending, step, *args) -> ModuleGrade:
+    def _isolated(self, item: Pending, step, *args) -> ModuleGrade:
         """`step(item, *args)`, with any exception turned into this (student, module)'s grader error."""
         try:
             return step(item, *args)
@@ -387,7 +162,7 @@ class _Grader:
             if step is self._run and item.work is not None and not self.keep:
                 shutil.rmtree(item.work, ignore_errors=True)
 
-    def _find(self, item: _Pending) -> ModuleGrade:
+    def _find(self, item: Pending) -> ModuleGrade:
         """The grade of a module that needs no run (no file, two files, a line too long), or an empty
         ModuleGrade (no results yet) when it goes on to be prepared."""
         module, checks, details = item.module, self.kit.checks[item.module.id], self._details(item.module)
@@ -410,7 +185,7 @@ class _Grader:
             )
         return ModuleGrade(module, [])
 
-    def _prepare(self, item: _Pending) -> ModuleGrade:
+    def _prepare(self, item: Pending) -> ModuleGrade:
         """The starter check and the export, in a child (prepare.py); an empty grade when a run follows."""
         module, checks = item.module, self.kit.checks[item.module.id]
         details = self._details(module, item.source)
@@ -431,7 +206,7 @@ class _Grader:
             return all_failed(module, checks, f"not graded: {done.message}", **details)
         return ModuleGrade(module, [], **details)
 
-    def _export_note(self, message: str, item: _Pending) -> str:
+    def _export_note(self, message: str, item: Pending) -> str:
         """The exporter's message about the student's file, naming it as the student does."""
         own = f"modules/{item.module.name}/{item.module.slug}.py"
         stage = str(item.work / "stage") + "/" if item.work else ""
@@ -445,7 +220,7 @@ class _Grader:
         notes = {"bwrap": [], "user": [USER_WARNING], "guard": [NO_SANDBOX_WARNING]}[self.wall]
         return {"source": source, "prerequisites": [m.name for m in self.kit.prerequisites(module)], "notes": [*notes]}
 
-    def _reference_batches(self, runs: list[_Pending]) -> dict[str, dict[int, channel.Stream | str]]:
+    def _reference_batches(self, runs: list[Pending]) -> dict[str, dict[int, channel.Stream | str]]:
         """module id -> seed -> the reference's records, one trusted process per module."""
         wanted: dict[str, list[int]] = {}
         for run in runs:
@@ -496,8 +271,8 @@ class _Grader:
             "runs": runs,
         }
         env = {**sandbox_environment(), "HOME": str(folder), "TMPDIR": str(folder)}
-        outcome = process.run(
-            self._python(job, _tool_folder()),
+        outcome = graded_run.run(
+            self._python(job, tool_folder()),
             env=env,
             cwd=str(folder),
             timeout=30 + self.timeout * len(seeds),
@@ -522,7 +297,7 @@ class _Grader:
                 break
         return streams
 
-    def _run(self, item: _Pending, reference: channel.Stream | str) -> ModuleGrade:
+    def _run(self, item: Pending, reference: channel.Stream | str) -> ModuleGrade:
         module, checks = item.module, self.kit.checks[item.module.id]
         if isinstance(reference, str):  # the reference could not grade this run's inputs
             raise GradingError(reference)
@@ -532,7 +307,7 @@ class _Grader:
         uid = self.fresh_uid()
         argv, env, cwd = self._command(item, work, uid)
         try:
-            outcome = process.run(
+            outcome = graded_run.run(
                 argv,
                 env=env,
                 cwd=cwd,
@@ -542,8 +317,8 @@ class _Grader:
             )
         finally:
             if self.wall == "user":
-                process.kill_user(uid)
-                process.remove_files_of(uid)
+                graded_run.kill_user(uid)
+                graded_run.remove_files_of(uid)
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         return assess(
@@ -556,7 +331,7 @@ class _Grader:
             lambda frames: student_line(frames, work / "package", module, item.source),
         )
 
-    def _command(self, item: _Pending, work: Path, uid: int):
+    def _command(self, item: Pending, work: Path, uid: int):
         limits = {
             "RLIMIT_CPU": int(self.timeout) + 5,
             "RLIMIT_AS": MEMORY_BYTES,
@@ -578,7 +353,7 @@ class _Grader:
         if self.wall == "user":
             limits["RLIMIT_NPROC"] = MAX_PROCESSES
             job.update(uid=uid, seccomp=True)
-            _give(work, uid)
+            give_to_user(work, uid)
         job.update(
             package=package,
             checks=str(checks),
@@ -601,40 +376,3 @@ class _Grader:
     @staticmethod
     def _python(job: dict, tool: str) -> list[str]:
         return [sys.executable, "-I", "-c", BOOTSTRAP.format(tool=tool, job=job)]
-
-
-def _open_to_others(folder: Path) -> bool:
-    """Whether a user with no rights of its own can list `folder` (every parent passable, it readable);
-    for a folder not made yet, its nearest existing parent (what it will be made in)."""
-    folder = folder.resolve()
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        if not os.stat(folder).st_mode & stat.S_IROTH:
-            return False
-        return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in [folder, *folder.parents])
-    except OSError:
-        return False
-
-
-def _give(work: Path, uid: int) -> None:
-    """The run's folder to its own user, readable by nobody else (its parents are 0711 or 0700)."""
-    for parent, folders, files in os.walk(work):
-        for name in [parent, *(os.path.join(parent, f) for f in folders + files)]:
-            os.chown(name, uid, uid, follow_symlinks=False)
-    os.chmod(work, 0o700)
-    os.chmod(work.parent, 0o711)
-    os.chmod(work.parent.parent, 0o711)
-
-
-def _tool_folder() -> str:
-    return str(Path(tito.__file__).resolve().parent.parent)
-
-
-def _readable_tool(temp: Path) -> str:
-    """A copy of tito that the runs' users can read, in temp/tool: tito itself often lives in the course's
-    own checkout, which those users must not read (the same code bubblewrap binds into every sandbox)."""
-    tool = temp / "tool"
-    shutil.copytree(Path(tito.__file__).resolve().parent, tool / "tito", ignore=shutil.ignore_patterns("__pycache__"))
-    readable_by_all(tool)
-    return str(tool)

@@ -24,7 +24,6 @@ from tito import files
 from tito.course import Course, Milestone
 from tito.course_state import CourseState
 from tito.datasets.errors import DataError
-from tito.exporter import relative
 from tito.milestones import plots, rundir, tuning
 from tito.milestones.events import NonFiniteLoss, Progress
 from tito.milestones.settings import ScriptSettings, SettingsError, read_settings, script_path
@@ -243,7 +242,7 @@ def run_milestone(
         result.achieved = stopped is None and not options.quick and value is not None and value >= target.at_least
         _write_record(folder, record, progress, seconds, result.metrics, stopped, result.achieved)
     except OSError as exc:
-        where = relative(Path(exc.filename), course.root) if exc.filename else relative(course.state_dir, course.root)
+        where = course.shown(Path(exc.filename)) if exc.filename else course.shown(course.state_dir)
         raise MilestoneError(
             f"{where} {files.problem(exc, 'written')}, so the run's record could not be kept and nothing was "
             f"recorded. Free some space or fix that, then run `tito milestone run {milestone.id}` again."
@@ -255,7 +254,7 @@ def run_milestone(
             metrics=result.metrics,
             seconds=seconds,
             achieved=True,
-            run_dir=relative(folder, course.root),
+            run_dir=course.shown(folder),
         )
         result.recorded = True
     return result

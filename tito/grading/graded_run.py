@@ -4,7 +4,7 @@ The process gets the write end of a pipe (the channel) as an inherited file desc
 and stderr go to a second pipe. Both are read at once until the process ends, its time runs out,
 or the channel passes its size limit; output beyond the last few kilobytes is read and dropped, so
 printing 100 MB costs the grader nothing but the reading. Then its process tree is killed by
-tito/processes.py's `kill_tree`, the one process-tree killer (the group, and any descendant that
+tito/process_tree.py's `kill_tree`, the one process-tree killer (the group, and any descendant that
 started a session of its own). With bwrap that takes the whole sandbox: its PID namespace dies with
 its first process, which the kernel tears down on its own.
 """
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
-from tito.processes import kill_tree
+from tito.process_tree import kill_tree
 
 MAX_CHANNEL_BYTES = 16 * 1024**2
 OUTPUT_TAIL_BYTES = 4096

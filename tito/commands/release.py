@@ -61,7 +61,7 @@ def student(
         f"  {release.files} files; {blocks} solution blocks replaced in {len(release.stripped)} files; "
         f"{len(release.generated_left_out)} generated package files and "
         f"{len(release.instructor_only_left_out)} files of tito's own tests and graded checks left out; "
-        f"{len(release.unlisted_left_out)} files outside the course's known folders left out.",
+        f"{_count(len(release.unlisted_left_out), 'file')} outside the course's known folders left out.",
         markup=False,
         soft_wrap=True,
     )
@@ -132,3 +132,8 @@ def gradescope(
         markup=False,
         soft_wrap=True,
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """3 files, 1 file."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -6,31 +6,13 @@ The same scratch course as test_quick_runs.py: course.yaml copied, the rest link
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.course import load_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.milestone("lenet")]
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def course(tmp_path, monkeypatch):
-    root = tmp_path / "course"
-    root.mkdir()
-    manifest = (REPO / "course.yaml").read_text(encoding="utf-8")
-    (root / "course.yaml").write_text(re.sub(r"(?m)^edition:.*$", "edition: reference", manifest), encoding="utf-8")
-    for name in ("modules", "tinytorch", "milestones", "datasets"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
-    monkeypatch.setenv("TITO_NO_TUNING", "1")
-    return load_course(root)
 
 
 def quick_record(course, *options) -> tuple[dict, str]:

@@ -7,7 +7,6 @@ milestones/ and datasets/ linked from this checkout), so the repository's own .t
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tito.cli import app
-from tito.course import load_course
 from tito.milestones import plots
 from tito.milestones.events import Progress
 from tito.milestones.milestone_run import load_script
@@ -27,23 +25,6 @@ from dataset_fixtures import CIFAR10_FOLDER, cifar_fixture, gz, idx_bytes  # noq
 from png_checks import assert_picture  # noqa: E402
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def course(tmp_path, monkeypatch):
-    root = tmp_path / "course"
-    root.mkdir()
-    # The milestone runs need the modules exported, not a completion record: in a student edition this
-    # scratch course has no progress of its own, so it reads as the reference edition does.
-    manifest = (REPO / "course.yaml").read_text(encoding="utf-8")
-    (root / "course.yaml").write_text(re.sub(r"(?m)^edition:.*$", "edition: reference", manifest), encoding="utf-8")
-    for name in ("modules", "tinytorch", "milestones", "datasets"):
-        (root / name).symlink_to(REPO / name, target_is_directory=True)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
-    monkeypatch.setenv("TITO_NO_TUNING", "1")  # leave this test process's malloc and environment alone
-    return load_course(root)
 
 
 CNN_PICTURES = ["confusion.png", "curves.png", "feature_maps.png", "filters.png", "predictions.png"]

@@ -202,21 +202,16 @@ class Recorder:
                     }
                 )
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(self, item):
+    def _record_calls(self, item):
+        """Around a test's setup and its call: which module-file functions they reach (calls.py)."""
         self.calls.start(item.nodeid)
         try:
             yield
         finally:
             self.calls.stop()
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item):
-        self.calls.start(item.nodeid)
-        try:
-            yield
-        finally:
-            self.calls.stop()
+    pytest_runtest_setup = pytest.hookimpl(hookwrapper=True)(_record_calls)
+    pytest_runtest_call = pytest.hookimpl(hookwrapper=True)(_record_calls)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

@@ -66,7 +66,7 @@ def _assert_nothing_left(places, out: Path, before: dict, watched: list[Path]):
     everything = "\n".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
     assert "instructor-secret-7f3a9" not in everything and OTHER_TOKEN not in everything
     assert processes_with(f"sleep {places['MARKER']}") == []
-    assert processes_with("/grading/checks.py") == []
+    assert processes_with("/grading/checks.py", ours=True) == []
 
 
 @pytest.mark.parametrize("attack", ["forger", "forger_once"])
@@ -176,4 +176,4 @@ def test_flooding_the_results_channel_is_cut_off(tmp_path, scene):
 
     assert graded["flooder"].score == 0.0
     assert set(reasons(graded["flooder"]).values()) == {"not reached: the run sent more than 16 MB of results"}
-    assert processes_with("/grading/checks.py") == []
+    assert processes_with("/grading/checks.py", ours=True) == []

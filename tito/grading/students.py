@@ -46,6 +46,13 @@ def find_module_file(folder: Path, module: Module) -> Path | None:
     return found[0] if found else None
 
 
+def shown_name(name: str) -> str:
+    """A folder's name as text every output can hold: the bytes of a name that is not UTF-8 (which
+    Python keeps as lone surrogates) become U+FFFD, so writing a report, grades.csv or the terminal
+    never fails on it. Ids and fingerprints use the name's own bytes, so two such names stay apart."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".") or "student"
 

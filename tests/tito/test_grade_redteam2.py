@@ -1,0 +1,92 @@
+"""Holes an independent red team found in grading (issue 18), each shut by an invariant, not a case.
+
+- A check's own judge sees only values of the reference's form: a judge written as arithmetic on
+  the values (a maximum, a mean, `>`) passed NaN, which compares False with everything, so a stub
+  returning NaN scored full marks on module 03's initialisation checks.
+- A student folder whose name is not UTF-8 stopped the whole class with a traceback before any run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tito.grading.compare import judge, same_form
+from tito.grading.declare import Check
+from tito.grading.students import shown_name, student_ids
+
+
+def _lenient(student, reference):
+    """A judge in the style of tests/03_layers/grading.py: it compares by arithmetic, and NaN slips by."""
+    samples = np.asarray(student["samples"], dtype=np.float64)
+    if np.abs(samples).max() > 1.0 or abs(samples.mean()) > 0.1:
+        return "out of range"
+    return None
+
+
+JUDGED = Check("draws", "draws uniform samples", 1.0, lambda rng: {}, judge=_lenient)
+REFERENCE = {"samples": np.linspace(-0.9, 0.9, 50), "dtype": "float32", "fan_in": np.asarray(7)}
+
+
+def test_the_lenient_judge_alone_would_pass_nan():
+    assert _lenient({"samples": np.full(50, np.nan)}, REFERENCE) is None  # the hole this file closes
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        np.full(50, np.nan),
+        np.r_[np.linspace(-0.9, 0.9, 49), np.inf],
+        np.r_[np.zeros(49), -np.inf],
+        np.ones(50, dtype=bool),  # booleans cast to numbers by the judge's own asarray
+        np.zeros(50, dtype=np.int64),
+        np.zeros(49),  # the wrong shape
+        np.zeros((50, 1)),
+    ],
+)
+def test_a_judge_never_sees_values_of_another_form(samples):
+    student = {**REFERENCE, "samples": samples}
+    reason = judge(JUDGED, student, REFERENCE)
+    assert reason is not None and reason == same_form(student, REFERENCE)
+
+
+def test_a_judge_still_judges_values_of_the_reference_form():
+    assert judge(JUDGED, {**REFERENCE, "samples": np.linspace(-0.5, 0.5, 50)}, REFERENCE) is None
+    assert judge(JUDGED, {**REFERENCE, "samples": np.full(50, 0.95)}, REFERENCE) == "out of range"
+
+
+def test_nan_is_allowed_where_the_reference_has_some():
+    reference = {"samples": np.array([np.nan, 0.5])}
+    assert same_form({"samples": np.array([0.1, np.nan])}, reference) is None
+
+
+def test_text_and_missing_keys_are_form_too():
+    assert same_form({"samples": REFERENCE["samples"], "fan_in": np.asarray(7)}, REFERENCE) == "returned no `dtype`"
+    assert "not text" in same_form({**REFERENCE, "dtype": np.asarray(1.0)}, REFERENCE)
+    assert "text where" in same_form({**REFERENCE, "fan_in": "7"}, REFERENCE)
+
+
+NOT_UTF8 = [os.fsdecode(b"caf\xe9"), os.fsdecode(b"\xff\xfe"), os.fsdecode(b"\xc3"), "plain", "Jos\u00e9"]
+
+
+def test_a_folder_name_that_is_not_utf8_is_shown_as_text_every_output_can_hold():
+    for name in NOT_UTF8:
+        shown = shown_name(name)
+        shown.encode("utf-8")  # would raise for a lone surrogate
+        assert shown == name or "\ufffd" in shown
+    assert len(set(student_ids(NOT_UTF8[:3]))) == 3  # ids keep the names' own bytes apart
+
+
+def test_a_class_with_a_folder_name_that_is_not_utf8_is_fingerprinted(tmp_path):
+    from tito.course import load_course
+    from tito.grading.submissions import submission_fingerprint
+
+    course = load_course(Path(__file__).resolve().parents[1] / "fixtures" / "grading" / "course")
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    (folder / "calc.py").write_text("x = 1\n")
+    first = submission_fingerprint(folder, list(course.modules), "kit")
+    assert first == submission_fingerprint(folder, list(course.modules), "kit")

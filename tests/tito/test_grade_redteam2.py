@@ -90,3 +90,27 @@ def test_a_class_with_a_folder_name_that_is_not_utf8_is_fingerprinted(tmp_path):
     (folder / "calc.py").write_text("x = 1\n")
     first = submission_fingerprint(folder, list(course.modules), "kit")
     assert first == submission_fingerprint(folder, list(course.modules), "kit")
+
+
+def test_every_folder_others_may_write_is_cleaned_not_a_fixed_list(tmp_path):
+    """/run/lock (1777) was not among the folders cleaned after a run on the user path, so a run's
+    files outlived it there. Every folder with write permission for others is found, at any depth
+    the walk reaches; a private one is not."""
+    from tito.grading.graded_run import remove_files_of, shared_folders
+
+    open_folder, private, nested = tmp_path / "lock", tmp_path / "private", tmp_path / "a" / "b" / "spool"
+    for folder in (open_folder, private, nested):
+        folder.mkdir(parents=True)
+    open_folder.chmod(0o1777)
+    nested.chmod(0o777)
+    (tmp_path / "link").symlink_to(open_folder)  # links are not followed
+    found = shared_folders((str(tmp_path),))
+    assert str(open_folder) in found and str(nested) in found
+    assert str(private) not in found and str(tmp_path / "link") not in found
+    assert "/tmp" in found  # the fixed ones stay
+    mine = open_folder / "left-behind"
+    mine.write_text("x")
+    (nested / "kept").write_text("x")
+    owner = os.stat(mine).st_uid
+    assert remove_files_of(owner, (str(open_folder),)) == 1 and not mine.exists()
+    assert (nested / "kept").exists()  # only the folders named are cleaned

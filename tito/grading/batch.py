@@ -101,6 +101,7 @@ class Batch:
             for m in kit.modules
         }
         self.uid_lock = threading.Lock()
+        self.shared = graded_run.shared_folders() if wall == "user" else ()  # where a run's files may outlive it
         self.uids_used: set[int] = set()
 
     def fresh_uid(self) -> int:
@@ -318,7 +319,7 @@ class Batch:
         finally:
             if self.wall == "user":
                 graded_run.kill_user(uid)
-                graded_run.remove_files_of(uid)
+                graded_run.remove_files_of(uid, self.shared)
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         return assess(

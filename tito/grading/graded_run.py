@@ -142,6 +142,36 @@ def kill_user(uid: int, rounds: int = 20) -> int:
 
 
 SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # where any user may create files
+WRITABLE_ROOTS = ("/tmp", "/var", "/run", "/dev", "/home", "/srv", "/opt", "/mnt", "/media")
+WALK_DEPTH = 4
+MAX_WALKED = 100_000  # folders looked at, at most: the walk stays a fraction of a second on any machine
+
+
+def shared_folders(roots: tuple[str, ...] = WRITABLE_ROOTS, depth: int = WALK_DEPTH) -> tuple[str, ...]:
+    """Every folder where any user may create entries (write permission for others), within `depth`
+    levels of `roots`, with SHARED_FOLDERS: not only /tmp but /run/lock, /var/crash, /tmp/.X11-unix, a
+    1777 folder someone made. A fixed list missed /run/lock, so a run's files outlived it there. Found
+    once per grading; links are not followed."""
+    found = {folder for folder in SHARED_FOLDERS if os.path.isdir(folder)}
+    level, walked = [(root, 0) for root in roots], 0
+    while level and walked < MAX_WALKED:
+        folder, deep = level.pop()
+        walked += 1
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                if entry.stat(follow_symlinks=False).st_mode & 0o002:
+                    found.add(entry.path)
+            except OSError:
+                continue
+            if deep + 1 < depth:
+                level.append((entry.path, deep + 1))
+    return tuple(sorted(found))
 
 
 def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_FOLDERS) -> int:

@@ -114,3 +114,29 @@ def test_every_folder_others_may_write_is_cleaned_not_a_fixed_list(tmp_path):
     owner = os.stat(mine).st_uid
     assert remove_files_of(owner, (str(open_folder),)) == 1 and not mine.exists()
     assert (nested / "kept").exists()  # only the folders named are cleaned
+
+
+def test_a_folder_the_grader_may_not_enter_is_that_students_row_not_the_class(tmp_path, monkeypatch):
+    """A zip can carry a folder of mode 000: as a user other than root, looking into it raised
+    PermissionError, and `tito grade` stopped the class before grading anyone. (Root may enter any
+    folder, so the denial is simulated.)"""
+    from tito.course import load_course
+    from tito.grading.students import find_module_file
+    from tito.grading.submissions import submission_fingerprint
+
+    course = load_course(Path(__file__).resolve().parents[1] / "fixtures" / "grading" / "course")
+    module = course.module("01")
+    locked = tmp_path / "locked"
+    (locked / "modules" / module.name).mkdir(parents=True)
+    (locked / "modules" / module.name / f"{module.slug}.py").write_text("x = 1\n")
+    (locked / f"{module.slug}.py").write_text("x = 2\n")
+    real = Path.is_file
+
+    def is_file(self):
+        if "modules" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert find_module_file(locked, module) == locked / f"{module.slug}.py"  # the one it may read
+    assert submission_fingerprint(locked, [module], "kit")

@@ -172,8 +172,11 @@ class Batch:
         except TwoCopies as exc:
             return all_failed(module, checks, f"not graded: {exc}", **details)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
-        if path is None or data is None:
+        if path is None:
             return all_failed(module, checks, f"not graded: no {module.slug}.py was found in the submission", **details)
+        if data is None:
+            shown = path.relative_to(item.grade.folder).as_posix()
+            return all_failed(module, checks, f"not graded: {shown} could not be read", **details)
         details["source"] = item.source = path.relative_to(item.grade.folder).as_posix()
         item.text = data
         too_long = prepare.long_line(data)

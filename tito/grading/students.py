@@ -26,9 +26,13 @@ class TwoCopies(Exception):
 
 def find_module_file(folder: Path, module: Module) -> Path | None:
     """The student's file for `module`: a course copy's modules/NN_slug/slug.py, NN_slug/slug.py,
-    slug.py or NN_slug.py in their folder. Symlinks and files outside the folder are ignored. Two of
-    them raise TwoCopies: which one the student meant is theirs to say, not the grader's to guess."""
-    root = folder.resolve()
+    slug.py or NN_slug.py in their folder. Symlinks, files outside the folder and paths the grader may
+    not look at (a folder of mode 000, as a zip can make it) are ignored. Two of them raise TwoCopies:
+    which one the student meant is theirs to say, not the grader's to guess."""
+    try:
+        root = folder.resolve()
+    except OSError:
+        return None
     found = []
     for relative in (
         f"modules/{module.name}/{module.slug}.py",
@@ -37,7 +41,10 @@ def find_module_file(folder: Path, module: Module) -> Path | None:
         f"{module.name}.py",
     ):
         path = folder / relative
-        if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+        try:
+            if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+                continue
+        except OSError:  # a folder the grader may not enter (a zip can carry mode 000): no file there
             continue
         found.append(path)
     if len(found) > 1:

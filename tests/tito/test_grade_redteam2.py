@@ -140,3 +140,40 @@ def test_a_folder_the_grader_may_not_enter_is_that_students_row_not_the_class(tm
     monkeypatch.setattr(Path, "is_file", is_file)
     assert find_module_file(locked, module) == locked / f"{module.slug}.py"  # the one it may read
     assert submission_fingerprint(locked, [module], "kit")
+
+
+REFERENCE_SHAPED = {"mean": np.linspace(0.0, 1.0, 6).reshape(2, 3)}
+
+
+def _reasons_possible() -> set[str]:
+    """Every reason the comparison may give against REFERENCE_SHAPED: nothing the run chose but a count."""
+    kinds = ["booleans", "integers", "something else"]
+    return (
+        {"`mean` is text where the reference has numbers", "`mean` does not have the reference's shape (2, 3)"}
+        | {f"`mean` holds {kind} where the reference holds floats" for kind in kinds}
+        | {f"`mean` differs from the reference in {n} of 6 entries" for n in range(1, 7)}
+        | {"`mean` holds NaN or infinity where the reference holds none"}
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.zeros((0, 114, 101, 116, 117, 114, 110, 32, 110)),  # 8 bytes of the reference in a shape
+        np.zeros((0, 4_000_000)),
+        np.zeros((3, 2)),
+        np.zeros(6),
+        np.zeros((2, 3), dtype=np.int64),
+        np.full((2, 3), np.nan),
+        np.zeros((2, 3)),
+        "return np.add(a, b)",
+    ],
+)
+def test_a_reason_carries_no_number_the_run_chose_but_a_count(value):
+    reason = judge(Check("averages", "", 1.0, lambda rng: {}), {"mean": value}, REFERENCE_SHAPED)
+    assert reason in _reasons_possible()
+    reason = judge(JUDGED_SHAPED, {"mean": value}, REFERENCE_SHAPED)
+    assert reason in _reasons_possible() | {"judged"}
+
+
+JUDGED_SHAPED = Check("averages", "", 1.0, lambda rng: {}, judge=lambda student, reference: "judged")

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +179,36 @@ def test_a_reason_carries_no_number_the_run_chose_but_a_count(value):
 
 
 JUDGED_SHAPED = Check("averages", "", 1.0, lambda rng: {}, judge=lambda student, reference: "judged")
+
+
+SOCKETS = """
+import socket, sys
+sys.path.insert(0, {root!r})
+from tito.grading import seccomp
+seccomp.install()
+def refused(family, kind=socket.SOCK_STREAM):
+    try:
+        socket.socket(family, kind).close()
+    except PermissionError:
+        return True
+    return False
+a, b = socket.socketpair()
+a.sendall(b"local"); print(b.recv(5).decode())
+print(refused(socket.AF_INET), refused(socket.AF_INET6), refused(socket.AF_INET, socket.SOCK_DGRAM),
+      refused(socket.AF_NETLINK, socket.SOCK_RAW), refused(socket.AF_UNIX))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux's")
+def test_a_run_opens_no_network_socket_even_without_bubblewrap():
+    """Past the guard on the unprivileged-user path (no network namespace), a module-02 run sent the
+    reference calc.py it may read to a listener over TCP. The filter now refuses every socket family
+    but AF_UNIX, behind both walls."""
+    from tito.grading import seccomp
+
+    if seccomp.platform.machine() not in seccomp.ARCHES:
+        pytest.skip("no filter for this architecture")
+    root = str(Path(seccomp.__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", SOCKETS.format(root=root)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["local", "True True True True False"]

@@ -212,3 +212,31 @@ def test_a_run_opens_no_network_socket_even_without_bubblewrap():
     done = subprocess.run([sys.executable, "-c", SOCKETS.format(root=root)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["local", "True True True True False"]
+
+
+GREEDY = """
+import os, time
+for _ in range({children}):
+    if os.fork() == 0:
+        block = bytearray({each})
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(5)
+        os._exit(0)
+time.sleep(5)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc")
+@pytest.mark.parametrize("children, stopped", [(3, True), (1, False)])
+def test_a_run_is_weighed_as_a_whole_not_process_by_process(children, stopped):
+    """RLIMIT_AS bounds each process alone: a run forking 3 children of 1.5 GB held 2.4 GB of a 2 GB
+    budget (64 processes could hold 128 GB). The grader now weighs all of a run's processes together."""
+    from tito.grading.graded_run import Running, run
+
+    code = GREEDY.format(children=children, each=120 * 1024**2)
+    outcome = run(
+        [sys.executable, "-c", code], env=dict(os.environ), cwd="/", timeout=20, running=Running(), memory=200 * 1024**2
+    )
+    assert outcome.over_memory is stopped
+    assert (outcome.seconds < 4) is stopped  # stopped as soon as it passed the budget, not at its end

@@ -318,6 +318,8 @@ class Batch:
                 timeout=self.timeout,
                 running=self.running,
                 seccomp=self.box.seccomp if self.box is not None else b"",
+                memory=MEMORY_BYTES,  # the run's processes together, as each one alone (RLIMIT_AS)
+                members=(lambda pid: graded_run.pids_of(uid)) if self.wall == "user" else None,
             )
         finally:
             if self.wall == "user":

@@ -101,6 +101,7 @@ class Batch:
             for m in kit.modules
         }
         self.uid_lock = threading.Lock()
+        self.shared = graded_run.shared_folders() if wall == "user" else ()  # where a run's files may outlive it
         self.uids_used: set[int] = set()
 
     def fresh_uid(self) -> int:
@@ -171,8 +172,11 @@ class Batch:
         except TwoCopies as exc:
             return all_failed(module, checks, f"not graded: {exc}", **details)
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
-        if path is None or data is None:
+        if path is None:
             return all_failed(module, checks, f"not graded: no {module.slug}.py was found in the submission", **details)
+        if data is None:
+            shown = path.relative_to(item.grade.folder).as_posix()
+            return all_failed(module, checks, f"not graded: {shown} could not be read", **details)
         details["source"] = item.source = path.relative_to(item.grade.folder).as_posix()
         item.text = data
         too_long = prepare.long_line(data)
@@ -314,11 +318,13 @@ class Batch:
                 timeout=self.timeout,
                 running=self.running,
                 seccomp=self.box.seccomp if self.box is not None else b"",
+                memory=MEMORY_BYTES,  # the run's processes together, as each one alone (RLIMIT_AS)
+                members=(lambda pid: graded_run.pids_of(uid)) if self.wall == "user" else None,
             )
         finally:
             if self.wall == "user":
                 graded_run.kill_user(uid)
-                graded_run.remove_files_of(uid)
+                graded_run.remove_files_of(uid, self.shared)
         grade = ModuleGrade(module, [], **details)
         grade.seconds = outcome.seconds
         return assess(

@@ -52,12 +52,50 @@ def same_values(student: dict, reference: dict, rtol: float, atol: float) -> str
     return None
 
 
-def _compare_arrays(key: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+def same_form(student: dict, reference: dict) -> str | None:
+    """None when `student` has every key of `reference` in the same form: text where it has text, and
+    arrays of the same dtype kind and shape, finite wherever the reference is finite throughout; else
+    the reason. A check's own judge sees the values only after this: a judge written as arithmetic
+    on the values (a maximum, a mean, `>`) passes NaN, which compares False with everything, and
+    casts booleans to numbers."""
+    for key, expected in reference.items():
+        if key not in student:
+            return f"returned no `{key}`"
+        got = student[key]
+        if isinstance(expected, (str, list)):
+            if type(got) is not type(expected) or (isinstance(got, list) and not all(isinstance(i, str) for i in got)):
+                return f"`{key}` is not text where the reference has text"
+            continue
+        if not isinstance(got, np.ndarray):
+            return f"`{key}` is text where the reference has numbers"
+        reason = _compare_form(key, got, np.asarray(expected))
+        if reason:
+            return reason
+    return None
+
+
+def _compare_form(key: str, got: np.ndarray, expected: np.ndarray) -> str | None:
+    reason = _kind_and_shape(key, got, expected)
+    if reason is None and got.dtype.kind == "f" and np.isfinite(expected).all() and not np.isfinite(got).all():
+        return f"`{key}` holds NaN or infinity where the reference holds none"
+    return reason
+
+
+def _kind_and_shape(key: str, got: np.ndarray, expected: np.ndarray) -> str | None:
     want, have = KINDS.get(expected.dtype.kind), KINDS.get(got.dtype.kind)
     if have is None or have != want:
         return f"`{key}` holds {have or 'something else'} where the reference holds {want}"
     if got.shape != expected.shape:
-        return f"`{key}` has shape {tuple(got.shape)} where the reference has {tuple(expected.shape)}"
+        # The run's own shape is not shown: up to 32 numbers of its choice (a shape with a 0 in it
+        # holds no data) carried 8 bytes of the prerequisites' reference package out of each check.
+        return f"`{key}` does not have the reference's shape {tuple(expected.shape)}"
+    return None
+
+
+def _compare_arrays(key: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str | None:
+    reason = _kind_and_shape(key, got, expected)
+    if reason:
+        return reason
     wrong = _differ(got, expected, rtol, atol)
     if not wrong.any():
         return None
@@ -95,12 +133,19 @@ def exception_name(error: object) -> str:
 
 
 def judge(check: Check, student: dict, reference: dict) -> str | None:
-    """The check's own judge, or the default comparison; a judge that crashes fails the check."""
+    """The check's own judge, or the default comparison; a judge that crashes fails the check. A judge
+    only sees values of the reference's form (`same_form`)."""
     if check.judge is None:
         try:
             return same_values(student, reference, check.rtol, check.atol)
         except Exception as exc:  # noqa: BLE001 - never expected; a failed check, never a stopped class
             return f"its results could not be compared ({type(exc).__name__})"
+    try:
+        reason = same_form(student, reference)
+        if reason:
+            return reason
+    except Exception as exc:  # noqa: BLE001 - as above
+        return f"its results could not be compared ({type(exc).__name__})"
     try:
         verdict = check.judge(student, reference)
     except Exception as exc:  # the student's values can be any shape; a judge may trip on them

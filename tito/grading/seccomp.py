@@ -3,7 +3,10 @@
 Resource limits miss kernel state that is not counted against a process or outlives it: anonymous
 memory files (memfd_create), System V and POSIX message queues, semaphores and shared memory, the
 kernel keyrings, and a few ways to reach other processes or the kernel (ptrace, process_vm_*,
-userfaultfd, bpf, perf_event_open, io_uring). A graded run gets EPERM for each of them.
+userfaultfd, bpf, perf_event_open, io_uring). A graded run gets EPERM for each of them. It gets
+EPERM too for a socket of any family but AF_UNIX: without bubblewrap's network namespace (the
+unprivileged-user path) a run could otherwise send the prerequisites' reference package, which it
+may read, to any host; a local socket needs a listener on this machine.
 
 bubblewrap loads the program from a file descriptor (`bwrap --seccomp FD`); without bubblewrap the
 harness installs it itself (`install`, through prctl) before any student code runs. The program is
@@ -26,6 +29,8 @@ BPF_JGE_K = 0x35
 BPF_RET_K = 0x06
 RET_ALLOW = 0x7FFF0000
 RET_ERRNO = 0x00050000
+ARG0 = 16  # struct seccomp_data: args[0] at offset 16 (its low 32 bits on a little-endian machine)
+AF_UNIX = 1
 RET_KILL_PROCESS = 0x80000000
 X32_SYSCALL_BIT = 0x40000000
 
@@ -80,7 +85,7 @@ ARCHES = {
             "request_key": 249, "keyctl": 250, "ptrace": 101, "process_vm_readv": 310,
             "process_vm_writev": 311, "userfaultfd": 323, "bpf": 321, "perf_event_open": 298,
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "unshare": 272,
-            "setns": 308, "mount": 165, "pivot_root": 155,
+            "setns": 308, "mount": 165, "pivot_root": 155, "socket": 41,
         },
     ),
     "aarch64": (
@@ -93,7 +98,7 @@ ARCHES = {
             "request_key": 218, "keyctl": 219, "ptrace": 117, "process_vm_readv": 270,
             "process_vm_writev": 271, "userfaultfd": 282, "bpf": 280, "perf_event_open": 241,
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "unshare": 97,
-            "setns": 268, "mount": 40, "pivot_root": 41,
+            "setns": 268, "mount": 40, "pivot_root": 41, "socket": 198,
         },
     ),
 }  # fmt: skip
@@ -121,11 +126,18 @@ def program(machine: str | None = None) -> bytes:
         _instruction(BPF_RET_K, 0, 0, RET_KILL_PROCESS),  # any other ABI: stop
         _instruction(BPF_LD_W_ABS, 0, 0, 0),  # A = nr
     ]
+    tail = [  # after the list: socket(domain) is allowed for AF_UNIX only; then allow, and deny
+        _instruction(BPF_JEQ_K, 0, 3, numbers["socket"]),  # not socket: to the allow
+        _instruction(BPF_LD_W_ABS, 0, 0, ARG0),  # A = domain
+        _instruction(BPF_JEQ_K, 1, 0, AF_UNIX),  # a local socket: to the allow
+        _instruction(BPF_RET_K, 0, 0, deny),
+        _instruction(BPF_RET_K, 0, 0, RET_ALLOW),
+    ]
     if machine == "x86_64":
-        code.append(_instruction(BPF_JGE_K, len(denied) + 1, 0, X32_SYSCALL_BIT))  # x32 calls: deny
+        code.append(_instruction(BPF_JGE_K, len(denied) + len(tail), 0, X32_SYSCALL_BIT))  # x32 calls: deny
     for index, number in enumerate(denied):
-        code.append(_instruction(BPF_JEQ_K, len(denied) - index, 0, number))  # to the deny below
-    code += [_instruction(BPF_RET_K, 0, 0, RET_ALLOW), _instruction(BPF_RET_K, 0, 0, deny)]
+        code.append(_instruction(BPF_JEQ_K, len(denied) - index - 1 + len(tail), 0, number))  # to the deny below
+    code += tail + [_instruction(BPF_RET_K, 0, 0, deny)]
     return b"".join(code)
 
 

@@ -26,9 +26,13 @@ class TwoCopies(Exception):
 
 def find_module_file(folder: Path, module: Module) -> Path | None:
     """The student's file for `module`: a course copy's modules/NN_slug/slug.py, NN_slug/slug.py,
-    slug.py or NN_slug.py in their folder. Symlinks and files outside the folder are ignored. Two of
-    them raise TwoCopies: which one the student meant is theirs to say, not the grader's to guess."""
-    root = folder.resolve()
+    slug.py or NN_slug.py in their folder. Symlinks, files outside the folder and paths the grader may
+    not look at (a folder of mode 000, as a zip can make it) are ignored. Two of them raise TwoCopies:
+    which one the student meant is theirs to say, not the grader's to guess."""
+    try:
+        root = folder.resolve()
+    except OSError:
+        return None
     found = []
     for relative in (
         f"modules/{module.name}/{module.slug}.py",
@@ -37,13 +41,23 @@ def find_module_file(folder: Path, module: Module) -> Path | None:
         f"{module.name}.py",
     ):
         path = folder / relative
-        if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+        try:
+            if path.is_symlink() or not path.is_file() or root not in path.resolve().parents:
+                continue
+        except OSError:  # a folder the grader may not enter (a zip can carry mode 000): no file there
             continue
         found.append(path)
     if len(found) > 1:
         names = " and ".join(p.relative_to(folder).as_posix() for p in found)
         raise TwoCopies(f"two copies of {module.slug}.py ({names}): keep one and submit again")
     return found[0] if found else None
+
+
+def shown_name(name: str) -> str:
+    """A folder's name as text every output can hold: the bytes of a name that is not UTF-8 (which
+    Python keeps as lone surrogates) become U+FFFD, so writing a report, grades.csv or the terminal
+    never fails on it. Ids and fingerprints use the name's own bytes, so two such names stay apart."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def safe_name(name: str) -> str:

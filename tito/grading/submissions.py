@@ -19,7 +19,15 @@ from tito.grading.declare import CHECKS_FILE
 from tito.grading.errors import GradingError, SubmissionsError
 from tito.grading.grade_reports import load_result, store_result, stored_result, write_grades, write_report
 from tito.grading.grader import DEFAULT_TIMEOUT, grade_students
-from tito.grading.students import MAX_MODULE_FILE, TwoCopies, find_module_file, find_students, read_regular, student_ids
+from tito.grading.students import (
+    MAX_MODULE_FILE,
+    TwoCopies,
+    find_module_file,
+    find_students,
+    read_regular,
+    shown_name,
+    student_ids,
+)
 from tito.grading.verdict import StudentGrade
 
 
@@ -88,7 +96,7 @@ def grade_submissions(
     if todo:
         grade_students(
             course,
-            [(folder.name, folder) for _, folder in todo],
+            [(shown_name(folder.name), folder) for _, folder in todo],
             ids=[key for key, _ in todo],
             modules=chosen,
             workers=workers,
@@ -124,7 +132,9 @@ def submission_fingerprint(folder: Path, modules: list[Module], kit_print: str) 
             digest.update(f"{module.id}: {exc}".encode())
             continue
         data = read_regular(path, MAX_MODULE_FILE) if path is not None else None
-        digest.update(f"{module.id}|{path}|".encode() + (data if data is not None else b"\0missing"))
+        digest.update(
+            f"{module.id}|".encode() + os.fsencode(path or "") + b"|" + (data if data is not None else b"\0missing")
+        )
     return digest.hexdigest()
 
 

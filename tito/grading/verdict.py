@@ -160,6 +160,8 @@ def assess(
         else:
             reason = judge(item, records[0].values(), expected[item.name].values())
             grade.results.append(CheckResult(item, reason is None, reason or ""))
+    if outcome.over_memory:
+        grade.notes.append("the run was stopped when its processes together passed its memory limit")
     if outcome.timed_out:
         grade.notes.append("the run was stopped at its time limit; checks not reached count as failed")
     return grade
@@ -168,6 +170,8 @@ def assess(
 def _missing_reason(student: Stream, outcome: Outcome) -> str:
     if outcome.timed_out:
         return "not reached: the run was stopped at its time limit"
+    if outcome.over_memory:
+        return "not reached: the run's processes together passed its memory limit"
     if outcome.overflowed:
         return f"not reached: the run sent more than {MAX_CHANNEL_BYTES // 2**20} MB of results"
     if student.malformed:

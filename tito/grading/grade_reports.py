@@ -102,7 +102,8 @@ def module_section(item: ModuleGrade) -> list[str]:
     graded = f"Graded file: {plain(item.source) if item.source else '(none)'}"
     if item.prerequisites:
         graded += f"; graded on the reference {', '.join(item.prerequisites)}"
-    lines = [graded + (f"; {item.seconds:g} s." if item.seconds else ".")]
+    # whole seconds: the run's time is the student's to choose, so it carries as few bits as it can
+    lines = [graded + (f"; about {max(1, round(item.seconds))} s." if item.seconds else ".")]
     if item.error:
         lines += ["", f"- Grader error: {plain(item.error).rstrip('.')}. This is the grader's fault, not yours."]
     if item.notes:

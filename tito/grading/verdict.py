@@ -177,5 +177,6 @@ def _missing_reason(student: Stream, outcome: Outcome) -> str:
     if student.malformed:
         return "not reached: something besides the grader wrote into the results, which were cut there"
     if not any(r.kind == "end" for r in student.records):
-        return f"not reached: the run ended early (exit code {outcome.returncode})"
+        how = "killed by a signal" if (outcome.returncode or 0) < 0 else "it exited"  # not the code: the student chose it
+        return f"not reached: the run ended early ({how})"
     return "not reported"

@@ -1,0 +1,81 @@
+"""Faults an independent battery found after issue 23 (engineer "faults2"), one test per family.
+
+Each failed before its fix: a 300-letter slug written as a file name too long and echoed whole, a
+TITO_COURSE_ROOT that is a symlink loop or too long a name (a traceback), a working folder deleted
+under tito ("cannot be read or written", naming nothing), COLUMNS=0 (a table of nothing), and a
+failure "placed" in pytest's or tito's own files (`Fix ../../site-packages/_pytest/capture.py:229`).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+from tito import console
+
+
+def one_line_error(result, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+def test_a_slug_too_long_for_a_file_name_is_refused_and_shortened(fixture_course, tito, plain_output):
+    before = (fixture_course.root / "course.yaml").read_bytes()
+    error = one_line_error(tito("dev", "new-module", "03", "a" * 300), code=2)
+    assert "is not a slug" in error and "at most 40 characters" in error
+    assert "a" * 50 not in error  # echoed shortened
+    assert (fixture_course.root / "course.yaml").read_bytes() == before
+    assert not list((fixture_course.root / "modules").glob("03_*"))
+
+
+@pytest.mark.parametrize("kind", ["symlink loop", "name too long", "missing"])
+def test_a_garbage_course_root_variable_is_one_line_saying_what_to_do(kind, tmp_path, monkeypatch, tito, plain_output):
+    target = {"symlink loop": tmp_path / "loop", "name too long": tmp_path / ("x" * 5000), "missing": tmp_path / "no"}
+    if kind == "symlink loop":
+        target[kind].symlink_to(target[kind])
+    monkeypatch.setenv("TITO_COURSE_ROOT", str(target[kind]))
+    error = one_line_error(tito("module", "list"))
+    assert "TITO_COURSE_ROOT=" in error and "unset TITO_COURSE_ROOT" in error
+    assert len(error) < 300
+
+
+def test_a_working_folder_deleted_under_tito_is_named(tmp_path, monkeypatch, tito, plain_output):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    monkeypatch.delenv("TITO_COURSE_ROOT", raising=False)
+    gone.rmdir()
+    error = one_line_error(tito("module", "list"))
+    assert "no longer exists" in error and "cd" in error
+
+
+@pytest.mark.parametrize("columns", ["0", "1"])
+def test_a_terminal_too_narrow_still_shows_the_modules(columns, fixture_course, tito, monkeypatch):
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(console, "_console", None)
+    result = tito("module", "list")
+    assert result.exit_code == 0, result.output
+    assert "01" in result.output and "Alpha" in result.output
+    assert len(result.output.splitlines()) < 20, result.output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "import sys\n\ndef test_a():\n    sys.stdin.read()\n",  # raised inside pytest's capture
+        "def deeper():\n    return deeper()\n\ndef test_a():\n    deeper()\n",  # raised in tito's call recorder
+    ],
+    ids=["stdin", "recursion"],
+)
+def test_a_failure_is_placed_inside_the_course_never_in_pytest_or_tito(body, fixture_course, tito, plain_output):
+    text = "import pytest\n\npytestmark = pytest.mark.m01\n\n" + textwrap.dedent(body)
+    fixture_course.write("tests/01_alpha/test_zz_place.py", text)
+    error = one_line_error(tito("module", "complete", "01"))
+    assert "Fix tests/01_alpha/test_zz_place.py:" in error, error
+    assert ".." + os.sep not in error and "site-packages" not in error

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 
 import pytest
 
 from tito import console
+from tito.progress_store import ProgressStore
 
 
 def one_line_error(result, code: int = 1) -> str:
@@ -79,3 +81,37 @@ def test_a_failure_is_placed_inside_the_course_never_in_pytest_or_tito(body, fix
     error = one_line_error(tito("module", "complete", "01"))
     assert "Fix tests/01_alpha/test_zz_place.py:" in error, error
     assert ".." + os.sep not in error and "site-packages" not in error
+
+
+def package_test(fixture, body: str) -> None:
+    text = "import os, threading, time\n\nimport pytest\n\npytestmark = pytest.mark.m01\n\n"
+    fixture.write("tests/01_alpha/test_zz_held.py", text + textwrap.dedent(body))
+
+
+@pytest.mark.parametrize("ending", ["os.abort()", "os.kill(os.getpid(), 9)"])
+def test_a_test_process_killed_by_a_signal_names_the_signal_and_the_test(ending, fixture_course, tito, plain_output):
+    package_test(fixture_course, f"def test_dies():\n    {ending}\n")
+    result = tito("module", "complete", "01")
+    error = one_line_error(result)
+    assert "killed by SIG" in result.output and "test_zz_held.py::test_dies" in result.output
+    assert "Fix tests/01_alpha/test_zz_held.py" in error
+    assert "pluggy" not in result.output  # not the dying process's stack dump
+
+
+def test_a_thread_left_running_ends_the_run_at_once_and_is_not_a_pass(fixture_course, tito, plain_output):
+    package_test(
+        fixture_course, "def test_leaves_a_thread():\n    threading.Thread(target=time.sleep, args=(600,)).start()\n"
+    )
+    started = time.monotonic()
+    error = one_line_error(tito("module", "complete", "01", "--timeout", "60"))
+    assert time.monotonic() - started < 30  # not the time limit
+    assert "left 1 thread(s) running" in error and "time limit" not in error
+    assert "01" not in ProgressStore(fixture_course.course).read()["modules"]
+
+
+def test_a_thread_that_ends_soon_after_the_tests_does_not_spoil_a_pass(fixture_course, tito, plain_output):
+    package_test(
+        fixture_course, "def test_short_thread():\n    threading.Thread(target=time.sleep, args=(0.5,)).start()\n"
+    )
+    result = tito("module", "complete", "01")
+    assert result.exit_code == 0, result.output

@@ -115,3 +115,13 @@ def test_a_thread_that_ends_soon_after_the_tests_does_not_spoil_a_pass(fixture_c
     )
     result = tito("module", "complete", "01")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", [["list"], ["path", "mnist"], ["download", "mnist"], ["verify", "mnist"]])
+def test_a_data_cache_variable_naming_a_file_is_one_line(command, tmp_path, monkeypatch, tito, plain_output):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file\n")
+    monkeypatch.setenv("TINYTORCH_DATA", str(not_a_folder))
+    error = one_line_error(tito("data", *command))
+    assert "is not a folder" in error and "unset TINYTORCH_DATA" in error
+    assert not_a_folder.read_text() == "a file\n"

@@ -125,3 +125,12 @@ def test_a_data_cache_variable_naming_a_file_is_one_line(command, tmp_path, monk
     error = one_line_error(tito("data", *command))
     assert "is not a folder" in error and "unset TINYTORCH_DATA" in error
     assert not_a_folder.read_text() == "a file\n"
+
+
+@pytest.mark.parametrize("submissions", ["", "."])
+def test_grading_the_course_itself_is_refused_in_one_line(submissions, fixture_course, tito, plain_output, tmp_path):
+    result = tito("grade", submissions, "--out", str(tmp_path / "grades"))
+    error = one_line_error(result, code=2)
+    assert "holds the course itself" in error
+    assert result.output.strip() == error  # no progress bar before a refusal
+    assert not (tmp_path / "grades").exists()

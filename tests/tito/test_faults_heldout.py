@@ -134,3 +134,16 @@ def test_grading_the_course_itself_is_refused_in_one_line(submissions, fixture_c
     assert "holds the course itself" in error
     assert result.output.strip() == error  # no progress bar before a refusal
     assert not (tmp_path / "grades").exists()
+
+
+def test_a_moved_default_exp_leaves_no_old_package_file_to_pass_the_tests(fixture_course, tito, plain_output):
+    fixture_course.export()
+    source = fixture_course.module_file("01")
+    source.write_text(source.read_text().replace("#| default_exp alpha", "#| default_exp moved.alpha"))
+    check = tito("export", "--check")
+    assert check.exit_code == 1 and "left over (no module exports it now): tinytorch/alpha.py" in check.output
+    result = tito("module", "complete", "01")  # tests/01_alpha imports tinytorch.alpha: the old file is gone
+    assert result.exit_code == 1, result.output
+    assert not (fixture_course.root / "tinytorch" / "alpha.py").exists()
+    assert (fixture_course.root / "tinytorch" / "moved" / "alpha.py").is_file()
+    assert "01" not in ProgressStore(fixture_course.course).read()["modules"]

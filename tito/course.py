@@ -184,11 +184,20 @@ SLUG = schema.matching(f"a lower-case ASCII Python name of at most {MAX_SLUG} ch
 IDS = schema.ListOf(
     schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]'
 )
+
+
+def is_line(text: str) -> bool:
+    """Printable text: no control characters (an escape sequence would drive the terminal it is shown in)."""
+    return len(text) <= MAX_TITLE and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
+MAX_TITLE = 200  # characters in a course name or a title
+LINE = schema.matching(f"a text of at most {MAX_TITLE} printable characters, no control characters", is_line)
 MODULE_FIELDS = schema.Record(
     {
         "id": schema.Field(TWO_DIGITS, required=True),
         "slug": schema.Field(SLUG, required=True),
-        "title": schema.Field(schema.TEXT, required=True),
+        "title": schema.Field(LINE, required=True),
         "requires": schema.Field(IDS),
         "hours": schema.Field(schema.NOT_NEGATIVE),
         "timeout": schema.Field(SECONDS),  # seconds for `complete` and `test`; tito's default when absent
@@ -199,7 +208,7 @@ MILESTONE_FIELDS = schema.Record(
     {
         "id": schema.Field(SLUG, required=True),
         "year": schema.Field(schema.WHOLE, required=True),
-        "title": schema.Field(schema.TEXT, required=True),
+        "title": schema.Field(LINE, required=True),
         "requires": schema.Field(IDS),
         "target": schema.Field(
             schema.Record(
@@ -216,7 +225,7 @@ MILESTONE_FIELDS = schema.Record(
 COURSE = schema.Record(
     {
         "schema": schema.Field(schema.WHOLE),
-        "name": schema.Field(schema.TEXT),
+        "name": schema.Field(LINE),
         "edition": schema.Field(schema.one_of(*EDITIONS), required=True),
         "modules": schema.Field(schema.ListOf(MODULE_FIELDS), required=True),
         "milestones": schema.Field(schema.ListOf(MILESTONE_FIELDS)),

@@ -147,3 +147,13 @@ def test_a_moved_default_exp_leaves_no_old_package_file_to_pass_the_tests(fixtur
     assert not (fixture_course.root / "tinytorch" / "alpha.py").exists()
     assert (fixture_course.root / "tinytorch" / "moved" / "alpha.py").is_file()
     assert "01" not in ProgressStore(fixture_course.course).read()["modules"]
+
+
+@pytest.mark.parametrize("title", ['"\\e[2J\\e]0;pwned\\a"', '"tab\\tin a title"', "x" * 201])
+def test_a_title_with_control_characters_is_refused_not_sent_to_the_terminal(title, fixture_course, tito, plain_output):
+    manifest = fixture_course.root / "course.yaml"
+    manifest.write_text(manifest.read_text().replace("title: Alpha", f"title: {title}"))
+    result = tito("module", "list")
+    error = one_line_error(result)
+    assert "modules[0].title must be a text of at most 200 printable characters" in error
+    assert "\x1b" not in result.output

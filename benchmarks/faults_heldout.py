@@ -107,6 +107,14 @@ def heldout_cases(scratch: Path) -> list[Case]:
         ),
     ]
 
+    for title in ('"\\e[2J\\e]0;pwned\\a"', '"[bold red]x[/] :smile:"', "x" * 201):
+        title_edit = edited("course.yaml", lambda b, t=title: b.replace(b"title: Alpha", f"title: {t}".encode()))
+        codes = (0,) if "bold" in title else (1,)
+        shown = ("[bold red]x[/] :smile:",) if "bold" in title else ("printable characters",)
+        cases.append(
+            Case(family, f"title {title[:20]}", ["module", "list"], title_edit, codes, says(*shown, absent=("\x1b",)))
+        )
+
     # the environment
     root_error = says("unset TITO_COURSE_ROOT")
     for name, value in {"a symlink loop": str(loop), "5000 letters": "a" * 5000, "a file": str(a_file)}.items():

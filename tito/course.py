@@ -186,18 +186,11 @@ IDS = schema.ListOf(
 )
 
 
-def is_line(text: str) -> bool:
-    """Printable text: no control characters (an escape sequence would drive the terminal it is shown in)."""
-    return len(text) <= MAX_TITLE and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
-
-
-MAX_TITLE = 200  # characters in a course name or a title
-LINE = schema.matching(f"a text of at most {MAX_TITLE} printable characters, no control characters", is_line)
 MODULE_FIELDS = schema.Record(
     {
         "id": schema.Field(TWO_DIGITS, required=True),
         "slug": schema.Field(SLUG, required=True),
-        "title": schema.Field(LINE, required=True),
+        "title": schema.Field(schema.LINE, required=True),
         "requires": schema.Field(IDS),
         "hours": schema.Field(schema.NOT_NEGATIVE),
         "timeout": schema.Field(SECONDS),  # seconds for `complete` and `test`; tito's default when absent
@@ -208,7 +201,7 @@ MILESTONE_FIELDS = schema.Record(
     {
         "id": schema.Field(SLUG, required=True),
         "year": schema.Field(schema.WHOLE, required=True),
-        "title": schema.Field(LINE, required=True),
+        "title": schema.Field(schema.LINE, required=True),
         "requires": schema.Field(IDS),
         "target": schema.Field(
             schema.Record(
@@ -225,7 +218,7 @@ MILESTONE_FIELDS = schema.Record(
 COURSE = schema.Record(
     {
         "schema": schema.Field(schema.WHOLE),
-        "name": schema.Field(LINE),
+        "name": schema.Field(schema.LINE),
         "edition": schema.Field(schema.one_of(*EDITIONS), required=True),
         "modules": schema.Field(schema.ListOf(MODULE_FIELDS), required=True),
         "milestones": schema.Field(schema.ListOf(MILESTONE_FIELDS)),
@@ -257,9 +250,7 @@ def find_root(start: Path | None = None) -> Path:
     try:
         here = (start or Path.cwd()).resolve()
     except FileNotFoundError:
-        raise NotInCourseError(
-            "The folder you are in no longer exists (deleted or moved): `cd` into the course again, then rerun."
-        ) from None
+        raise NotInCourseError("The folder you are in no longer exists: `cd` into the course, then rerun.") from None
     for folder in (here, *here.parents):
         if (folder / MANIFEST_NAME).exists():
             return folder

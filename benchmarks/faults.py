@@ -4,6 +4,7 @@ releases, signals at random moments and concurrent commands. Not part of the tes
     python benchmarks/faults.py            # every case; prints a line per failure and the totals
     python benchmarks/faults.py --quick    # a sample of each family
     python benchmarks/faults.py --seed 7   # other random moments for the signal cases
+    python benchmarks/faults.py --only held-out   # the cases of benchmarks/faults_heldout.py
 
 Every case runs real `python -m tito ...` processes in a fresh copy of a small fixture course (the one
 tests/tito/course_builder.py builds) and checks the invariants of issue 23, whatever the command:
@@ -770,6 +771,9 @@ def main() -> int:
         bases = make_base(scratch / "base")
         cases = state_cases() + manifest_cases() + reference_cases() + module_cases() + filesystem_cases()
         cases += release_cases(scratch) + signal_cases(rng, options.signals)
+        from faults_heldout import heldout_cases  # here: that file imports this one's helpers
+
+        cases += heldout_cases(scratch)
         if options.only:
             cases = [case for case in cases if options.only in case.family]
         if options.quick:

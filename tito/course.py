@@ -17,6 +17,7 @@ from tito.paths import shown_path
 MANIFEST_NAME = "course.yaml"
 MANIFEST_LIMIT = 1024**2  # bytes; a course of 20 modules is a few KB, and YAML parses ~0.3 MB/s
 MAX_REFERENCE = 64  # characters in a module or milestone reference ("09", "spatial", "09_spatial")
+MAX_SLUG = 40  # characters in a slug or milestone id: "NN_slug" stays a reference, and a file name
 EDITIONS = ("reference", "student")
 
 
@@ -170,8 +171,8 @@ def is_module_id(text: str) -> bool:
 
 
 def is_slug(text: str) -> bool:
-    """A slug (or milestone id) is a lower-case ASCII Python name: "tensor", "batch_norm"."""
-    return text.isascii() and text.isidentifier() and text == text.lower()
+    """A slug (or milestone id) is a lower-case ASCII Python name of at most MAX_SLUG characters."""
+    return len(text) <= MAX_SLUG and text.isascii() and text.isidentifier() and text == text.lower()
 
 
 SECONDS = schema.Kind(
@@ -179,15 +180,17 @@ SECONDS = schema.Kind(
     lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 86400,
 )
 TWO_DIGITS = schema.matching('two digits in quotes, like "01"', is_module_id)
-SLUG = schema.matching("a lower-case ASCII Python name, like tensor", is_slug)
+SLUG = schema.matching(f"a lower-case ASCII Python name of at most {MAX_SLUG} characters, like tensor", is_slug)
 IDS = schema.ListOf(
     schema.Kind('a quoted id, like "01"', lambda v: isinstance(v, str)), name='a list of quoted ids like ["01"]'
 )
+
+
 MODULE_FIELDS = schema.Record(
     {
         "id": schema.Field(TWO_DIGITS, required=True),
         "slug": schema.Field(SLUG, required=True),
-        "title": schema.Field(schema.TEXT, required=True),
+        "title": schema.Field(schema.LINE, required=True),
         "requires": schema.Field(IDS),
         "hours": schema.Field(schema.NOT_NEGATIVE),
         "timeout": schema.Field(SECONDS),  # seconds for `complete` and `test`; tito's default when absent
@@ -198,7 +201,7 @@ MILESTONE_FIELDS = schema.Record(
     {
         "id": schema.Field(SLUG, required=True),
         "year": schema.Field(schema.WHOLE, required=True),
-        "title": schema.Field(schema.TEXT, required=True),
+        "title": schema.Field(schema.LINE, required=True),
         "requires": schema.Field(IDS),
         "target": schema.Field(
             schema.Record(
@@ -215,7 +218,7 @@ MILESTONE_FIELDS = schema.Record(
 COURSE = schema.Record(
     {
         "schema": schema.Field(schema.WHOLE),
-        "name": schema.Field(schema.TEXT),
+        "name": schema.Field(schema.LINE),
         "edition": schema.Field(schema.one_of(*EDITIONS), required=True),
         "modules": schema.Field(schema.ListOf(MODULE_FIELDS), required=True),
         "milestones": schema.Field(schema.ListOf(MILESTONE_FIELDS)),
@@ -233,11 +236,21 @@ def find_root(start: Path | None = None) -> Path:
     """
     override = os.environ.get("TITO_COURSE_ROOT")
     if override:
-        root = Path(override).resolve()
-        if not (root / MANIFEST_NAME).exists():
-            raise NotInCourseError(f"TITO_COURSE_ROOT={override} has no {MANIFEST_NAME}.")
+        try:
+            root = Path(override).resolve()
+            found = (root / MANIFEST_NAME).exists()
+        except (OSError, RuntimeError):  # a name too long, a symlink loop, a folder tito may not read
+            found = False
+        if not found:
+            raise NotInCourseError(
+                f"TITO_COURSE_ROOT={override[:60]!r} has no {MANIFEST_NAME}: point it at the folder holding "
+                f"{MANIFEST_NAME}, or run `unset TITO_COURSE_ROOT` to use the course you are in."
+            )
         return root
-    here = (start or Path.cwd()).resolve()
+    try:
+        here = (start or Path.cwd()).resolve()
+    except FileNotFoundError:
+        raise NotInCourseError("The folder you are in no longer exists: `cd` into the course, then rerun.") from None
     for folder in (here, *here.parents):
         if (folder / MANIFEST_NAME).exists():
             return folder

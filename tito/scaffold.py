@@ -20,7 +20,8 @@ from string import Template
 import yaml
 
 from tito import files
-from tito.course import MANIFEST_NAME, Course, CourseError, course_from_text, is_module_id, is_slug
+from tito.commands.common import shorten
+from tito.course import MANIFEST_NAME, MAX_SLUG, Course, CourseError, course_from_text, is_module_id, is_slug
 from tito.exporter import declared_targets
 
 
@@ -146,10 +147,11 @@ def plan_new_module(course: Course, module_id: str, slug: str) -> NewModule:
     again = f"`tito dev new-module {_next_id(course)} {slug if usable else 'SLUG'}`"
     nothing = "so nothing was written"
     if not is_module_id(module_id):
-        raise ScaffoldError(f"{module_id!r} is not a module id (two digits, like 10), {nothing}: run {again}.")
+        raise ScaffoldError(f"{shorten(module_id)!r} is not a module id (two digits, like 10), {nothing}: run {again}.")
     if not is_slug(slug) or keyword.iskeyword(slug):
         raise ScaffoldError(
-            f"{slug!r} is not a slug (a lower-case Python name, like batch_norm), {nothing}: run {again}."
+            f"{shorten(slug)!r} is not a slug (a lower-case Python name of at most {MAX_SLUG} characters, like "
+            f"batch_norm), {nothing}: run {again}."
         )
     for module in course.modules:
         if module_id == module.id or slug == module.slug:

@@ -52,6 +52,15 @@ def _finite(value) -> bool:
 
 
 TEXT = Kind("a text", lambda v: isinstance(v, str))
+MAX_LINE = 200  # characters in a title or a name
+
+
+def _printable_line(v: object) -> bool:
+    """No control characters: an escape sequence would drive the terminal the text is shown in."""
+    return isinstance(v, str) and len(v) <= MAX_LINE and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v)
+
+
+LINE = Kind(f"a text of at most {MAX_LINE} printable characters, no control characters", _printable_line)
 WHOLE = Kind("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
 COUNT = Kind("a whole number >= 0", lambda v: WHOLE.test(v) and v >= 0)
 NUMBER = Kind("a number", _number)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class TestReport:
     incomplete: str | None = None  # why the run did not run to its end, when it did not
     running: str = ""  # what was running when the time limit stopped it ("tests/...::test_x", "collecting ...")
     left_running: int = 0  # processes the tests left running after they ended (tito ended them)
+    threads_left: int = 0  # threads the tests left running, which would have held pytest open
     state_changed: str | None = None  # what a test did to tito's progress record (tito put it back)
 
     @property
@@ -131,6 +133,11 @@ class TestReport:
         return self._left_running()
 
     def _left_running(self) -> str | None:
+        if self.threads_left:
+            return (
+                f"the tests of {self.module} passed but left {self.threads_left} thread(s) running after they "
+                "ended (tito ended the test process): a test must end (join) every thread it starts"
+            )
         if not self.left_running:
             return None
         return (
@@ -221,8 +228,9 @@ def run_module_tests(
         result.left_running = finished.left_running
         result.state_changed = record.keep_held() if record is not None else None
         session = _read_json(session_path)
-        _read_report(result, report_path)
-        _check_whole(result, session if isinstance(session, dict) else {})
+        session = session if isinstance(session, dict) else {}
+        _read_report(result, report_path, str(session.get("current") or "")[:300])
+        _check_whole(result, session)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
@@ -255,6 +263,8 @@ def _read_json(path: Path):
 def _check_whole(result: TestReport, session: dict) -> None:
     """A pass is a whole run: pytest's loop ran to its end and every collected test has an outcome."""
     result.running = str(session.get("current") or "")[:300]
+    left = session.get("threads_left")
+    result.threads_left = left if isinstance(left, int) and not isinstance(left, bool) and left > 0 else 0
     if result.timed_out or result.failed or result.errors:
         return
     collected = session.get("collected")
@@ -276,11 +286,14 @@ def _check_whole(result: TestReport, session: dict) -> None:
         )
 
 
-def _read_report(result: TestReport, report_path: Path) -> None:
+def _read_report(result: TestReport, report_path: Path, running: str = "") -> None:
     if result.timed_out:
         _error(result, result.module, f"stopped at the time limit of {result.timeout:g} s")
         return
     data = _read_json(report_path)
+    if not isinstance(data, dict) and result.exit_code is not None and result.exit_code < 0:
+        _killed(result, -result.exit_code, running)
+        return
     if not isinstance(data, dict):
         tail = "\n".join(result.output.strip().splitlines()[-15:])
         _error(result, result.module, f"pytest exited with code {result.exit_code} without a report:\n{tail}".rstrip())
@@ -289,6 +302,19 @@ def _read_report(result: TestReport, report_path: Path) -> None:
         _count(result, data)
     except (KeyError, TypeError, ValueError, AttributeError):
         _error(result, result.module, "tito's report of the test run was changed or damaged by a test; nothing counts")
+
+
+def _killed(result: TestReport, signum: int, running: str) -> None:
+    """The test process died of a signal (os.abort, a crash in C code, a kill): say which, and where."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    where = f" while {running} ran" if running else ""
+    test_file = running.split("::", 1)[0] if "::" in running else ""
+    message = f"the test process was killed by {name}{where} (os.abort, a crash in C code, or a kill); nothing counts"
+    result.errors += 1
+    result.failures.append(Failure(running or result.module, "", "error", "", message, test_file))
 
 
 OUTCOMES = ("passed", "failed", "skipped", "error")

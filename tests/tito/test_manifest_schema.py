@@ -212,7 +212,11 @@ WRONG_TYPES = {
         "edition must be one of reference, student, not 'teacher'",
     ),
     "a non-ASCII slug": ("slug: alpha", "slug: alphä", "modules[0].slug must be a lower-case ASCII Python name"),
-    "a boolean title": ("title: Alpha", "title: yes", "modules[0].title must be a text, not True"),
+    "a boolean title": (
+        "title: Alpha",
+        "title: yes",
+        "modules[0].title must be a text of at most 200 printable characters, no control characters, not True",
+    ),
 }
 
 

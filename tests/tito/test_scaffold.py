@@ -81,7 +81,7 @@ def test_the_new_module_fails_until_solved_then_completes(course, tito):
         ),
         (["3", "gamma"], "'3' is not a module id (two digits, like 10)"),
         (["ab", "gamma"], "'ab' is not a module id"),
-        (["03", "Gamma"], "'Gamma' is not a slug (a lower-case Python name, like batch_norm)"),
+        (["03", "Gamma"], "'Gamma' is not a slug (a lower-case Python name of at most 40 characters, like batch_norm)"),
         (["03", "gamma-ray"], "'gamma-ray' is not a slug"),
         (["03", "class"], "'class' is not a slug"),
         (["00", "gamma"], "New modules go after the last one, 02_beta, so the id must be above 02"),

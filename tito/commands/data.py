@@ -21,6 +21,16 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+@app.callback()
+def _check_cache_folder() -> None:
+    """Every data command needs a usable cache folder: a $TINYTORCH_DATA that is a file is one line."""
+    try:
+        datasets.cache_root()
+    except datasets.DataError as exc:
+        fail(str(exc))
+
+
 NameArg = Annotated[str, typer.Argument(help="Dataset name: tinydigits, mnist or cifar10 (see `tito data list`).")]
 
 

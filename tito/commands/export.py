@@ -31,10 +31,11 @@ def export(
         fail(f"{exc} Nothing was written; fix it, then run `tito export {again}`.")
     out = console()
     if check:
-        stale = [p for p in plans if p.differs()]
+        stale = [("differs", p.target) for p in plans if p.differs()]
+        stale += [("left over (no module exports it now)", path) for path in exporter.left_over(course, plans)]
         if stale:
-            for plan in stale:
-                out.print(f"differs: {course.shown(plan.target)}")
+            for why, path in stale:
+                out.print(f"{why}: {course.shown(path)}")
             fail(f"{len(stale)} package file(s) are out of date: run `tito export --all`.")
         out.print(f"All {len(plans)} package files match their module files: run `tito test --all` to test them.")
         return

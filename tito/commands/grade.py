@@ -75,6 +75,7 @@ def grade(
     task = progress.add_task("grading", total=None)
 
     def started(total: int, kept: int) -> None:
+        progress.start()  # only once the class is known: a refusal before it is one line, with no bar
         progress.update(task, total=total)
         if kept:
             out_console.print(f"Resuming: {kept} of {total} students already graded.", markup=False)
@@ -85,20 +86,24 @@ def grade(
         progress.advance(task)
 
     try:
-        with signals_raise(), progress:  # so a `kill` or a closed terminal also stops the graded processes
-            results = grade_submissions(
-                course,
-                submissions,
-                out,
-                modules=chosen,
-                workers=workers,
-                timeout=timeout,
-                sandbox=not no_sandbox,
-                keep_temp=keep_temp,
-                resume=resume,
-                on_start=started,
-                on_graded=show,
-            )
+        with signals_raise():  # so a `kill` or a closed terminal also stops the graded processes
+            try:
+                results = grade_submissions(
+                    course,
+                    submissions,
+                    out,
+                    modules=chosen,
+                    workers=workers,
+                    timeout=timeout,
+                    sandbox=not no_sandbox,
+                    keep_temp=keep_temp,
+                    resume=resume,
+                    on_start=started,
+                    on_graded=show,
+                )
+            finally:
+                if progress.live.is_started:
+                    progress.stop()
     except SubmissionsError as exc:
         fail(str(exc), code=2)
     except GradingError as exc:

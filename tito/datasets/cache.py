@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.datasets.checksums import file_digest
-from tito.datasets.errors import MissingDataError
+from tito.datasets.errors import DataError, MissingDataError
 from tito.datasets.registry import Dataset, FileSum
 
 ENV_VAR = "TINYTORCH_DATA"
@@ -24,10 +24,20 @@ STAGING = ".downloads"  # under the cache root: partial and not-yet-installed do
 
 
 def cache_root() -> Path:
-    """$TINYTORCH_DATA, else the user cache folder (platformdirs when installed, else the usual place)."""
+    """$TINYTORCH_DATA, else the user cache folder (platformdirs when installed, else the usual place).
+
+    Raises DataError when $TINYTORCH_DATA names something that is not a folder (a file, a device).
+    """
     override = os.environ.get(ENV_VAR)
     if override:
-        return Path(override).expanduser()
+        folder = Path(override).expanduser()
+        if folder.exists() and not folder.is_dir():
+            shown = override if len(override) <= 60 else override[:57] + "..."
+            raise DataError(
+                f"{ENV_VAR}={shown} is not a folder: point it at a folder (tito creates a missing one), "
+                f"or run `unset {ENV_VAR}` to use the user cache folder."
+            )
+        return folder
     try:
         import platformdirs
     except ImportError:

@@ -4,11 +4,14 @@ A module's exported cells go to its `#| default_exp` file, or to the file a cell
 (`#| export nn.conv`). When every cell names its own file, the default file gathers the module's
 public names from them (the course's modules name a default file that holds code, so they have no
 such file). Each package file has one owner: a module may not write a file that
-another module declares or that tito did not generate.
+another module declares or that tito did not generate. A file a module wrote before and no longer
+names (its `#| default_exp` moved) is left over: writing removes it, so the old code cannot stay
+importable and pass the module's tests in place of the new.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,8 +241,24 @@ def plan_export(course: Course, modules: list[Module], *, strict_catalog: bool =
     return plans
 
 
+def left_over(course: Course, plans: list[ExportPlan]) -> list[Path]:
+    """Package files generated from a module these plans export that the plans no longer write."""
+    sources = {course.shown(plan.module.source) for plan in plans if plan.module is not None}
+    targets = {plan.target for plan in plans}
+    found = []
+    for folder, _dirs, names in os.walk(course.package_root):  # symlinked folders are not followed
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name.endswith(".py") and path not in targets and not path.is_symlink():
+                first = _first_line(path)
+                if first is not None and generated_from(first) in sources:
+                    found.append(path)
+    return sorted(found)
+
+
 def write_plans(course: Course, plans: list[ExportPlan]) -> list[Path]:
-    """Write every plan whose text differs; return the files written."""
+    """Write every plan whose text differs, then remove what is left over; return the files written."""
+    leftovers = left_over(course, plans)
     written = []
     for plan in plans:
         folder = plan.target.parent
@@ -252,6 +271,8 @@ def write_plans(course: Course, plans: list[ExportPlan]) -> list[Path]:
         if plan.differs():
             atomic_write(plan.target, plan.text)
             written.append(plan.target)
+    for path in leftovers:
+        path.unlink(missing_ok=True)
     return written
 
 

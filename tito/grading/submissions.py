@@ -56,6 +56,10 @@ def grade_submissions(
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
         raise SubmissionsError(f"{submissions} is not a folder: give the folder holding one folder per student.")
+    if submissions == course.root or submissions in course.root.parents:
+        raise SubmissionsError(
+            f"{submissions} holds the course itself, not submissions: give the folder holding one folder per student."
+        )
     if out == submissions or submissions in out.parents:
         raise SubmissionsError(f"{out} is inside {submissions}; write the grades somewhere else (--out).")
     folders = find_students(submissions)

@@ -91,9 +91,16 @@ def _where(report, rootdir: str) -> str:
     if found:
         return found
     crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None and crash.path:
-        path = os.path.relpath(crash.path, rootdir) if os.path.isabs(crash.path) else crash.path
-        return f"{path.replace(os.sep, '/')}:{crash.lineno}"
+    places = [(crash.path, crash.lineno)] if crash is not None and crash.path else []
+    entries = getattr(getattr(report.longrepr, "reprtraceback", None), "reprentries", None) or []
+    for entry in reversed(entries):  # the deepest first
+        location = getattr(entry, "reprfileloc", None)
+        if location is not None:
+            places.append((location.path, location.lineno))
+    for path, line in places:  # the first inside the course: never a line of pytest's or tito's own
+        shown = os.path.relpath(path, rootdir) if os.path.isabs(path) else path
+        if not shown.startswith(".."):
+            return f"{shown.replace(os.sep, '/')}:{line}"
     return ""
 
 

@@ -8,14 +8,24 @@ outcome. This plugin writes, to the JSON file named by `--tito-session PATH`:
 
 `current` is rewritten as each test (or each file's collection) starts, so when tito stops a run at
 its time limit it can name what was running; `finished` becomes true only after the loop returned.
+
+A thread a test started and never ended would hold the process open (Python waits for such threads
+at exit) until tito's time limit, and the run would be blamed on an endless loop. So, last of all,
+such threads get THREAD_GRACE seconds to end; those still running are counted (`"threads_left": N`)
+and the process ends at once with pytest's own exit code.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
+import time
 
 import pytest
+
+THREAD_GRACE = 3.0  # seconds the threads a test left get to end after pytest is done
 
 
 def pytest_addoption(parser):
@@ -32,6 +42,7 @@ class Progress:
     def __init__(self, path: str):
         self.path = path
         self.state: dict = {"current": "", "collected": None, "finished": False}
+        self.exitstatus: int | None = None
 
     def _write(self, **changes) -> None:
         self.state.update(changes)
@@ -56,3 +67,24 @@ class Progress:
         stopped = session.shouldstop or session.shouldfail
         if outcome.excinfo is None and not stopped:
             self._write(current="", finished=True)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        self.exitstatus = int(exitstatus)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config):
+        left = threads_left(THREAD_GRACE)
+        if left and self.exitstatus is not None:
+            self._write(threads_left=left)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.exitstatus)
+
+
+def threads_left(grace: float) -> int:
+    """How many threads that Python would wait for at exit are still running after `grace` seconds."""
+    deadline = time.monotonic() + grace
+    waiting = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in waiting:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return sum(thread.is_alive() for thread in waiting)

@@ -177,6 +177,7 @@ def _missing_reason(student: Stream, outcome: Outcome) -> str:
     if student.malformed:
         return "not reached: something besides the grader wrote into the results, which were cut there"
     if not any(r.kind == "end" for r in student.records):
-        how = "killed by a signal" if (outcome.returncode or 0) < 0 else "it exited"  # not the code: the student chose it
+        # how it ended, not its exit code: the code is the student's to choose, 8 bits a module
+        how = "killed by a signal" if (outcome.returncode or 0) < 0 else "it exited"
         return f"not reached: the run ended early ({how})"
     return "not reported"

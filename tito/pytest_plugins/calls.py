@@ -253,6 +253,7 @@ def blame(
             passed_by[function] = passed_by.get(function, 0) + 1
 
     suspects: dict[str, Suspect] = {}
+    considered: dict[str, set[Function]] = {}
     for test, info in failing.items():
         frames: list[tuple[Function, int]] = info.get("frames") or []
         depths = calls.get(test, {})
@@ -265,18 +266,68 @@ def blame(
         candidates = {f for f in candidates if f.path in home} or candidates
         if not candidates:
             continue
+        if not checks and info.get("exception") != "NotImplementedError":
+            considered[test] = candidates
         in_traceback = {function for function, _ in frames}
+        # an error (not a failed assert) raised in the student's own code: the innermost such function
+        raised = next((f for f, _ in reversed(frames) if f in candidates), None)
+        if info.get("exception") in (None, "AssertionError"):
+            raised = None
         if frames and info.get("exception") == "NotImplementedError":
             chosen = frames[-1][0]
         else:
 
-            def score(function: Function, in_traceback=in_traceback) -> tuple:
+            def score(function: Function, in_traceback=in_traceback, raised=raised) -> tuple:
                 failed = failed_by.get(function, 1)
                 share = failed / (failed + passed_by.get(function, 0) + 1)
-                return (round(share, 3), failed, function in in_traceback, -depths.get(function, 10**6), function.name)
+                return (
+                    round(share, 3),
+                    failed,
+                    function == raised,
+                    function in in_traceback,
+                    -depths.get(function, 10**6),
+                    function.name,
+                )
 
             chosen = max(candidates, key=score)
-        lines = [line for function, line in frames if function == chosen]
-        line = lines[-1] if lines else functions.def_line(chosen)
-        suspects[test] = Suspect(chosen, f"{chosen.path}:{line}" if line else chosen.path)
+        suspects[test] = _suspect(chosen, frames, functions)
+
+    def share(function: Function) -> tuple:
+        failed = failed_by.get(function, 0)
+        return (failed / (failed + passed_by.get(function, 0) + 1), failed, function.name)
+
+    common = _common_cause(suspects, considered, share)
+    if common is not None:
+        for test in considered:
+            suspects[test] = _suspect(common, failing[test].get("frames") or [], functions)
     return suspects
+
+
+def _suspect(chosen: Function, frames: list[tuple[Function, int]], functions: Functions) -> Suspect:
+    lines = [line for function, line in frames if function == chosen]
+    line = lines[-1] if lines else functions.def_line(chosen)
+    return Suspect(chosen, f"{chosen.path}:{line}" if line else chosen.path)
+
+
+def _common_cause(suspects: dict[str, Suspect], considered: dict[str, set[Function]], rank) -> Function | None:
+    """One student function behind failures that the ranking spread over several suspects, or None.
+
+    Spectrum ranking blames the function called mostly by failing tests. A bug in a function that many
+    passing tests also call (an engine's loop, an output-size formula wrong only with padding) makes
+    its callers look guiltier, and one bug shows as many groups. When every failing test that was
+    ranked (not a stub's, not one naming its functions with `checks`) called one candidate, and that
+    candidate is a suspect itself, or the failures are spread over three or more suspects, that one
+    function explains them all: it is the common cause (the best ranked, if several are shared). Two
+    suspects that share no suspect stay two (two bugs, two groups)."""
+    if not considered:
+        return None
+    named = {suspects[test].function for test in considered}
+    if len(named) < 2:
+        return None
+    shared = set.intersection(*considered.values())
+    if not shared:
+        return None
+    among = shared & named
+    if among:
+        return max(among, key=rank)
+    return max(shared, key=rank) if len(named) >= 3 else None

@@ -47,14 +47,29 @@ from feedback import (  # noqa: E402
 # (module id, kind, the solution text, its mistaken version)
 BUGS: list[tuple[str, str, str, str]] = [
     # 01 tensor
-    ("01", "reduction", "np.sum(self.data, axis=axis, keepdims=keepdims)", "np.mean(self.data, axis=axis, keepdims=keepdims)"),
+    (
+        "01",
+        "reduction",
+        "np.sum(self.data, axis=axis, keepdims=keepdims)",
+        "np.mean(self.data, axis=axis, keepdims=keepdims)",
+    ),
     ("01", "return", "return Tensor._wrap(self.data / other.data)", "Tensor._wrap(self.data / other.data)"),
     ("01", "dtype", "Tensor._wrap(np.exp(self.data))", "Tensor._wrap(np.exp(self.data).astype(np.float32))"),
-    ("01", "slice", "return Tensor._wrap(self.data.reshape(shape))", "return Tensor._wrap(self.data.reshape(shape[::-1]))"),
+    (
+        "01",
+        "slice",
+        "return Tensor._wrap(self.data.reshape(shape))",
+        "return Tensor._wrap(self.data.reshape(shape[::-1]))",
+    ),
     # 02 activations
     ("02", "swap", "return top / ((-shift).exp() + top)", "return (-shift).exp() / ((-shift).exp() + top)"),
     ("02", "constant", "sigmoid(as_tensor(x) * 2) * 2 - 1", "sigmoid(as_tensor(x) * 0.5) * 2 - 1"),
-    ("02", "reduction", "return exps / exps.sum(axis=dim, keepdims=True)", "return exps / exps.mean(axis=dim, keepdims=True)"),
+    (
+        "02",
+        "reduction",
+        "return exps / exps.sum(axis=dim, keepdims=True)",
+        "return exps / exps.mean(axis=dim, keepdims=True)",
+    ),
     ("02", "stale", "                seen.add(id(param))\n", ""),
     ("02", "inplace", "own[key].data[...] = array", "own[key].data = array"),
     # 03 layers
@@ -65,14 +80,34 @@ BUGS: list[tuple[str, str, str, str]] = [
     # 04 losses
     ("04", "swap", "_reduce((prediction - target) ** 2,", "_reduce((target - prediction) ** 2,"),
     ("04", "swap", "q[np.arange(n), array] = 1.0", "q[array, np.arange(n)] = 1.0"),
-    ("04", "reduction", "per_example = -(log_softmax(logits, dim=1) * q).sum(axis=1)", "per_example = -(log_softmax(logits, dim=1) * q).mean(axis=1)"),
+    (
+        "04",
+        "reduction",
+        "per_example = -(log_softmax(logits, dim=1) * q).sum(axis=1)",
+        "per_example = -(log_softmax(logits, dim=1) * q).mean(axis=1)",
+    ),
     ("04", "constant", "p = p.clip(BCE_EPS, 1.0 - BCE_EPS)", "p = p.clip(0.0, 1.0)"),
     ("04", "gradient", "losses = softplus(x) - t * x", "losses = softplus(-x) - t * x"),
     # 05 autograd
     ("05", "gradient", "return grad_a, -grad_a * a / b", "return grad_a, -grad * a / b"),
-    ("05", "gradient", "parent_grad = unbroadcast(np.asarray(parent_grad), parent.shape)", "parent_grad = np.asarray(parent_grad)"),
-    ("05", "gradient", "(out,) = self.saved\n        return (grad * out,)", "(out,) = self.saved\n        return (out,)"),
-    ("05", "stale", "grads[key] = parent_grad if key not in grads else grads[key] + parent_grad", "grads[key] = parent_grad"),
+    (
+        "05",
+        "gradient",
+        "parent_grad = unbroadcast(np.asarray(parent_grad), parent.shape)",
+        "parent_grad = np.asarray(parent_grad)",
+    ),
+    (
+        "05",
+        "gradient",
+        "(out,) = self.saved\n        return (grad * out,)",
+        "(out,) = self.saved\n        return (out,)",
+    ),
+    (
+        "05",
+        "stale",
+        "grads[key] = parent_grad if key not in grads else grads[key] + parent_grad",
+        "grads[key] = parent_grad",
+    ),
     ("05", "gradient", "share = winners / winners.sum(axis=axis, keepdims=True)", "share = winners"),
     # 06 optimizers
     ("06", "inplace", "velocity *= momentum\n", "velocity = velocity * momentum\n"),
@@ -80,24 +115,54 @@ BUGS: list[tuple[str, str, str, str]] = [
     ("06", "constant", "m += (1.0 - beta1) * grad", "m += (1.0 - beta2) * grad"),
     ("06", "constant", "param *= 1.0 - lr * decay", "param *= 1.0 - decay"),
     # 07 training
-    ("07", "constant", "total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))", "total = sum(float(np.vdot(g, g)) for g in grads)"),
+    (
+        "07",
+        "constant",
+        "total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))",
+        "total = sum(float(np.vdot(g, g)) for g in grads)",
+    ),
     ("07", "dtype", "self.gamma ** (t // self.step_size)", "self.gamma ** (t / self.step_size)"),
     ("07", "constant", "(1 + math.cos(math.pi * t / self.T_max)) / 2", "(1 - math.cos(math.pi * t / self.T_max)) / 2"),
     ("07", "initial", "predicted = outputs.reshape(-1) > 0\n", "predicted = outputs.reshape(-1) > 0.5\n"),
     ("07", "stale", "            self.optimizer.zero_grad()\n", ""),
     # 08 dataloader
-    ("08", "slice", "order[batch * self.batch_size : (batch + 1) * self.batch_size]", "order[batch : batch + self.batch_size]"),
+    (
+        "08",
+        "slice",
+        "order[batch * self.batch_size : (batch + 1) * self.batch_size]",
+        "order[batch : batch + self.batch_size]",
+    ),
     ("08", "swap", "windows[np.arange(n), :, top, left]", "windows[np.arange(n), :, left, top]"),
     ("08", "slice", "images[..., ::-1], images)", "images[..., ::-1, :], images)"),
     ("08", "constant", "(1.0 / self.std).reshape(shape)", "self.std.reshape(shape)"),
     # 09 spatial
     ("09", "constant", "positions = (size + 2 * padding -", "positions = (size + padding -"),
     ("09", "swap", "axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]", "axis=(1, 2))[:, ::sw, ::sh, :, ::dh, ::dw]"),
-    ("09", "reduction", "dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout", "dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout / dout.shape[0]"),
-    ("09", "inplace", "total = _window_values(padded, (0, 0), stride, out_size).copy()", "total = _window_values(padded, (0, 0), stride, out_size)"),
+    (
+        "09",
+        "reduction",
+        "dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout",
+        "dbias = np.ones(dout.shape[0], dtype=dout.dtype) @ dout / dout.shape[0]",
+    ),
+    (
+        "09",
+        "inplace",
+        "total = _window_values(padded, (0, 0), stride, out_size).copy()",
+        "total = _window_values(padded, (0, 0), stride, out_size)",
+    ),
     ("09", "reduction", "var = ones @ (centred * centred) / count", "var = ones @ (centred * centred) / (count - 1)"),
-    ("09", "inplace", "_window_values(dx, offset, stride, out_size)[...] += grad * (winner == index)", "_window_values(dx, offset, stride, out_size)[...] = grad * (winner == index)"),
-    ("09", "stale", "        field += dilation * (kernel - 1) * jump\n        jump *= stride", "        jump *= stride\n        field += dilation * (kernel - 1) * jump"),
+    (
+        "09",
+        "inplace",
+        "_window_values(dx, offset, stride, out_size)[...] += grad * (winner == index)",
+        "_window_values(dx, offset, stride, out_size)[...] = grad * (winner == index)",
+    ),
+    (
+        "09",
+        "stale",
+        "        field += dilation * (kernel - 1) * jump\n        jump *= stride",
+        "        jump *= stride\n        field += dilation * (kernel - 1) * jump",
+    ),
 ]
 
 # Held-out mutants judged equivalent: (module id, function, change) -> why no test can tell them apart.
@@ -126,7 +191,9 @@ def plant(module_id: str, path: Path) -> list[Mutant]:
         offset = text.index(old) + (len(old) - len(old.lstrip()))
         line = text.count("\n", 0, offset) + 1
         holder = function_at(text, line)
-        mutants.append(Mutant(module_id, holder[0] if holder else "?", kind, _describe(old, new), line, text.replace(old, new)))
+        mutants.append(
+            Mutant(module_id, holder[0] if holder else "?", kind, _describe(old, new), line, text.replace(old, new))
+        )
     return mutants
 
 

@@ -5,7 +5,8 @@ tests. The held-out bugs showed where that misleads, and these tests pin the fix
 with made-up call records (which tests called which student functions, which failed):
 
 - a bug in a function that many passing tests also call (an output-size formula wrong only with
-  padding, the engine's gradient loop) made its callers look guiltier: one bug, up to 7 groups;
+  padding, the engine's gradient loop) made its callers look guiltier: one bug, up to 7 groups; now
+  a suspect that every failing test called takes them all (and several wrong operations stay apart);
 - an error raised inside a student's helper was blamed on its caller when the two tied.
 """
 
@@ -34,12 +35,16 @@ def f(name: str) -> Function:
     return Function(PATH, name)
 
 
-def run(failing_calls: dict, passing_calls: dict, exceptions: dict | None = None, frames: dict | None = None):
-    exceptions, frames = exceptions or {}, frames or {}
+def run(failing_calls: dict, passing_calls: dict, exceptions=None, frames=None, checks=None):
+    exceptions, frames, checks = exceptions or {}, frames or {}, checks or {}
     calls = {test: {f(name): depth for depth, name in enumerate(names)} for test, names in failing_calls.items()}
     calls |= {test: {f(name): depth for depth, name in enumerate(names)} for test, names in passing_calls.items()}
     failing = {
-        test: {"frames": frames.get(test, []), "exception": exceptions.get(test, "AssertionError"), "checks": []}
+        test: {
+            "frames": frames.get(test, []),
+            "exception": exceptions.get(test, "AssertionError"),
+            "checks": checks.get(test, []),
+        }
         for test in failing_calls
     }
     return {
@@ -59,15 +64,25 @@ def test_a_helper_that_passing_tests_also_call_takes_its_callers_failures():
     assert set(blamed.values()) == {"output_size"}, blamed
 
 
-def test_failures_spread_over_three_suspects_go_to_the_function_they_all_called():
-    # the engine's loop drops the broadcasting undo: each operation's broadcasting test fails, and
-    # the ranking blames each operation; every one of them went through the engine
+def test_failures_spread_over_operations_go_to_the_engine_once_a_declared_test_names_it():
+    # the engine overwrites instead of adding: tests of every operation fail and the ranking blames
+    # each operation; a test declaring `checks("run_backward")` fails too and names the engine, which
+    # every failing test went through
     ops = ["Add.backward", "Mul.backward", "Div.backward"]
-    failing = {f"{op}-broadcast": ["run_backward", op] for op in ops}
+    failing = {f"{op}-reused": ["run_backward", op] for op in ops} | {"engine-adds": ["run_backward", "Add.backward"]}
     passing = {f"{op}-{i}": ["run_backward", op] for op in ops for i in range(3)}
     passing |= {f"plain-{i}": ["run_backward"] for i in range(20)}
-    blamed = run(failing, passing)
+    blamed = run(failing, passing, checks={"engine-adds": ["run_backward"]})
     assert set(blamed.values()) == {"run_backward"}, blamed
+
+
+def test_three_wrong_backward_rules_stay_three_groups():
+    # the same calls, with no declared test failing: three operations are wrong, not the engine
+    ops = ["Add.backward", "Mul.backward", "Div.backward"]
+    failing = {f"{op}-{i}": ["run_backward", op] for op in ops for i in range(3)}
+    passing = {f"plain-{i}": ["run_backward"] for i in range(20)}
+    blamed = run(failing, passing)
+    assert blamed == {test: test.split("-")[0] for test in failing}
 
 
 def test_two_bugs_stay_two_groups_when_they_share_only_an_innocent_function():

@@ -266,8 +266,8 @@ def blame(
         candidates = {f for f in candidates if f.path in home} or candidates
         if not candidates:
             continue
-        if not checks and info.get("exception") != "NotImplementedError":
-            considered[test] = candidates
+        if info.get("exception") != "NotImplementedError":
+            considered[test] = candidates if not checks else set()
         in_traceback = {function for function, _ in frames}
         # an error (not a failed assert) raised in the student's own code: the innermost such function
         raised = next((f for f, _ in reversed(frames) if f in candidates), None)
@@ -298,8 +298,9 @@ def blame(
 
     common = _common_cause(suspects, considered, share)
     if common is not None:
-        for test in considered:
-            suspects[test] = _suspect(common, failing[test].get("frames") or [], functions)
+        for test, candidates in considered.items():
+            if common in candidates:
+                suspects[test] = _suspect(common, failing[test].get("frames") or [], functions)
     return suspects
 
 
@@ -313,21 +314,16 @@ def _common_cause(suspects: dict[str, Suspect], considered: dict[str, set[Functi
     """One student function behind failures that the ranking spread over several suspects, or None.
 
     Spectrum ranking blames the function called mostly by failing tests. A bug in a function that many
-    passing tests also call (an engine's loop, an output-size formula wrong only with padding) makes
-    its callers look guiltier, and one bug shows as many groups. When every failing test that was
-    ranked (not a stub's, not one naming its functions with `checks`) called one candidate, and that
-    candidate is a suspect itself, or the failures are spread over three or more suspects, that one
-    function explains them all: it is the common cause (the best ranked, if several are shared). Two
-    suspects that share no suspect stay two (two bugs, two groups)."""
-    if not considered:
-        return None
+    passing tests also call (an output-size formula wrong only with padding, the engine's loop) makes
+    its callers look guiltier, and one bug shows as many groups. When one suspect was called by every
+    failing test that was ranked (not a stub's; a test naming its functions with `checks` only names
+    suspects), that suspect explains them all: it is the common cause (the best ranked, if several).
+    Suspects that share no suspect stay apart: three wrong backward rules are three groups, not one
+    blamed on the engine they all went through.
+    """
     named = {suspects[test].function for test in considered}
-    if len(named) < 2:
+    ranked = [candidates for candidates in considered.values() if candidates]
+    if len(named) < 2 or not ranked:
         return None
-    shared = set.intersection(*considered.values())
-    if not shared:
-        return None
-    among = shared & named
-    if among:
-        return max(among, key=rank)
-    return max(shared, key=rank) if len(named) >= 3 else None
+    among = set.intersection(*ranked) & named
+    return max(among, key=rank) if among else None

@@ -122,3 +122,15 @@ def test_a_failed_assert_still_goes_to_the_outer_call_on_a_tie():
     failing = {f"ce[{i}]": ["cross_entropy", "_class_targets"] for i in range(3)}
     passing = {f"ce_ok[{i}]": ["cross_entropy", "_class_targets"] for i in range(3)}
     assert set(run(failing, passing).values()) == {"cross_entropy"}
+
+
+def test_of_two_suspects_every_failing_test_called_the_one_the_errors_went_through_wins():
+    # DataLoader.__iter__ passes swapped arguments to a given helper, which raises; get_batch, which
+    # __iter__ called earlier, returned fine but ranks high on the spectrum
+    failing = {f"loader[{i}]": ["DataLoader.__iter__", "get_batch"] for i in range(3)}
+    failing |= {"batch": ["get_batch", "DataLoader.__iter__"]}
+    passing = {f"loader_ok[{i}]": ["DataLoader.__iter__", "get_batch"] for i in range(6)}
+    frames = {f"loader[{i}]": [(f("DataLoader.__iter__"), 7)] for i in range(3)}
+    exceptions = {f"loader[{i}]": "TypeError" for i in range(3)}
+    blamed = run(failing, passing, exceptions, frames, checks={"batch": ["get_batch"]})
+    assert {blamed[f"loader[{i}]"] for i in range(3)} == {"DataLoader.__iter__"}, blamed

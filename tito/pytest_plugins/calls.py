@@ -294,7 +294,8 @@ def blame(
 
     def share(function: Function) -> tuple:
         failed = failed_by.get(function, 0)
-        return (failed / (failed + passed_by.get(function, 0) + 1), failed, function.name)
+        traced = sum(any(f == function for f, _ in info.get("frames") or []) for info in failing.values())
+        return (traced, failed / (failed + passed_by.get(function, 0) + 1), failed, function.name)
 
     common = _common_cause(suspects, considered, share)
     if common is not None:
@@ -317,7 +318,8 @@ def _common_cause(suspects: dict[str, Suspect], considered: dict[str, set[Functi
     passing tests also call (an output-size formula wrong only with padding, the engine's loop) makes
     its callers look guiltier, and one bug shows as many groups. When one suspect was called by every
     failing test that was ranked (not a stub's; a test naming its functions with `checks` only names
-    suspects), that suspect explains them all: it is the common cause (the best ranked, if several).
+    suspects), that suspect explains them all: it is the common cause (if several, the one more failing
+    tests' tracebacks passed through, then the best ranked).
     Suspects that share no suspect stay apart: three wrong backward rules are three groups, not one
     blamed on the engine they all went through.
     """

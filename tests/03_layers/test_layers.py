@@ -141,6 +141,7 @@ def test_linear_refuses_bad_sizes_and_unknown_init():
         Linear(2, 3, init="orthogonal")
 
 
+@pytest.mark.checks("Linear.__init__")  # the weight and the bias it draws; kaiming_uniform has tests of its own
 def test_default_init_is_pytorchs_kaiming_uniform():
     manual_seed(1)
     layer = Linear(400, 300)

@@ -253,6 +253,7 @@ def blame(
             passed_by[function] = passed_by.get(function, 0) + 1
 
     suspects: dict[str, Suspect] = {}
+    considered: dict[str, set[Function]] = {}
     for test, info in failing.items():
         frames: list[tuple[Function, int]] = info.get("frames") or []
         depths = calls.get(test, {})
@@ -265,18 +266,66 @@ def blame(
         candidates = {f for f in candidates if f.path in home} or candidates
         if not candidates:
             continue
+        if info.get("exception") != "NotImplementedError":
+            considered[test] = candidates if not checks else set()
         in_traceback = {function for function, _ in frames}
+        # an error (not a failed assert) raised in the student's own code: the innermost such function
+        raised = next((f for f, _ in reversed(frames) if f in candidates), None)
+        if info.get("exception") in (None, "AssertionError"):
+            raised = None
         if frames and info.get("exception") == "NotImplementedError":
             chosen = frames[-1][0]
         else:
 
-            def score(function: Function, in_traceback=in_traceback) -> tuple:
+            def score(function: Function, in_traceback=in_traceback, raised=raised) -> tuple:
                 failed = failed_by.get(function, 1)
                 share = failed / (failed + passed_by.get(function, 0) + 1)
-                return (round(share, 3), failed, function in in_traceback, -depths.get(function, 10**6), function.name)
+                return (
+                    round(share, 3),
+                    failed,
+                    function == raised,
+                    function in in_traceback,
+                    -depths.get(function, 10**6),
+                    function.name,
+                )
 
             chosen = max(candidates, key=score)
-        lines = [line for function, line in frames if function == chosen]
-        line = lines[-1] if lines else functions.def_line(chosen)
-        suspects[test] = Suspect(chosen, f"{chosen.path}:{line}" if line else chosen.path)
+        suspects[test] = _suspect(chosen, frames, functions)
+
+    def share(function: Function) -> tuple:
+        failed = failed_by.get(function, 0)
+        traced = sum(any(f == function for f, _ in info.get("frames") or []) for info in failing.values())
+        return (traced, failed / (failed + passed_by.get(function, 0) + 1), failed, function.name)
+
+    common = _common_cause(suspects, considered, share)
+    if common is not None:
+        for test, candidates in considered.items():
+            if common in candidates:
+                suspects[test] = _suspect(common, failing[test].get("frames") or [], functions)
     return suspects
+
+
+def _suspect(chosen: Function, frames: list[tuple[Function, int]], functions: Functions) -> Suspect:
+    lines = [line for function, line in frames if function == chosen]
+    line = lines[-1] if lines else functions.def_line(chosen)
+    return Suspect(chosen, f"{chosen.path}:{line}" if line else chosen.path)
+
+
+def _common_cause(suspects: dict[str, Suspect], considered: dict[str, set[Function]], rank) -> Function | None:
+    """One student function behind failures that the ranking spread over several suspects, or None.
+
+    Spectrum ranking blames the function called mostly by failing tests. A bug in a function that many
+    passing tests also call (an output-size formula wrong only with padding, the engine's loop) makes
+    its callers look guiltier, and one bug shows as many groups. When one suspect was called by every
+    failing test that was ranked (not a stub's; a test naming its functions with `checks` only names
+    suspects), that suspect explains them all: it is the common cause (if several, the one more failing
+    tests' tracebacks passed through, then the best ranked).
+    Suspects that share no suspect stay apart: three wrong backward rules are three groups, not one
+    blamed on the engine they all went through.
+    """
+    named = {suspects[test].function for test in considered}
+    ranked = [candidates for candidates in considered.values() if candidates]
+    if len(named) < 2 or not ranked:
+        return None
+    among = set.intersection(*ranked) & named
+    return max(among, key=rank) if among else None

@@ -117,6 +117,17 @@ def test_a_thread_that_ends_soon_after_the_tests_does_not_spoil_a_pass(fixture_c
     assert result.exit_code == 0, result.output
 
 
+def test_an_idle_thread_pool_kept_for_the_process_does_not_spoil_a_pass(fixture_course, tito, plain_output):
+    """A pool kept for the whole process (module 09's engine keeps one) is ended by Python at exit."""
+    package_test(
+        fixture_course,
+        "from concurrent.futures import ThreadPoolExecutor\n\nPOOL = ThreadPoolExecutor(2)\n\n\n"
+        "def test_uses_the_pool():\n    assert POOL.submit(sum, [1, 2]).result() == 3\n",
+    )
+    result = tito("module", "complete", "01")
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("command", [["list"], ["path", "mnist"], ["download", "mnist"], ["verify", "mnist"]])
 def test_a_data_cache_variable_naming_a_file_is_one_line(command, tmp_path, monkeypatch, tito, plain_output):
     not_a_folder = tmp_path / "cache"

@@ -17,6 +17,7 @@ and the process ends at once with pytest's own exit code.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import json
 import os
 import sys
@@ -84,7 +85,10 @@ class Progress:
 def threads_left(grace: float) -> int:
     """How many threads that Python would wait for at exit are still running after `grace` seconds."""
     deadline = time.monotonic() + grace
-    waiting = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    pools = getattr(concurrent.futures.thread, "_threads_queues", {})  # Python ends idle pool workers itself at exit
+    waiting = [
+        t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon and t not in pools
+    ]
     for thread in waiting:
         thread.join(max(0.0, deadline - time.monotonic()))
     return sum(thread.is_alive() for thread in waiting)

@@ -337,6 +337,29 @@ def parse_args():
     return parser.parse_args()
 
 
+def run_mutants(workdir: Path, module, source: str, mutants: list, timeout: float, verbose: bool) -> list | None:
+    """Plant each mutant in turn in the copy's module file and judge `tito test` on it; None when the
+    unchanged copy already fails its tests. The original file is put back and exported again."""
+    target = workdir / source
+    original = target.read_text(encoding="utf-8")
+    code, output, _ = run_tito(workdir, module.id, timeout)
+    if code != 0:
+        print(f"{module.name}: the unchanged copy fails its tests; skipped.\n{output[-2000:]}")
+        return None
+    outcomes = []
+    try:
+        for mutant in mutants:
+            target.write_text(mutant.text, encoding="utf-8")
+            code, output, seconds = run_tito(workdir, module.id, timeout)
+            outcomes.append(judge(mutant, source, code, output, seconds))
+            if verbose:
+                print(_line(outcomes[-1]), flush=True)
+    finally:
+        target.write_text(original, encoding="utf-8")
+    run_tito(workdir, module.id, timeout)  # export the original again for later modules
+    return outcomes
+
+
 def main() -> int:
     args = parse_args()
     course = load_course(ROOT)
@@ -352,22 +375,9 @@ def main() -> int:
                 for m in mutants:
                     print(f"{m.module} {m.function:32} {m.kind:10} line {m.line}: {m.change}")
                 continue
-            target = workdir / source
-            original = target.read_text(encoding="utf-8")
-            code, output, _ = run_tito(workdir, module.id, args.timeout)
-            if code != 0:
-                print(f"{module.name}: the unchanged copy fails its tests; skipped.\n{output[-2000:]}")
-                continue
-            results[module.id] = []
-            for mutant in mutants:
-                target.write_text(mutant.text, encoding="utf-8")
-                code, output, seconds = run_tito(workdir, module.id, args.timeout)
-                outcome = judge(mutant, source, code, output, seconds)
-                results[module.id].append(outcome)
-                if args.verbose:
-                    print(_line(outcome), flush=True)
-            target.write_text(original, encoding="utf-8")
-            run_tito(workdir, module.id, args.timeout)  # export the original again for later modules
+            outcomes = run_mutants(workdir, module, source, mutants, args.timeout, args.verbose)
+            if outcomes is not None:
+                results[module.id] = outcomes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if not args.list:

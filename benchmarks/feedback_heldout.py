@@ -36,12 +36,10 @@ sys.path.insert(0, str(ROOT))
 from feedback import (  # noqa: E402
     EQUIVALENT,
     Mutant,
-    _line,
     copy_course,
-    judge,
     load_course,
     report,
-    run_tito,
+    run_mutants,
 )
 
 # (module id, kind, the solution text, its mistaken version)
@@ -221,22 +219,9 @@ def main() -> int:
                 continue
             if not mutants:
                 continue
-            target = workdir / source
-            original = target.read_text(encoding="utf-8")
-            code, output, _ = run_tito(workdir, module.id, args.timeout)
-            if code != 0:
-                print(f"{module.name}: the unchanged copy fails its tests; skipped.\n{output[-2000:]}")
-                continue
-            results[module.id] = []
-            for mutant in mutants:
-                target.write_text(mutant.text, encoding="utf-8")
-                code, output, seconds = run_tito(workdir, module.id, args.timeout)
-                outcome = judge(mutant, source, code, output, seconds)
-                results[module.id].append(outcome)
-                if args.verbose:
-                    print(_line(outcome), flush=True)
-            target.write_text(original, encoding="utf-8")
-            run_tito(workdir, module.id, args.timeout)  # export the original again for later modules
+            outcomes = run_mutants(workdir, module, source, mutants, args.timeout, args.verbose)
+            if outcomes is not None:
+                results[module.id] = outcomes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if not args.list:

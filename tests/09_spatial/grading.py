@@ -205,8 +205,9 @@ def receptive_field(rng):
     from tinytorch.nn import Conv2d, MaxPool2d, ReLU
     from tinytorch.nn.counting import receptive_field
 
-    layers = []
-    for _ in range(int(rng.integers(2, 6))):
+    # a first convolution wider than 1x1, so no draw (all ReLUs, all 1x1) has a field of 1 whatever the code
+    layers = [Conv2d(1, 1, (int(rng.integers(2, 6)), int(rng.integers(2, 6))), stride=int(rng.integers(1, 3)))]
+    for _ in range(int(rng.integers(1, 5))):
         kind = int(rng.integers(0, 4))
         if kind == 0:
             layers.append(
